@@ -1,0 +1,168 @@
+"""Unit tests for the SMPP 3.4 PDU codec."""
+
+from __future__ import annotations
+
+import pytest
+
+from worker.smpp import pdu
+from worker.smpp.pdu import Bind, Pdu, PduBuffer, PduError, ShortMessage
+
+
+def _full_message() -> ShortMessage:
+    return ShortMessage(
+        source_addr="SENDER",
+        destination_addr="447700900123",
+        source_addr_ton=5,
+        source_addr_npi=0,
+        dest_addr_ton=1,
+        dest_addr_npi=1,
+        service_type="CMT",
+        esm_class=0x40,
+        protocol_id=0,
+        priority_flag=1,
+        schedule_delivery_time="",
+        validity_period="000001000000000R",
+        registered_delivery=1,
+        replace_if_present_flag=0,
+        data_coding=8,
+        sm_default_msg_id=0,
+        short_message=b"\x05\x00\x03\x2a\x02\x01" + "héllo".encode("utf-16-be"),
+        tlvs={pdu.SAR_MSG_REF_NUM: b"\x00\x2a", 0x1403: b"vendor"},
+    )
+
+
+def test_encode_pdu_writes_length_and_header() -> None:
+    raw = pdu.encode_pdu(pdu.SUBMIT_SM_RESP, pdu.ESME_ROK, 7, b"abc\x00")
+    assert raw[:16] == bytes.fromhex("00000014800000040000000000000007")
+    assert raw[16:] == b"abc\x00"
+
+
+def test_pdu_buffer_joins_a_pdu_split_across_feeds() -> None:
+    raw = pdu.encode_pdu(pdu.ENQUIRE_LINK, 0, 42)
+    buf = PduBuffer()
+    assert buf.feed(raw[:5]) == []
+    assert buf.feed(raw[5:15]) == []
+    assert buf.feed(raw[15:]) == [Pdu(pdu.ENQUIRE_LINK, 0, 42, b"")]
+    assert buf.pending() == 0
+
+
+def test_pdu_buffer_returns_several_pdus_from_one_feed_and_keeps_the_tail() -> None:
+    first = pdu.encode_pdu(pdu.SUBMIT_SM, 0, 1, b"x" * 10)
+    second = pdu.encode_pdu(pdu.UNBIND, 0, 2)
+    third = pdu.encode_pdu(pdu.ENQUIRE_LINK, 0, 3)
+    buf = PduBuffer()
+    got = buf.feed(first + second + third[:7])
+    assert [(p.command_id, p.seq, p.body) for p in got] == [
+        (pdu.SUBMIT_SM, 1, b"x" * 10),
+        (pdu.UNBIND, 2, b""),
+    ]
+    assert buf.pending() == 7
+    assert buf.feed(third[7:]) == [Pdu(pdu.ENQUIRE_LINK, 0, 3)]
+
+
+@pytest.mark.parametrize("length", [0, 15, 1_000_000])
+def test_pdu_buffer_rejects_an_impossible_command_length(length: int) -> None:
+    raw = length.to_bytes(4, "big") + bytes(12)
+    with pytest.raises(PduError):
+        PduBuffer().feed(raw)
+
+
+def test_bind_round_trips() -> None:
+    bind = Bind("smsgw", "secret", "VMA", 0x34, 1, 1, "^44")
+    assert Bind.decode(bind.encode()) == bind
+
+
+def test_short_message_round_trips_with_all_fields_and_tlvs() -> None:
+    message = _full_message()
+    decoded = ShortMessage.decode(message.encode())
+    assert decoded == message
+    assert list(decoded.tlvs) == [pdu.SAR_MSG_REF_NUM, 0x1403]
+
+
+def test_short_message_keeps_unknown_tlvs() -> None:
+    body = ShortMessage(destination_addr="1").encode() + pdu.encode_tlv(0x1501, b"\x01\x02")
+    assert ShortMessage.decode(body).tlvs == {0x1501: b"\x01\x02"}
+
+
+def test_short_message_over_254_bytes_is_refused() -> None:
+    with pytest.raises(ValueError):
+        ShortMessage(short_message=b"a" * 255).encode()
+
+
+def test_payload_falls_back_to_message_payload_tlv() -> None:
+    long_text = b"b" * 400
+    message = ShortMessage(tlvs={pdu.MESSAGE_PAYLOAD: long_text})
+    assert ShortMessage.decode(message.encode()).payload() == long_text
+    assert ShortMessage(short_message=b"hi").payload() == b"hi"
+
+
+@pytest.mark.parametrize("cut", range(0, 40))
+def test_truncated_short_message_body_raises_pdu_error(cut: int) -> None:
+    body = _full_message().encode()
+    truncated = body[:cut]
+    with pytest.raises(PduError):
+        ShortMessage.decode(truncated)
+
+
+@pytest.mark.parametrize("cut", [1, 3, 10, 25])
+def test_truncated_tlv_raises_pdu_error(cut: int) -> None:
+    body = ShortMessage().encode() + pdu.encode_tlv(pdu.MESSAGE_PAYLOAD, b"z" * 30)
+    sm_end = len(ShortMessage().encode())
+    with pytest.raises(PduError):
+        ShortMessage.decode(body[: sm_end + cut])
+
+
+def test_short_message_shorter_than_sm_length_raises_pdu_error() -> None:
+    body = ShortMessage(short_message=b"hello").encode()
+    with pytest.raises(PduError):
+        ShortMessage.decode(body[:-2])
+
+
+@pytest.mark.parametrize("cut", range(0, 21))
+def test_truncated_bind_body_raises_pdu_error(cut: int) -> None:
+    body = Bind("smsgw", "secret", "VMA").encode()
+    assert len(body) > 20
+    with pytest.raises(PduError):
+        Bind.decode(body[:cut])
+
+
+def test_decode_message_id_reads_c_string_and_tolerates_empty_body() -> None:
+    assert pdu.decode_message_id(pdu.encode_c_string("0a1b2c")) == "0a1b2c"
+    assert pdu.decode_message_id(b"") == ""
+    with pytest.raises(PduError):
+        pdu.decode_message_id(b"abc")
+
+
+def test_tlv_int_decodes_big_endian_of_any_width() -> None:
+    assert pdu.tlv_int(b"\x02") == 2
+    assert pdu.tlv_int(b"\x01\x00") == 256
+    assert pdu.tlv_int(b"\x00\x00\x04\x00") == 1024
+
+
+def test_status_names_cover_ours_spec_and_vendor_codes() -> None:
+    assert pdu.status_name(pdu.ESME_RTHROTTLED) == "ESME_RTHROTTLED"
+    assert pdu.status_name(pdu.ESME_ROK) == "ESME_ROK"
+    assert pdu.status_name(0x45) == "ESME_RSUBMITFAIL"
+    assert pdu.status_name(0x400) == "0x00000400"
+
+
+def test_command_names_never_raise_for_unknown_ids() -> None:
+    assert pdu.command_name(pdu.SUBMIT_SM) == "submit_sm"
+    assert pdu.command_name(pdu.SUBMIT_SM_RESP) == "submit_sm_resp"
+    assert pdu.command_name(pdu.GENERIC_NACK) == "generic_nack"
+    assert pdu.command_name(0x00000999) == "0x00000999"
+    assert pdu.command_name(0x80000999) == "0x80000999"
+
+
+def test_resp_ids_have_the_resp_bit() -> None:
+    for request, response in [
+        (pdu.BIND_RECEIVER, pdu.BIND_RECEIVER_RESP),
+        (pdu.BIND_TRANSMITTER, pdu.BIND_TRANSMITTER_RESP),
+        (pdu.BIND_TRANSCEIVER, pdu.BIND_TRANSCEIVER_RESP),
+        (pdu.SUBMIT_SM, pdu.SUBMIT_SM_RESP),
+        (pdu.DELIVER_SM, pdu.DELIVER_SM_RESP),
+        (pdu.UNBIND, pdu.UNBIND_RESP),
+        (pdu.ENQUIRE_LINK, pdu.ENQUIRE_LINK_RESP),
+    ]:
+        assert response == request | pdu.RESP_BIT
+        assert pdu.is_response(response) and not pdu.is_response(request)
