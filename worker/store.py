@@ -10,13 +10,15 @@ Key schema (prefix ``smsgw:``)::
     pending                zset  id -> when a worker must have finished with it (lease/retry)
     dlr:{channel}:{smscid} str   SMSC message id -> "{id}|{part}" (receipt correlation)
     held:{channel}:{smscid} str  a receipt that arrived before its submit_sm_resp was recorded
+    key:{sha256}           hash  an API key, stored only as the hash of the secret
+    events                 pubsub "{id} {status}" published on every transition
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +28,7 @@ from worker.lifecycle import ALLOWED, Status
 
 PREFIX = "smsgw:"
 PENDING = PREFIX + "pending"
+EVENTS = PREFIX + "events"  # pub/sub: "{id} {status}" on every transition
 ARQ_QUEUE = "arq:queue"
 ARQ_JOB_PREFIX = "arq:job:"
 
@@ -48,6 +51,11 @@ def dlr_key(channel: str, smsc_id: str) -> str:
 def held_key(channel: str, smsc_id: str) -> str:
     """Key of a receipt that arrived before its submit_sm_resp was recorded."""
     return f"{PREFIX}held:{channel}:{smsc_id}"
+
+
+def api_key_key(secret_hash: str) -> str:
+    """Key of an API key record, by the SHA-256 of the secret."""
+    return f"{PREFIX}key:{secret_hash}"
 
 
 def now_ms() -> int:
@@ -157,6 +165,7 @@ local function move(key, dst, at, detail, extra)
   local tr = cjson.decode(redis.call('HGET', key, 'tr') or '[]')
   tr[#tr + 1] = {dst, at, detail or ''}
   redis.call('HSET', key, 'status', dst, 'tr', cjson.encode(tr), unpack(extra or {}))
+  redis.call('PUBLISH', P .. 'events', string.sub(key, #P + 3) .. ' ' .. dst)
   return true
 end
 local function combine(key, nparts)
@@ -412,6 +421,17 @@ class Store:
         return [Record(api_id=i, fields=_decode(row)) if row else None
                 for i, row in zip(ids, rows, strict=True)]
 
+    async def put_api_key(self, secret_hash: str, fields: Mapping[str, str]) -> None:
+        """Create or replace an API key record."""
+        await self._redis.hset(api_key_key(secret_hash), mapping=dict(fields))  # type: ignore[misc]
+
+    async def get_api_key(self, secret_hash: str) -> dict[str, str] | None:
+        """An API key record by the hash of its secret, or None."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hgetall(api_key_key(secret_hash))
+        (row,) = await pipe.execute()
+        return _decode(row) if row else None
+
     async def find_by_cmid(self, account: str, cmid: str) -> list[Record]:
         """Every recipient's record for a clientMessageId of an account."""
         pipe = self._redis.pipeline(transaction=False)
@@ -420,6 +440,16 @@ class Store:
         index = _decode(row)
         ids = [v for k, v in index.items() if not k.startswith("_")]
         return [r for r in await self.get(ids) if r is not None]
+
+
+async def watch_transitions(redis: Redis) -> AsyncIterator[tuple[str, str]]:
+    """(apiMessageId, status) for every transition from now on (live views, tests)."""
+    async with redis.pubsub() as pubsub:
+        await pubsub.subscribe(EVENTS)
+        async for msg in pubsub.listen():
+            if msg["type"] == "message":
+                api_id, _, status = msg["data"].decode().partition(" ")
+                yield api_id, status
 
 
 def _decode(row: Mapping[Any, Any]) -> dict[str, str]:

@@ -1,0 +1,63 @@
+"""The aiohttp application factory: state, resources, middlewares, routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from redis.asyncio import Redis
+
+from gateway.context import GATEWAY, Gateway
+from gateway.errors import error_middleware
+from gateway.respond import render_error
+from gateway.validate import Rules
+from gateway.views import health, send, status
+from worker.config import Settings
+from worker.store import Store
+
+SEND_PATH = "/communication/message/smpp/sms"
+
+
+def create_app(settings: Settings) -> web.Application:
+    """A gateway application for ``settings``; Redis is opened and closed with the app."""
+    app = web.Application(
+        middlewares=[error_middleware(render_error)],
+        client_max_size=settings.gateway.max_body_bytes,
+    )
+    app.cleanup_ctx.append(_resources(settings))
+    _routes(app)
+    return app
+
+
+def _resources(settings: Settings):  # type: ignore[no-untyped-def]
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2,
+                               health_check_interval=30)
+        gw = settings.gateway
+        app[GATEWAY] = Gateway(
+            settings=settings, redis=redis, store=Store(redis, settings.retention_seconds),
+            rules=Rules(default_channel=gw.default_channel,
+                        default_country_code=gw.default_country_code,
+                        max_segments=gw.max_segments, channels=frozenset(settings.channels)),
+        )
+        yield
+        await redis.aclose()
+
+    return ctx
+
+
+def _routes(app: web.Application) -> None:
+    r = app.router
+    for suffix in ("", ".json", ".xml"):
+        r.add_post(SEND_PATH + suffix, send.send)
+        r.add_get(SEND_PATH + suffix, status.by_client_id)
+    r.add_get(SEND_PATH + "/status", status.batch)
+    r.add_post(SEND_PATH + "/status", status.batch)
+    r.add_get(SEND_PATH + "/{apiMessageId}", status.by_api_id)
+    for prefix in ("/api/", "/json/reply/", "/xml/reply/"):
+        r.add_post(prefix + "SendSMPPSmsRequest", send.send)
+        r.add_route("*", prefix + "GetSMPPSmsStatus", status.by_api_id)
+        r.add_route("*", prefix + "FindSMPPSmsStatus", status.by_client_id)
+        r.add_route("*", prefix + "GetSMPPSmsStatusBatch", status.batch)
+    r.add_get("/health/live", health.live)
+    r.add_get("/health/ready", health.ready)

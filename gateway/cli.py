@@ -1,0 +1,97 @@
+"""The ``smsgw`` command: gateway, worker, smsc-sim, dev and keys.
+
+This is the entry point, so it is the one place that reads the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from worker.config import ConfigError, Settings, load_settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(prog="smsgw", description="HTTP to SMPP gateway")
+    parser.add_argument("--log-level", default=os.environ.get("SMSGW_LOG_LEVEL", "INFO"))
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gw = sub.add_parser("gateway", help="serve the HTTP API")
+    gw.add_argument("--host", default=None)
+    gw.add_argument("--port", type=int, default=None)
+
+    wk = sub.add_parser("worker", help="run an SMPP worker")
+    wk.add_argument("--health-port", type=int, default=None)
+    wk.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+
+    sim = sub.add_parser("smsc-sim", help="run the SMSC simulator", add_help=False)
+    sim.add_argument("sim_args", nargs=argparse.REMAINDER)
+
+    dev = sub.add_parser("dev", help="run everything locally: redis, simulator, worker, gateway")
+    dev.add_argument("--port", type=int, default=8080, help="gateway HTTP port")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--smsc-host", default=None, help="use this SMSC instead of the simulator")
+    dev.add_argument("--smsc-port", type=int, default=2775)
+    dev.add_argument("--smsc-system-id", default="smsgw")
+    dev.add_argument("--smsc-password", default="secret")
+    dev.add_argument("--config", default=None, help="a TOML config instead of the dev one")
+    dev.add_argument("--redis-port", type=int, default=0, help="embedded redis port (0: free)")
+    dev.add_argument("--api-key", default=os.environ.get("SMSGW_DEV_API_KEY"),
+                     help="fixed demo API key (default: generated; env SMSGW_DEV_API_KEY)")
+
+    keys = sub.add_parser("keys", help="manage API keys")
+    ksub = keys.add_subparsers(dest="keys_command", required=True)
+    create = ksub.add_parser("create", help="create a key and print it once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--account", required=True)
+    create.add_argument("--roles", default="Client", help="comma list of Client,Admin,Partner")
+    create.add_argument("--channels", default="*", help="comma list, or * for all")
+    create.add_argument("--secret", default=None, help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``smsgw``; returns the exit status."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["smsc-sim"]:
+        from worker.simulator.cli import main as sim_main
+
+        return sim_main(args_list[1:])
+    args = build_parser().parse_args(args_list)
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        if args.command == "dev":
+            from gateway.dev import run_dev
+
+            return run_dev(args, dict(os.environ))
+        settings = load_settings(os.environ)
+    except ConfigError as exc:
+        print(f"smsgw: configuration error: {exc}", file=sys.stderr)
+        return 2
+    return _run(args, settings)
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "gateway":
+        from aiohttp import web
+
+        from gateway.app import create_app
+
+        web.run_app(create_app(settings), host=args.host or settings.gateway.host,
+                    port=args.port or settings.gateway.port, print=None)
+        return 0
+    if args.command == "worker":
+        from worker.runner import run_worker
+
+        return run_worker(settings, health_port=args.health_port, burst=args.burst)
+    if args.command == "keys":
+        from gateway.keys_cli import run_keys
+
+        return asyncio.run(run_keys(args, settings))
+    raise AssertionError(args.command)  # argparse only accepts the commands above

@@ -1,0 +1,130 @@
+"""Every error the API can answer, and the one place that turns errors into responses.
+
+    ApiError (status, ErrorCode, message, field errors)
+     ├── BadRequest          400  malformed body, whole-request validation
+     ├── Unauthorized        401  no, unknown, disabled or expired API key
+     ├── Forbidden           403  authenticated, but without a required role
+     ├── NotFound            404  unknown id or route (another tenant's id looks the same)
+     ├── MethodNotAllowed    405
+     ├── PayloadTooLarge     413
+     ├── RateLimited         429  with Retry-After
+     └── Unavailable         503  cannot durably accept (Redis unreachable)
+
+Anything else is a bug: 500, logged with its traceback, never with details sent to the client.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+import redis.exceptions
+from aiohttp import web
+
+from gateway.wire import WireError
+
+log = logging.getLogger("smsgw.gateway")
+
+FieldError = tuple[str, str, str]  # (ErrorCode, FieldName, Message)
+
+
+class ApiError(Exception):
+    """An error with an HTTP status and a ServiceStack ResponseStatus."""
+
+    status = 500
+    code = "Exception"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        field_errors: Sequence[FieldError] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or type(self).code
+        self.field_errors = list(field_errors)
+        self.headers = dict(headers or {})
+
+
+class BadRequest(ApiError):
+    status, code = 400, "ValidationException"
+
+
+class Unauthorized(ApiError):
+    status, code = 401, "Unauthorized"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"WWW-Authenticate": 'Basic realm="/auth/apikey"'})
+
+
+class Forbidden(ApiError):
+    status, code = 403, "Forbidden"
+
+
+class NotFound(ApiError):
+    status, code = 404, "NotFound"
+
+
+class MethodNotAllowed(ApiError):
+    status, code = 405, "MethodNotAllowed"
+
+
+class PayloadTooLarge(ApiError):
+    status, code = 413, "RequestEntityTooLarge"
+
+
+class RateLimited(ApiError):
+    status, code = 429, "TooManyRequests"
+
+
+class Unavailable(ApiError):
+    status, code = 503, "ServiceUnavailable"
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ErrorRenderer = Callable[[web.Request, ApiError], web.Response]
+
+_REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+               redis.exceptions.BusyLoadingError, redis.exceptions.ReadOnlyError)
+
+
+def _from_http(exc: web.HTTPException) -> ApiError:
+    if exc.status == 404:
+        return NotFound(f"no route for this path: {exc.reason}", code="NotFound")
+    if exc.status == 405:
+        return MethodNotAllowed("method not allowed on this route")
+    if exc.status == 413:
+        return PayloadTooLarge("request body is larger than the limit")
+    err = ApiError(exc.reason or "error")
+    err.status = exc.status
+    return err
+
+
+def error_middleware(render: ErrorRenderer) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """Map every exception to a ResponseStatus in the negotiated format."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            return render(request, exc)
+        except WireError as exc:
+            return render(request, BadRequest(exc.message, code=exc.code,
+                                              field_errors=exc.field_errors))
+        except _REDIS_DOWN as exc:
+            log.warning("redis unavailable: %s", exc)
+            return render(request, Unavailable("storage is unavailable; nothing was accepted, "
+                                               "retry later"))
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            return render(request, _from_http(exc))
+        except Exception:  # the error boundary: a bug, never leak details
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            return render(request, ApiError("internal error"))
+
+    return middleware

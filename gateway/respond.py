@@ -1,0 +1,37 @@
+"""aiohttp glue for the wire layer: negotiate formats from a request, build responses."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from gateway import wire
+from gateway.errors import ApiError
+
+
+def request_format(request: web.Request) -> wire.Fmt:
+    """Format of the request body."""
+    return wire.request_format(request.path, request.headers.get("Content-Type", ""))
+
+
+def response_format(request: web.Request) -> wire.Fmt:
+    """Negotiated format of the response (ServiceStack's precedence)."""
+    return wire.response_format(
+        request.path, dict(request.query), request.headers.get("Accept", ""),
+        request.headers.get("Content-Type", ""),
+    )
+
+
+def respond(request: web.Request, dto: BaseModel, status: int = 200,
+            headers: dict[str, str] | None = None) -> web.Response:
+    """Render ``dto`` in the negotiated format."""
+    body, content_type = wire.render(dto, response_format(request))
+    resp = web.Response(body=body, status=status, headers=headers)
+    resp.headers["Content-Type"] = content_type
+    return resp
+
+
+def render_error(request: web.Request, exc: ApiError) -> web.Response:
+    """A ResponseStatus body for ``exc``, in the negotiated format."""
+    dto = wire.error_response(exc.code, exc.message, exc.field_errors)
+    return respond(request, dto, exc.status, exc.headers)

@@ -1,0 +1,48 @@
+"""Micro-batching: many concurrent callers, one Redis round trip per batch."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Batcher(Generic[T, R]):
+    """``await batcher.put(item)`` returns that item's result from a batched ``flush`` call.
+
+    Items that arrive while a flush is in flight form the next batch, so the batch size grows
+    with load by itself and a lone item is never delayed by a timer.
+    """
+
+    def __init__(
+        self, flush: Callable[[Sequence[T]], Awaitable[Sequence[R]]], max_size: int = 1000
+    ) -> None:
+        self._flush = flush
+        self._max = max_size
+        self._items: list[tuple[T, asyncio.Future[R]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def put(self, item: T) -> R:
+        """Queue ``item`` and wait for its result."""
+        fut: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._items.append((item, fut))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+        return await fut
+
+    async def _run(self) -> None:
+        while self._items:
+            batch, self._items = self._items[: self._max], self._items[self._max :]
+            try:
+                results = await self._flush([item for item, _ in batch])
+            except Exception as exc:  # handed to every caller of this batch
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            for (_, fut), result in zip(batch, results, strict=True):
+                if not fut.done():
+                    fut.set_result(result)

@@ -1,0 +1,224 @@
+"""Turns claimed message ids into submit_sm over a channel's binds and records every outcome.
+
+Durability lives in the store, not in arq: a message is claimed with a lease (``sending``), and
+the ``pending`` index brings it back if its holder dies; a re-claim is the only path that can
+submit twice, and only when the first submit's answer was never recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import redis.exceptions
+
+from worker.batcher import Batcher
+from worker.config import Channel
+from worker.encoding import split
+from worker.lifecycle import Status
+from worker.smpp import pdu
+from worker.smpp.pool import ChannelPool, backoff
+from worker.smpp.receipts import (
+    final_state,
+    is_receipt,
+    normalise_smsc_id,
+    parse_receipt,
+    receipt_id_candidates,
+)
+from worker.smpp.session import SessionClosed
+from worker.store import Claimed, Outcome, ReceiptEvent, Store, now_ms
+
+log = logging.getLogger("smsgw.worker")
+
+REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchSettings:
+    """Timing knobs of the dispatcher."""
+
+    lease_ms: int = 30_000
+    wait_bind_seconds: float = 5.0
+    retention_seconds: int = 7 * 86400
+    reap_interval_seconds: float = 1.0
+
+
+class Dispatcher:
+    """Claims messages, submits their parts, records outcomes and receipts in batches."""
+
+    def __init__(
+        self,
+        store: Store,
+        channels: Mapping[str, Channel],
+        worker_id: str,
+        settings: DispatchSettings,
+    ) -> None:
+        self.store = store
+        self.channels = channels
+        self.worker_id = worker_id
+        self.settings = settings
+        self.pools: dict[str, ChannelPool] = {}
+        self._outcomes: Batcher[Outcome, int] = Batcher(self._flush_outcomes)
+        self._receipts: Batcher[ReceiptEvent, str] = Batcher(self._flush_receipts)
+        self._accepting = True
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._rng = random.Random()
+        self._refs = random.Random().randrange(0x10000)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Bind every channel."""
+        for name, channel in self.channels.items():
+            pool = ChannelPool(channel, self._deliver_handler(name), self.worker_id)
+            pool.start()
+            self.pools[name] = pool
+
+    async def drain(self, seconds: float) -> None:
+        """Stop taking work, let submits in flight finish and be recorded, unbind."""
+        self._accepting = False
+        if self._inflight:
+            await asyncio.wait(list(self._inflight), timeout=seconds)
+        await asyncio.gather(*(p.stop(seconds) for p in self.pools.values()))
+
+    async def reap_forever(self) -> None:
+        """Pick up messages whose lease or retry time has passed (crash recovery, retries)."""
+        while self._accepting:
+            try:
+                due = await self.store.due(500)
+                if due:
+                    await self.send(due)
+            except REDIS_ERRORS as exc:
+                log.warning("reaper: redis unavailable (%s)", exc)
+            await asyncio.sleep(self.settings.reap_interval_seconds)
+
+    # --- sending -----------------------------------------------------------------------------
+
+    async def send(self, ids: Sequence[str]) -> int:
+        """Claim ``ids`` and send those that are due; returns how many were claimed."""
+        if not self._accepting:
+            return 0
+        claimed = await self.store.claim(ids, worker=self.worker_id,
+                                         lease_ms=self.settings.lease_ms)
+        tasks = [asyncio.create_task(self._send_one(c)) for c in claimed]
+        for task in tasks:
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+        # Shielded: a cancelled job must not abandon submits already on the wire.
+        if tasks:
+            await asyncio.shield(asyncio.gather(*tasks))
+        return len(claimed)
+
+    async def _send_one(self, msg: Claimed) -> None:
+        outcome = await self._submit_parts(msg)
+        await self._outcomes.put(outcome)
+
+    async def _submit_parts(self, msg: Claimed) -> Outcome:
+        channel = self.channels.get(msg.channel)
+        pool = self.pools.get(msg.channel)
+        if channel is None or pool is None:
+            return self._failed(msg, "NoChannel", f"channel {msg.channel!r} is not configured")
+        if now_ms() - msg.accepted_at > channel.max_age_seconds * 1000:
+            return self._failed(msg, "Expired", "max age reached before the SMSC accepted it")
+        self._refs = (self._refs + 1) & 0xFFFF
+        smsc_ids: list[str] = []
+        for part in split(msg.content, channel.split_mode, self._refs):
+            sm = pdu.ShortMessage(
+                source_addr=channel.source_addr, source_addr_ton=channel.source_ton,
+                source_addr_npi=channel.source_npi, destination_addr=msg.to,
+                dest_addr_ton=channel.dest_ton, dest_addr_npi=channel.dest_npi,
+                esm_class=part.esm_class, registered_delivery=channel.registered_delivery,
+                validity_period=_validity(channel.validity_seconds), data_coding=part.data_coding,
+                short_message=part.short_message, tlvs=dict(part.tlvs),
+            )
+            try:
+                res = await pool.submit(sm, self.settings.wait_bind_seconds)
+            except SessionClosed as exc:
+                return self._retry_or_fail(msg, channel, "BindDown", str(exc))
+            if res.status != pdu.ESME_ROK:
+                code = f"0x{res.status:08X}"
+                text = pdu.status_name(res.status) + (" (generic_nack)" if res.nack else "")
+                if res.status in channel.transient_statuses:
+                    return self._retry_or_fail(msg, channel, code, text)
+                return self._failed(msg, code, text)
+            smsc_ids.append(normalise_smsc_id(res.message_id))
+        return Outcome(api_id=msg.api_id, channel=msg.channel, smsc_ids=smsc_ids)
+
+    def _failed(self, msg: Claimed, code: str, text: str) -> Outcome:
+        return Outcome(api_id=msg.api_id, channel=msg.channel, status=Status.FAILED,
+                       error_code=code, error_text=text)
+
+    def _retry_or_fail(self, msg: Claimed, channel: Channel, code: str, text: str) -> Outcome:
+        if msg.attempts >= channel.max_attempts:
+            return self._failed(msg, code, f"{text}; gave up after {msg.attempts} attempts")
+        delay = backoff(msg.attempts, 0.5, 30.0, self._rng)
+        return Outcome(api_id=msg.api_id, channel=msg.channel, status=Status.QUEUED,
+                       error_code=code, error_text=text, retry_at=now_ms() + int(delay * 1000))
+
+    async def _flush_outcomes(self, outcomes: Sequence[Outcome]) -> list[int]:
+        # An answered submit must be recorded, or the lease would expire and send it again:
+        # keep trying through a Redis outage, within the lease.
+        deadline = time.monotonic() + self.settings.lease_ms / 1000
+        attempt = 0
+        while True:
+            try:
+                await self.store.record_outcomes(outcomes, dlr_ttl_seconds=self._dlr_ttl())
+                return [1] * len(outcomes)
+            except REDIS_ERRORS as exc:
+                if time.monotonic() > deadline:
+                    raise
+                attempt += 1
+                log.warning("recording %d outcomes: redis unavailable (%s)", len(outcomes), exc)
+                await asyncio.sleep(backoff(attempt, 0.05, 2.0, self._rng))
+
+    def _dlr_ttl(self) -> int:
+        longest = max((c.validity_seconds for c in self.channels.values()), default=0)
+        return max(longest or 48 * 3600, 48 * 3600) + 3600
+
+    # --- receipts ----------------------------------------------------------------------------
+
+    def _deliver_handler(self, channel: str):  # type: ignore[no-untyped-def]
+        async def on_deliver(sm: pdu.ShortMessage) -> int:
+            return await self._on_deliver(channel, sm)
+
+        return on_deliver
+
+    async def _on_deliver(self, channel: str, sm: pdu.ShortMessage) -> int:
+        if not is_receipt(sm.esm_class):
+            log.info("mobile-originated message on %s from %s (not stored yet)",
+                     channel, sm.source_addr)
+            return pdu.ESME_ROK
+        text = sm.payload().decode("latin-1", errors="replace")
+        receipt = parse_receipt(text, sm.tlvs)
+        if receipt is None:
+            log.warning("unparseable receipt on %s: %r", channel, text[:80])
+            return pdu.ESME_ROK
+        fmt = self.channels[channel].receipt_id_format
+        state = final_state(receipt)
+        event = ReceiptEvent(
+            channel=channel, candidates=receipt_id_candidates(receipt.message_id, fmt),
+            state=Status(state) if state else None, stat=receipt.stat, err=receipt.err,
+        )
+        try:
+            await self._receipts.put(event)
+        except REDIS_ERRORS as exc:
+            log.warning("receipt on %s not recorded (%s); SMSC will redeliver", channel, exc)
+            return pdu.ESME_RSYSERR
+        return pdu.ESME_ROK
+
+    async def _flush_receipts(self, events: Sequence[ReceiptEvent]) -> list[str]:
+        return await self.store.record_receipts(events, held_ttl_seconds=3600)
+
+
+def _validity(seconds: int) -> str:
+    """SMPP relative time format (YYMMDDhhmmss000R) for a validity period in seconds."""
+    if not seconds:
+        return ""
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"0000{days:02d}{hours:02d}{minutes:02d}{secs:02d}000R"

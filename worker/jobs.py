@@ -1,0 +1,78 @@
+"""arq functions and worker wiring. Jobs carry message ids; state lives in the store."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from arq.connections import RedisSettings
+from arq.jobs import serialize_job
+from redis.asyncio import Redis
+
+from worker.config import Settings
+from worker.dispatch import Dispatcher, DispatchSettings
+from worker.store import Store
+
+log = logging.getLogger("smsgw.worker")
+
+SEND_FUNCTION = "send_messages"
+
+
+def job_payload(ids: Sequence[str], enqueue_ms: int) -> bytes:
+    """The arq job the gateway enqueues (inside its accept script) for a request's messages."""
+    return serialize_job(SEND_FUNCTION, (list(ids),), {}, None, enqueue_ms)
+
+
+async def send_messages(ctx: dict[str, Any], ids: list[str]) -> int:
+    """arq job: send the messages that are still due; returns how many were claimed."""
+    dispatcher: Dispatcher = ctx["dispatcher"]
+    return await dispatcher.send(ids)
+
+
+def worker_id() -> str:
+    """A name unique to this process, for leases and logs."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def arq_settings(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for ``arq.Worker`` (also the shape of an arq WorkerSettings class)."""
+    w = settings.worker
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        redis = Redis.from_url(settings.redis_url)
+        dispatcher = Dispatcher(
+            Store(redis, settings.retention_seconds), settings.channels, worker_id(),
+            DispatchSettings(retention_seconds=settings.retention_seconds),
+        )
+        dispatcher.start()
+        ctx.update(redis_client=redis, dispatcher=dispatcher,
+                   reaper=asyncio.create_task(dispatcher.reap_forever()))
+        log.info("worker %s started with channels %s", dispatcher.worker_id,
+                 ", ".join(settings.channels) or "(none)")
+
+    async def shutdown(ctx: dict[str, Any]) -> None:
+        dispatcher: Dispatcher | None = ctx.get("dispatcher")
+        if dispatcher is not None:
+            await dispatcher.drain(w.drain_seconds)
+            ctx["reaper"].cancel()
+            await asyncio.gather(ctx["reaper"], return_exceptions=True)
+            await ctx["redis_client"].aclose()
+        log.info("worker stopped")
+
+    return {
+        "functions": [send_messages],
+        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "max_jobs": w.max_jobs,
+        "job_timeout": w.job_timeout_seconds,
+        "keep_result": 0,
+        "poll_delay": 0.05,
+        # SIGTERM: stop picking jobs and let running ones finish before on_shutdown drains.
+        "job_completion_wait": int(w.drain_seconds),
+    }

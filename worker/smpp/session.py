@@ -1,0 +1,247 @@
+"""One SMPP bind to an SMSC, as an ESME: our own client, not aiosmpplib's ESME.
+
+Guards against aiosmpplib's measured defects by construction:
+- a window (semaphore) bounds submit_sm outstanding per bind;
+- the correlation entry exists before the PDU is written;
+- any command_status (vendor codes, generic_nack) is returned as data, never raised;
+- a dropped connection fails every in-flight submit at once with :class:`SessionClosed`;
+- a failing deliver_sm handler answers that PDU with an error, it never kills the reader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from worker.smpp import pdu
+from worker.smpp.pdu import Pdu, ShortMessage
+
+log = logging.getLogger("smsgw.smpp")
+
+DeliverHandler = Callable[[ShortMessage], Awaitable[int]]
+"""Records a deliver_sm and returns the command_status for its deliver_sm_resp."""
+
+
+class SessionClosed(Exception):
+    """The bind is down: nothing was, or may have been, answered."""
+
+
+class BindRefused(Exception):
+    """The SMSC answered the bind with an error status."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"bind refused: {pdu.status_name(status)}")
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    """The SMSC's answer to one submit_sm: status (maybe a vendor code) and message id."""
+
+    status: int
+    message_id: str = ""
+    nack: bool = False  # answered by generic_nack rather than submit_sm_resp
+
+
+@dataclass(frozen=True, slots=True)
+class SessionParams:
+    """What a session needs to know about its channel."""
+
+    host: str
+    port: int
+    system_id: str
+    password: str
+    system_type: str
+    bind_command: int
+    window: int
+    enquire_link_seconds: float
+    response_timeout_seconds: float
+
+
+class Session(asyncio.Protocol):
+    """A bound SMPP connection. Create with :meth:`open`."""
+
+    def __init__(self, params: SessionParams, on_deliver: DeliverHandler, name: str) -> None:
+        self.params = params
+        self.name = name
+        self._on_deliver = on_deliver
+        self._buffer = pdu.PduBuffer()
+        self._transport: asyncio.Transport | None = None
+        self._pending: dict[int, asyncio.Future[Pdu]] = {}
+        self._seq = 0
+        self._window = asyncio.Semaphore(params.window)
+        self._closed = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.bound = False
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    @classmethod
+    async def open(
+        cls, params: SessionParams, on_deliver: DeliverHandler, name: str
+    ) -> Session:
+        """Connect and bind; raises OSError, BindRefused or SessionClosed."""
+        loop = asyncio.get_running_loop()
+        session = cls(params, on_deliver, name)
+        async with asyncio.timeout(params.response_timeout_seconds):
+            await loop.create_connection(lambda: session, params.host, params.port)
+        bind = pdu.Bind(params.system_id, params.password, params.system_type)
+        resp = await session._request(params.bind_command, bind.encode())
+        if resp.status != pdu.ESME_ROK:
+            session.abort()
+            raise BindRefused(resp.status)
+        session.bound = True
+        session._spawn(session._keepalive())
+        return session
+
+    @property
+    def in_flight(self) -> int:
+        """submit_sm (and other requests) awaiting a response."""
+        return len(self._pending)
+
+    async def wait_closed(self) -> None:
+        """Return when the connection is gone."""
+        await self._closed.wait()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    async def close(self, drain_seconds: float = 5.0) -> None:
+        """Wait (bounded) for in-flight responses, unbind, close."""
+        if self._closed.is_set():
+            return
+        try:
+            async with asyncio.timeout(drain_seconds):
+                while self._pending:
+                    await asyncio.wait(list(self._pending.values()))
+                self.bound = False
+                await self._request(pdu.UNBIND)
+        except (TimeoutError, SessionClosed):
+            pass
+        self.abort()
+
+    def abort(self) -> None:
+        """Drop the connection now."""
+        self.bound = False
+        if self._transport is not None:
+            self._transport.close()
+        self._fail_pending()
+        for task in self._tasks:
+            task.cancel()
+
+    # --- requests ----------------------------------------------------------------------------
+
+    async def submit(self, sm: ShortMessage) -> SubmitResult:
+        """submit_sm within the window; waits for its response or raises SessionClosed."""
+        async with self._window:
+            if not self.bound:
+                raise SessionClosed(f"{self.name}: not bound")
+            resp = await self._request(pdu.SUBMIT_SM, sm.encode())
+        if resp.command_id == pdu.GENERIC_NACK:
+            return SubmitResult(resp.status or pdu.ESME_RSYSERR, nack=True)
+        return SubmitResult(resp.status, pdu.decode_message_id(resp.body))
+
+    async def _request(self, command_id: int, body: bytes = b"") -> Pdu:
+        if self._transport is None or self._closed.is_set():
+            raise SessionClosed(f"{self.name}: connection closed")
+        self._seq = self._seq % 0x7FFFFFFF + 1
+        seq = self._seq
+        fut: asyncio.Future[Pdu] = asyncio.get_running_loop().create_future()
+        self._pending[seq] = fut  # correlation first, then the write
+        self._transport.write(pdu.encode_pdu(command_id, 0, seq, body))
+        try:
+            async with asyncio.timeout(self.params.response_timeout_seconds):
+                return await fut
+        except TimeoutError:
+            raise SessionClosed(f"{self.name}: no response in time") from None
+        finally:
+            self._pending.pop(seq, None)
+
+    async def _keepalive(self) -> None:
+        # A peer that does not answer enquire_link within the response timeout is dead.
+        while not self._closed.is_set():
+            try:
+                async with asyncio.timeout(self.params.enquire_link_seconds):
+                    await self._closed.wait()
+                return
+            except TimeoutError:
+                pass
+            try:
+                await self._request(pdu.ENQUIRE_LINK)
+            except SessionClosed:
+                log.warning("%s: enquire_link unanswered, dropping the bind", self.name)
+                self.abort()
+                return
+
+    # --- asyncio.Protocol --------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.bound = False
+        self._closed.set()
+        self._fail_pending()
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            pdus = self._buffer.feed(data)
+        except pdu.PduError as exc:
+            log.error("%s: unframeable data from SMSC (%s), dropping the bind", self.name, exc)
+            self.abort()
+            return
+        for p in pdus:
+            self._dispatch(p)
+
+    def _dispatch(self, p: Pdu) -> None:
+        if pdu.is_response(p.command_id):
+            fut = self._pending.get(p.seq)
+            if fut is not None and not fut.done():
+                fut.set_result(p)
+            elif p.command_id == pdu.GENERIC_NACK:
+                log.warning("%s: generic_nack %s for unknown seq %d",
+                            self.name, pdu.status_name(p.status), p.seq)
+            return
+        if p.command_id == pdu.DELIVER_SM:
+            self._spawn(self._deliver(p))
+        elif p.command_id == pdu.ENQUIRE_LINK:
+            self._write(pdu.ENQUIRE_LINK_RESP, pdu.ESME_ROK, p.seq)
+        elif p.command_id == pdu.UNBIND:
+            self._write(pdu.UNBIND_RESP, pdu.ESME_ROK, p.seq)
+            self.abort()
+        else:
+            self._write(pdu.GENERIC_NACK, pdu.ESME_RINVCMDID, p.seq)
+
+    async def _deliver(self, p: Pdu) -> None:
+        # The receipt is acknowledged only after the handler has recorded it.
+        try:
+            sm = ShortMessage.decode(p.body)
+        except pdu.PduError as exc:
+            log.warning("%s: malformed deliver_sm: %s", self.name, exc)
+            self._write(pdu.DELIVER_SM_RESP, pdu.ESME_RSYSERR, p.seq, b"\x00")
+            return
+        try:
+            status = await self._on_deliver(sm)
+        except Exception:  # error boundary: one bad receipt must not kill the reader
+            log.exception("%s: deliver_sm handler failed; SMSC will redeliver", self.name)
+            status = pdu.ESME_RSYSERR
+        self._write(pdu.DELIVER_SM_RESP, status, p.seq, b"\x00")
+
+    def _write(self, command_id: int, status: int, seq: int, body: bytes = b"") -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(pdu.encode_pdu(command_id, status, seq, body))
+
+    def _fail_pending(self) -> None:
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(SessionClosed(f"{self.name}: connection lost"))
+        self._pending.clear()
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
