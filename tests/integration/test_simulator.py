@@ -16,6 +16,7 @@ import pytest
 from aiosmpplib.codec import GSM7BitCodec
 
 from worker.simulator.config import SimulatorConfig
+from worker.simulator.records import decode_gsm
 from worker.simulator.server import Simulator
 from worker.smpp import pdu
 from worker.smpp.pdu import Bind, Pdu, PduBuffer, ShortMessage
@@ -605,6 +606,14 @@ async def test_jsonl_log_records_udh_sar_and_decoded_text(
     )
     assert rejected.status == pdu.ESME_RINVDSTADR
     assert all(line["status"] == 0 for line in lines[:4])
+
+
+@pytest.mark.parametrize(
+    "data",
+    [bytes(range(0x1B)) + bytes(range(0x1C, 0x100)), b"\x1b\x65uro \x1b\x28x\x1b\x29", b""],
+)
+def test_fast_gsm_decoding_matches_the_aiosmpplib_codec(data: bytes) -> None:
+    assert decode_gsm(data) == GSM7BitCodec().decode(data, "replace")[0]
 
 
 async def test_stats_file_is_written_at_stop(
