@@ -1,0 +1,686 @@
+"""Static checks of compose.yaml, Dockerfile, .dockerignore and deploy/smsgw.example.toml.
+
+No Docker engine runs here, so these tests check what can be checked without one: that every
+command compose runs is one the real CLI parses, that ports, probes, accounts and config paths
+agree with each other across the files, and that the image is built the way it is described.
+PyYAML is not available, so compose.yaml is read by a small, strict reader of the YAML subset
+it is written in; anything outside that subset is an error, never a silent guess.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import fnmatch
+import json
+import re
+import shlex
+import subprocess
+import sys
+import tomllib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from aiohttp import web
+
+from gateway import cli
+from worker.config import ENV_VARS, Channel, GatewaySettings, WorkerSettings, load_settings
+from worker.simulator import cli as sim_cli
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "compose.yaml"
+DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+EXAMPLE_TOML = ROOT / "deploy" / "smsgw.example.toml"
+
+SMSGW_SERVICES = ("gateway", "worker", "smsc-sim")
+# gateway.cli.main hands everything after these subcommands to another parser, unparsed.
+DELEGATED_PARSERS: Mapping[str, Callable[[], argparse.ArgumentParser]] = {
+    "smsc-sim": sim_cli.build_parser,
+}
+
+
+# --- a strict reader of the YAML subset compose.yaml uses -----------------------------------
+
+
+class YamlSubsetError(ValueError):
+    """The text uses YAML this reader does not accept."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Line:
+    number: int
+    indent: int
+    text: str
+
+
+_KEY = re.compile(r"([A-Za-z0-9_][A-Za-z0-9_.-]*):(?: +(.*))?")
+_ITEM_IS_MAPPING = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*:(?: |$)")
+_INT = re.compile(r"[-+]?[0-9]+")
+_AMBIGUOUS = re.compile(
+    r"(?i)yes|no|on|off|y|n|[-+]?(\d+\.\d*|\.\d+)(e[-+]?\d+)?|[-+]?\.(inf|nan)|0[xo][0-9a-f]+"
+    r"|\d+(:\d+)+"  # YAML 1.1 reads 8080:80 as a base-60 number: ports must be quoted
+)
+
+
+def load_yaml_subset(text: str) -> Any:
+    """Parse block mappings, block lists of scalars, JSON-style flow lists and scalars."""
+    lines = list(_significant_lines(text))
+    if not lines:
+        return None
+    if lines[0].indent != 0:
+        raise YamlSubsetError(f"line {lines[0].number}: the document must start at column 0")
+    value, end = _block(lines, 0)
+    if end != len(lines):
+        raise YamlSubsetError(f"line {lines[end].number}: unexpected indentation")
+    return value
+
+
+def _significant_lines(text: str) -> Iterator[_Line]:
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if "\t" in raw:
+            raise YamlSubsetError(f"line {number}: tab character")
+        body = _without_comment(raw, number).rstrip()
+        if body.strip():
+            yield _Line(number, len(body) - len(body.lstrip(" ")), body.strip())
+
+
+def _without_comment(raw: str, number: int) -> str:
+    quote = ""
+    i = 0
+    while i < len(raw):
+        ch = raw[i]
+        if quote:
+            if ch == "\\" and quote == '"':
+                i += 1
+            elif ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "#" and (i == 0 or raw[i - 1] == " "):
+            return raw[:i]
+        i += 1
+    if quote:
+        raise YamlSubsetError(f"line {number}: unterminated quote")
+    return raw
+
+
+def _block(lines: list[_Line], i: int) -> tuple[Any, int]:
+    if lines[i].text == "-" or lines[i].text.startswith("- "):
+        return _sequence(lines, i)
+    return _mapping(lines, i)
+
+
+def _mapping(lines: list[_Line], i: int) -> tuple[dict[str, Any], int]:
+    indent = lines[i].indent
+    result: dict[str, Any] = {}
+    while i < len(lines) and lines[i].indent == indent:
+        line = lines[i]
+        match = _KEY.fullmatch(line.text)
+        if match is None:
+            raise YamlSubsetError(f"line {line.number}: expected 'key:' or 'key: value'")
+        key, rest = match.group(1), match.group(2)
+        if key in result:
+            raise YamlSubsetError(f"line {line.number}: duplicate key {key!r}")
+        i += 1
+        if rest:
+            result[key] = _scalar(rest, line.number)
+        elif i < len(lines) and lines[i].indent > indent:
+            result[key], i = _block(lines, i)
+        else:
+            result[key] = None
+    if i < len(lines) and lines[i].indent > indent:
+        raise YamlSubsetError(f"line {lines[i].number}: unexpected indentation")
+    return result, i
+
+
+def _sequence(lines: list[_Line], i: int) -> tuple[list[Any], int]:
+    indent = lines[i].indent
+    items: list[Any] = []
+    while i < len(lines) and lines[i].indent == indent:
+        line = lines[i]
+        if not line.text.startswith("- "):
+            raise YamlSubsetError(f"line {line.number}: a key among list items")
+        rest = line.text[2:].strip()
+        if _ITEM_IS_MAPPING.match(rest):
+            raise YamlSubsetError(f"line {line.number}: mappings inside lists are not supported")
+        items.append(_scalar(rest, line.number))
+        i += 1
+    if i < len(lines) and lines[i].indent > indent:
+        raise YamlSubsetError(f"line {lines[i].number}: unexpected indentation")
+    return items, i
+
+
+def _scalar(text: str, number: int) -> Any:
+    first = text[0]
+    if first == '"':
+        return _json(text, str, number)
+    if first == "'":
+        inner = text[1:-1]
+        if len(text) < 2 or not text.endswith("'") or "'" in inner.replace("''", ""):
+            raise YamlSubsetError(f"line {number}: bad single-quoted scalar")
+        return inner.replace("''", "'")
+    if first == "[":
+        items = _json(text, list, number)
+        if not all(isinstance(item, str | int) for item in items):
+            raise YamlSubsetError(f"line {number}: flow lists hold strings and integers only")
+        return items
+    if first in "{&*!|>%@`," or ": " in text or " #" in text or text.endswith(":"):
+        raise YamlSubsetError(f"line {number}: unsupported YAML in {text!r}")
+    return _plain(text, number)
+
+
+def _json(text: str, kind: type[Any], number: int) -> Any:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise YamlSubsetError(f"line {number}: not JSON-compatible: {exc}") from None
+    if not isinstance(value, kind):
+        raise YamlSubsetError(f"line {number}: expected a {kind.__name__}")
+    return value
+
+
+def _plain(text: str, number: int) -> Any:
+    if text in ("true", "false"):
+        return text == "true"
+    if text in ("null", "~"):
+        return None
+    if _INT.fullmatch(text):
+        return int(text)
+    if _AMBIGUOUS.fullmatch(text):
+        raise YamlSubsetError(f"line {number}: quote {text!r}; YAML versions read it differently")
+    return text
+
+
+# --- compose helpers ---------------------------------------------------------------------------
+
+_INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
+_DURATION_PART = re.compile(r"(\d+)(ms|h|m|s)")
+_DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+def interpolate_unset(value: str) -> str:
+    """``value`` as compose sees it when none of the variables it names is set."""
+
+    def default(match: re.Match[str]) -> str:
+        if match.group(2) in (":?", "?"):
+            raise ValueError(f"{match.group(0)} makes the variable mandatory")
+        return match.group(3) or ""
+
+    return _INTERPOLATION.sub(default, value)
+
+
+def duration_seconds(text: str) -> float:
+    """A compose duration such as ``30s`` or ``1m30s`` in seconds."""
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"not a compose duration: {text!r}")
+    return sum(int(n) * _DURATION_UNITS[u] for n, u in parts)
+
+
+def compose() -> dict[str, Any]:
+    """compose.yaml, parsed."""
+    document = load_yaml_subset(COMPOSE.read_text())
+    assert isinstance(document, dict)
+    return document
+
+
+def service(name: str) -> dict[str, Any]:
+    """One service of compose.yaml."""
+    body = compose()["services"][name]
+    assert isinstance(body, dict), f"service {name} is not a mapping"
+    return body
+
+
+def command_args(svc: Mapping[str, Any], flag: str) -> str:
+    """The value following ``flag`` in a service's command."""
+    command = svc["command"]
+    assert flag in command, f"{flag} missing from {command}"
+    value = command[command.index(flag) + 1]
+    assert isinstance(value, str)
+    return value
+
+
+def probe_url(svc: Mapping[str, Any]) -> tuple[str, str]:
+    """The python snippet of an HTTP healthcheck and the URL it requests."""
+    test = svc["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "python", "-c"] and len(test) == 4, test
+    urls = re.findall(r"http://[^'\"\s]+", test[3])
+    assert len(urls) == 1, f"expected one URL in {test[3]!r}"
+    return test[3], urls[0]
+
+
+def mounted_config(svc: Mapping[str, Any]) -> tuple[Path, str, str]:
+    """(host file, container path, mode) of the volume holding SMSGW_CONFIG."""
+    container_path = svc["environment"]["SMSGW_CONFIG"]
+    for volume in svc["volumes"]:
+        host, _, rest = interpolate_unset(volume).partition(":")
+        target, _, mode = rest.partition(":")
+        if target == container_path:
+            return (COMPOSE.parent / host).resolve(), target, mode
+    raise AssertionError(f"nothing is mounted at {container_path}")
+
+
+# --- Dockerfile helpers ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Instruction:
+    """One Dockerfile instruction, continuation lines joined."""
+
+    keyword: str
+    args: str
+
+    def exec_form(self) -> list[str]:
+        """The JSON (exec) form of ENTRYPOINT/CMD arguments."""
+        value = json.loads(self.args)
+        assert isinstance(value, list) and all(isinstance(v, str) for v in value), self.args
+        return value
+
+
+def parse_dockerfile(text: str) -> list[Instruction]:
+    """Instructions in order; comment lines (also inside continuations) are dropped."""
+    instructions: list[Instruction] = []
+    pending = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        pending += line[:-1] + " " if line.endswith("\\") else line
+        if not line.endswith("\\"):
+            keyword, _, args = pending.partition(" ")
+            instructions.append(Instruction(keyword.upper(), args.strip()))
+            pending = ""
+    assert not pending, "Dockerfile ends inside a continuation"
+    return instructions
+
+
+def dockerfile() -> list[Instruction]:
+    """The Dockerfile, parsed."""
+    return parse_dockerfile(DOCKERFILE.read_text())
+
+
+def final_stage(instructions: list[Instruction]) -> list[Instruction]:
+    """The instructions from the last FROM on: what the shipped image is made of."""
+    starts = [i for i, ins in enumerate(instructions) if ins.keyword == "FROM"]
+    assert starts, "no FROM"
+    return instructions[starts[-1]:]
+
+
+def base_image(ins: Instruction) -> str:
+    """The image a FROM instruction starts from."""
+    words = [w for w in ins.args.split() if not w.startswith("--")]
+    return words[0]
+
+
+def dockerignored(path: str) -> bool:
+    """Whether .dockerignore keeps ``path`` (relative to the context) out of the build."""
+    patterns = [p.strip().strip("/") for p in DOCKERIGNORE.read_text().splitlines()]
+    patterns = [p for p in patterns if p and not p.startswith("#")]
+    assert not any(p.startswith("!") for p in patterns), "exceptions are not checked here"
+    parts = path.strip("/").split("/")
+    prefixes = ["/".join(parts[: k + 1]) for k in range(len(parts))]
+    return any(_ignores(p, prefix) for p in patterns for prefix in prefixes)
+
+
+def _ignores(pattern: str, path: str) -> bool:
+    if pattern.startswith("**/"):
+        parts = path.split("/")
+        return any(fnmatch.fnmatchcase("/".join(parts[j:]), pattern[3:])
+                   for j in range(len(parts)))
+    return fnmatch.fnmatchcase(path, pattern)
+
+
+def pyproject() -> dict[str, Any]:
+    """pyproject.toml, parsed."""
+    with (ROOT / "pyproject.toml").open("rb") as fh:
+        return tomllib.load(fh)
+
+
+# --- CLI helpers -------------------------------------------------------------------------------
+
+
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The subcommands a parser offers."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    raise AssertionError(f"{parser.prog} has no subcommands")
+
+
+def parse_or_fail(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Parse ``argv`` the way the command would, failing the test on a usage error."""
+    try:
+        return parser.parse_args(argv)
+    except SystemExit as exc:
+        pytest.fail(f"{parser.prog} rejects {argv} (exit {exc.code})")
+
+
+def parse_smsgw(argv: list[str]) -> argparse.Namespace:
+    """Parse ``smsgw ARGV`` with the real parsers, following gateway.cli's hand-offs."""
+    assert argv, "empty command"
+    assert argv[0] in subcommands(cli.build_parser()), f"smsgw has no subcommand {argv[0]!r}"
+    delegate = DELEGATED_PARSERS.get(argv[0])
+    if delegate is not None:
+        return parse_or_fail(delegate(), argv[1:])
+    return parse_or_fail(cli.build_parser(), argv)
+
+
+# --- the YAML subset reader itself ------------------------------------------------------------
+
+
+def test_yaml_subset_reader_reads_nested_mappings_lists_and_flow_lists() -> None:
+    text = (
+        "a:\n"
+        "  b: [\"x\", 1]  # comment\n"
+        "  c:\n"
+        "    - \"8080:80\"\n"
+        "    - ${V:-d}:/e:ro\n"
+        "  d: 'it''s'\n"
+        "  e:\n"
+        "f: 3\n"
+        "g: true\n"
+    )
+    assert load_yaml_subset(text) == {
+        "a": {"b": ["x", 1], "c": ["8080:80", "${V:-d}:/e:ro"], "d": "it's", "e": None},
+        "f": 3,
+        "g": True,
+    }
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a:\n\tb: 1\n",  # tab
+        "a: &x 1\n",  # anchor
+        "a: *x\n",  # alias
+        "a: |\n  text\n",  # block scalar
+        "a: {b: 1}\n",  # flow mapping
+        "a: 1\na: 2\n",  # duplicate key
+        "a: yes\n",  # a boolean in YAML 1.1, a string in 1.2
+        "a: 8080:80\n",  # base-60 in YAML 1.1
+        "a: 1.5\n",  # floats are not used, so not accepted
+        "a:\n  - b: 1\n",  # mapping inside a list
+        "a: 1\n  b: 2\n",  # indentation under a scalar
+        "a:\n    b: 1\n  c: 2\n",  # dedent to a level that does not exist
+        "a: \"open\n",  # unterminated quote
+        "a: [x, y]\n",  # flow list that is not JSON
+    ],
+)
+def test_yaml_subset_reader_rejects_what_it_does_not_understand(text: str) -> None:
+    with pytest.raises(YamlSubsetError):
+        load_yaml_subset(text)
+
+
+# --- compose.yaml ------------------------------------------------------------------------------
+
+
+def test_compose_defines_redis_gateway_worker_and_simulator() -> None:
+    assert set(compose()["services"]) == {"redis", "gateway", "worker", "smsc-sim"}
+
+
+@pytest.mark.parametrize("name", SMSGW_SERVICES)
+def test_service_command_is_one_the_smsgw_cli_parses(name: str) -> None:
+    command = service(name)["command"]
+    assert isinstance(command, list), "exec form, so no shell sits between Docker and smsgw"
+    parse_smsgw(command)
+
+
+def test_image_default_command_is_one_the_smsgw_cli_parses() -> None:
+    cmds = [ins for ins in final_stage(dockerfile()) if ins.keyword == "CMD"]
+    assert cmds, "no default CMD"
+    parse_smsgw(cmds[-1].exec_form())
+
+
+@pytest.mark.parametrize("name", ["gateway", "smsc-sim"])
+def test_listeners_bind_all_interfaces_inside_their_container(name: str) -> None:
+    # Both default to 127.0.0.1, which other containers and published ports cannot reach.
+    assert parse_smsgw(service(name)["command"]).host == "0.0.0.0"
+
+
+def test_gateway_publishes_and_probes_the_port_it_listens_on() -> None:
+    gateway = service("gateway")
+    port = parse_smsgw(gateway["command"]).port
+    published = [interpolate_unset(p).rpartition(":")[2] for p in gateway["ports"]]
+    assert published == [str(port)]
+    _, url = probe_url(gateway)
+    assert (urlsplit(url).port, urlsplit(url).path) == (port, "/health/ready")
+
+
+def test_worker_probes_its_own_health_port() -> None:
+    worker = service("worker")
+    health_port = parse_smsgw(worker["command"]).health_port
+    _, url = probe_url(worker)
+    assert (urlsplit(url).port, urlsplit(url).path) == (health_port, "/health/ready")
+
+
+def test_worker_can_be_scaled() -> None:
+    worker = service("worker")
+    assert "container_name" not in worker
+    assert "ports" not in worker
+
+
+def test_compose_passes_only_environment_variables_smsgw_reads() -> None:
+    for name in SMSGW_SERVICES:
+        unknown = set(service(name).get("environment") or {}) - set(ENV_VARS)
+        assert not unknown, f"{name} passes {unknown}, not in worker.config.ENV_VARS"
+
+
+def test_gateway_and_worker_get_redis_url_and_config_path_from_compose() -> None:
+    services = set(compose()["services"])
+    for name in ("gateway", "worker"):
+        env = service(name)["environment"]
+        assert {"REDIS_URL", "SMSGW_CONFIG"} <= set(env)
+        assert urlsplit(interpolate_unset(env["REDIS_URL"])).hostname in services
+
+
+def test_bootstrap_admin_key_comes_only_from_the_environment() -> None:
+    env = service("gateway")["environment"]
+    assert re.fullmatch(r"\$\{SMSGW_BOOTSTRAP_ADMIN_KEY(:-)?\}", env["SMSGW_BOOTSTRAP_ADMIN_KEY"])
+    assert "SMSGW_BOOTSTRAP_ADMIN_KEY" not in (service("worker").get("environment") or {})
+    assert "admin_bootstrap_key" not in tomllib.loads(EXAMPLE_TOML.read_text())["gateway"]
+
+
+@pytest.mark.parametrize("name", ["gateway", "worker"])
+def test_config_file_is_mounted_read_only_where_smsgw_config_points(name: str) -> None:
+    host, target, mode = mounted_config(service(name))
+    assert host == EXAMPLE_TOML.resolve()
+    assert target.startswith("/") and mode == "ro"
+
+
+def test_redis_persists_with_appendonly_everysec_on_a_named_volume() -> None:
+    redis = service("redis")
+    assert redis["image"].startswith("redis:7")
+    args = " ".join(redis["command"])
+    assert "--appendonly yes" in args and "--appendfsync everysec" in args
+    named = {v.split(":")[0]: v.split(":")[1] for v in redis["volumes"]}
+    assert named.get(next(iter(compose()["volumes"]))) == "/data"
+
+
+def test_every_service_has_a_healthcheck() -> None:
+    for name, body in compose()["services"].items():
+        assert body.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
+    assert "redis-cli ping" in " ".join(service("redis")["healthcheck"]["test"])
+
+
+@pytest.mark.parametrize("name", ["gateway", "worker"])
+def test_service_waits_for_a_healthy_redis(name: str) -> None:
+    assert service(name)["depends_on"]["redis"]["condition"] == "service_healthy"
+
+
+def test_simulator_starts_only_with_the_sim_profile() -> None:
+    assert service("smsc-sim")["profiles"] == ["sim"]
+    others = [n for n, body in compose()["services"].items() if n != "smsc-sim"]
+    assert not [n for n in others if "profiles" in service(n)]
+
+
+def test_smsgw_services_run_one_image_built_from_the_dockerfile() -> None:
+    builds = {(service(n)["build"], service(n)["image"]) for n in SMSGW_SERVICES}
+    assert len(builds) == 1
+    ((context, _image),) = builds
+    assert (COMPOSE.parent / context / "Dockerfile").resolve() == DOCKERFILE.resolve()
+
+
+def test_worker_stop_grace_period_covers_job_wait_and_drain() -> None:
+    # arq waits drain_seconds for running jobs, then on_shutdown drains submits as long again.
+    drain = load_settings({"SMSGW_CONFIG": str(EXAMPLE_TOML)}).worker.drain_seconds
+    assert duration_seconds(service("worker")["stop_grace_period"]) > 2 * drain
+
+
+@pytest.mark.parametrize("name", ["gateway", "worker"])
+@pytest.mark.parametrize(("status", "healthy"), [(200, True), (503, False)])
+async def test_http_healthcheck_is_healthy_only_on_a_2xx_answer(
+    name: str, status: int, healthy: bool
+) -> None:
+    snippet, url = probe_url(service(name))
+
+    async def answer(request: web.Request) -> web.Response:
+        return web.json_response({"status": status}, status=status)
+
+    app = web.Application()
+    app.router.add_get(urlsplit(url).path, answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        local = snippet.replace(url, url.replace(f":{urlsplit(url).port}/", f":{port}/"))
+        assert local != snippet
+        returncode = await _run_python(local)
+    finally:
+        await runner.cleanup()
+    assert (returncode == 0) is healthy
+
+
+async def _run_python(code: str) -> int:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        async with asyncio.timeout(30):
+            return await proc.wait()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+# --- deploy/smsgw.example.toml ----------------------------------------------------------------
+
+
+def test_example_config_loads_and_points_at_the_compose_simulator() -> None:
+    settings = load_settings({"SMSGW_CONFIG": str(EXAMPLE_TOML)})
+    sim = settings.channel("sim")
+    assert sim is not None
+    assert sim.host == "smsc-sim" and "smsc-sim" in compose()["services"]
+    sim_args = parse_smsgw(service("smsc-sim")["command"])
+    assert sim.port == sim_args.port
+    assert (sim.system_id, sim.password) in sim_args.account
+    assert settings.gateway.default_channel == "sim"
+
+
+def test_example_config_health_port_matches_the_worker_command() -> None:
+    settings = load_settings({"SMSGW_CONFIG": str(EXAMPLE_TOML)})
+    assert settings.worker.health_port == parse_smsgw(service("worker")["command"]).health_port
+
+
+def test_example_config_shows_every_setting() -> None:
+    raw = tomllib.loads(EXAMPLE_TOML.read_text())
+    expected = {
+        "channels.sim": _field_names(Channel) - {"name"},
+        "gateway": _field_names(GatewaySettings) - {"admin_bootstrap_key"},
+        "worker": _field_names(WorkerSettings),
+    }
+    for table, names in expected.items():
+        body = raw
+        for part in table.split("."):
+            body = body[part]
+        assert names - set(body) == set(), f"[{table}] does not show these settings"
+
+
+def test_example_config_comments_every_group_of_settings() -> None:
+    commented = False
+    for number, line in enumerate(EXAMPLE_TOML.read_text().splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            commented = True
+        elif not stripped or stripped.startswith("["):
+            commented = False
+        else:
+            assert commented, f"line {number}: {stripped!r} has no comment above it"
+
+
+def _field_names(cls: type[Any]) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)}
+
+
+# --- Dockerfile and .dockerignore -------------------------------------------------------------
+
+
+def test_image_is_built_on_python_311_slim() -> None:
+    froms = [ins for ins in dockerfile() if ins.keyword == "FROM"]
+    # Every stage on the same base: the virtualenv built in one runs in the other.
+    assert {base_image(ins) for ins in froms} == {"python:3.11-slim"}
+
+
+def test_image_runs_as_a_non_root_user() -> None:
+    users = [ins.args for ins in final_stage(dockerfile()) if ins.keyword == "USER"]
+    assert users, "the final stage never leaves root"
+    assert users[-1].split(":")[0] not in ("root", "0")
+
+
+def test_image_entrypoint_is_the_smsgw_console_script() -> None:
+    entrypoints = [ins for ins in final_stage(dockerfile()) if ins.keyword == "ENTRYPOINT"]
+    assert entrypoints and entrypoints[-1].exec_form() == ["smsgw"]
+    target = pyproject()["project"]["scripts"]["smsgw"]
+    assert target == "gateway.cli:main"
+    assert callable(cli.main)
+
+
+def test_image_leaves_health_checks_to_compose() -> None:
+    assert "HEALTHCHECK" not in {ins.keyword for ins in dockerfile()}
+
+
+def test_image_installs_the_project_without_extras() -> None:
+    installs = [i.args for i in dockerfile() if i.keyword == "RUN" and "pip install" in i.args]
+    assert len(installs) == 1
+    words = shlex.split(installs[0])
+    targets = [w for w in words[words.index("install") + 1:] if not w.startswith("-")]
+    assert targets == ["."], "the project itself, no [dev]/[test] extras, no editable install"
+
+
+def test_image_copies_every_package_setuptools_installs() -> None:
+    include = pyproject()["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {p.name for p in ROOT.iterdir() if (p / "__init__.py").is_file()
+                and any(fnmatch.fnmatchcase(p.name, pattern) for pattern in include)}
+    assert packages, "setuptools would install nothing"
+    assert packages <= set(_copied_sources())
+
+
+def test_build_context_holds_every_file_the_dockerfile_copies() -> None:
+    for source in _copied_sources():
+        assert (ROOT / source).exists(), f"COPY {source}: no such file"
+        assert not dockerignored(source), f"COPY {source}: excluded by .dockerignore"
+
+
+def test_build_context_leaves_out_git_virtualenv_and_env_files() -> None:
+    for path in (".git", ".venv", ".env", "tests/unit/__pycache__", "gateway/__pycache__"):
+        assert dockerignored(path), f"{path} would be sent to the Docker daemon"
+
+
+def _copied_sources() -> list[str]:
+    sources: list[str] = []
+    for ins in dockerfile():
+        if ins.keyword not in ("COPY", "ADD"):
+            continue
+        words = ins.args.split()
+        if any(w.startswith("--from") for w in words):
+            continue
+        sources += [w.rstrip("/") for w in words[:-1] if not w.startswith("--")]
+    return sources
