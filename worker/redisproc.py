@@ -63,6 +63,8 @@ class RedisProcess:
         self._proc = await asyncio.create_subprocess_exec(
             self._binary or find_redis_server(), *args,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            # Its own session: a terminal's Ctrl-C must not reach it before its clients stop.
+            start_new_session=True,
         )
         await self._wait_ready()
         return self.url
