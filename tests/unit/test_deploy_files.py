@@ -238,15 +238,6 @@ def service(name: str) -> dict[str, Any]:
     return body
 
 
-def command_args(svc: Mapping[str, Any], flag: str) -> str:
-    """The value following ``flag`` in a service's command."""
-    command = svc["command"]
-    assert flag in command, f"{flag} missing from {command}"
-    value = command[command.index(flag) + 1]
-    assert isinstance(value, str)
-    return value
-
-
 def probe_url(svc: Mapping[str, Any]) -> tuple[str, str]:
     """The python snippet of an HTTP healthcheck and the URL it requests."""
     test = svc["healthcheck"]["test"]
