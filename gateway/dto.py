@@ -1,25 +1,46 @@
 """Request and response DTOs, named exactly as the ServiceStack service declares them.
 
-pydantic is used here, at the HTTP boundary, and nowhere else.
+pydantic is used here, at the HTTP boundary, and nowhere else. Each class also states its
+DataContract: the XML namespace of its members and whether they keep declared order
+(ServiceStack's own types use ``[DataMember(Order=n)]``) or DataContract's default ordinal
+order. ``gateway.wire`` reads both, so a new DTO needs no serialiser code.
 """
 
-from __future__ import annotations
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+DC_NS = "http://schemas.datacontract.org/2004/07/digitaluapi.ServiceModel"
+SERVICESTACK_NS = "http://schemas.servicestack.net/types"
 
-class _Dto(BaseModel):
+
+class Dto(BaseModel):
+    """Base of every DTO: unknown input properties are ignored, types are not coerced."""
+
     model_config = ConfigDict(extra="ignore", strict=True)
 
+    xml_namespace: ClassVar[str] = DC_NS
+    # False: members are written in ordinal order of their names, as DataContract does.
+    xml_declared_order: ClassVar[bool] = False
 
-class ResponseError(_Dto):
+
+class _ServiceStackType(Dto):
+    xml_namespace: ClassVar[str] = SERVICESTACK_NS
+    xml_declared_order: ClassVar[bool] = True
+
+
+class ResponseError(_ServiceStackType):
+    """One field-level error."""
+
     ErrorCode: str | None = None
     FieldName: str | None = None
     Message: str | None = None
     Meta: dict[str, str] | None = None
 
 
-class ResponseStatus(_Dto):
+class ResponseStatus(_ServiceStackType):
+    """ServiceStack's error envelope; StackTrace is never filled by this gateway."""
+
     ErrorCode: str | None = None
     Message: str | None = None
     StackTrace: str | None = None
@@ -31,18 +52,27 @@ class ResponseStatus(_Dto):
 _Status = ResponseStatus
 
 
-class SMPPMessage(_Dto):
+# --- SendSMPPSmsRequest (declared by the seed) ----------------------------------------------
+
+
+class SMPPMessage(Dto):
+    """One message to send (and echoed back in the response)."""
+
     channel: str | None = None
     to: str | None = None
     content: str | None = None
     clientMessageId: str | None = None
 
 
-class SendSMPPSmsRequest(_Dto):
+class SendSMPPSmsRequest(Dto):
+    """POST /communication/message/smpp/sms."""
+
     Messages: list[SMPPMessage] | None = None
 
 
-class SMPPResponseMsg(_Dto):
+class SMPPResponseMsg(Dto):
+    """The outcome for one recipient."""
+
     apiMessageId: str | None = None
     accepted: bool = False
     to: str | None = None
@@ -50,19 +80,28 @@ class SMPPResponseMsg(_Dto):
     msg: SMPPMessage | None = None
 
 
-class SMPPMsgResponse(_Dto):
+class SMPPMsgResponse(Dto):
+    """Response of SendSMPPSmsRequest."""
+
     messages: list[SMPPResponseMsg] | None = None
     error: str | None = None
     ResponseStatus: _Status | None = None
 
 
-class SMPPStatusTransition(_Dto):
+# --- status lookup (ours, in the same style) ------------------------------------------------
+
+
+class SMPPStatusTransition(Dto):
+    """One lifecycle step; ``at`` is ISO-8601 UTC."""
+
     status: str | None = None
     at: str | None = None
     detail: str | None = None
 
 
-class SMPPMessageStatus(_Dto):
+class SMPPMessageStatus(Dto):
+    """Everything known about one message."""
+
     apiMessageId: str | None = None
     clientMessageId: str | None = None
     channel: str | None = None
@@ -82,18 +121,30 @@ class SMPPMessageStatus(_Dto):
     transitions: list[SMPPStatusTransition] = Field(default_factory=list)
 
 
-class GetSMPPSmsStatus(_Dto):
+class GetSMPPSmsStatus(Dto):
+    """Look one message up by the id this gateway gave it."""
+
     apiMessageId: str | None = None
 
 
-class FindSMPPSmsStatus(_Dto):
+class FindSMPPSmsStatus(Dto):
+    """Look messages up by the caller's own id."""
+
     clientMessageId: str | None = None
 
 
-class GetSMPPSmsStatusBatch(_Dto):
+class GetSMPPSmsStatusBatch(Dto):
+    """Look many messages up at once."""
+
     apiMessageIds: list[str] | None = None
 
 
-class SMPPStatusResponse(_Dto):
+class SMPPStatusResponse(Dto):
+    """Response of every status lookup."""
+
     messages: list[SMPPMessageStatus] | None = None
     ResponseStatus: _Status | None = None
+
+
+# Response DTOs that can carry a whole-request error.
+ErrorCarrier = SMPPMsgResponse | SMPPStatusResponse

@@ -1,291 +1,512 @@
-"""ServiceStack wire formats: negotiation, JSON and DataContract XML, both ways. No I/O.
+"""ServiceStack's wire conventions: format negotiation, request parsing, response rendering.
 
-JSON input names match case-insensitively; output names are exactly as declared, nulls omitted.
-XML follows DataContract: ordinal element order (ServiceStack's own types in declared order),
-``i:nil`` for nulls, item elements named after the item type. XML input is untrusted: any DTD
-or entity declaration is refused before it can cost anything.
+Pure functions over plain values (path, query, header strings, bytes): no I/O, no aiohttp.
+
+- ``request_format`` / ``response_format``: ServiceStack's negotiation (CONTRACT.md).
+- ``parse(Dto, body, fmt)``: every failure is one ``WireError``, which the error middleware
+  answers with a 400 and a ResponseStatus. JSON names match case-insensitively; XML is
+  DataContract (names case-sensitive, children accepted in any order) read by
+  ``gateway.xmlsafe``, which refuses DTDs and entities before they cost anything.
+- ``render(dto, fmt)``: driven by the DTO's fields and its DataContract class attributes, so
+  any DTO in ``gateway.dto`` renders without code here.
+- ``error_response``: the body of a whole-request error.
 """
 
 from __future__ import annotations
 
+import enum
+import functools
 import json
+import re
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
-from xml.parsers import expat
 
 from pydantic import BaseModel, ValidationError
 
-from gateway.dto import ResponseError, ResponseStatus, SMPPMsgResponse
+from gateway import xmlsafe
+from gateway.dto import (
+    DC_NS,
+    ErrorCarrier,
+    ResponseError,
+    ResponseStatus,
+    SMPPMsgResponse,
+)
+
+__all__ = [
+    "JSON_CONTENT_TYPE",
+    "XML_CONTENT_TYPE",
+    "FieldError",
+    "Fmt",
+    "Model",
+    "WireError",
+    "error_response",
+    "format_suffix",
+    "parse",
+    "render",
+    "request_format",
+    "response_format",
+]
 
 Fmt = Literal["json", "xml"]
 Model = TypeVar("Model", bound=BaseModel)
+FieldError = tuple[str, str, str]  # (ErrorCode, FieldName, Message), as in ResponseError
 
-NS = "http://schemas.datacontract.org/2004/07/digitaluapi.ServiceModel"
-NS_I = "http://www.w3.org/2001/XMLSchema-instance"
-NS_SS = "http://schemas.servicestack.net/types"
-NS_ARRAYS = "http://schemas.microsoft.com/2003/10/Serialization/Arrays"
-JSON_TYPE = "application/json; charset=utf-8"
-XML_TYPE = "application/xml"
-_SS_TYPES = frozenset({"ResponseStatus", "ResponseError"})
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+XML_CONTENT_TYPE = "application/xml"
+ARRAYS_NS = "http://schemas.microsoft.com/2003/10/Serialization/Arrays"
 
 
 class WireError(Exception):
-    """A body that cannot be read as the expected DTO."""
+    """A body that cannot be read as the expected DTO (answered with 400).
 
-    def __init__(self, message: str, field_errors: Sequence[tuple[str, str, str]] = (),
-                 code: str = "SerializationException") -> None:
+    ``code`` is "SerializationException" when the body cannot be read at all; when it was read
+    but fields have the wrong type, it is the first field error's code, as ServiceStack's
+    validation does.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        field_errors: Sequence[FieldError] = (),
+        code: str = "SerializationException",
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.field_errors = list(field_errors)
 
 
-# --- negotiation ---------------------------------------------------------------------------
+# --- negotiation -----------------------------------------------------------------------------
+
+_JSON_MEDIA = frozenset({"application/json", "text/json"})
+_XML_MEDIA = frozenset({"application/xml", "text/xml"})
 
 
-def _suffix(path: str) -> Fmt | None:
-    if path.endswith(".json") or "/json/reply/" in path:
+def _media_format(media_type: str) -> Fmt | None:
+    essence = media_type.split(";", 1)[0].strip().lower()
+    if essence in _JSON_MEDIA:
         return "json"
-    if path.endswith(".xml") or "/xml/reply/" in path:
+    if essence in _XML_MEDIA:
+        return "xml"
+    return None
+
+
+def _predefined_route(path: str) -> Literal["json", "xml", "api"] | None:
+    """ServiceStack's predefined routes: /json/reply/X, /xml/reply/X (and oneway), /api/X."""
+    parts = path.lower().split("/", 3)
+    if len(parts) == 4 and parts[2] in ("reply", "oneway"):
+        if parts[1] == "json":
+            return "json"
+        if parts[1] == "xml":
+            return "xml"
+    if len(parts) >= 3 and parts[1] == "api":
+        return "api"
+    return None
+
+
+def format_suffix(path: str) -> Fmt | None:
+    """The format a ``.json`` / ``.xml`` path suffix asks for, if any."""
+    lowered = path.lower()
+    if lowered.endswith(".json"):
+        return "json"
+    if lowered.endswith(".xml"):
         return "xml"
     return None
 
 
 def request_format(path: str, content_type: str) -> Fmt:
-    """Format of a request body: fixed by predefined routes, else by Content-Type."""
-    fixed = _suffix(path)
-    if fixed:
-        return fixed
-    if path.startswith("/api/"):
-        return "json"  # JsonApiClient sends text/plain
-    return "xml" if "xml" in content_type.lower() else "json"
+    """The format of a request body.
+
+    /json/reply and /api read JSON (``JsonApiClient`` sends ``text/plain``), /xml/reply reads
+    XML. Elsewhere the Content-Type decides; when it names neither format (absent, form, text),
+    a path suffix does, and JSON otherwise.
+    """
+    route = _predefined_route(path)
+    if route == "xml":
+        return "xml"
+    if route is not None:
+        return "json"
+    return _media_format(content_type) or format_suffix(path) or "json"
 
 
 def response_format(path: str, query: Mapping[str, str], accept: str, content_type: str) -> Fmt:
-    """ServiceStack's precedence: suffix/predefined route, ?format=, Accept, Content-Type."""
-    fixed = _suffix(path)
-    if fixed:
-        return fixed
-    fmt = query.get("format", "").lower()
-    if fmt in ("json", "xml"):
-        return fmt  # type: ignore[return-value]
-    if path.startswith("/api/"):
+    """The format of the response, first rule that applies.
+
+    Predefined routes fix it (/api answers JSON unless ``?format=xml``). Elsewhere: a path
+    suffix; ``?format=``; the first media type in Accept (q-values ignored); the request's
+    Content-Type if Accept is ``*/*`` or absent; otherwise JSON.
+    """
+    route = _predefined_route(path)
+    if route == "json" or route == "xml":
+        return route
+    asked = _query_format(query)
+    if route == "api":
+        return asked or "json"
+    return format_suffix(path) or asked or _accept_format(accept, content_type)
+
+
+def _query_format(query: Mapping[str, str]) -> Fmt | None:
+    asked = query.get("format", "").strip().lower()
+    if asked == "json":
         return "json"
-    first = accept.split(",")[0].split(";")[0].strip().lower()
-    if first.endswith(("/json", "+json")):
-        return "json"
-    if first.endswith(("/xml", "+xml")):
+    if asked == "xml":
         return "xml"
-    if first in ("*/*", ""):
-        return "xml" if "xml" in content_type.lower() else "json"
-    return "json"
+    return None
 
 
-# --- parsing -------------------------------------------------------------------------------
+def _accept_format(accept: str, content_type: str) -> Fmt:
+    first = accept.split(",", 1)[0].split(";", 1)[0].strip()
+    if first in ("", "*/*"):
+        return _media_format(content_type) or "json"
+    return _media_format(first) or "json"
 
 
-def parse(model: type[Model], body: bytes, fmt: Fmt) -> Model:
-    """Read ``body`` as ``model``; raises WireError."""
-    data = _read_json(body) if fmt == "json" else _read_xml(model, body)
+# --- what the wire needs to know about a DTO ------------------------------------------------
+
+
+class _Kind(enum.Enum):
+    SCALAR = "scalar"  # str, int, bool: JSON value, XML element text
+    MODEL = "model"  # a nested DTO
+    SCALAR_LIST = "scalar list"  # XML: wrapper + <d?p1:string> items in the Arrays namespace
+    MODEL_LIST = "model list"  # XML: wrapper + one element per item, named after its type
+    STR_MAP = "str map"  # dict[str, str]; XML: KeyValueOfstringstring entries
+
+
+# XML item element names of scalar arrays, as DataContract names them.
+_SCALAR_NAMES: dict[type[Any], str] = {str: "string", int: "int", bool: "boolean"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Member:
+    name: str
+    kind: _Kind
+    item: Any  # the scalar or DTO class; for lists, the item's
+
+
+@dataclass(frozen=True, slots=True)
+class _Contract:
+    namespace: str
+    members: tuple[_Member, ...]  # in DataContract order
+    by_name: Mapping[str, _Member]
+    by_folded_name: Mapping[str, _Member]  # lower-cased names, for JSON input
+
+
+@functools.cache  # a pure function of the class: computed once per DTO class
+def _contract(cls: type[BaseModel]) -> _Contract:
+    members = [_member(name, field.annotation) for name, field in cls.model_fields.items()]
+    if not getattr(cls, "xml_declared_order", False):
+        members.sort(key=lambda m: m.name)  # ordinal: uppercase before lowercase
+    return _Contract(
+        namespace=getattr(cls, "xml_namespace", DC_NS),
+        members=tuple(members),
+        by_name={m.name: m for m in members},
+        by_folded_name={m.name.lower(): m for m in members},
+    )
+
+
+def _member(name: str, annotation: Any) -> _Member:
+    tp = _without_none(annotation)
+    origin = typing.get_origin(tp)
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        if _is_dto(item):
+            return _Member(name, _Kind.MODEL_LIST, item)
+        if item in _SCALAR_NAMES:
+            return _Member(name, _Kind.SCALAR_LIST, item)
+    elif origin is dict:
+        if typing.get_args(tp) == (str, str):
+            return _Member(name, _Kind.STR_MAP, str)
+    elif _is_dto(tp):
+        return _Member(name, _Kind.MODEL, tp)
+    elif tp in _SCALAR_NAMES:
+        return _Member(name, _Kind.SCALAR, tp)
+    raise TypeError(f"member {name!r}: no wire form for {annotation!r}")
+
+
+def _without_none(annotation: Any) -> Any:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation
+
+
+def _is_dto(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, BaseModel)
+
+
+# --- parsing ---------------------------------------------------------------------------------
+
+
+def parse(model_cls: type[Model], body: bytes, fmt: Fmt) -> Model:
+    """Read a request body as ``model_cls``; raises WireError for anything unreadable."""
+    data = _read_json(model_cls, body) if fmt == "json" else _read_xml(model_cls, body)
     try:
-        return model.model_validate(_fold(model, data))
+        return model_cls.model_validate(data)
     except ValidationError as exc:
-        errors = [(_code(e["type"]), ".".join(str(p) for p in e["loc"]), e["msg"])
-                  for e in exc.errors()]
-        raise WireError("the request has fields of the wrong type", errors,
-                        code=errors[0][0] if errors else "SerializationException") from None
+        raise _field_errors(exc) from None
 
 
-def _code(pydantic_type: str) -> str:
-    return "InvalidType" if pydantic_type.endswith("_type") else "Invalid"
+def _field_errors(exc: ValidationError) -> WireError:
+    errors = [
+        (_error_code(e["type"]), _field_name(e["loc"]), f"'{_field_name(e['loc'])}': {e['msg']}")
+        for e in exc.errors(include_url=False)
+    ]
+    code, _, message = errors[0]
+    return WireError(message, errors, code=code)
 
 
-def _read_json(body: bytes) -> Any:
+def _error_code(pydantic_type: str) -> str:
+    return "InvalidType" if pydantic_type.endswith(("_type", "_parsing")) else "InvalidValue"
+
+
+def _field_name(loc: tuple[int | str, ...]) -> str:
+    """ServiceStack's spelling of a location: ``Messages[0].to``."""
+    name = ""
+    for part in loc:
+        if isinstance(part, int):
+            name += f"[{part}]"
+        else:
+            name = f"{name}.{part}" if name else part
+    return name
+
+
+# A JSON escape that may decode to half a surrogate pair (which UTF-8 cannot carry).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _read_json(cls: type[BaseModel], body: bytes) -> dict[str, Any]:
     try:
-        data = json.loads(body.decode("utf-8")) if body.strip() else None
-    except (UnicodeDecodeError, ValueError) as exc:
+        text = body.decode("utf-8-sig")  # .NET writers may prepend a BOM
+    except UnicodeDecodeError:
+        raise WireError("the body is not UTF-8") from None
+    if not text.strip():
+        raise WireError("the body is empty")
+    try:
+        data = json.loads(text, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:
         raise WireError(f"the body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise WireError("the body must be a JSON object")
-    return data
+    folded = _fold(cls, data)
+    if _SURROGATE_ESCAPE.search(text):
+        _require_unicode(folded)
+    return folded
 
 
-def _fields(model: type[BaseModel]) -> dict[str, Any]:
-    return {name: f.annotation for name, f in model.model_fields.items()}
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
 
 
-def _inner(annotation: Any) -> tuple[Any, bool]:
-    """(item type, is_list) of an annotation, without its None."""
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
-        annotation = args[0]
-    if typing.get_origin(annotation) is list:
-        return typing.get_args(annotation)[0], True
-    return annotation, False
+def _require_unicode(data: dict[str, Any]) -> None:
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise WireError("the body holds an unpaired UTF-16 surrogate") from None
+    except RecursionError:
+        raise WireError("the body is nested too deeply") from None
 
 
-def _fold(model: type[BaseModel], data: Any) -> Any:
-    """Map input names case-insensitively onto the model's declared names, recursively."""
-    if not isinstance(data, dict):
-        return data
-    fields = _fields(model)
-    by_lower = {name.lower(): name for name in fields}
+def _fold(cls: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
+    """Input names matched case-insensitively onto declared names (the last one wins)."""
+    by_folded_name = _contract(cls).by_folded_name
     out: dict[str, Any] = {}
     for key, value in data.items():
-        name = by_lower.get(str(key).lower())
-        if name is None:
-            continue
-        item, is_list = _inner(fields[name])
-        if isinstance(item, type) and issubclass(item, BaseModel):
-            if is_list and isinstance(value, list):
-                value = [_fold(item, v) for v in value]
-            elif not is_list:
-                value = _fold(item, value)
-        out[name] = value
+        member = by_folded_name.get(key.lower())
+        if member is None:
+            continue  # unknown properties are ignored, as ServiceStack does
+        if member.kind is _Kind.MODEL and isinstance(value, dict):
+            value = _fold(member.item, value)
+        elif member.kind is _Kind.MODEL_LIST and isinstance(value, list):
+            value = [_fold(member.item, v) if isinstance(v, dict) else v for v in value]
+        out[member.name] = value  # a wrong type is left for validation to name
     return out
 
 
-def _read_xml(model: type[BaseModel], body: bytes) -> Any:
-    head = body[:4096].lower()
-    if b"<!doctype" in head or b"<!entity" in head:
-        raise WireError("XML with a DTD or entity declarations is refused")
-    tree = _XmlTree()
-    parser = expat.ParserCreate(namespace_separator=" ")
-    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    parser.StartDoctypeDeclHandler = _refuse
-    parser.EntityDeclHandler = _refuse
-    parser.ExternalEntityRefHandler = _refuse_external
-    parser.StartElementHandler = tree.start
-    parser.EndElementHandler = tree.end
-    parser.CharacterDataHandler = tree.text
+def _read_xml(cls: type[BaseModel], body: bytes) -> dict[str, Any]:
     try:
-        parser.Parse(body, True)
-    except expat.ExpatError as exc:
-        raise WireError(f"the body is not valid XML: {exc}") from None
-    root = tree.root
-    if root is None or root.name != f"{NS} {model.__name__}":
-        raise WireError(f"the root element must be {model.__name__} in namespace {NS}")
-    return _xml_value(model, root)
+        root = xmlsafe.parse(body)
+    except xmlsafe.XmlError as exc:
+        raise WireError(f"the body is not acceptable XML: {exc}") from None
+    namespace = _contract(cls).namespace
+    if root.ns != namespace or root.name != cls.__name__:
+        raise WireError(f"the root element must be {cls.__name__} in namespace {namespace}, "
+                        f"not {root.name} in namespace {root.ns or '(none)'}")
+    if root.nil:
+        raise WireError(f"the root element {cls.__name__} is nil")
+    return _xml_object(cls, root, "")
 
 
-def _refuse(*_args: Any) -> None:
-    raise WireError("XML with a DTD, entities or external references is refused")
+def _xml_object(cls: type[BaseModel], element: xmlsafe.Element, path: str) -> dict[str, Any]:
+    """Children in any order (ServiceStack would drop out-of-order ones); unknown ignored."""
+    by_name = _contract(cls).by_name
+    out: dict[str, Any] = {}
+    for child in element.children:
+        member = by_name.get(child.name)
+        if member is not None:
+            where = f"{path}.{member.name}" if path else member.name
+            out[member.name] = None if child.nil else _xml_member(member, child, where)
+    return out
 
 
-def _refuse_external(*_args: Any) -> int:
-    raise WireError("XML with external references is refused")
-
-
-class _Node:
-    __slots__ = ("children", "name", "nil", "text")
-
-    def __init__(self, name: str, nil: bool) -> None:
-        self.name, self.nil = name, nil
-        self.children: list[_Node] = []
-        self.text: list[str] = []
-
-    @property
-    def local(self) -> str:
-        return self.name.rpartition(" ")[2]
-
-
-class _XmlTree:
-    def __init__(self) -> None:
-        self.root: _Node | None = None
-        self._stack: list[_Node] = []
-
-    def start(self, name: str, attrs: dict[str, str]) -> None:
-        node = _Node(name, attrs.get(f"{NS_I} nil") == "true")
-        if self._stack:
-            self._stack[-1].children.append(node)
+def _xml_member(member: _Member, element: xmlsafe.Element, path: str) -> Any:
+    if member.kind is _Kind.SCALAR:
+        return _xml_scalar(member.item, element.text)
+    if member.kind is _Kind.MODEL:
+        return _xml_object(member.item, element, path)
+    if member.kind is _Kind.STR_MAP:
+        return _xml_map(element, path)
+    is_model = member.kind is _Kind.MODEL_LIST
+    expected = member.item.__name__ if is_model else _SCALAR_NAMES[member.item]
+    items: list[Any] = []
+    for i, item in enumerate(element.children):
+        where = f"{path}[{i}]"
+        if item.name != expected:
+            message = f"'{where}': expected <{expected}>, got <{item.name}>"
+            raise WireError(message, [("InvalidElement", where, message)], code="InvalidElement")
+        if item.nil:
+            items.append(None)
+        elif is_model:
+            items.append(_xml_object(member.item, item, where))
         else:
-            self.root = node
-        self._stack.append(node)
-
-    def end(self, _name: str) -> None:
-        self._stack.pop()
-
-    def text(self, data: str) -> None:
-        if self._stack:
-            self._stack[-1].text.append(data)
+            items.append(_xml_scalar(member.item, item.text))
+    return items
 
 
-def _xml_value(annotation: Any, node: _Node) -> Any:
-    if node.nil:
-        return None
-    item, is_list = _inner(annotation)
-    if is_list:
-        return [_xml_value(item, child) for child in node.children]
-    if isinstance(item, type) and issubclass(item, BaseModel):
-        fields = _fields(item)
-        return {c.local: _xml_value(fields[c.local], c) for c in node.children
-                if c.local in fields}
-    text = "".join(node.text)
-    if item is bool:
-        return {"true": True, "false": False}.get(text.strip(), text)
-    if item is int:
-        return int(text) if text.strip().lstrip("-").isdigit() else text
+_XML_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+_XML_INT = re.compile(r"[+-]?[0-9]{1,18}")
+
+
+def _xml_scalar(tp: type[Any], text: str) -> Any:
+    """XML text as ``tp``; text that does not convert is left for validation to reject."""
+    if tp is bool:
+        return _XML_BOOLEANS.get(text.strip(), text)
+    if tp is int and _XML_INT.fullmatch(text.strip()):
+        return int(text)
     return text
 
 
-# --- rendering -----------------------------------------------------------------------------
+def _xml_map(element: xmlsafe.Element, path: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for entry in element.children:
+        parts = {c.name: c for c in entry.children}
+        key = parts.get("Key")
+        if key is None or key.nil:
+            message = f"'{path}': an entry has no Key"
+            raise WireError(message, [("InvalidElement", path, message)], code="InvalidElement")
+        value = parts.get("Value")
+        out[key.text] = None if value is None or value.nil else value.text
+    return out
+
+
+# --- rendering -------------------------------------------------------------------------------
 
 
 def render(dto: BaseModel, fmt: Fmt) -> tuple[bytes, str]:
-    """Serialise a response DTO: (body, Content-Type)."""
+    """A response DTO as (body, Content-Type) in ``fmt``."""
     if fmt == "json":
-        data = dto.model_dump(exclude_none=True)
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode(), JSON_TYPE
+        # Declared names and order, nulls omitted, defaults and [] kept, UTF-8 unescaped.
+        return dto.model_dump_json(exclude_none=True).encode("utf-8"), JSON_CONTENT_TYPE
+    return _render_xml(dto), XML_CONTENT_TYPE
+
+
+def _render_xml(dto: BaseModel) -> bytes:
     name = type(dto).__name__
-    body = (f'<?xml version="1.0" encoding="utf-8"?><{name} xmlns:i="{NS_I}" xmlns="{NS}">'
-            f"{_xml_members(dto, '')}</{name}>")
-    return body.encode(), XML_TYPE
+    namespace = _contract(type(dto)).namespace
+    out = [f'<?xml version="1.0" encoding="utf-8"?><{name} xmlns:i="{xmlsafe.XSI_NS}" '
+           f'xmlns="{namespace}">']
+    _xml_members(out, dto, "", 1, {namespace: ""})
+    out.append(f"</{name}>")
+    return "".join(out).encode("utf-8")
 
 
-def _xml_members(dto: BaseModel, prefix: str) -> str:
-    names = list(type(dto).model_fields)
-    if type(dto).__name__ not in _SS_TYPES:
-        names.sort()
-    return "".join(_xml_member(f"{prefix}{n}", getattr(dto, n), prefix) for n in names)
+def _xml_members(
+    out: list[str], dto: BaseModel, prefix: str, depth: int, scope: Mapping[str, str]
+) -> None:
+    """The members of ``dto`` (whose element is at ``depth``), named with ``prefix``."""
+    for member in _contract(type(dto)).members:
+        value = getattr(dto, member.name)
+        tag = prefix + member.name
+        if value is None:
+            out.append(f'<{tag} i:nil="true" />')
+        elif member.kind is _Kind.SCALAR:
+            out.append(f"<{tag}>{_xml_text(value)}</{tag}>")
+        else:
+            _xml_nested(out, tag, member, value, depth + 1, scope)
 
 
-def _xml_member(tag: str, value: Any, prefix: str) -> str:
-    if value is None:
-        return f'<{tag} i:nil="true" />'
-    if isinstance(value, BaseModel):
-        tname = type(value).__name__
-        if tname in _SS_TYPES and not prefix:
-            return f'<{tag} xmlns:d2p1="{NS_SS}">{_xml_members(value, "d2p1:")}</{tag}>'
-        return f"<{tag}>{_xml_members(value, prefix)}</{tag}>"
-    if isinstance(value, dict):
-        ns = "d5p1" if prefix else "d3p1"
-        items = "".join(f"<{ns}:KeyValueOfstringstring><{ns}:Key>{_esc(k)}</{ns}:Key>"
-                        f"<{ns}:Value>{_esc(v)}</{ns}:Value></{ns}:KeyValueOfstringstring>"
-                        for k, v in value.items())
-        return f'<{tag} xmlns:{ns}="{NS_ARRAYS}">{items}</{tag}>'
-    if isinstance(value, list):
-        if value and not isinstance(value[0], BaseModel):
-            items = "".join(f"<d4p1:string>{_esc(str(v))}</d4p1:string>" for v in value)
-            return f'<{tag} xmlns:d4p1="{NS_ARRAYS}">{items}</{tag}>'
-        items = "".join(f"<{prefix}{type(v).__name__}>{_xml_members(v, prefix)}"
-                        f"</{prefix}{type(v).__name__}>" for v in value)
-        return f"<{tag}>{items}</{tag}>"
-    if isinstance(value, bool):
-        return f"<{tag}>{'true' if value else 'false'}</{tag}>"
-    return f"<{tag}>{_esc(str(value))}</{tag}>"
+def _xml_nested(
+    out: list[str], tag: str, member: _Member, value: Any, depth: int, scope: Mapping[str, str]
+) -> None:
+    """A DTO, list or map member. Like DataContractSerializer, a namespace not yet in scope is
+    declared on this element with the prefix ``d{depth}p1`` (hence d2p1, d3p1, d5p1)."""
+    is_dto = member.kind in (_Kind.MODEL, _Kind.MODEL_LIST)
+    namespace = _contract(member.item).namespace if is_dto else ARRAYS_NS
+    declare = ""
+    prefix = scope.get(namespace)
+    if prefix is None:
+        prefix = f"d{depth}p1:"
+        declare = f' xmlns:d{depth}p1="{namespace}"'
+        scope = {**scope, namespace: prefix}
+    if member.kind is _Kind.MODEL:
+        out.append(f"<{tag}{declare}>")
+        _xml_members(out, value, prefix, depth, scope)
+    elif not value:
+        out.append(f"<{tag}{declare} />")
+        return
+    elif member.kind is _Kind.MODEL_LIST:
+        out.append(f"<{tag}{declare}>")
+        item_tag = prefix + member.item.__name__
+        for item in value:
+            if item is None:
+                out.append(f'<{item_tag} i:nil="true" />')
+            else:
+                out.append(f"<{item_tag}>")
+                _xml_members(out, item, prefix, depth + 1, scope)
+                out.append(f"</{item_tag}>")
+    elif member.kind is _Kind.SCALAR_LIST:
+        out.append(f"<{tag}{declare}>")
+        item_tag = prefix + _SCALAR_NAMES[member.item]
+        out.extend(f"<{item_tag}>{_xml_text(v)}</{item_tag}>" for v in value)
+    else:
+        out.append(f"<{tag}{declare}>")
+        out.extend(_xml_entry(prefix, k, v) for k, v in value.items())
+    out.append(f"</{tag}>")
 
 
-def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def _xml_entry(prefix: str, key: str, value: str | None) -> str:
+    entry, k, v = f"{prefix}KeyValueOfstringstring", f"{prefix}Key", f"{prefix}Value"
+    shown = f'<{v} i:nil="true" />' if value is None else f"<{v}>{xmlsafe.text(value)}</{v}>"
+    return f"<{entry}><{k}>{xmlsafe.text(key)}</{k}>{shown}</{entry}>"
+
+
+def _xml_text(value: Any) -> str:
+    if isinstance(value, bool):  # before int: bool is an int
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return xmlsafe.text(value)
+    return xmlsafe.text(str(value))
+
+
+# --- errors ----------------------------------------------------------------------------------
 
 
 def error_response(
-    code: str, message: str, field_errors: Sequence[tuple[str, str, str]] = ()
-) -> SMPPMsgResponse:
-    """The response DTO with only ResponseStatus filled (whole-request errors)."""
-    return SMPPMsgResponse(ResponseStatus=ResponseStatus(
-        ErrorCode=code, Message=message,
+    error_code: str,
+    message: str,
+    field_errors: Iterable[FieldError] = (),
+    response_cls: type[ErrorCarrier] = SMPPMsgResponse,
+) -> ErrorCarrier:
+    """The response DTO with only ResponseStatus filled: the body of a whole-request error.
+
+    ``Errors`` is always present (possibly empty); StackTrace is never sent.
+    """
+    status = ResponseStatus(
+        ErrorCode=error_code,
+        Message=message,
         Errors=[ResponseError(ErrorCode=c, FieldName=f, Message=m) for c, f, m in field_errors],
-    ))
+    )
+    return response_cls(ResponseStatus=status)
