@@ -1,9 +1,11 @@
-"""SMS encoding and segmenting: GSM 03.38 (septets) or UCS-2, split by UDH, SAR or payload.
+"""SMS encoding and segmenting: GSM 03.38 septets or UCS-2, split by UDH, SAR or payload.
 
-Pure functions. ``analyse`` runs on the HTTP hot path, so it counts without encoding bytes.
-Guards aiosmpplib's defect of counting characters instead of septets: an extension-table
-character ('€', '[', ...) costs two septets, and a split never cuts an escape sequence or a
-UTF-16 surrogate pair.
+Pure functions, no I/O. ``analyse`` runs on the HTTP hot path, so it counts units without
+encoding bytes. It guards aiosmpplib's defect of counting characters instead of septets: an
+extension-table character ('€', '[', ...) costs two septets (escape + code), and ``split`` never
+cuts an escape sequence or a UTF-16 surrogate pair across segments.
+
+GSM text travels unpacked (one septet per octet, data_coding 0); the SMSC packs it.
 """
 
 from __future__ import annotations
@@ -13,116 +15,205 @@ from typing import Literal
 
 from aiosmpplib.codec import GSM_BASIC_ENCODE_MAP, GSM_EXTENDED_ENCODE_MAP, GSM7BitCodec
 
+from worker.smpp.pdu import (
+    MESSAGE_PAYLOAD,
+    SAR_MSG_REF_NUM,
+    SAR_SEGMENT_SEQNUM,
+    SAR_TOTAL_SEGMENTS,
+)
+
 Encoding = Literal["gsm7", "ucs2"]
 SplitMode = Literal["udh8", "udh16", "sar", "payload"]
 
-SAR_MSG_REF_NUM = 0x020C
-SAR_TOTAL_SEGMENTS = 0x020E
-SAR_SEGMENT_SEQNUM = 0x020F
-MESSAGE_PAYLOAD = 0x0424
+__all__ = [
+    "Concat",
+    "Encoding",
+    "Part",
+    "SplitMode",
+    "TextInfo",
+    "analyse",
+    "decode_text",
+    "parse_udh",
+    "split",
+]
+
+ESM_UDHI = 0x40
+DC_DEFAULT = 0x00
+DC_UCS2 = 0x08
+IEI_CONCAT_8 = 0x00
+IEI_CONCAT_16 = 0x08
+MAX_SEGMENTS = 255  # the total-segments field is one octet in both UDH and SAR
 
 _BASIC = frozenset(GSM_BASIC_ENCODE_MAP)
-_EXTENDED = frozenset(GSM_EXTENDED_ENCODE_MAP)
-_GSM = GSM7BitCodec()
+_EXTENDED = frozenset(GSM_EXTENDED_ENCODE_MAP)  # each costs two septets: ESC + code
+_GSM = _BASIC | _EXTENDED
+_BMP_MAX = "\uffff"  # above it a character is a surrogate pair in UTF-16
+_CODEC = GSM7BitCodec()  # stateless
 
-# Units per segment: (single, multipart with udh8/sar, multipart with udh16)
+# Units per segment: (single, multipart with udh8 or sar, multipart with udh16).
 _LIMITS: dict[Encoding, tuple[int, int, int]] = {"gsm7": (160, 153, 152), "ucs2": (70, 67, 66)}
+
+# SMPP 3.4 data_coding values that name a charset: ours, or the Python codec to decode with.
+_CHARSETS = {DC_DEFAULT: "gsm7", 0x01: "ascii", 0x03: "latin-1", 0x06: "iso8859_5",
+             0x07: "iso8859_8", DC_UCS2: "utf-16-be"}
 
 
 @dataclass(frozen=True, slots=True)
 class TextInfo:
-    """How a text travels: its encoding, length in units, and SMS segment count."""
+    """How a text travels: its encoding, its length in units and its SMS segment count."""
 
     encoding: Encoding
-    units: int  # septets for gsm7, UTF-16 code units for ucs2
-    segments: int
+    units: int  # septets for gsm7 (extension chars count 2), UTF-16 code units for ucs2
+    segments: int  # 1 if it fits one SMS, else the count of 153-septet / 67-unit parts
 
 
 @dataclass(frozen=True, slots=True)
 class Part:
     """One submit_sm's worth of a message."""
 
-    short_message: bytes
-    esm_class: int
-    data_coding: int
-    tlvs: dict[int, bytes] = field(default_factory=dict)
+    short_message: bytes  # UDH (if any) + encoded text
+    esm_class: int  # ESM_UDHI when a UDH is present
+    data_coding: int  # 0 for gsm7 (unpacked), 8 for ucs2
+    tlvs: dict[int, bytes] = field(default_factory=dict)  # SAR or message_payload
 
 
-def _char_units(text: str) -> tuple[Encoding, list[int]]:
-    """Units per character (septets or UTF-16 code units) and the encoding that fits."""
-    gsm: list[int] = []
-    for ch in text:
-        if ch in _BASIC:
-            gsm.append(1)
-        elif ch in _EXTENDED:
-            gsm.append(2)
-        else:
-            return "ucs2", [2 if ord(c) > 0xFFFF else 1 for c in text]
-    return "gsm7", gsm
+@dataclass(frozen=True, slots=True)
+class Concat:
+    """Concatenation info of one received segment, read from its UDH."""
+
+    ref: int
+    total: int
+    seq: int  # 1-based
+    ref_bits: int  # 8 or 16: the same number in the two forms names different messages
 
 
 def analyse(text: str) -> TextInfo:
-    """Encoding, length and segment count of ``text`` (concatenated with 8-bit UDH)."""
-    encoding, units = _char_units(text)
-    total = sum(units)
+    """Encoding, length in units and segment count of ``text``; cheap, encodes nothing."""
+    chars = set(text)
+    encoding: Encoding
+    if chars <= _BASIC:
+        encoding, units = "gsm7", len(text)
+    elif chars <= _GSM:
+        encoding = "gsm7"
+        units = len(text) + sum(text.count(c) for c in chars & _EXTENDED)
+    else:
+        encoding = "ucs2"
+        units = len(text) + sum(text.count(c) for c in chars if c > _BMP_MAX)
     single, multi, _ = _LIMITS[encoding]
-    segments = 1 if total <= single else -(-total // multi)
-    return TextInfo(encoding=encoding, units=total, segments=segments)
+    segments = 1 if units <= single else -(-units // multi)
+    return TextInfo(encoding=encoding, units=units, segments=segments)
 
 
-def _chunks(text: str, units: list[int], size: int) -> list[str]:
-    """Cut ``text`` into pieces of at most ``size`` units, never inside a character."""
-    out: list[str] = []
+def split(text: str, mode: SplitMode, ref: int) -> list[Part]:
+    """The submit_sm parts of ``text``, concatenated the way ``mode`` says.
+
+    ``ref`` is the concatenation reference (udh8 keeps its low 8 bits, udh16 and sar 16). A text
+    that fits one SMS is one plain part in every mode. Raises ValueError beyond 255 segments,
+    which the gateway's segment limit rules out.
+    """
+    info = analyse(text)
+    coding = DC_DEFAULT if info.encoding == "gsm7" else DC_UCS2
+    single, multi, multi16 = _LIMITS[info.encoding]
+    if info.units <= single:
+        return [Part(_encode(text, info.encoding), 0, coding)]
+    if mode == "payload":
+        return [Part(b"", 0, coding, {MESSAGE_PAYLOAD: _encode(text, info.encoding)})]
+    pieces = _cut(text, info.encoding, multi16 if mode == "udh16" else multi)
+    total = len(pieces)
+    if total > MAX_SEGMENTS:
+        raise ValueError(f"text needs {total} segments; at most {MAX_SEGMENTS} fit a reference")
+    return [_part(_encode(p, info.encoding), coding, mode, ref, total, seq)
+            for seq, p in enumerate(pieces, 1)]
+
+
+def _part(body: bytes, coding: int, mode: SplitMode, ref: int, total: int, seq: int) -> Part:
+    if mode == "sar":
+        tlvs = {SAR_MSG_REF_NUM: (ref & 0xFFFF).to_bytes(2, "big"),
+                SAR_TOTAL_SEGMENTS: bytes((total,)), SAR_SEGMENT_SEQNUM: bytes((seq,))}
+        return Part(body, 0, coding, tlvs)
+    if mode == "udh16":
+        udh = bytes((6, IEI_CONCAT_16, 4, (ref >> 8) & 0xFF, ref & 0xFF, total, seq))
+    else:
+        udh = bytes((5, IEI_CONCAT_8, 3, ref & 0xFF, total, seq))
+    return Part(udh + body, ESM_UDHI, coding)
+
+
+def _cut(text: str, encoding: Encoding, size: int) -> list[str]:
+    """Pieces of at most ``size`` units; a two-unit character is never cut in half."""
+    gsm = encoding == "gsm7"
+    pieces: list[str] = []
     start = used = 0
-    for i, u in enumerate(units):
-        if used + u > size:
-            out.append(text[start:i])
+    for i, ch in enumerate(text):
+        cost = 2 if (ch in _EXTENDED if gsm else ch > _BMP_MAX) else 1
+        if used + cost > size:
+            pieces.append(text[start:i])
             start, used = i, 0
-        used += u
-    out.append(text[start:])
-    return out
+        used += cost
+    pieces.append(text[start:])
+    return pieces
 
 
 def _encode(text: str, encoding: Encoding) -> bytes:
     if encoding == "gsm7":
-        return bytes(_GSM.encode(text)[0])
-    return text.encode("utf-16-be")
-
-
-def split(text: str, mode: SplitMode, ref: int) -> list[Part]:
-    """The submit_sm parts of ``text``; ``ref`` is the concatenation reference to use."""
-    encoding, units = _char_units(text)
-    coding = 0 if encoding == "gsm7" else 8
-    single, multi8, multi16 = _LIMITS[encoding]
-    if sum(units) <= single:
-        return [Part(_encode(text, encoding), 0, coding)]
-    if mode == "payload":
-        return [Part(b"", 0, coding, {MESSAGE_PAYLOAD: _encode(text, encoding)})]
-    pieces = _chunks(text, units, multi16 if mode == "udh16" else multi8)
-    total = len(pieces)
-    parts: list[Part] = []
-    for seq, piece in enumerate(pieces, 1):
-        body = _encode(piece, encoding)
-        if mode == "sar":
-            tlvs = {SAR_MSG_REF_NUM: (ref & 0xFFFF).to_bytes(2, "big"),
-                    SAR_TOTAL_SEGMENTS: bytes((total,)), SAR_SEGMENT_SEQNUM: bytes((seq,))}
-            parts.append(Part(body, 0, coding, tlvs))
-        elif mode == "udh16":
-            udh = bytes((6, 0x08, 4)) + (ref & 0xFFFF).to_bytes(2, "big") + bytes((total, seq))
-            parts.append(Part(udh + body, 0x40, coding))
-        else:
-            udh = bytes((5, 0x00, 3, ref & 0xFF, total, seq))
-            parts.append(Part(udh + body, 0x40, coding))
-    return parts
+        return bytes(_CODEC.encode(text)[0])
+    # surrogatepass: a lone surrogate (possible from JSON "\ud83d") is sent, not a crash.
+    return text.encode("utf-16-be", errors="surrogatepass")
 
 
 def decode_text(data: bytes, data_coding: int) -> str:
-    """Text of a short message for logs and MO messages; never raises."""
-    if data_coding == 8:
-        return data.decode("utf-16-be", errors="replace")
-    if data_coding in (3, 1):
-        return data.decode("latin-1")
-    try:
-        return str(_GSM.decode(data)[0])
-    except (ValueError, KeyError, IndexError):
-        return data.decode("latin-1")
+    """The text of a short message (MO messages, logs); never raises, replaces what is bad."""
+    alphabet = _alphabet(data_coding)
+    if alphabet == "gsm7":
+        return str(_CODEC.decode(data, "replace")[0])
+    return data.decode(alphabet, errors="replace")
+
+
+def _alphabet(data_coding: int) -> str:
+    """"gsm7" or a Python codec name for an SMPP 3.4 / GSM 03.38 data_coding value."""
+    if data_coding in _CHARSETS:
+        return _CHARSETS[data_coding]
+    group = data_coding >> 4
+    if group == 0x1:  # general group with a message class: bits 3-2 name the alphabet
+        return {0: "gsm7", 2: "utf-16-be"}.get((data_coding >> 2) & 0x03, "latin-1")
+    if group in (0xC, 0xD):  # message waiting indication, default alphabet
+        return "gsm7"
+    if group == 0xE:  # message waiting indication, UCS-2
+        return "utf-16-be"
+    if group == 0xF:  # data coding / message class: bit 2 set means 8-bit data
+        return "latin-1" if data_coding & 0x04 else "gsm7"
+    return "latin-1"  # 8-bit binary and unknown codings: one char per octet, for logs
+
+
+def parse_udh(short_message: bytes) -> tuple[Concat | None, bytes]:
+    """Concatenation info and the text octets of a short_message that starts with a UDH.
+
+    Call it only when esm_class has UDHI set. Reads 8-bit (IEI 0x00) and 16-bit (IEI 0x08)
+    references; a malformed header yields ``(None, short_message)``, an unknown or invalid
+    concatenation element ``(None, body)``. Never raises.
+    """
+    if not short_message:
+        return None, b""
+    end = 1 + short_message[0]
+    if end > len(short_message):
+        return None, short_message
+    header, body = short_message[1:end], short_message[end:]
+    concat: Concat | None = None
+    i = 0
+    while i + 2 <= len(header):
+        iei, length = header[i], header[i + 1]
+        value = header[i + 2:i + 2 + length]
+        if len(value) < length:
+            return None, short_message
+        concat = _concat(iei, value) or concat
+        i += 2 + length
+    return concat, body
+
+
+def _concat(iei: int, value: bytes) -> Concat | None:
+    if iei == IEI_CONCAT_8 and len(value) == 3:
+        found = Concat(value[0], value[1], value[2], 8)
+    elif iei == IEI_CONCAT_16 and len(value) == 4:
+        found = Concat(int.from_bytes(value[:2], "big"), value[2], value[3], 16)
+    else:
+        return None
+    return found if 1 <= found.seq <= found.total else None
