@@ -13,6 +13,7 @@ import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import redis.exceptions
 
@@ -41,10 +42,11 @@ REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
 class DispatchSettings:
     """Timing knobs of the dispatcher."""
 
-    lease_ms: int = 30_000
+    lease_ms: int = 5_000  # how long a claim holds without news of its worker
+    heartbeat_ms: int = 1_000
     wait_bind_seconds: float = 5.0
     retention_seconds: int = 7 * 86400
-    reap_interval_seconds: float = 1.0
+    reap_interval_seconds: float = 0.5
 
 
 class Dispatcher:
@@ -65,7 +67,7 @@ class Dispatcher:
         self._outcomes: Batcher[Outcome, int] = Batcher(self._flush_outcomes)
         self._receipts: Batcher[ReceiptEvent, str] = Batcher(self._flush_receipts)
         self._accepting = True
-        self._inflight: set[asyncio.Task[None]] = set()
+        self._inflight: set[asyncio.Task[Any]] = set()
         self._rng = random.Random()
         self._refs = random.Random().randrange(0x10000)
 
@@ -84,14 +86,32 @@ class Dispatcher:
         if self._inflight:
             await asyncio.wait(list(self._inflight), timeout=seconds)
         await asyncio.gather(*(p.stop(seconds) for p in self.pools.values()))
+        try:
+            await self.store.forget_worker(self.worker_id)
+        except REDIS_ERRORS as exc:
+            log.warning("could not clear heartbeat (%s); claims expire by themselves", exc)
+
+    def served(self) -> list[str]:
+        """Channels this worker may claim messages for."""
+        return list(self.pools)
+
+    async def heartbeat_forever(self) -> None:
+        """Keep this worker's claims alive; a SIGKILLed worker's expire within the lease."""
+        ttl = self.settings.lease_ms
+        while True:
+            try:
+                await self.store.heartbeat(self.worker_id, ttl)
+            except REDIS_ERRORS as exc:
+                log.warning("heartbeat: redis unavailable (%s)", exc)
+            await asyncio.sleep(self.settings.heartbeat_ms / 1000)
 
     async def reap_forever(self) -> None:
-        """Pick up messages whose lease or retry time has passed (crash recovery, retries)."""
+        """Pick up messages that are due: retries, and claims of workers that died."""
         while self._accepting:
             try:
-                due = await self.store.due(500)
+                due = await self.store.due(self.served(), 500)
                 if due:
-                    await self.send(due)
+                    self._track(asyncio.create_task(self.send(due)))
             except REDIS_ERRORS as exc:
                 log.warning("reaper: redis unavailable (%s)", exc)
             await asyncio.sleep(self.settings.reap_interval_seconds)
@@ -103,15 +123,17 @@ class Dispatcher:
         if not self._accepting:
             return 0
         claimed = await self.store.claim(ids, worker=self.worker_id,
-                                         lease_ms=self.settings.lease_ms)
-        tasks = [asyncio.create_task(self._send_one(c)) for c in claimed]
-        for task in tasks:
-            self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
+                                         lease_ms=self.settings.lease_ms, served=self.served())
+        tasks = [self._track(asyncio.create_task(self._send_one(c))) for c in claimed]
         # Shielded: a cancelled job must not abandon submits already on the wire.
         if tasks:
             await asyncio.shield(asyncio.gather(*tasks))
         return len(claimed)
+
+    def _track(self, task: asyncio.Task[Any]) -> asyncio.Task[Any]:
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+        return task
 
     async def _send_one(self, msg: Claimed) -> None:
         outcome = await self._submit_parts(msg)

@@ -50,17 +50,20 @@ def arq_settings(settings: Settings) -> dict[str, Any]:
             DispatchSettings(retention_seconds=settings.retention_seconds),
         )
         dispatcher.start()
-        ctx.update(redis_client=redis, dispatcher=dispatcher,
-                   reaper=asyncio.create_task(dispatcher.reap_forever()))
+        ctx.update(redis_client=redis, dispatcher=dispatcher, background=[
+            asyncio.create_task(dispatcher.heartbeat_forever()),
+            asyncio.create_task(dispatcher.reap_forever()),
+        ])
         log.info("worker %s started with channels %s", dispatcher.worker_id,
                  ", ".join(settings.channels) or "(none)")
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         dispatcher: Dispatcher | None = ctx.get("dispatcher")
         if dispatcher is not None:
+            for task in ctx["background"]:
+                task.cancel()
+            await asyncio.gather(*ctx["background"], return_exceptions=True)
             await dispatcher.drain(w.drain_seconds)
-            ctx["reaper"].cancel()
-            await asyncio.gather(ctx["reaper"], return_exceptions=True)
             await ctx["redis_client"].aclose()
         log.info("worker stopped")
 

@@ -7,7 +7,9 @@ Key schema (prefix ``smsgw:``)::
 
     m:{id}                 hash  the message record (fields below)
     c:{account}:{cmid}     hash  clientMessageId index: recipient -> id, plus _fp and _at
-    pending                zset  id -> when a worker must have finished with it (lease/retry)
+    pending:{channel}      zset  id -> when the message is due: first send, retry, or a check
+                                 that its holder is still alive (crash recovery)
+    w:{worker}             str   heartbeat of a live worker (expires when it dies)
     dlr:{channel}:{smscid} str   SMSC message id -> "{id}|{part}" (receipt correlation)
     held:{channel}:{smscid} str  a receipt that arrived before its submit_sm_resp was recorded
     key:{sha256}           hash  an API key, stored only as the hash of the secret
@@ -27,10 +29,20 @@ from redis.asyncio import Redis
 from worker.lifecycle import ALLOWED, Status
 
 PREFIX = "smsgw:"
-PENDING = PREFIX + "pending"
+ACCEPT_GRACE_MS = 10_000  # the arq job normally takes a message long before this
 EVENTS = PREFIX + "events"  # pub/sub: "{id} {status}" on every transition
 ARQ_QUEUE = "arq:queue"
 ARQ_JOB_PREFIX = "arq:job:"
+
+
+def pending_key(channel: str) -> str:
+    """Due-time index of a channel's unfinished messages."""
+    return f"{PREFIX}pending:{channel}"
+
+
+def worker_key(worker: str) -> str:
+    """Heartbeat key of a live worker."""
+    return f"{PREFIX}w:{worker}"
 
 
 def msg_key(api_id: str) -> str:
@@ -189,8 +201,9 @@ end
 """
 
 _ACCEPT = _COMMON_LUA + r"""
--- ARGV: now, retention_s, window_ms, job_id, job_payload, job_expiry_ms, messages_json
+-- ARGV: now, retention_s, window_ms, job_id, job_payload, job_expiry_ms, messages_json, grace
 local now, retention, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local grace = tonumber(ARGV[8])
 local msgs = cjson.decode(ARGV[7])
 local out, fresh = {}, 0
 for i, m in ipairs(msgs) do
@@ -219,7 +232,7 @@ for i, m in ipairs(msgs) do
       'status', 'queued', 'attempts', 0, 'accepted_at', now,
       'tr', cjson.encode({{'queued', now, ''}}))
     redis.call('EXPIRE', key, retention)
-    redis.call('ZADD', P .. 'pending', now + 30000, m.id)
+    redis.call('ZADD', P .. 'pending:' .. m.channel, now + grace, m.id)
     fresh = fresh + 1
     res = {'new', m.id}
   end
@@ -233,23 +246,33 @@ return cjson.encode(out)
 """
 
 _CLAIM = _COMMON_LUA + r"""
--- ARGV: now, lease_until, worker, ids...
+-- ARGV: now, lease_until, worker, served_channels_json, ids...
+-- A message is claimed when it is queued and due, or sending under a holder that is dead.
+-- Messages of channels this worker does not serve are made due now for a worker that does.
 local now, lease, worker = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local served = {}
+for _, ch in ipairs(cjson.decode(ARGV[4])) do served[ch] = true end
 local out = {}
-for i = 4, #ARGV do
+for i = 5, #ARGV do
   local id = ARGV[i]
   local key = P .. 'm:' .. id
-  local f = redis.call('HMGET', key, 'status', 'lease_until', 'channel', 'to', 'content',
+  local f = redis.call('HMGET', key, 'status', 'worker', 'channel', 'to', 'content',
                        'attempts', 'accepted_at', 'next_at')
-  local st = f[1]
-  local ok = (st == 'queued' and tonumber(f[8] or '0') <= now)
-    or (st == 'sending' and tonumber(f[2] or '0') < now)
-  if ok then
-    local attempts = tonumber(f[6] or '0') + 1
-    move(key, 'sending', now, st == 'sending' and 'reclaimed' or ('attempt ' .. attempts),
-         {'lease_until', lease, 'worker', worker, 'attempts', attempts})
-    redis.call('ZADD', P .. 'pending', lease, id)
-    out[#out + 1] = {id, f[3], f[4], f[5], attempts, f[7], st == 'sending' and 1 or 0}
+  local st, ch = f[1], f[3]
+  if st == 'queued' or st == 'sending' then
+    local pk = P .. 'pending:' .. ch
+    local holder_alive = st == 'sending' and redis.call('EXISTS', P .. 'w:' .. (f[2] or '')) == 1
+    if holder_alive then
+      redis.call('ZADD', pk, lease, id)
+    elseif not served[ch] then
+      redis.call('ZADD', pk, now, id)
+    elseif st == 'sending' or tonumber(f[8] or '0') <= now then
+      local attempts = tonumber(f[6] or '0') + 1
+      move(key, 'sending', now, st == 'sending' and 'reclaimed' or ('attempt ' .. attempts),
+           {'worker', worker, 'attempts', attempts})
+      redis.call('ZADD', pk, lease, id)
+      out[#out + 1] = {id, ch, f[4], f[5], attempts, f[7], st == 'sending' and 1 or 0}
+    end
   end
 end
 return cjson.encode(out)
@@ -262,11 +285,10 @@ local applied = 0
 for _, o in ipairs(cjson.decode(ARGV[3])) do
   local key = P .. 'm:' .. o.id
   if o.status == 'submitted' then
-    local extra = {'submitted_at', now, 'smsc_ids', table.concat(o.ids, ','), 'nparts', #o.ids,
-                   'lease_until', 0}
+    local extra = {'submitted_at', now, 'smsc_ids', table.concat(o.ids, ','), 'nparts', #o.ids}
     if move(key, 'submitted', now, table.concat(o.ids, ','), extra) then
       applied = applied + 1
-      redis.call('ZREM', P .. 'pending', o.id)
+      redis.call('ZREM', P .. 'pending:' .. o.channel, o.id)
       for part, sid in ipairs(o.ids) do
         redis.call('SET', P .. 'dlr:' .. o.channel .. ':' .. sid, o.id .. '|' .. (part - 1),
                    'EX', ttl)
@@ -281,15 +303,15 @@ for _, o in ipairs(cjson.decode(ARGV[3])) do
     end
   elseif o.status == 'queued' then
     if move(key, 'queued', now, o.code .. ' ' .. o.text,
-            {'next_at', o.retry_at, 'err_code', o.code, 'err_text', o.text, 'lease_until', 0}) then
+            {'next_at', o.retry_at, 'err_code', o.code, 'err_text', o.text}) then
       applied = applied + 1
-      redis.call('ZADD', P .. 'pending', o.retry_at, o.id)
+      redis.call('ZADD', P .. 'pending:' .. o.channel, o.retry_at, o.id)
     end
   else
     if move(key, o.status, now, o.code .. ' ' .. o.text,
-            {'done_at', now, 'err_code', o.code, 'err_text', o.text, 'lease_until', 0}) then
+            {'done_at', now, 'err_code', o.code, 'err_text', o.text}) then
       applied = applied + 1
-      redis.call('ZREM', P .. 'pending', o.id)
+      redis.call('ZREM', P .. 'pending:' .. o.channel, o.id)
     end
   end
 end
@@ -361,19 +383,23 @@ class Store:
         raw = await self._accept(
             keys=[ARQ_JOB_PREFIX + job_id, ARQ_QUEUE],
             args=[now_ms(), self._retention, window_seconds * 1000, job_id, job_payload,
-                  job_expiry_seconds * 1000, json.dumps(payload, ensure_ascii=False)],
+                  job_expiry_seconds * 1000, json.dumps(payload, ensure_ascii=False),
+                  ACCEPT_GRACE_MS],
         )
         return [
             AcceptResult(api_id=ref, duplicate=kind == "duplicate", conflict=kind == "conflict")
             for kind, ref in json.loads(raw)
         ]
 
-    async def claim(self, ids: Sequence[str], *, worker: str, lease_ms: int) -> list[Claimed]:
-        """Move messages that are due from queued (or an expired lease) to sending."""
+    async def claim(
+        self, ids: Sequence[str], *, worker: str, lease_ms: int, served: Sequence[str]
+    ) -> list[Claimed]:
+        """Move due messages of ``served`` channels to sending (also those of dead holders)."""
         if not ids:
             return []
         now = now_ms()
-        raw = await self._claim(args=[now, now + lease_ms, worker, *ids])
+        raw = await self._claim(args=[now, now + lease_ms, worker, json.dumps(list(served)),
+                                      *ids])
         return [
             Claimed(api_id=i, channel=ch, to=to, content=c, attempts=int(a),
                     accepted_at=int(at), reclaimed=bool(r))
@@ -407,10 +433,22 @@ class Store:
         raw = await self._receipts(args=[now_ms(), held_ttl_seconds, json.dumps(payload)])
         return list(json.loads(raw))
 
-    async def due(self, limit: int) -> list[str]:
-        """Ids whose lease or retry time has passed (crash recovery, delayed retries)."""
-        raw = await self._redis.zrangebyscore(PENDING, "-inf", now_ms(), start=0, num=limit)
-        return [r.decode() if isinstance(r, bytes) else str(r) for r in raw]
+    async def due(self, channels: Sequence[str], limit: int) -> list[str]:
+        """Ids of ``channels`` whose due time has passed (retries, crash recovery)."""
+        now = now_ms()
+        pipe = self._redis.pipeline(transaction=False)
+        for channel in channels:
+            pipe.zrangebyscore(pending_key(channel), "-inf", now, start=0, num=limit)
+        rows: list[list[bytes]] = await pipe.execute()
+        return [r.decode() for row in rows for r in row]
+
+    async def heartbeat(self, worker: str, ttl_ms: int) -> None:
+        """Declare ``worker`` alive for ``ttl_ms``; its claims are safe while this lasts."""
+        await self._redis.set(worker_key(worker), "1", px=ttl_ms)
+
+    async def forget_worker(self, worker: str) -> None:
+        """A clean stop: the worker's claims may be taken over at once."""
+        await self._redis.delete(worker_key(worker))
 
     async def get(self, ids: Sequence[str]) -> list[Record | None]:
         """Records by apiMessageId, in order; None where unknown or expired."""

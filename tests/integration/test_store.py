@@ -53,9 +53,11 @@ async def test_racing_accepts_with_one_client_message_id_store_one_message(redis
 async def test_claim_then_submit_then_receipt_reaches_delivered(redis: Redis) -> None:
     store = Store(redis, retention_seconds=100)
     (api_id,) = await _accept(store, [_msg()])
-    claimed = await store.claim([api_id], worker="w1", lease_ms=10_000)
+    await store.heartbeat("w1", 10_000)
+    claimed = await store.claim([api_id], worker="w1", lease_ms=10_000, served=["sim"])
     assert [c.api_id for c in claimed] == [api_id]
-    assert await store.claim([api_id], worker="w2", lease_ms=10_000) == []  # leased
+    # w1 is alive, so its claim holds
+    assert await store.claim([api_id], worker="w2", lease_ms=10_000, served=["sim"]) == []
     await store.record_outcomes([Outcome(api_id=api_id, channel="sim", smsc_ids=["abc"])],
                                 dlr_ttl_seconds=100)
     res = await store.record_receipts(
@@ -65,13 +67,13 @@ async def test_claim_then_submit_then_receipt_reaches_delivered(redis: Redis) ->
     (rec,) = await store.get([api_id])
     assert rec is not None and rec.status == "delivered"
     assert [t[0] for t in rec.transitions()] == ["queued", "sending", "submitted", "delivered"]
-    assert await redis.zcard("smsgw:pending") == 0
+    assert await redis.zcard("smsgw:pending:sim") == 0
 
 
 async def test_receipt_before_submit_response_is_held_then_applied(redis: Redis) -> None:
     store = Store(redis, retention_seconds=100)
     (api_id,) = await _accept(store, [_msg()])
-    await store.claim([api_id], worker="w1", lease_ms=10_000)
+    await store.claim([api_id], worker="w1", lease_ms=10_000, served=["sim"])
     held = await store.record_receipts(
         [ReceiptEvent(channel="sim", candidates=["x1"], state=Status.UNDELIVERED,
                       stat="UNDELIV", err="001")], held_ttl_seconds=100)
@@ -85,7 +87,7 @@ async def test_receipt_before_submit_response_is_held_then_applied(redis: Redis)
 async def test_multipart_is_delivered_only_when_every_part_is(redis: Redis) -> None:
     store = Store(redis, retention_seconds=100)
     (api_id,) = await _accept(store, [_msg(parts=2)])
-    await store.claim([api_id], worker="w1", lease_ms=10_000)
+    await store.claim([api_id], worker="w1", lease_ms=10_000, served=["sim"])
     await store.record_outcomes([Outcome(api_id=api_id, channel="sim", smsc_ids=["p0", "p1"])],
                                 dlr_ttl_seconds=100)
 
@@ -103,7 +105,7 @@ async def test_multipart_is_delivered_only_when_every_part_is(redis: Redis) -> N
 async def test_a_late_duplicate_event_never_moves_a_final_message(redis: Redis) -> None:
     store = Store(redis, retention_seconds=100)
     (api_id,) = await _accept(store, [_msg()])
-    await store.claim([api_id], worker="w1", lease_ms=10_000)
+    await store.claim([api_id], worker="w1", lease_ms=10_000, served=["sim"])
     await store.record_outcomes(
         [Outcome(api_id=api_id, channel="sim", status=Status.FAILED, error_code="0x0000000B")],
         dlr_ttl_seconds=100)
@@ -112,3 +114,23 @@ async def test_a_late_duplicate_event_never_moves_a_final_message(redis: Redis) 
     assert applied == 0
     (rec,) = await store.get([api_id])
     assert rec is not None and rec.status == "failed"
+
+
+async def test_a_dead_workers_claim_is_taken_over_and_marked_reclaimed(redis: Redis) -> None:
+    store = Store(redis, retention_seconds=100)
+    (api_id,) = await _accept(store, [_msg()])
+    await store.heartbeat("w1", 10_000)
+    await store.claim([api_id], worker="w1", lease_ms=10_000, served=["sim"])
+    await redis.delete("smsgw:w:w1")  # what expiry does to a SIGKILLed worker's heartbeat
+    (taken,) = await store.claim([api_id], worker="w2", lease_ms=10_000, served=["sim"])
+    assert taken.reclaimed and taken.attempts == 2
+
+
+async def test_a_worker_does_not_claim_a_channel_it_does_not_serve(redis: Redis) -> None:
+    store = Store(redis, retention_seconds=100)
+    (api_id,) = await _accept(store, [_msg()])
+    assert await store.claim([api_id], worker="w1", lease_ms=10_000, served=["other"]) == []
+    # ...but makes it due at once for a worker that does
+    assert await store.due(["sim"], 10) == [api_id]
+    (rec,) = await store.get([api_id])
+    assert rec is not None and rec.status == "queued"
