@@ -21,11 +21,12 @@ import time
 from dataclasses import dataclass
 
 from worker.smpp.pdu import (
+    BIND_TRANSCEIVER,
     BIND_TRANSMITTER,
-    BIND_TRANSMITTER_RESP,
     DELIVER_SM,
     DELIVER_SM_RESP,
     ESME_ROK,
+    RESP_BIT,
     SUBMIT_SM,
     SUBMIT_SM_RESP,
     Bind,
@@ -45,14 +46,16 @@ class Tally:
     """Shared by the load generator's connections."""
 
     to_send: int
+    bind_id: int
     answered: int = 0
+    receipts: int = 0
     ok: int = 0
     first_sent: float = 0.0
     last_answer: float = 0.0
 
 
 class LoadClient(asyncio.Protocol):
-    """One transmitter bind keeping `window` submit_sm in flight."""
+    """One bind keeping `window` submit_sm in flight (and acknowledging receipts)."""
 
     def __init__(self, tally: Tally, window: int, body: bytes, done: asyncio.Future[None]) -> None:
         self._tally, self._window, self._body, self._done = tally, window, body, done
@@ -65,7 +68,8 @@ class LoadClient(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
-        transport.write(encode_pdu(BIND_TRANSMITTER, 0, 1, Bind(SYSTEM_ID, PASSWORD).encode()))
+        bind = Bind(SYSTEM_ID, PASSWORD).encode()
+        transport.write(encode_pdu(self._tally.bind_id, 0, 1, bind))
 
     def start(self) -> None:
         self._fill()
@@ -88,9 +92,10 @@ class LoadClient(asyncio.Protocol):
                 self._in_flight -= 1
                 tally.answered += 1
                 tally.ok += pdu.status == ESME_ROK
-            elif pdu.command_id == BIND_TRANSMITTER_RESP and not self.bound.done():
+            elif pdu.command_id == tally.bind_id | RESP_BIT and not self.bound.done():
                 self.bound.set_result(None)
             elif pdu.command_id == DELIVER_SM:
+                tally.receipts += 1
                 acks.append(encode_pdu(DELIVER_SM_RESP, 0, pdu.seq, b"\x00"))
         if acks and self._transport is not None:
             self._transport.write(b"".join(acks))
@@ -109,14 +114,17 @@ async def _connect(client: LoadClient, port: int) -> None:
 
 
 async def run_load(
-    port: int, count: int, binds: int, window: int, time_limit: float
+    port: int, count: int, binds: int, window: int, time_limit: float, receipts: bool
 ) -> dict[str, float]:
     """Bind, then push `count` submit_sm through `binds` connections; return the tally."""
     loop = asyncio.get_running_loop()
     body = ShortMessage(
-        source_addr="BENCH", destination_addr="447700900000", short_message=b"benchmark text " * 4
+        source_addr="BENCH",
+        destination_addr="447700900000",
+        short_message=b"benchmark text " * 4,
+        registered_delivery=1 if receipts else 0,
     ).encode()
-    tally = Tally(to_send=count)
+    tally = Tally(to_send=count, bind_id=BIND_TRANSCEIVER if receipts else BIND_TRANSMITTER)
     clients: list[LoadClient] = []
     done_futures = []
     for _ in range(binds):
@@ -136,7 +144,12 @@ async def run_load(
     except TimeoutError:
         pass
     elapsed = max(tally.last_answer - tally.first_sent, 1e-9)
-    return {"answered": tally.answered, "ok": tally.ok, "elapsed": elapsed}
+    return {
+        "answered": tally.answered,
+        "ok": tally.ok,
+        "receipts": tally.receipts,
+        "elapsed": elapsed,
+    }
 
 
 # --- orchestration -----------------------------------------------------------------------------
@@ -189,6 +202,9 @@ def main() -> int:
     parser.add_argument("--binds", type=int, default=4)
     parser.add_argument("--window", type=int, default=1000)
     parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument(
+        "--receipts", action="store_true", help="transceiver binds, registered_delivery=1"
+    )
     parser.add_argument("--sim-cpu", type=int, default=0)
     parser.add_argument("--load-cpu", type=int, default=1)
     parser.add_argument("--sim-args", default="", help="extra smsc-sim flags, e.g. '--log x.jsonl'")
@@ -197,7 +213,9 @@ def main() -> int:
 
     if args.load_port is not None:  # we are the load-generator process
         result = asyncio.run(
-            run_load(args.load_port, args.count, args.binds, args.window, args.timeout)
+            run_load(
+                args.load_port, args.count, args.binds, args.window, args.timeout, args.receipts
+            )
         )
         print(json.dumps(result), flush=True)
         return 0
@@ -220,6 +238,7 @@ def main() -> int:
                 str(args.window),
                 "--timeout",
                 str(args.timeout),
+                *(["--receipts"] if args.receipts else []),
             ],
             stdout=subprocess.PIPE,
             text=True,
@@ -233,10 +252,13 @@ def main() -> int:
     result = json.loads(out)
     rate = result["answered"] / result["elapsed"]
     print(f"simulator pinned to one CPU: {pinned} (cpu {args.sim_cpu})")
-    print(f"binds={args.binds} window={args.window} count={args.count} sim_args={args.sim_args!r}")
     print(
-        f"answered {result['answered']} submit_sm ({result['ok']} ESME_ROK) "
-        f"in {result['elapsed']:.2f} s"
+        f"binds={args.binds} window={args.window} count={args.count} "
+        f"receipts={args.receipts} sim_args={args.sim_args!r}"
+    )
+    print(
+        f"answered {result['answered']} submit_sm ({result['ok']} ESME_ROK, "
+        f"{result['receipts']} receipts seen) in {result['elapsed']:.2f} s"
     )
     print(f"sustained: {rate:,.0f} submit_sm/s")
     print(

@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stats", default=None, metavar="PATH", help="stats JSON (SIGUSR1, exit)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--id-start", type=int, default=None)
+    p.add_argument(
+        "--max-records", type=int, default=1_000_000, help="submit records kept in memory"
+    )
     return p
 
 
@@ -139,6 +142,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         stats_path=args.stats,
         seed=args.seed,
         id_start=args.id_start,
+        max_records=args.max_records,
     )
 
 

@@ -73,6 +73,8 @@ class ReceiptFactory:
         self._id_format = config.effective_receipt_id_format
         self._date_format = "%y%m%d%H%M%S" if config.date_digits == 12 else "%y%m%d%H%M"
         self._rng = rng
+        self._cached_second = -1
+        self._cached_date = ""
 
     def make(self, accepted: Accepted) -> Receipt | None:
         """A receipt, or None when registered_delivery does not ask for this outcome."""
@@ -84,10 +86,18 @@ class ReceiptFactory:
             return None
         return Receipt(accepted.system_id, self._body(accepted, state))
 
+    def _date(self, when: float) -> str:
+        # Receipt dates have at most one-second resolution: format each second once.
+        second = int(when)
+        if second != self._cached_second:
+            self._cached_second = second
+            self._cached_date = time.strftime(self._date_format, time.gmtime(second))
+        return self._cached_date
+
     def _body(self, accepted: Accepted, state: str) -> bytes:
         receipt_id = format_id(accepted.id_number, self._id_format)
-        submit_date = time.strftime(self._date_format, time.gmtime(accepted.submit_time))
-        done_date = time.strftime(self._date_format, time.gmtime())
+        submit_date = self._date(accepted.submit_time)
+        done_date = self._date(time.time())
         text = (
             f"id:{receipt_id} sub:001 dlvrd:{'001' if state == 'DELIVRD' else '000'} "
             f"submit date:{submit_date} done date:{done_date} stat:{state} "

@@ -100,7 +100,13 @@ class Simulator:
         )
         self._context = context
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: SmscSession(context), host, port)
+        try:
+            self._server = await loop.create_server(lambda: SmscSession(context), host, port)
+        except OSError:
+            if self._log is not None:
+                self._log.close()
+                self._log = None
+            raise
         self.host, self.port = self._server.sockets[0].getsockname()[:2]
 
     async def stop(self) -> None:

@@ -150,12 +150,27 @@ class SmscSession(asyncio.Protocol):
             handle.cancel()
         self._timers.clear()
         self._ctx.sessions.discard(self)
+        self._detach()
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+    def pause_writing(self) -> None:
+        """The peer is not reading: stop reading its requests until it catches up."""
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        """The peer caught up: read again."""
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.resume_reading()
+
+    def _detach(self) -> None:
+        # Once closing, no deliver_sm_resp can arrive: its receipts go back to the router now.
         if self._can_receive and self._system_id is not None:
+            self._can_receive = False
             unacked = list(self._unacked.values())
             self._unacked.clear()
             self._ctx.router.detach(self._system_id, self, unacked)
-        if not self.lost.done():
-            self.lost.set_result(None)
 
     # --- outbound ------------------------------------------------------------------------------
 
@@ -175,12 +190,14 @@ class SmscSession(asyncio.Protocol):
         self._closed = True
         if self._transport is not None:
             self._transport.close()
+        self._detach()
 
     def abort(self) -> None:
         """Close at once, dropping unsent data."""
         self._closed = True
         if self._transport is not None:
             self._transport.abort()
+        self._detach()
 
     def send_receipt(self, receipt: Receipt, urgent: bool) -> None:
         """Send a deliver_sm receipt; urgent ones are written before anything queued after."""
