@@ -1,6 +1,7 @@
-"""Delivery receipts: tolerant parsing of the TLV and text forms, SMSC id normalisation.
+"""Delivery receipts: tolerant parsing of the TLV and text forms, SMSC message id matching.
 
-Never raises on SMSC input (aiosmpplib dies on 12-digit dates and non-decimal ``err:``).
+Pure functions that never raise on SMSC input: aiosmpplib dies on 12-digit dates and on a
+non-decimal ``err:``; real SMSCs send both, reorder fields, change key case and add their own.
 """
 
 from __future__ import annotations
@@ -10,101 +11,173 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-RECEIPTED_MESSAGE_ID = 0x001E
-MESSAGE_STATE = 0x0427
+from worker.smpp.pdu import MESSAGE_STATE, RECEIPTED_MESSAGE_ID
 
-_FIELD = re.compile(
-    r"(?i)\b(id|sub|dlvrd|submit date|done date|stat|err|text)\s*:\s*"
-)
-_STATE_BY_TLV = {2: "DELIVRD", 3: "EXPIRED", 4: "DELETED", 5: "UNDELIV", 6: "ACCEPTD",
-                 7: "UNKNOWN", 8: "REJECTD", 1: "ENROUTE"}
-_FINAL = {"DELIVRD": "delivered", "UNDELIV": "undelivered", "EXPIRED": "expired",
-          "REJECTD": "rejected", "DELETED": "undelivered"}
+__all__ = [
+    "Receipt",
+    "final_state",
+    "is_receipt",
+    "normalise_smsc_id",
+    "parse_receipt",
+    "receipt_id_candidates",
+]
+
+# esm_class message types (bits 5-2, SMPP 3.4 §5.2.12) that carry a receipt-like report:
+# 0x04 SMSC delivery receipt, 0x08 SME delivery acknowledgement, 0x20 intermediate notification.
+_RECEIPT_TYPES = frozenset({0x04, 0x08, 0x20})
+_TYPE_MASK = 0x3C
+
+# message_state TLV values (SMPP 3.4 §5.2.28) and their receipt `stat:` names.
+_STATE_NAMES = {1: "ENROUTE", 2: "DELIVRD", 3: "EXPIRED", 4: "DELETED", 5: "UNDELIV",
+                6: "ACCEPTD", 7: "UNKNOWN", 8: "REJECTD"}
+_KNOWN_STATS = frozenset(_STATE_NAMES.values())
+# Spellings some SMSCs use instead of the seven-letter names.
+_STAT_ALIASES = {"DELIVERED": "DELIVRD", "UNDELIVERED": "UNDELIV", "UNDELIVERABLE": "UNDELIV",
+                 "REJECTED": "REJECTD", "ACCEPTED": "ACCEPTD", "EXPIRE": "EXPIRED"}
+# Final stats -> lifecycle names. DELETED (cancelled at the SMSC) did not reach the handset.
+_FINAL = {"DELIVRD": "delivered", "UNDELIV": "undelivered", "DELETED": "undelivered",
+          "EXPIRED": "expired", "REJECTD": "rejected"}
+
+# A key is a word followed by ':' at the start of the text or after whitespace; the two date
+# keys contain a space (or an underscore, or nothing, depending on the SMSC).
+_KEY = re.compile(r"(?i)(?<!\S)(submit[\s_]*date|done[\s_]*date|[a-z][a-z_]*)\s*:")
+_LINE_END = re.compile(r"[\r\n]")
+_MAX_ID_LEN = 65  # SMPP message_id is at most 65 octets; bounds the base conversions
+_DECIMAL = re.compile(r"[0-9]+")
+_HEX = re.compile(r"[0-9a-f]+")
 
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
     """A delivery receipt as the SMSC sent it."""
 
-    message_id: str
-    stat: str
-    err: str
-    submit_date: datetime | None = None
-    done_date: datetime | None = None
+    message_id: str  # receipted_message_id TLV when present, else the text's id:
+    stat: str  # DELIVRD, UNDELIV, EXPIRED, REJECTD, DELETED, ACCEPTD, UNKNOWN, ENROUTE, or as sent
+    err: str  # as sent: may be "000", "0x1A" or "ABC"; "" when absent
+    submit_date: datetime | None = None  # UTC
+    done_date: datetime | None = None  # UTC
     sub: str | None = None
     dlvrd: str | None = None
     text: str | None = None
-    message_state: int | None = None
+    message_state: int | None = None  # the message_state TLV
 
 
 def is_receipt(esm_class: int) -> bool:
-    """An SMSC delivery receipt (0x04) or an intermediate notification (0x20)."""
-    return esm_class & 0x3C in (0x04, 0x20)
+    """Whether a deliver_sm with this esm_class is a delivery report rather than an MO message."""
+    return esm_class & _TYPE_MASK in _RECEIPT_TYPES
+
+
+def parse_receipt(text: str, tlvs: Mapping[int, bytes]) -> Receipt | None:
+    """The receipt in a deliver_sm's text and TLVs; None when neither carries an id.
+
+    Never raises: unknown fields are ignored, missing ones are None, bad dates are None.
+    """
+    fields = _fields(text)
+    message_id = _c_string(tlvs.get(RECEIPTED_MESSAGE_ID, b"")) or fields.get("id", "")
+    if not message_id:
+        return None
+    state = _message_state(tlvs.get(MESSAGE_STATE))
+    stat = _stat(fields.get("stat")) or _STATE_NAMES.get(state or 0, "UNKNOWN")
+    return Receipt(
+        message_id=message_id, stat=stat, err=fields.get("err", ""),
+        submit_date=_date(fields.get("submit date")), done_date=_date(fields.get("done date")),
+        sub=fields.get("sub"), dlvrd=fields.get("dlvrd"), text=fields.get("text"),
+        message_state=state,
+    )
 
 
 def _fields(text: str) -> dict[str, str]:
+    """Lower-case key -> value. ``text:`` takes the rest of its line; other values one token."""
     out: dict[str, str] = {}
-    matches = list(_FIELD.finditer(text))
-    for m, nxt in zip(matches, [*matches[1:], None], strict=True):
-        key = m.group(1).lower()
-        end = len(text) if key == "text" or nxt is None else nxt.start()
-        out.setdefault(key, text[m.end():end].strip())
+    match = _KEY.search(text)
+    while match:
+        key = _key(match.group(1))
+        if key == "text":
+            line_end = _LINE_END.search(text, match.end())
+            end = line_end.start() if line_end else len(text)
+            value = text[match.end():end].strip()
+            match = _KEY.search(text, end)
+        else:
+            nxt = _KEY.search(text, match.end())
+            tokens = text[match.end():nxt.start() if nxt else len(text)].split(maxsplit=1)
+            value = tokens[0] if tokens else ""
+            match = nxt
+        out.setdefault(key, value)  # the first occurrence wins over one quoted later
     return out
 
 
+def _key(raw: str) -> str:
+    key = raw.lower()
+    for date_key in ("submit", "done"):
+        if key.startswith(date_key) and key.endswith("date"):
+            return f"{date_key} date"
+    return key
+
+
+def _c_string(value: bytes) -> str:
+    return value.split(b"\x00", 1)[0].decode("latin-1").strip()
+
+
+def _message_state(value: bytes | None) -> int | None:
+    return value[0] if value is not None and len(value) == 1 else None
+
+
+def _stat(value: str | None) -> str:
+    name = (value or "").strip().upper()
+    return _STAT_ALIASES.get(name, name)
+
+
 def _date(value: str | None) -> datetime | None:
-    if not value or not value.isdigit() or len(value) not in (10, 12):
+    """YYMMDDhhmm or YYMMDDhhmmss as UTC; anything else (or an impossible date) is None."""
+    if value is None or len(value) not in (10, 12) or not _DECIMAL.fullmatch(value):
         return None
+    parts = [int(value[i:i + 2]) for i in range(0, len(value), 2)]
+    year, month, day, hour, minute = parts[:5]
+    second = parts[5] if len(parts) == 6 else 0
     try:
-        return datetime.strptime(value, "%y%m%d%H%M%S" if len(value) == 12 else "%y%m%d%H%M"
-                                 ).replace(tzinfo=UTC)
+        return datetime(2000 + year, month, day, hour, minute, second, tzinfo=UTC)
     except ValueError:
         return None
 
 
-def parse_receipt(text: str, tlvs: Mapping[int, bytes]) -> Receipt | None:
-    """The receipt in a deliver_sm; None when neither form carries an id."""
-    f = _fields(text)
-    tlv_id = tlvs.get(RECEIPTED_MESSAGE_ID, b"").split(b"\x00", 1)[0].decode("latin-1").strip()
-    state_raw = tlvs.get(MESSAGE_STATE, b"")
-    state = state_raw[0] if len(state_raw) == 1 else None
-    message_id = tlv_id or f.get("id", "")
-    if not message_id:
-        return None
-    stat = (f.get("stat") or _STATE_BY_TLV.get(state or 0, "UNKNOWN")).upper()[:7]
-    return Receipt(
-        message_id=message_id, stat=stat, err=f.get("err", ""),
-        submit_date=_date(f.get("submit date")), done_date=_date(f.get("done date")),
-        sub=f.get("sub"), dlvrd=f.get("dlvrd"), text=f.get("text"), message_state=state,
-    )
-
-
 def final_state(receipt: Receipt) -> str | None:
-    """Our lifecycle name for a final receipt, or None for an intermediate one."""
-    if receipt.stat in _FINAL:
-        return _FINAL[receipt.stat]
-    return _FINAL.get(_STATE_BY_TLV.get(receipt.message_state or 0, ""))
+    """Our lifecycle name (delivered, undelivered, expired, rejected) or None if not final.
+
+    The text's ``stat:`` decides when it is a known name; an unknown one defers to the
+    message_state TLV. ENROUTE, ACCEPTD and UNKNOWN are not final for us.
+    """
+    if receipt.stat in _KNOWN_STATS:
+        return _FINAL.get(receipt.stat)
+    return _FINAL.get(_STATE_NAMES.get(receipt.message_state or 0, ""))
 
 
 def normalise_smsc_id(raw: str) -> str:
-    """Canonical form of an SMSC message id: trimmed, lower case, no leading zeros."""
+    """Canonical SMSC message id: cut at NUL, trimmed, lower case, no leading zeros ("0" stays)."""
     text = raw.split("\x00", 1)[0].strip().lower()
     return text.lstrip("0") or ("0" if text else "")
 
 
 def receipt_id_candidates(raw: str, id_format: str) -> list[str]:
-    """Normalised forms to look a receipt's id up by, best first.
+    """Normalised forms of a receipt's id to look the submitted message up by, best first.
 
-    ``auto`` tries the same form first, then the other base, since SMSCs often answer
-    submit_sm in one base and write receipts in the other.
+    ``id_format`` is the channel's: "same"; "hex_to_dec" (submit_sm_resp ids are hex, receipts
+    decimal: the receipt id is converted to hex); "dec_to_hex" (the reverse); or "auto", which
+    tries the same form, then the hex_to_dec conversion, then the dec_to_hex one, as far as the
+    id is valid in that base. An explicit format gives exactly its form, so a receipt can never
+    match another message by an accidental same-form id.
     """
     same = normalise_smsc_id(raw)
-    forms: list[str] = []
-    if id_format in ("auto", "same"):
-        forms.append(same)
-    # "hex_to_dec": submit_sm_resp ids are hex, receipts carry them in decimal (and vice versa).
-    if id_format in ("auto", "hex_to_dec") and same.isdigit():
-        forms.append(format(int(same), "x"))
-    if id_format in ("auto", "dec_to_hex") and re.fullmatch(r"[0-9a-f]+", same):
-        forms.append(str(int(same, 16)))
+    if not same:
+        return []
+    as_hex = format(int(same), "x") if _convertible(same, _DECIMAL) else None
+    as_dec = str(int(same, 16)) if _convertible(same, _HEX) else None
+    by_format: dict[str, list[str | None]] = {
+        "same": [same], "hex_to_dec": [as_hex], "dec_to_hex": [as_dec],
+        "auto": [same, as_hex, as_dec],
+    }
+    forms = by_format.get(id_format, [same])
     return list(dict.fromkeys(f for f in forms if f))
+
+
+def _convertible(value: str, digits: re.Pattern[str]) -> bool:
+    return len(value) <= _MAX_ID_LEN and digits.fullmatch(value) is not None

@@ -1,0 +1,254 @@
+"""Delivery receipts: tolerant text/TLV parsing, final states, SMSC id normalising/matching."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+
+import pytest
+
+from worker.smpp.pdu import MESSAGE_STATE, RECEIPTED_MESSAGE_ID
+from worker.smpp.receipts import (
+    Receipt,
+    final_state,
+    is_receipt,
+    normalise_smsc_id,
+    parse_receipt,
+    receipt_id_candidates,
+)
+
+STANDARD = ("id:7f3a9c sub:001 dlvrd:001 submit date:2401311530 done date:2401311532 "
+            "stat:DELIVRD err:000 text:Hello there")
+
+
+def parsed(text: str, tlvs: dict[int, bytes] | None = None) -> Receipt:
+    receipt = parse_receipt(text, tlvs or {})
+    assert receipt is not None
+    return receipt
+
+
+# --- the text form ---------------------------------------------------------------------------
+
+
+def test_standard_receipt_text_is_parsed() -> None:
+    assert parsed(STANDARD) == Receipt(
+        message_id="7f3a9c", stat="DELIVRD", err="000",
+        submit_date=datetime(2024, 1, 31, 15, 30, tzinfo=UTC),
+        done_date=datetime(2024, 1, 31, 15, 32, tzinfo=UTC),
+        sub="001", dlvrd="001", text="Hello there", message_state=None,
+    )
+
+
+def test_receipt_with_12_digit_dates_is_parsed() -> None:
+    r = parsed("id:1 submit date:240131153007 done date:241231235959 stat:EXPIRED err:001")
+    assert r.submit_date == datetime(2024, 1, 31, 15, 30, 7, tzinfo=UTC)
+    assert r.done_date == datetime(2024, 12, 31, 23, 59, 59, tzinfo=UTC)
+    assert r.stat == "EXPIRED"
+
+
+@pytest.mark.parametrize("err", ["0x1A", "ABC", "-1", "000", "1A2"])
+def test_non_decimal_err_is_kept_as_a_string(err: str) -> None:
+    # aiosmpplib's int(err) raises ValueError on all but the decimal ones.
+    assert parsed(f"id:9 stat:UNDELIV err:{err}").err == err
+
+
+def test_fields_in_any_order_and_any_case_are_parsed() -> None:
+    r = parsed("Stat:REJECTD ERR:0x0B Done Date:2402020202 ID:ab-01 Sub:001 DLVRD:000")
+    assert (r.message_id, r.stat, r.err, r.sub, r.dlvrd) == ("ab-01", "REJECTD", "0x0B",
+                                                             "001", "000")
+    assert r.done_date == datetime(2024, 2, 2, 2, 2, tzinfo=UTC)
+
+
+def test_unknown_fields_are_ignored() -> None:
+    r = parsed("id:55 vendor:x-y mccmnc:310260 stat:DELIVRD price:0.01 err:000")
+    assert (r.message_id, r.stat, r.err) == ("55", "DELIVRD", "000")
+
+
+def test_missing_fields_are_none() -> None:
+    r = parsed("id:55")
+    assert (r.stat, r.err, r.sub, r.dlvrd, r.text, r.submit_date, r.done_date) == (
+        "UNKNOWN", "", None, None, None, None, None)
+
+
+@pytest.mark.parametrize("key", ["submit_date", "submitdate", "SUBMIT DATE", "submit  date"])
+def test_date_keys_are_read_however_the_smsc_spaces_them(key: str) -> None:
+    r = parsed(f"id:1 {key}:2403040506 stat:DELIVRD")
+    assert r.submit_date == datetime(2024, 3, 4, 5, 6, tzinfo=UTC)
+    assert r.stat == "DELIVRD"
+
+
+def test_text_field_is_the_rest_of_its_line() -> None:
+    r = parsed("id:1 text:hi stat:fake err:x, it says\nstat:UNDELIV err:042")
+    assert r.text == "hi stat:fake err:x, it says"
+    assert (r.stat, r.err) == ("UNDELIV", "042")
+
+
+def test_a_field_repeated_later_does_not_override_the_first() -> None:
+    assert parsed("id:first stat:DELIVRD id:second").message_id == "first"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["0000000000", "000000000000", "2413011200", "2401321200", "2401012460", "240101120061",
+     "24010112", "24010112000", "abcdefghij",
+     "\uff12\uff14" * 5, ""],  # the last but one: full-width digits
+)
+def test_bad_dates_become_none(value: str) -> None:
+    r = parsed(f"id:1 submit date:{value} done date:{value} stat:DELIVRD")
+    assert (r.submit_date, r.done_date, r.stat) == (None, None, "DELIVRD")
+
+
+@pytest.mark.parametrize(
+    ("stat", "expected"),
+    [("delivrd", "DELIVRD"), ("Delivered", "DELIVRD"), ("UNDELIVERABLE", "UNDELIV"),
+     ("rejected", "REJECTD"), ("ACCEPTED", "ACCEPTD"), ("ENROUTE", "ENROUTE"),
+     ("WEIRD", "WEIRD")],
+)
+def test_stat_is_upper_cased_and_common_spellings_are_folded(stat: str, expected: str) -> None:
+    assert parsed(f"id:1 stat:{stat}").stat == expected
+
+
+# --- the TLV form ----------------------------------------------------------------------------
+
+
+def test_tlv_only_receipt_takes_its_state_from_message_state() -> None:
+    r = parsed("", {RECEIPTED_MESSAGE_ID: b"0A1B\x00", MESSAGE_STATE: b"\x05"})
+    assert (r.message_id, r.stat, r.message_state, r.err) == ("0A1B", "UNDELIV", 5, "")
+    assert final_state(r) == "undelivered"
+
+
+def test_receipted_message_id_tlv_is_preferred_over_the_text_id() -> None:
+    r = parsed(STANDARD, {RECEIPTED_MESSAGE_ID: b"abc123\x00"})
+    assert r.message_id == "abc123"
+    assert r.stat == "DELIVRD"
+
+
+def test_receipted_message_id_is_a_c_string_cut_at_nul() -> None:
+    assert parsed("", {RECEIPTED_MESSAGE_ID: b" 42\x00garbage"}).message_id == "42"
+
+
+def test_an_empty_receipted_message_id_falls_back_to_the_text_id() -> None:
+    assert parsed("id:77 stat:DELIVRD", {RECEIPTED_MESSAGE_ID: b"\x00"}).message_id == "77"
+
+
+def test_a_message_state_of_the_wrong_length_is_ignored() -> None:
+    r = parsed("id:1", {MESSAGE_STATE: b"\x00\x02"})
+    assert (r.message_state, r.stat) == (None, "UNKNOWN")
+
+
+def test_text_stat_wins_over_message_state() -> None:
+    r = parsed("id:1 stat:EXPIRED", {MESSAGE_STATE: b"\x02"})
+    assert (r.stat, r.message_state, final_state(r)) == ("EXPIRED", 2, "expired")
+
+
+# --- no receipt ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "hello, this is a reply from a phone", "stat:DELIVRD err:000", "id: stat:DELIVRD",
+     "uuid:123 stat:DELIVRD", "\x00\x01\x02", "id", ":::", "text:id:5"],
+)
+def test_text_without_an_id_and_no_tlv_is_not_a_receipt(text: str) -> None:
+    assert parse_receipt(text, {}) is None
+
+
+def test_parse_receipt_never_raises_on_random_input() -> None:
+    rng = random.Random(20240131)
+    pieces = ["id:", "stat:", "err:", "submit date:", "done date:", "text:", "sub:", " ", "\n",
+              "DELIVRD", "0x1A", "2401311530", "240131153007", "\x00", "::", "é", "€"]
+    for i in range(3000):
+        if i % 2:
+            text = rng.randbytes(rng.randrange(0, 200)).decode("latin-1")
+        else:
+            text = "".join(rng.choice(pieces) for _ in range(rng.randrange(0, 30)))
+        tlvs = {tag: rng.randbytes(rng.randrange(0, 4))
+                for tag in (RECEIPTED_MESSAGE_ID, MESSAGE_STATE, 0x0423) if rng.random() < 0.5}
+        receipt = parse_receipt(text, tlvs)
+        if receipt is not None:
+            assert receipt.message_id
+            final_state(receipt)
+            receipt_id_candidates(receipt.message_id, "auto")
+
+
+# --- esm_class -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("esm_class", "expected"),
+    [(0x04, True), (0x44, True), (0x20, True), (0x08, True), (0x00, False), (0x40, False),
+     (0x03, False), (0x10, False), (0x18, False), (0x0C, False)],
+)
+def test_is_receipt_reads_the_message_type_bits(esm_class: int, expected: bool) -> None:
+    assert is_receipt(esm_class) is expected
+
+
+# --- final states ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("stat", "expected"),
+    [("DELIVRD", "delivered"), ("UNDELIV", "undelivered"), ("EXPIRED", "expired"),
+     ("REJECTD", "rejected"), ("DELETED", "undelivered"), ("ENROUTE", None), ("ACCEPTD", None),
+     ("UNKNOWN", None)],
+)
+def test_final_state_maps_stats_to_lifecycle_names(stat: str, expected: str | None) -> None:
+    assert final_state(parsed(f"id:1 stat:{stat}")) == expected
+
+
+def test_an_unknown_stat_defers_to_message_state() -> None:
+    r = parsed("id:1 stat:WEIRD", {MESSAGE_STATE: b"\x08"})
+    assert final_state(r) == "rejected"
+    assert final_state(parsed("id:1 stat:WEIRD")) is None
+
+
+# --- ids -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("0012AB", "12ab"), ("  7F\x00\x00", "7f"), ("0", "0"), ("000", "0"), ("", ""),
+     ("\x00abc", ""), ("ABC-001", "abc-001"), (" 0x1A ", "x1a")],
+)
+def test_normalise_smsc_id(raw: str, expected: str) -> None:
+    assert normalise_smsc_id(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "fmt", "expected"),
+    [
+        ("00123", "auto", ["123", "7b", "291"]),  # same, dec->hex, hex->dec
+        ("0ABC", "auto", ["abc", "2748"]),  # not decimal: no dec->hex form
+        ("a-b", "auto", ["a-b"]),
+        ("00123", "same", ["123"]),
+        ("123", "hex_to_dec", ["7b"]),  # submit ids hex, receipts decimal
+        ("7B", "dec_to_hex", ["123"]),  # submit ids decimal, receipts hex
+        ("xyz", "hex_to_dec", []),
+        ("0", "auto", ["0"]),
+        ("", "auto", []),
+        ("1²", "auto", ["1²"]),  # str.isdigit() says yes, int() would raise
+    ],
+)
+def test_receipt_id_candidates(raw: str, fmt: str, expected: list[str]) -> None:
+    assert receipt_id_candidates(raw, fmt) == expected
+
+
+def test_a_hex_submit_id_is_found_from_its_decimal_receipt() -> None:
+    submit_id = "1A2B3C4D5E"  # as in submit_sm_resp
+    stored = normalise_smsc_id(submit_id)
+    receipt = parsed(f"id:{int(submit_id, 16)} stat:DELIVRD")
+    for fmt in ("auto", "hex_to_dec"):
+        assert stored in receipt_id_candidates(receipt.message_id, fmt)
+    assert stored not in receipt_id_candidates(receipt.message_id, "same")
+
+
+def test_a_decimal_submit_id_is_found_from_its_hex_receipt() -> None:
+    stored = normalise_smsc_id("0000123456789")
+    receipt_id = format(123456789, "X")
+    for fmt in ("auto", "dec_to_hex"):
+        assert stored in receipt_id_candidates(receipt_id, fmt)
+
+
+def test_an_overlong_id_is_not_converted() -> None:
+    raw = "9" * 5000  # int() of this raises ValueError (max str digits)
+    assert receipt_id_candidates(raw, "auto") == [raw]
