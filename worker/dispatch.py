@@ -70,6 +70,9 @@ class Dispatcher:
         self._inflight: set[asyncio.Task[Any]] = set()
         self._rng = random.Random()
         self._refs = random.Random().randrange(0x10000)
+        self._unrecorded = {
+            name: asyncio.Semaphore(ch.binds * ch.window) for name, ch in channels.items()
+        }
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -136,8 +139,11 @@ class Dispatcher:
         return task
 
     async def _send_one(self, msg: Claimed) -> None:
-        outcome = await self._submit_parts(msg)
-        await self._outcomes.put(outcome)
+        # The slot is held until the outcome is in Redis, so at most one window per bind is
+        # ever answered-but-unrecorded: the bound on duplicates if this process is killed.
+        async with self._unrecorded[msg.channel]:
+            outcome = await self._submit_parts(msg)
+            await self._outcomes.put(outcome)
 
     async def _submit_parts(self, msg: Claimed) -> Outcome:
         channel = self.channels.get(msg.channel)
