@@ -19,8 +19,9 @@ import redis.exceptions
 
 from worker.batcher import Batcher
 from worker.config import Channel
-from worker.encoding import split
+from worker.encoding import analyse, split
 from worker.lifecycle import Status
+from worker.ratelimit import SharedRate
 from worker.smpp import pdu
 from worker.smpp.pool import ChannelPool, backoff
 from worker.smpp.receipts import (
@@ -69,10 +70,10 @@ class Dispatcher:
         self._accepting = True
         self._inflight: set[asyncio.Task[Any]] = set()
         self._rng = random.Random()
-        self._refs = random.Random().randrange(0x10000)
         self._unrecorded = {
             name: asyncio.Semaphore(ch.binds * ch.window) for name, ch in channels.items()
         }
+        self._rates = {name: SharedRate(store, name, ch.tps) for name, ch in channels.items()}
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -152,9 +153,21 @@ class Dispatcher:
             return self._failed(msg, "NoChannel", f"channel {msg.channel!r} is not configured")
         if now_ms() - msg.accepted_at > channel.max_age_seconds * 1000:
             return self._failed(msg, "Expired", "max age reached before the SMSC accepted it")
-        self._refs = (self._refs + 1) & 0xFFFF
+        ref = 0
+        if channel.split_mode != "payload" and analyse(msg.content).segments > 1:
+            modulo = 0x100 if channel.split_mode == "udh8" else 0x10000
+            got = await self.store.allocate_ref(
+                msg.api_id, msg.channel, msg.to, modulo=modulo,
+                hold_ms=self._dlr_ttl() * 1000, start=self._rng.randrange(modulo))
+            if got is None:
+                return Outcome(api_id=msg.api_id, channel=msg.channel, status=Status.QUEUED,
+                               error_code="Deferred", deferred=True, retry_at=now_ms() + 1000,
+                               error_text="every concatenation reference to this number is "
+                                          "held by a message still in flight")
+            ref = got
+        rate = self._rates[msg.channel]
         smsc_ids: list[str] = []
-        for part in split(msg.content, channel.split_mode, self._refs):
+        for part in split(msg.content, channel.split_mode, ref):
             sm = pdu.ShortMessage(
                 source_addr=channel.source_addr, source_addr_ton=channel.source_ton,
                 source_addr_npi=channel.source_npi, destination_addr=msg.to,
@@ -163,6 +176,7 @@ class Dispatcher:
                 validity_period=_validity(channel.validity_seconds), data_coding=part.data_coding,
                 short_message=part.short_message, tlvs=dict(part.tlvs),
             )
+            await rate.acquire()
             try:
                 res = await pool.submit(sm, self.settings.wait_bind_seconds)
             except SessionClosed as exc:

@@ -10,6 +10,8 @@ Key schema (prefix ``smsgw:``)::
     pending:{channel}      zset  id -> when the message is due: first send, retry, or a check
                                  that its holder is still alive (crash recovery)
     w:{worker}             str   heartbeat of a live worker (expires when it dies)
+    tps:{channel}          hash  token bucket shared by every worker of a channel
+    ref:{channel}:{to}     hash  concatenation refs in use for a destination: ref -> until_ms
     dlr:{channel}:{smscid} str   SMSC message id -> "{id}|{part}" (receipt correlation)
     held:{channel}:{smscid} str  a receipt that arrived before its submit_sm_resp was recorded
     key:{sha256}           hash  an API key, stored only as the hash of the secret
@@ -26,7 +28,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from worker.lifecycle import ALLOWED, Status
+from worker.lifecycle import ALLOWED, FINAL, Status
 
 PREFIX = "smsgw:"
 ACCEPT_GRACE_MS = 10_000  # the arq job normally takes a message long before this
@@ -43,6 +45,16 @@ def pending_key(channel: str) -> str:
 def worker_key(worker: str) -> str:
     """Heartbeat key of a live worker."""
     return f"{PREFIX}w:{worker}"
+
+
+def tps_key(channel: str) -> str:
+    """Token bucket of a channel's shared TPS limit."""
+    return f"{PREFIX}tps:{channel}"
+
+
+def ref_key(channel: str, to: str) -> str:
+    """Concatenation references in use for a destination."""
+    return f"{PREFIX}ref:{channel}:{to}"
 
 
 def msg_key(api_id: str) -> str:
@@ -126,6 +138,7 @@ class Outcome:
     error_code: str = ""
     error_text: str = ""
     retry_at: int = 0
+    deferred: bool = False  # waited for a resource (a free concatenation ref): not an attempt
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +181,11 @@ _ALLOWED_LUA = "local ALLOWED = {" + ",".join(
     for src, dst in ALLOWED.items()
 ) + "}\n"
 
-_COMMON_LUA = _ALLOWED_LUA + r"""
+_FINAL_LUA = (
+    "local FINAL = {" + ",".join(f"[{json.dumps(str(f))}]=true" for f in sorted(FINAL)) + "}\n"
+)
+
+_COMMON_LUA = _ALLOWED_LUA + _FINAL_LUA + r"""
 local P = 'smsgw:'
 local function move(key, dst, at, detail, extra)
   local cur = redis.call('HGET', key, 'status')
@@ -178,6 +195,11 @@ local function move(key, dst, at, detail, extra)
   tr[#tr + 1] = {dst, at, detail or ''}
   redis.call('HSET', key, 'status', dst, 'tr', cjson.encode(tr), unpack(extra or {}))
   redis.call('PUBLISH', P .. 'events', string.sub(key, #P + 3) .. ' ' .. dst)
+  if FINAL[dst] then
+    -- A final message's parts can no longer be confused with a new one's: free its ref.
+    local r = redis.call('HMGET', key, 'ref', 'channel', 'to')
+    if r[1] then redis.call('HDEL', P .. 'ref:' .. r[2] .. ':' .. r[3], r[1]) end
+  end
   return true
 end
 local function combine(key, nparts)
@@ -305,6 +327,7 @@ for _, o in ipairs(cjson.decode(ARGV[3])) do
     if move(key, 'queued', now, o.code .. ' ' .. o.text,
             {'next_at', o.retry_at, 'err_code', o.code, 'err_text', o.text}) then
       applied = applied + 1
+      if o.deferred then redis.call('HINCRBY', key, 'attempts', -1) end
       redis.call('ZADD', P .. 'pending:' .. o.channel, o.retry_at, o.id)
     end
   else
@@ -351,6 +374,44 @@ return cjson.encode(out)
 
 
 
+_TAKE_TOKENS = r"""
+-- KEYS: bucket. ARGV: now_ms, rate_per_s, burst, want. Returns {granted, ms_until_next}.
+local now, rate, burst, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
+                               tonumber(ARGV[4])
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens, ts = tonumber(b[1] or burst), tonumber(b[2] or now)
+if now > ts then tokens = math.min(burst, tokens + (now - ts) * rate / 1000) end
+local granted = math.min(want, math.floor(tokens))
+tokens = tokens - granted
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', math.max(now, ts))
+redis.call('PEXPIRE', KEYS[1], 60000)
+local wait = 0
+if granted < want then wait = math.ceil((1 - (tokens - math.floor(tokens))) * 1000 / rate) end
+return {granted, wait}
+"""
+
+
+_ALLOC_REF = r"""
+-- KEYS: refs hash, message key. ARGV: now, modulo, hold_ms, start.
+-- A free reference (never used, or held past its time) or -1 when all are in use.
+local now, modulo, hold, start = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
+                                 tonumber(ARGV[4])
+local old = redis.call('HGET', KEYS[2], 'ref')
+if old then return tonumber(old) end  -- a re-send keeps its reference
+for i = 0, math.min(modulo, 512) - 1 do
+  local r = (start + i) % modulo
+  local until_ms = tonumber(redis.call('HGET', KEYS[1], r) or '0')
+  if until_ms < now then
+    redis.call('HSET', KEYS[1], r, now + hold)
+    redis.call('PEXPIRE', KEYS[1], hold)
+    redis.call('HSET', KEYS[2], 'ref', r)
+    return r
+  end
+end
+return -1
+"""
+
+
 class Store:
     """Typed operations on the key schema above. Owns no connection: the caller passes one."""
 
@@ -361,6 +422,8 @@ class Store:
         self._claim = redis.register_script(_CLAIM)
         self._outcomes = redis.register_script(_OUTCOMES)
         self._receipts = redis.register_script(_RECEIPTS)
+        self._take_tokens = redis.register_script(_TAKE_TOKENS)
+        self._alloc_ref = redis.register_script(_ALLOC_REF)
 
     async def accept(
         self,
@@ -413,7 +476,7 @@ class Store:
         payload = [
             {"id": o.api_id, "channel": o.channel, "ids": list(o.smsc_ids),
              "status": str(o.status), "code": o.error_code, "text": o.error_text,
-             "retry_at": o.retry_at}
+             "retry_at": o.retry_at, "deferred": o.deferred}
             for o in outcomes
         ]
         return int(await self._outcomes(args=[now_ms(), dlr_ttl_seconds, json.dumps(payload)]))
@@ -441,6 +504,22 @@ class Store:
             pipe.zrangebyscore(pending_key(channel), "-inf", now, start=0, num=limit)
         rows: list[list[bytes]] = await pipe.execute()
         return [r.decode() for row in rows for r in row]
+
+    async def take_tokens(
+        self, channel: str, rate: float, burst: int, want: int
+    ) -> tuple[int, int]:
+        """Up to ``want`` tokens of a channel's shared rate: (granted, ms until the next)."""
+        granted, wait = await self._take_tokens(keys=[tps_key(channel)],
+                                                args=[now_ms(), rate, burst, want])
+        return int(granted), int(wait)
+
+    async def allocate_ref(
+        self, api_id: str, channel: str, to: str, *, modulo: int, hold_ms: int, start: int
+    ) -> int | None:
+        """A concatenation reference no unfinished message to ``to`` uses, or None."""
+        ref = await self._alloc_ref(keys=[ref_key(channel, to), msg_key(api_id)],
+                                    args=[now_ms(), modulo, hold_ms, start])
+        return None if int(ref) < 0 else int(ref)
 
     async def heartbeat(self, worker: str, ttl_ms: int) -> None:
         """Declare ``worker`` alive for ``ttl_ms``; its claims are safe while this lasts."""

@@ -1,0 +1,150 @@
+"""Shared limits across workers: the channel TPS, and concatenation references per number."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from arq.worker import Worker
+from redis.asyncio import Redis
+
+from worker.config import Settings, settings_from_dict
+from worker.encoding import analyse
+from worker.ids import new_id
+from worker.jobs import arq_settings, job_payload
+from worker.simulator.config import SimulatorConfig
+from worker.simulator.server import Simulator
+from worker.store import EVENTS, NewMessage, Store, now_ms
+
+pytestmark = pytest.mark.integration
+
+
+def _settings(redis_url: str, port: int, max_jobs: int = 10, **channel: Any) -> Settings:
+    return settings_from_dict(
+        {"worker": {"max_jobs": max_jobs},
+         "channels": {"sim": {"port": port, "system_id": "smsgw", "password": "secret",
+                              "enquire_link_seconds": 5, **channel}}},
+        {"REDIS_URL": redis_url}, source="test")
+
+
+async def _accept(store: Store, contents: list[tuple[str, str]]) -> list[str]:
+    msgs = [NewMessage(api_id=new_id(), account="acme", channel="sim", to=to, content=text,
+                       encoding=analyse(text).encoding, segments=analyse(text).segments)
+            for to, text in contents]
+    ids = [m.api_id for m in msgs]
+    await store.accept(msgs, window_seconds=60, job_id=new_id(),
+                       job_payload=job_payload(ids, now_ms()), job_expiry_seconds=60)
+    return ids
+
+
+async def _run_until_final(redis_url: str, settings: Settings, workers: int,
+                           start: Callable[[], Any], count: int) -> None:
+    """Start ``workers`` arq workers, call ``start`` and wait for ``count`` final states."""
+    listener = Redis.from_url(redis_url)
+    running = [Worker(**arq_settings(settings), handle_signals=False) for _ in range(workers)]
+    tasks = [asyncio.create_task(w.async_run()) for w in running]
+    try:
+        async with listener.pubsub() as pubsub, asyncio.timeout(60):
+            await pubsub.subscribe(EVENTS)
+            await start()
+            finals = 0
+            async for msg in pubsub.listen():
+                if msg["type"] == "message" and msg["data"].decode().endswith(
+                        (" delivered", " failed", " undelivered")):
+                    finals += 1
+                    if finals == count:
+                        break
+    finally:
+        for w in running:
+            await w.close()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await listener.aclose()
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Simulator]:
+    simulator = Simulator(SimulatorConfig(accounts={"smsgw": "secret"}))
+    await simulator.start()
+    yield simulator
+    await simulator.stop()
+
+
+async def test_two_workers_together_stay_within_the_channel_tps(
+    redis_url: str, redis: Redis
+) -> None:
+    tps = 100
+    # The SMSC enforces the same TPS: anything faster would be answered ESME_RTHROTTLED.
+    sim = Simulator(SimulatorConfig(accounts={"smsgw": "secret"}, max_tps=tps))
+    await sim.start()
+    try:
+        await _tps_run(redis_url, redis, sim, tps)
+    finally:
+        await sim.stop()
+
+
+async def _tps_run(redis_url: str, redis: Redis, sim: Simulator, tps: int) -> None:
+    count = 250
+    # One job at a time per worker, so the five jobs spread over both workers.
+    settings = _settings(redis_url, sim.port, max_jobs=1, tps=tps, binds=2, window=20)
+    store = Store(redis, 3600)
+
+    async def start() -> None:
+        for chunk in range(0, count, 50):
+            await _accept(store, [(f"2782{n:07d}", "hi") for n in range(chunk, chunk + 50)])
+
+    await _run_until_final(redis_url, settings, 2, start, count)
+    times = sorted(s.time for s in sim.submits)
+    assert len(times) == count
+    assert [s for s in sim.submits if s.status == 0x58] == []
+    assert times[-1] - times[0] >= (count - tps // 10) / tps * 0.95
+    records = await store.get(await _ids_of(redis))
+    assert len({r.fields["worker"] for r in records if r}) == 2  # both took part
+
+
+async def _ids_of(redis: Redis) -> list[str]:
+    return [k.decode().split(":", 2)[2] async for k in redis.scan_iter("smsgw:m:*")]
+
+
+async def test_concurrent_two_part_messages_to_one_number_never_share_a_live_reference(
+    redis_url: str, redis: Redis
+) -> None:
+    # Receipts come late, so more than 256 messages await theirs: the 8-bit refs run out.
+    sim = Simulator(SimulatorConfig(accounts={"smsgw": "secret"}, receipt_delay=0.5))
+    await sim.start()
+    try:
+        await _two_part_run(redis_url, redis, sim)
+    finally:
+        await sim.stop()
+
+
+async def _two_part_run(redis_url: str, redis: Redis, sim: Simulator) -> None:
+    count = 300
+    text = "x" * 200  # two GSM segments
+    settings = _settings(redis_url, sim.port, binds=2, window=50, split_mode="udh8")
+    store = Store(redis, 3600)
+
+    async def start() -> None:
+        await _accept(store, [("27820000001", text)] * count)
+
+    await _run_until_final(redis_url, settings, 1, start, count)
+    ref_of = {s.message_id: s.udh.ref for s in sim.submits if s.udh is not None}
+    spans: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for rec in await store.get(await _ids_of(redis)):
+        assert rec is not None and rec.status == "delivered"
+        refs = {ref_of[sid] for sid in rec.fields["smsc_ids"].split(",")}
+        assert len(refs) == 1  # both parts carry the same reference
+        spans[refs.pop()].append((int(rec.fields["submitted_at"]), int(rec.fields["done_at"])))
+    assert sum(len(v) for v in spans.values()) == count
+    deferred = [r for r in await store.get(await _ids_of(redis))
+                if r and any("Deferred" in d for _, _, d in r.transitions())]
+    assert deferred  # some waited for a free reference rather than reuse a live one
+    for intervals in spans.values():
+        intervals.sort()
+        for (_, done), (submitted, _) in itertools.pairwise(intervals):
+            assert submitted >= done  # reused only once the earlier message was final
