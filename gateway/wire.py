@@ -14,7 +14,6 @@ Pure functions over plain values (path, query, header strings, bytes): no I/O, n
 
 from __future__ import annotations
 
-import enum
 import functools
 import json
 import re
@@ -167,12 +166,15 @@ def _accept_format(accept: str, content_type: str) -> Fmt:
 # --- what the wire needs to know about a DTO ------------------------------------------------
 
 
-class _Kind(enum.Enum):
-    SCALAR = "scalar"  # str, int, bool: JSON value, XML element text
-    MODEL = "model"  # a nested DTO
-    SCALAR_LIST = "scalar list"  # XML: wrapper + <d?p1:string> items in the Arrays namespace
-    MODEL_LIST = "model list"  # XML: wrapper + one element per item, named after its type
-    STR_MAP = "str map"  # dict[str, str]; XML: KeyValueOfstringstring entries
+# The shapes a member can have. Plain strings, not an Enum: the XML writer compares kinds
+# in its hot loop, and an Enum member lookup costs several times a string comparison.
+_Kind = Literal[
+    "scalar",  # str, int, bool: JSON value, XML element text
+    "model",  # a nested DTO
+    "scalar list",  # XML: wrapper + <d?p1:string> items in the Arrays namespace
+    "model list",  # XML: wrapper + one element per item, named after its type
+    "str map",  # dict[str, str]; XML: KeyValueOfstringstring entries
+]
 
 
 # XML item element names of scalar arrays, as DataContract names them.
@@ -213,16 +215,16 @@ def _member(name: str, annotation: Any) -> _Member:
     if origin is list:
         (item,) = typing.get_args(tp)
         if _is_dto(item):
-            return _Member(name, _Kind.MODEL_LIST, item)
+            return _Member(name, "model list", item)
         if item in _SCALAR_NAMES:
-            return _Member(name, _Kind.SCALAR_LIST, item)
+            return _Member(name, "scalar list", item)
     elif origin is dict:
         if typing.get_args(tp) == (str, str):
-            return _Member(name, _Kind.STR_MAP, str)
+            return _Member(name, "str map", str)
     elif _is_dto(tp):
-        return _Member(name, _Kind.MODEL, tp)
+        return _Member(name, "model", tp)
     elif tp in _SCALAR_NAMES:
-        return _Member(name, _Kind.SCALAR, tp)
+        return _Member(name, "scalar", tp)
     raise TypeError(f"member {name!r}: no wire form for {annotation!r}")
 
 
@@ -318,9 +320,9 @@ def _fold(cls: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
         member = by_folded_name.get(key.lower())
         if member is None:
             continue  # unknown properties are ignored, as ServiceStack does
-        if member.kind is _Kind.MODEL and isinstance(value, dict):
+        if member.kind == "model" and isinstance(value, dict):
             value = _fold(member.item, value)
-        elif member.kind is _Kind.MODEL_LIST and isinstance(value, list):
+        elif member.kind == "model list" and isinstance(value, list):
             value = [_fold(member.item, v) if isinstance(v, dict) else v for v in value]
         out[member.name] = value  # a wrong type is left for validation to name
     return out
@@ -353,13 +355,13 @@ def _xml_object(cls: type[BaseModel], element: xmlsafe.Element, path: str) -> di
 
 
 def _xml_member(member: _Member, element: xmlsafe.Element, path: str) -> Any:
-    if member.kind is _Kind.SCALAR:
+    if member.kind == "scalar":
         return _xml_scalar(member.item, element.text)
-    if member.kind is _Kind.MODEL:
+    if member.kind == "model":
         return _xml_object(member.item, element, path)
-    if member.kind is _Kind.STR_MAP:
+    if member.kind == "str map":
         return _xml_map(element, path)
-    is_model = member.kind is _Kind.MODEL_LIST
+    is_model = member.kind == "model list"
     expected = member.item.__name__ if is_model else _SCALAR_NAMES[member.item]
     items: list[Any] = []
     for i, item in enumerate(element.children):
@@ -416,79 +418,141 @@ def render(dto: BaseModel, fmt: Fmt) -> tuple[bytes, str]:
 def _render_xml(dto: BaseModel) -> bytes:
     name = type(dto).__name__
     namespace = _contract(type(dto)).namespace
-    out = [f'<?xml version="1.0" encoding="utf-8"?><{name} xmlns:i="{xmlsafe.XSI_NS}" '
-           f'xmlns="{namespace}">']
-    _xml_members(out, dto, "", 1, {namespace: ""})
+    head = (f'<?xml version="1.0" encoding="utf-8"?><{name} xmlns:i="{xmlsafe.XSI_NS}" '
+            f'xmlns="{namespace}">')
+    layout = _xml_layout(type(dto))
+    # Almost no value needs escaping, and one search over all of them costs far less than one
+    # per value: write them raw while collecting them, and write again escaped only if needed.
+    out, raw = [head], list[str]()
+    _write_xml(out, raw, dto, layout)
+    if xmlsafe.needs_escaping("".join(raw)):
+        out = [head]
+        _write_xml(out, None, dto, layout)
     out.append(f"</{name}>")
     return "".join(out).encode("utf-8")
 
 
-def _xml_members(
-    out: list[str], dto: BaseModel, prefix: str, depth: int, scope: Mapping[str, str]
-) -> None:
-    """The members of ``dto`` (whose element is at ``depth``), named with ``prefix``."""
-    for member in _contract(type(dto)).members:
-        value = getattr(dto, member.name)
-        tag = prefix + member.name
-        if value is None:
-            out.append(f'<{tag} i:nil="true" />')
-        elif member.kind is _Kind.SCALAR:
-            out.append(f"<{tag}>{_xml_text(value)}</{tag}>")
-        else:
-            _xml_nested(out, tag, member, value, depth + 1, scope)
+@dataclass(frozen=True, slots=True)
+class _Slot:
+    """How one member is written at its place in a document, tags precomputed.
+
+    Prefixes and namespace declarations depend only on the path of types from the root, so
+    each response class has one fixed layout, built once.
+    """
+
+    name: str
+    kind: _Kind
+    scalar: Any  # SCALAR, SCALAR_LIST: str, int or bool
+    open: str  # "<tag>", with any namespace declaration
+    close: str
+    nil: str  # '<tag i:nil="true" />'
+    empty: str  # an empty list or map: "<tag />"
+    item_open: str = ""  # list items and map entries
+    item_close: str = ""
+    item_nil: str = ""
+    prefix: str = ""  # STR_MAP: the prefix of Key and Value
+    inner: tuple[_Slot, ...] = ()  # MODEL, MODEL_LIST: the nested DTO's members
 
 
-def _xml_nested(
-    out: list[str], tag: str, member: _Member, value: Any, depth: int, scope: Mapping[str, str]
-) -> None:
-    """A DTO, list or map member. Like DataContractSerializer, a namespace not yet in scope is
-    declared on this element with the prefix ``d{depth}p1`` (hence d2p1, d3p1, d5p1)."""
-    is_dto = member.kind in (_Kind.MODEL, _Kind.MODEL_LIST)
+@functools.cache  # a pure function of the class: computed once per response class
+def _xml_layout(cls: type[BaseModel]) -> tuple[_Slot, ...]:
+    namespace = _contract(cls).namespace
+    return _xml_slots(cls, "", 1, {namespace: ""})
+
+
+def _xml_slots(
+    cls: type[BaseModel], prefix: str, depth: int, scope: Mapping[str, str]
+) -> tuple[_Slot, ...]:
+    """The members of ``cls``, whose element is at ``depth``, named with ``prefix``."""
+    return tuple(_xml_slot(m, prefix, depth + 1, scope) for m in _contract(cls).members)
+
+
+def _xml_slot(member: _Member, prefix: str, depth: int, scope: Mapping[str, str]) -> _Slot:
+    tag = prefix + member.name
+    nil = f'<{tag} i:nil="true" />'
+    if member.kind == "scalar":
+        return _Slot(member.name, member.kind, member.item, f"<{tag}>", f"</{tag}>", nil, "")
+    # Like DataContractSerializer, a namespace not yet in scope is declared on this element
+    # with the prefix d{depth}p1: hence d2p1, d3p1 and d5p1 in the seed's sample.
+    is_dto = member.kind in ("model", "model list")
     namespace = _contract(member.item).namespace if is_dto else ARRAYS_NS
     declare = ""
-    prefix = scope.get(namespace)
-    if prefix is None:
-        prefix = f"d{depth}p1:"
+    inner_prefix = scope.get(namespace)
+    if inner_prefix is None:
+        inner_prefix = f"d{depth}p1:"
         declare = f' xmlns:d{depth}p1="{namespace}"'
-        scope = {**scope, namespace: prefix}
-    if member.kind is _Kind.MODEL:
-        out.append(f"<{tag}{declare}>")
-        _xml_members(out, value, prefix, depth, scope)
-    elif not value:
-        out.append(f"<{tag}{declare} />")
-        return
-    elif member.kind is _Kind.MODEL_LIST:
-        out.append(f"<{tag}{declare}>")
-        item_tag = prefix + member.item.__name__
+        scope = {**scope, namespace: inner_prefix}
+    slot = functools.partial(
+        _Slot, member.name, member.kind, member.item, f"<{tag}{declare}>", f"</{tag}>", nil,
+        f"<{tag}{declare} />", prefix=inner_prefix,
+    )
+    if member.kind == "model":
+        return slot(inner=_xml_slots(member.item, inner_prefix, depth, scope))
+    if member.kind == "str map":
+        item = f"{inner_prefix}KeyValueOfstringstring"
+    elif member.kind == "scalar list":
+        item = inner_prefix + _SCALAR_NAMES[member.item]
+    else:
+        item = inner_prefix + member.item.__name__
+    inner = _xml_slots(member.item, inner_prefix, depth + 1, scope) if is_dto else ()
+    return slot(item_open=f"<{item}>", item_close=f"</{item}>",
+                item_nil=f'<{item} i:nil="true" />', inner=inner)
+
+
+def _write_xml(
+    out: list[str], raw: list[str] | None, dto: BaseModel, slots: tuple[_Slot, ...]
+) -> None:
+    """Write ``dto``'s members; text goes out as is and into ``raw``, or escaped if no ``raw``.
+
+    The hot loop of a large response, hence the inlined cases.
+    """
+    append = out.append
+    for slot in slots:
+        value = getattr(dto, slot.name)
+        if value is None:
+            append(slot.nil)
+        elif slot.kind == "scalar":
+            if type(value) is not str:
+                value = _xml_text(value)
+            elif raw is None:
+                value = xmlsafe.text(value)
+            else:
+                raw.append(value)
+            append(f"{slot.open}{value}{slot.close}")
+        elif slot.kind == "model":
+            append(slot.open)
+            _write_xml(out, raw, value, slot.inner)
+            append(slot.close)
+        elif not value:
+            append(slot.empty)
+        else:
+            append(slot.open)
+            _write_xml_items(out, raw, slot, value)
+            append(slot.close)
+
+
+def _write_xml_items(out: list[str], raw: list[str] | None, slot: _Slot, value: Any) -> None:
+    if slot.kind == "model list":
         for item in value:
             if item is None:
-                out.append(f'<{item_tag} i:nil="true" />')
+                out.append(slot.item_nil)
             else:
-                out.append(f"<{item_tag}>")
-                _xml_members(out, item, prefix, depth + 1, scope)
-                out.append(f"</{item_tag}>")
-    elif member.kind is _Kind.SCALAR_LIST:
-        out.append(f"<{tag}{declare}>")
-        item_tag = prefix + _SCALAR_NAMES[member.item]
-        out.extend(f"<{item_tag}>{_xml_text(v)}</{item_tag}>" for v in value)
+                out.append(slot.item_open)
+                _write_xml(out, raw, item, slot.inner)
+                out.append(slot.item_close)
+    elif slot.kind == "scalar list":  # short lists: always escaped, never in ``raw``
+        out.extend(f"{slot.item_open}{_xml_text(v)}{slot.item_close}" for v in value)
     else:
-        out.append(f"<{tag}{declare}>")
-        out.extend(_xml_entry(prefix, k, v) for k, v in value.items())
-    out.append(f"</{tag}>")
-
-
-def _xml_entry(prefix: str, key: str, value: str | None) -> str:
-    entry, k, v = f"{prefix}KeyValueOfstringstring", f"{prefix}Key", f"{prefix}Value"
-    shown = f'<{v} i:nil="true" />' if value is None else f"<{v}>{xmlsafe.text(value)}</{v}>"
-    return f"<{entry}><{k}>{xmlsafe.text(key)}</{k}>{shown}</{entry}>"
+        k, v = slot.prefix + "Key", slot.prefix + "Value"
+        for key, text in value.items():
+            shown = f'<{v} i:nil="true" />' if text is None else f"<{v}>{_xml_text(text)}</{v}>"
+            out.append(f"{slot.item_open}<{k}>{_xml_text(key)}</{k}>{shown}{slot.item_close}")
 
 
 def _xml_text(value: Any) -> str:
     if isinstance(value, bool):  # before int: bool is an int
         return "true" if value else "false"
-    if isinstance(value, str):
-        return xmlsafe.text(value)
-    return xmlsafe.text(str(value))
+    return xmlsafe.text(value if isinstance(value, str) else str(value))
 
 
 # --- errors ----------------------------------------------------------------------------------

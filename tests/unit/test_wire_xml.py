@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from gateway import wire
+from gateway import wire, xmlsafe
 from gateway.dto import (
     GetSMPPSmsStatusBatch,
     ResponseError,
@@ -208,6 +208,28 @@ def test_text_is_escaped_and_survives_a_round_trip() -> None:
 def test_characters_xml_cannot_carry_are_replaced_so_the_output_parses() -> None:
     body = _render(SMPPMsgResponse(error="bell\x07 nul\x00 half\ud800 end"))
     assert ET.fromstring(body).findtext(f"{{{DC}}}error") == "bell\ufffd nul\ufffd half\ufffd end"
+
+
+def test_one_value_needing_escapes_among_many_is_escaped() -> None:
+    plain = [SMPPResponseMsg(apiMessageId=f"A{i}", to="+1", accepted=True) for i in range(50)]
+    dto = SMPPMsgResponse(messages=[*plain, SMPPResponseMsg(to="+2", error="Tom & <Jerry>")])
+    body = _render(dto)
+    assert b"Tom &amp; &lt;Jerry&gt;" in body
+    assert wire.parse(SMPPMsgResponse, body, "xml") == dto
+
+
+@pytest.mark.parametrize(
+    "chars",
+    [
+        [chr(c) for c in range(0x3000)],
+        ["\ud7ff", "\ud800", "\udfff", "\ue000", "\ufffd", "\ufffe", "\uffff",
+         "\U00010000", "\U0010ffff"],
+    ],
+)
+def test_the_escaping_fast_check_agrees_with_escaping(chars: list[str]) -> None:
+    for ch in chars:
+        for value in (ch, f"plain {ch} text", f"\u00e9{ch}"):
+            assert xmlsafe.needs_escaping(value) == (xmlsafe.text(value) != value), repr(value)
 
 
 def test_any_response_dto_round_trips_through_xml() -> None:
