@@ -442,7 +442,6 @@ class _Slot:
 
     name: str
     kind: _Kind
-    scalar: Any  # SCALAR, SCALAR_LIST: str, int or bool
     open: str  # "<tag>", with any namespace declaration
     close: str
     nil: str  # '<tag i:nil="true" />'
@@ -450,8 +449,8 @@ class _Slot:
     item_open: str = ""  # list items and map entries
     item_close: str = ""
     item_nil: str = ""
-    prefix: str = ""  # STR_MAP: the prefix of Key and Value
-    inner: tuple[_Slot, ...] = ()  # MODEL, MODEL_LIST: the nested DTO's members
+    prefix: str = ""  # str map: the prefix of Key and Value
+    inner: tuple[_Slot, ...] = ()  # model, model list: the nested DTO's members
 
 
 @functools.cache  # a pure function of the class: computed once per response class
@@ -471,7 +470,7 @@ def _xml_slot(member: _Member, prefix: str, depth: int, scope: Mapping[str, str]
     tag = prefix + member.name
     nil = f'<{tag} i:nil="true" />'
     if member.kind == "scalar":
-        return _Slot(member.name, member.kind, member.item, f"<{tag}>", f"</{tag}>", nil, "")
+        return _Slot(member.name, member.kind, f"<{tag}>", f"</{tag}>", nil, "")
     # Like DataContractSerializer, a namespace not yet in scope is declared on this element
     # with the prefix d{depth}p1: hence d2p1, d3p1 and d5p1 in the seed's sample.
     is_dto = member.kind in ("model", "model list")
@@ -483,7 +482,7 @@ def _xml_slot(member: _Member, prefix: str, depth: int, scope: Mapping[str, str]
         declare = f' xmlns:d{depth}p1="{namespace}"'
         scope = {**scope, namespace: inner_prefix}
     slot = functools.partial(
-        _Slot, member.name, member.kind, member.item, f"<{tag}{declare}>", f"</{tag}>", nil,
+        _Slot, member.name, member.kind, f"<{tag}{declare}>", f"</{tag}>", nil,
         f"<{tag}{declare} />", prefix=inner_prefix,
     )
     if member.kind == "model":
