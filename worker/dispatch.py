@@ -15,9 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import redis.exceptions
-
 from worker.batcher import Batcher
+from worker.bindcap import BindLeases
 from worker.config import Channel
 from worker.encoding import analyse, split
 from worker.lifecycle import Status
@@ -32,11 +31,10 @@ from worker.smpp.receipts import (
     receipt_id_candidates,
 )
 from worker.smpp.session import SessionClosed
-from worker.store import Claimed, Outcome, ReceiptEvent, Store, now_ms
+from worker.store import REDIS_ERRORS, Claimed, Outcome, ReceiptEvent, Store, now_ms
 
 log = logging.getLogger("smsgw.worker")
 
-REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +78,8 @@ class Dispatcher:
     def start(self) -> None:
         """Bind every channel."""
         for name, channel in self.channels.items():
-            pool = ChannelPool(channel, self._deliver_handler(name), self.worker_id)
+            pool = ChannelPool(channel, self._deliver_handler(name), self.worker_id,
+                               BindLeases(self.store, self.worker_id))
             pool.start()
             self.pools[name] = pool
 
@@ -96,8 +95,8 @@ class Dispatcher:
             log.warning("could not clear heartbeat (%s); claims expire by themselves", exc)
 
     def served(self) -> list[str]:
-        """Channels this worker may claim messages for."""
-        return list(self.pools)
+        """Channels this worker holds a transmitting bind slot of."""
+        return [name for name, pool in self.pools.items() if pool.serving]
 
     async def heartbeat_forever(self) -> None:
         """Keep this worker's claims alive; a SIGKILLed worker's expire within the lease."""

@@ -12,25 +12,36 @@ Key schema (prefix ``smsgw:``)::
     w:{worker}             str   heartbeat of a live worker (expires when it dies)
     tps:{channel}          hash  token bucket shared by every worker of a channel
     ref:{channel}:{to}     hash  concatenation refs in use for a destination: ref -> until_ms
+    bind:{channel}:{kind}:{slot} str  which worker holds a bind slot (the SMSC caps binds)
     dlr:{channel}:{smscid} str   SMSC message id -> "{id}|{part}" (receipt correlation)
     held:{channel}:{smscid} str  a receipt that arrived before its submit_sm_resp was recorded
     key:{sha256}           hash  an API key, stored only as the hash of the secret
+    keys                   hash  API key index: key id -> sha256 (listing without SCAN)
+    acct:{account}         hash  an account: its optional parent (the Partner that owns it)
+    children:{account}     set   the accounts a Partner account owns
+    bucket:{keyid}         hash  an API key's token bucket (messages), shared by all gateways
+    quota:{keyid}:{day}    str   messages an API key sent on a UTC day (day number)
     events                 pubsub "{id} {status}" published on every transition
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
+import redis.exceptions
 from redis.asyncio import Redis
 
 from worker.lifecycle import ALLOWED, FINAL, Status
 
 PREFIX = "smsgw:"
+# What a Redis outage looks like to callers: retry, degrade, or answer 503 — never crash.
+REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 ACCEPT_GRACE_MS = 10_000  # the arq job normally takes a message long before this
 EVENTS = PREFIX + "events"  # pub/sub: "{id} {status}" on every transition
 ARQ_QUEUE = "arq:queue"
@@ -55,6 +66,11 @@ def tps_key(channel: str) -> str:
 def ref_key(channel: str, to: str) -> str:
     """Concatenation references in use for a destination."""
     return f"{PREFIX}ref:{channel}:{to}"
+
+
+def bind_key(channel: str, kind: str, slot: int) -> str:
+    """Lease of one of a channel's bind slots."""
+    return f"{PREFIX}bind:{channel}:{kind}:{slot}"
 
 
 def msg_key(api_id: str) -> str:
@@ -412,6 +428,28 @@ return -1
 """
 
 
+_RENEW_LEASE = r"""
+-- KEYS: lease. ARGV: owner, ttl_ms. Extends the lease only if the owner still holds it.
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
+end
+return 0
+"""
+
+_ACQUIRE_LEASE = r"""
+-- KEYS: the slots. ARGV: owner, ttl_ms. Takes the first free slot: its index, or -1.
+for i, key in ipairs(KEYS) do
+  if redis.call('SET', key, ARGV[1], 'PX', tonumber(ARGV[2]), 'NX') then return i - 1 end
+end
+return -1
+"""
+
+_RELEASE_LEASE = r"""
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
 class Store:
     """Typed operations on the key schema above. Owns no connection: the caller passes one."""
 
@@ -424,6 +462,9 @@ class Store:
         self._receipts = redis.register_script(_RECEIPTS)
         self._take_tokens = redis.register_script(_TAKE_TOKENS)
         self._alloc_ref = redis.register_script(_ALLOC_REF)
+        self._acquire_lease = redis.register_script(_ACQUIRE_LEASE)
+        self._renew_lease = redis.register_script(_RENEW_LEASE)
+        self._release_lease = redis.register_script(_RELEASE_LEASE)
 
     async def accept(
         self,
@@ -521,6 +562,25 @@ class Store:
                                     args=[now_ms(), modulo, hold_ms, start])
         return None if int(ref) < 0 else int(ref)
 
+    async def acquire_bind_slot(
+        self, channel: str, kind: str, slots: int, owner: str, ttl_ms: int
+    ) -> int | None:
+        """Take a free one of ``slots`` bind slots for ``owner``, or None when all are held."""
+        keys = [bind_key(channel, kind, slot) for slot in range(slots)]
+        got = await self._acquire_lease(keys=keys, args=[owner, ttl_ms])
+        return None if int(got) < 0 else int(got)
+
+    async def renew_bind_slot(
+        self, channel: str, kind: str, slot: int, owner: str, ttl_ms: int
+    ) -> bool:
+        """Extend a held bind slot; False if it was lost (expired and taken)."""
+        return bool(await self._renew_lease(keys=[bind_key(channel, kind, slot)],
+                                            args=[owner, ttl_ms]))
+
+    async def release_bind_slot(self, channel: str, kind: str, slot: int, owner: str) -> None:
+        """Give a bind slot back at once (clean stop)."""
+        await self._release_lease(keys=[bind_key(channel, kind, slot)], args=[owner])
+
     async def heartbeat(self, worker: str, ttl_ms: int) -> None:
         """Declare ``worker`` alive for ``ttl_ms``; its claims are safe while this lasts."""
         await self._redis.set(worker_key(worker), "1", px=ttl_ms)
@@ -558,6 +618,78 @@ class Store:
         ids = [v for k, v in index.items() if not k.startswith("_")]
         return [r for r in await self.get(ids) if r is not None]
 
+    # --- API keys and limits ------------------------------------------------------------------
+
+    @functools.cached_property
+    def _key_scripts(self) -> _KeyScripts:
+        return _KeyScripts(self._redis)
+
+    async def authenticate_key(self, secret_hash: str, *, touch_every_ms: int) -> KeyRow | None:
+        """A key record, its account's children (Partner keys) and Redis' clock, in one round
+        trip. Records last-used at most once per ``touch_every_ms``, inside the same script."""
+        raw = await self._key_scripts.auth(keys=[api_key_key(secret_hash)], args=[touch_every_ms])
+        if not raw:
+            return None
+        flat, children, now = raw
+        return KeyRow(fields=_pairs(flat), children=frozenset(_text(c) for c in children),
+                      now_ms=int(now))
+
+    async def create_api_key(
+        self, secret_hash: str, fields: Mapping[str, str], *, parent: str = "", owner: str = ""
+    ) -> str:
+        """Store a new key record and its account; 'ok', 'exists' or 'forbidden'.
+
+        ``parent`` (if set) becomes the account's parent. With ``owner`` set, the account must
+        be new or already a child of ``owner``, and becomes one (a Partner creating a key).
+        """
+        return _text(await self._key_scripts.create(
+            args=[secret_hash, json.dumps(dict(fields)), parent, owner, now_ms()]))
+
+    async def api_keys(self, key_id: str = "") -> list[dict[str, str]]:
+        """Every key record (or the one with ``key_id``) with its account's ``parent``."""
+        rows = await self._key_scripts.listing(args=[key_id])
+        return [_pairs(row) for row in rows]
+
+    async def change_api_key(self, key_id: str, op: KeyOp, new_hash: str = "") -> bool:
+        """Enable, disable, delete, or rotate (to ``new_hash``) a key; False if unknown."""
+        return bool(await self._key_scripts.change(args=[op, key_id, new_hash, now_ms()]))
+
+    async def accept_within(
+        self,
+        limits: KeyLimits,
+        messages: Sequence[NewMessage],
+        *,
+        window_seconds: int,
+        job_id: str,
+        job_payload: bytes,
+        job_expiry_seconds: int,
+    ) -> list[AcceptResult] | LimitExceeded:
+        """:meth:`accept` behind the key's token bucket and daily quota, in the same script and
+        round trip: over a limit, nothing is stored. Every recipient costs one token."""
+        if not messages:
+            return []
+        payload = [
+            {"id": m.api_id, "account": m.account, "cmid": m.cmid, "fp": m.fingerprint,
+             "channel": m.channel, "to": m.to, "content": m.content, "enc": m.encoding,
+             "seg": m.segments}
+            for m in messages
+        ]
+        raw = await self._key_scripts.accept(
+            keys=[ARQ_JOB_PREFIX + job_id, ARQ_QUEUE, bucket_key(limits.key_id),
+                  quota_key_prefix(limits.key_id)],
+            args=[now_ms(), self._retention, window_seconds * 1000, job_id, job_payload,
+                  job_expiry_seconds * 1000, json.dumps(payload, ensure_ascii=False),
+                  ACCEPT_GRACE_MS, limits.rate, limits.burst, limits.daily_quota,
+                  len(messages)],
+        )
+        out = json.loads(raw)
+        if isinstance(out, dict):
+            return LimitExceeded(reason=out["limited"], retry_after_ms=math.ceil(out["retry_ms"]))
+        return [
+            AcceptResult(api_id=ref, duplicate=kind == "duplicate", conflict=kind == "conflict")
+            for kind, ref in out
+        ]
+
 
 async def watch_transitions(redis: Redis) -> AsyncIterator[tuple[str, str]]:
     """(apiMessageId, status) for every transition from now on (live views, tests)."""
@@ -574,3 +706,217 @@ def _decode(row: Mapping[Any, Any]) -> dict[str, str]:
         (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
         for k, v in row.items()
     }
+
+
+# --- API keys and limits ---------------------------------------------------------------------
+
+
+def api_keys_index_key() -> str:
+    """Index of every API key: key id -> hash of its secret (listing without SCAN)."""
+    return f"{PREFIX}keys"
+
+
+def account_key(account: str) -> str:
+    """An account's record: its optional parent (the Partner account that owns it)."""
+    return f"{PREFIX}acct:{account}"
+
+
+def children_key(account: str) -> str:
+    """The accounts a Partner account owns."""
+    return f"{PREFIX}children:{account}"
+
+
+def bucket_key(key_id: str) -> str:
+    """Token bucket of an API key, shared by every gateway instance."""
+    return f"{PREFIX}bucket:{key_id}"
+
+
+def quota_key_prefix(key_id: str) -> str:
+    """Prefix of an API key's daily message counters (the UTC day number follows)."""
+    return f"{PREFIX}quota:{key_id}:"
+
+
+KeyOp = Literal["enable", "disable", "delete", "rotate"]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRow:
+    """An API key record as found at authentication."""
+
+    fields: dict[str, str]
+    children: frozenset[str]  # accounts owned by the key's account (Partner keys only)
+    now_ms: int  # Redis' clock, the one every gateway instance shares
+
+
+@dataclass(frozen=True, slots=True)
+class KeyLimits:
+    """A key's limits on messages (recipients); 0 means none."""
+
+    key_id: str
+    rate: int = 0  # messages per second
+    burst: int = 0  # messages at once
+    daily_quota: int = 0  # messages per UTC day
+
+
+@dataclass(frozen=True, slots=True)
+class LimitExceeded:
+    """Why a request was refused by its key's limits, and when trying again can help."""
+
+    reason: Literal["rate", "burst", "quota"]  # burst: more recipients than the bucket holds
+    retry_after_ms: int
+
+
+_AUTH_KEY = r"""
+-- KEYS: the key record. ARGV: touch_every_ms. Returns {record, children, now_ms} or false.
+local rec = redis.call('HGETALL', KEYS[1])
+if #rec == 0 then return false end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local f = {}
+for i = 1, #rec, 2 do f[rec[i]] = rec[i + 1] end
+-- last-used is worth one write a minute, not one per request
+if f.enabled == '1' and tonumber(f.last_used or '0') + tonumber(ARGV[1]) <= now then
+  redis.call('HSET', KEYS[1], 'last_used', string.format('%d', now))
+end
+local children = {}
+if string.find(',' .. (f.roles or '') .. ',', ',Partner,', 1, true) then
+  children = redis.call('SMEMBERS', 'smsgw:children:' .. (f.account or ''))
+end
+return {rec, children, now}
+"""
+
+_CREATE_KEY = r"""
+-- ARGV: secret_hash, fields_json, parent ('': unchanged), owner ('': any account), now
+local P = 'smsgw:'
+local h, f, parent, owner = ARGV[1], cjson.decode(ARGV[2]), ARGV[3], ARGV[4]
+local acct = P .. 'acct:' .. f.account
+local known = redis.call('EXISTS', acct) == 1
+local cur = redis.call('HGET', acct, 'parent') or ''
+if owner ~= '' then
+  if known and cur ~= owner then return 'forbidden' end
+  parent = owner
+end
+local kk = P .. 'key:' .. h
+if redis.call('EXISTS', kk) == 1 or redis.call('HEXISTS', P .. 'keys', f.id) == 1 then
+  return 'exists'
+end
+if not known then redis.call('HSET', acct, 'parent', '', 'created_at', ARGV[5]) end
+if parent ~= '' and parent ~= cur then
+  if cur ~= '' then redis.call('SREM', P .. 'children:' .. cur, f.account) end
+  redis.call('HSET', acct, 'parent', parent)
+  redis.call('SADD', P .. 'children:' .. parent, f.account)
+end
+local flat = {}
+for k, v in pairs(f) do flat[#flat + 1] = k; flat[#flat + 1] = v end
+redis.call('HSET', kk, unpack(flat))
+redis.call('HSET', P .. 'keys', f.id, h)
+return 'ok'
+"""
+
+_LIST_KEYS = r"""
+-- ARGV: key id ('': every key). Each record gets its account's 'parent'.
+local P = 'smsgw:'
+local idx
+if ARGV[1] ~= '' then
+  local h = redis.call('HGET', P .. 'keys', ARGV[1])
+  idx = h and {ARGV[1], h} or {}
+else
+  idx = redis.call('HGETALL', P .. 'keys')
+end
+local out = {}
+for i = 1, #idx, 2 do
+  local rec = redis.call('HGETALL', P .. 'key:' .. idx[i + 1])
+  if #rec > 0 then
+    local account = ''
+    for j = 1, #rec, 2 do if rec[j] == 'account' then account = rec[j + 1] end end
+    rec[#rec + 1] = 'parent'
+    rec[#rec + 1] = redis.call('HGET', P .. 'acct:' .. account, 'parent') or ''
+    out[#out + 1] = rec
+  end
+end
+return out
+"""
+
+_CHANGE_KEY = r"""
+-- ARGV: op (enable|disable|delete|rotate), key id, new secret hash (rotate), now. 1 or 0.
+local P = 'smsgw:'
+local op, id = ARGV[1], ARGV[2]
+local h = redis.call('HGET', P .. 'keys', id)
+if not h then return 0 end
+local kk = P .. 'key:' .. h
+if redis.call('EXISTS', kk) == 0 then
+  redis.call('HDEL', P .. 'keys', id)
+  return 0
+end
+if op == 'delete' then
+  redis.call('DEL', kk, P .. 'bucket:' .. id)
+  redis.call('HDEL', P .. 'keys', id)
+elseif op == 'rotate' then
+  local nk = P .. 'key:' .. ARGV[3]
+  redis.call('RENAME', kk, nk)
+  redis.call('HSET', nk, 'rotated_at', ARGV[4])
+  redis.call('HSET', P .. 'keys', id, ARGV[3])
+else
+  redis.call('HSET', kk, 'enabled', op == 'enable' and '1' or '0')
+end
+return 1
+"""
+
+_LIMITS_LUA = r"""
+-- Before _ACCEPT: KEYS[3] token bucket, KEYS[4] daily counter prefix;
+-- ARGV[9..12] rate (msgs/s, 0: none), burst, daily quota (0: none), messages in the request.
+-- Over a limit the script returns here, so no message of the request is stored.
+do
+  local rate, burst = tonumber(ARGV[9]), tonumber(ARGV[10])
+  local quota, n = tonumber(ARGV[11]), tonumber(ARGV[12])
+  local t = redis.call('TIME')  -- one clock for every gateway instance
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local left = nil
+  if rate > 0 then
+    if n > burst then return cjson.encode({limited = 'burst', retry_ms = 0}) end
+    local b = redis.call('HMGET', KEYS[3], 'tokens', 'ts')
+    local have, ts = tonumber(b[1] or burst), tonumber(b[2] or now)
+    have = math.min(burst, have + math.max(0, now - ts) * rate / 1000)
+    if have < n then
+      return cjson.encode({limited = 'rate', retry_ms = math.ceil((n - have) * 1000 / rate)})
+    end
+    left = have - n
+  end
+  local qk = nil
+  if quota > 0 then
+    local day = math.floor(now / 86400000)
+    qk = KEYS[4] .. day
+    if tonumber(redis.call('GET', qk) or '0') + n > quota then
+      return cjson.encode({limited = 'quota', retry_ms = (day + 1) * 86400000 - now})
+    end
+  end
+  if left then
+    redis.call('HSET', KEYS[3], 'tokens', tostring(left), 'ts', string.format('%d', now))
+    redis.call('PEXPIRE', KEYS[3], math.ceil(burst * 1000 / rate) + 1000)
+  end
+  if qk then
+    redis.call('INCRBY', qk, n)
+    redis.call('EXPIRE', qk, 2 * 86400)
+  end
+end
+"""
+
+
+class _KeyScripts:
+    """The API key scripts, registered once per Store (on first use)."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.auth = redis.register_script(_AUTH_KEY)
+        self.create = redis.register_script(_CREATE_KEY)
+        self.listing = redis.register_script(_LIST_KEYS)
+        self.change = redis.register_script(_CHANGE_KEY)
+        self.accept = redis.register_script(_LIMITS_LUA + _ACCEPT)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _pairs(flat: Sequence[Any]) -> dict[str, str]:
+    """A flat [k1, v1, k2, v2, ...] reply as a dict."""
+    return {_text(k): _text(v) for k, v in zip(flat[::2], flat[1::2], strict=True)}

@@ -76,6 +76,8 @@ class Simulator:
         self._router = ReceiptRouter(self._stats)
         self._records: deque[SubmitRecord] = deque(maxlen=config.max_records)
         self._submit_waiters = _CountWaiters()
+        self._bind_waiters: list[asyncio.Future[None]] = []
+        self.max_bound: dict[str, int] = {}  # most connections bound at once, per system_id
         self._ack_waiters = _CountWaiters()
         self._server: asyncio.Server | None = None
         self._log: JsonlLog | None = None
@@ -97,6 +99,7 @@ class Simulator:
             receipts=ReceiptFactory(self.config, rng),
             on_submit=self._on_submit,
             on_receipt_acked=self._on_receipt_acked,
+            on_bind_change=self._on_bind_change,
         )
         self._context = context
         loop = asyncio.get_running_loop()
@@ -136,6 +139,28 @@ class Simulator:
     def submits(self) -> list[SubmitRecord]:
         """Records of the submit_sm received so far (the newest `max_records`)."""
         return list(self._records)
+
+    async def wait_bound(self, system_id: str, count: int) -> None:
+        """Return once exactly ``count`` connections are bound as ``system_id``."""
+        while self.bound(system_id) != count:
+            fut = asyncio.get_running_loop().create_future()
+            self._bind_waiters.append(fut)
+            await fut
+
+    def _on_bind_change(self) -> None:
+        sessions = self._context.sessions if self._context is not None else set()
+        for system_id in {s.bound_system_id for s in sessions if s.bound_system_id}:
+            self.max_bound[system_id] = max(self.max_bound.get(system_id, 0),
+                                            self.bound(system_id))
+        waiters, self._bind_waiters = self._bind_waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
+
+    def bound(self, system_id: str) -> int:
+        """Connections bound right now as ``system_id``."""
+        sessions = self._context.sessions if self._context is not None else set()
+        return sum(1 for s in sessions if s.bound_system_id == system_id)
 
     def stats(self) -> dict[str, Any]:
         """A snapshot of the counters."""

@@ -74,6 +74,7 @@ class SessionContext:
     receipts: ReceiptFactory
     on_submit: Callable[[SubmitRecord], None]
     on_receipt_acked: Callable[[], None]
+    on_bind_change: Callable[[], None] = lambda: None
     sessions: set[SmscSession] = field(default_factory=set)
 
 
@@ -115,6 +116,11 @@ class SmscSession(asyncio.Protocol):
 
     # --- asyncio.Protocol ----------------------------------------------------------------------
 
+    @property
+    def bound_system_id(self) -> str | None:
+        """The system_id this connection is bound as, or None before bind."""
+        return self._system_id
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Register the connection."""
         assert isinstance(transport, asyncio.Transport)
@@ -150,6 +156,8 @@ class SmscSession(asyncio.Protocol):
             handle.cancel()
         self._timers.clear()
         self._ctx.sessions.discard(self)
+        if self._system_id is not None:
+            self._ctx.on_bind_change()
         self._detach()
         if not self.lost.done():
             self.lost.set_result(None)
@@ -253,6 +261,7 @@ class SmscSession(asyncio.Protocol):
         self._send(encode_pdu(resp_id, ESME_ROK, pdu.seq, encode_c_string(self._config.system_id)))
         if self._can_receive:
             self._ctx.router.attach(bind.system_id, self)
+        self._ctx.on_bind_change()
 
     def _check_bind(self, bind: Bind) -> int:
         if self._system_id is not None:

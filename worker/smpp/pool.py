@@ -1,4 +1,9 @@
-"""Persistent binds of one channel: N supervised sessions with reconnect backoff and jitter."""
+"""Persistent binds of one channel: N supervised sessions with reconnect backoff and jitter.
+
+An SMSC caps the binds per system_id, so each bind first takes one of the channel's bind slots
+(a lease shared by all workers). A worker that finds every slot taken waits, and takes over a
+slot when its holder dies and the lease expires.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import asyncio
 import itertools
 import logging
 import random
+from typing import Protocol
 
 from worker.config import Channel
 from worker.smpp import pdu
@@ -21,6 +27,16 @@ from worker.smpp.session import (
 log = logging.getLogger("smsgw.smpp")
 
 
+class SlotLeases(Protocol):
+    """Bind slots shared by every worker (see ``worker.bindcap``)."""
+
+    ttl_seconds: float
+
+    async def acquire(self, channel: str, kind: str, slots: int) -> int | None: ...
+    async def renew(self, channel: str, kind: str, slot: int) -> bool: ...
+    async def release(self, channel: str, kind: str, slot: int) -> None: ...
+
+
 def backoff(attempt: int, low: float, high: float, rng: random.Random) -> float:
     """Exponential backoff with full jitter, so binds of many workers never reconnect in step."""
     return rng.uniform(low, min(high, low * 2 ** min(attempt, 16)))
@@ -29,11 +45,16 @@ def backoff(attempt: int, low: float, high: float, rng: random.Random) -> float:
 class ChannelPool:
     """Holds the channel's binds for the worker's life; submits over any bound transmitter."""
 
-    def __init__(self, channel: Channel, on_deliver: DeliverHandler, worker: str) -> None:
+    def __init__(
+        self, channel: Channel, on_deliver: DeliverHandler, worker: str, leases: SlotLeases
+    ) -> None:
         self.channel = channel
         self._on_deliver = on_deliver
         self._worker = worker
+        self._leases = leases
         self._tx: list[Session] = []
+        self._sessions: set[Session] = set()
+        self._tx_slots: set[int] = set()
         self._ready = asyncio.Event()
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -45,17 +66,27 @@ class ChannelPool:
         """Start one supervisor per bind."""
         ch = self.channel
         if ch.bind_mode == "transceiver":
-            plan = [(pdu.BIND_TRANSCEIVER, True)] * ch.binds
+            plan = [(pdu.BIND_TRANSCEIVER, "tx")] * ch.binds
         else:
-            plan = [(pdu.BIND_TRANSMITTER, True)] * ch.binds
-            plan += [(pdu.BIND_RECEIVER, False)] * ch.binds
-        for i, (command, sends) in enumerate(plan):
-            self._tasks.append(asyncio.create_task(self._supervise(i, command, sends)))
+            plan = [(pdu.BIND_TRANSMITTER, "tx")] * ch.binds
+            plan += [(pdu.BIND_RECEIVER, "rx")] * ch.binds
+        for i, (command, kind) in enumerate(plan):
+            self._tasks.append(asyncio.create_task(self._supervise(i, command, kind)))
+
+    def _first_wait(self, index: int) -> float:
+        # A worker's first bind of each kind goes at once, its others a little later, so that
+        # workers starting together spread the channel's binds instead of one taking them all.
+        return (index % self.channel.binds) * self._leases.ttl_seconds / 2
 
     @property
     def bound(self) -> int:
         """Transmitting binds currently up."""
         return sum(1 for s in self._tx if s.bound)
+
+    @property
+    def serving(self) -> bool:
+        """Whether this worker holds a transmitting bind slot of the channel."""
+        return bool(self._tx_slots)
 
     async def wait_ready(self, seconds: float) -> bool:
         """Wait until at least one transmitting bind is up."""
@@ -77,15 +108,13 @@ class ChannelPool:
         live = [s for s in self._tx if s.bound]
         if not live:
             raise SessionClosed(f"{self.channel.name}: no bind up")
-        start = next(self._rr)
-        ordered = live[start % len(live):] + live[: start % len(live)]
-        return min(ordered, key=lambda s: s.in_flight)
+        start = next(self._rr) % len(live)
+        return min(live[start:] + live[:start], key=lambda s: s.in_flight)
 
     async def stop(self, drain_seconds: float) -> None:
         """Drain in-flight responses (bounded), unbind every session, stop supervisors."""
         self._stopping.set()
-        sessions = list(self._tx)
-        await asyncio.gather(*(s.close(drain_seconds) for s in sessions))
+        await asyncio.gather(*(s.close(drain_seconds) for s in list(self._sessions)))
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -99,10 +128,41 @@ class ChannelPool:
             response_timeout_seconds=ch.response_timeout_seconds,
         )
 
-    async def _supervise(self, index: int, command: int, sends: bool) -> None:
+    async def _supervise(self, index: int, command: int, kind: str) -> None:
         name = f"{self.channel.name}#{index}@{self._worker}"
-        attempt = 0
+        await self._pause(self._first_wait(index))
         while not self._stopping.is_set():
+            slot = await self._leases.acquire(self.channel.name, kind, self.channel.binds)
+            if slot is None:
+                # Every slot is held elsewhere: wait for one to free up (a holder dying).
+                await self._pause(self._leases.ttl_seconds / 2 * self._rng.uniform(0.5, 1.0))
+                continue
+            log.info("%s: holds %s bind slot %d", name, kind, slot)
+            if kind == "tx":
+                self._tx_slots.add(slot)
+            renewer = asyncio.create_task(self._renew(kind, slot))
+            try:
+                await self._bind_loop(name, command, kind, renewer)
+            finally:
+                renewer.cancel()
+                self._tx_slots.discard(slot)
+                await asyncio.gather(renewer, return_exceptions=True)
+                await self._leases.release(self.channel.name, kind, slot)
+
+    async def _renew(self, kind: str, slot: int) -> None:
+        """Keep the lease; return (ending the bind) if it was lost."""
+        while not self._stopping.is_set():
+            if not await self._leases.renew(self.channel.name, kind, slot):
+                log.warning("%s: lost %s bind slot %d", self.channel.name, kind, slot)
+                return
+            await self._pause(self._leases.ttl_seconds / 3)
+
+    async def _bind_loop(
+        self, name: str, command: int, kind: str, renewer: asyncio.Task[None]
+    ) -> None:
+        """Bind, hold, rebind with backoff — while the slot is ours."""
+        attempt = 0
+        while not self._stopping.is_set() and not renewer.done():
             try:
                 session = await Session.open(self._params(command), self._on_deliver, name)
             except BindRefused as exc:
@@ -118,18 +178,29 @@ class ChannelPool:
                 await self._pause(delay)
                 continue
             attempt = 0
-            log.info("%s: bound", name)
-            if sends:
-                self._tx.append(session)
-                self._ready.set()
-            await session.wait_closed()
-            if session in self._tx:
-                self._tx.remove(session)
-            if not any(s.bound for s in self._tx):
-                self._ready.clear()
-            if not self._stopping.is_set():
-                self.reconnects += 1
-                log.warning("%s: bind lost, reconnecting", name)
+            await self._hold(name, session, kind, renewer)
+
+    async def _hold(
+        self, name: str, session: Session, kind: str, renewer: asyncio.Task[None]
+    ) -> None:
+        log.info("%s: bound", name)
+        self._sessions.add(session)
+        if kind == "tx":
+            self._tx.append(session)
+            self._ready.set()
+        closed = asyncio.ensure_future(session.wait_closed())
+        await asyncio.wait([closed, renewer], return_when=asyncio.FIRST_COMPLETED)
+        if not closed.done():  # the lease was lost: another worker may bind this slot
+            await session.close()
+        closed.cancel()
+        self._sessions.discard(session)
+        if session in self._tx:
+            self._tx.remove(session)
+        if not any(s.bound for s in self._tx):
+            self._ready.clear()
+        if not self._stopping.is_set():
+            self.reconnects += 1
+            log.warning("%s: bind lost, reconnecting", name)
 
     async def _pause(self, seconds: float) -> None:
         try:
