@@ -18,7 +18,8 @@ from typing import Any
 from worker.batcher import Batcher
 from worker.bindcap import BindLeases
 from worker.config import Channel
-from worker.encoding import analyse, split
+from worker.encoding import analyse, decode_text, parse_udh, split
+from worker.ids import new_id
 from worker.lifecycle import Status
 from worker.ratelimit import SharedRate
 from worker.smpp import pdu
@@ -31,7 +32,7 @@ from worker.smpp.receipts import (
     receipt_id_candidates,
 )
 from worker.smpp.session import SessionClosed
-from worker.store import REDIS_ERRORS, Claimed, Outcome, ReceiptEvent, Store, now_ms
+from worker.store import REDIS_ERRORS, Claimed, MoPart, Outcome, ReceiptEvent, Store, now_ms
 
 log = logging.getLogger("smsgw.worker")
 
@@ -230,9 +231,7 @@ class Dispatcher:
 
     async def _on_deliver(self, channel: str, sm: pdu.ShortMessage) -> int:
         if not is_receipt(sm.esm_class):
-            log.info("mobile-originated message on %s from %s (not stored yet)",
-                     channel, sm.source_addr)
-            return pdu.ESME_ROK
+            return await self._on_mo(channel, sm)
         text = sm.payload().decode("latin-1", errors="replace")
         receipt = parse_receipt(text, sm.tlvs)
         if receipt is None:
@@ -248,6 +247,28 @@ class Dispatcher:
             await self._receipts.put(event)
         except REDIS_ERRORS as exc:
             log.warning("receipt on %s not recorded (%s); SMSC will redeliver", channel, exc)
+            return pdu.ESME_RSYSERR
+        return pdu.ESME_ROK
+
+    async def _on_mo(self, channel: str, sm: pdu.ShortMessage) -> int:
+        """Record a mobile-originated message; acknowledged only once stored."""
+        body, concat = sm.payload(), None
+        if sm.esm_class & 0x40:
+            concat, body = parse_udh(body)
+        ref, total, seq = "", 1, 1
+        if concat is not None:
+            ref, total, seq = f"{concat.ref_bits}:{concat.ref}", concat.total, concat.seq
+        elif pdu.SAR_MSG_REF_NUM in sm.tlvs:
+            ref = f"sar:{pdu.tlv_int(sm.tlvs[pdu.SAR_MSG_REF_NUM])}"
+            total = pdu.tlv_int(sm.tlvs.get(pdu.SAR_TOTAL_SEGMENTS, b"\x01"))
+            seq = pdu.tlv_int(sm.tlvs.get(pdu.SAR_SEGMENT_SEQNUM, b"\x01"))
+        part = MoPart(api_id=new_id(), channel=channel, source=sm.source_addr,
+                      destination=sm.destination_addr, text=decode_text(body, sm.data_coding),
+                      ref=ref, total=max(total, 1), seq=seq)
+        try:
+            await self.store.record_mo(part)
+        except REDIS_ERRORS as exc:
+            log.warning("MO on %s not recorded (%s); SMSC will redeliver", channel, exc)
             return pdu.ESME_RSYSERR
         return pdu.ESME_ROK
 

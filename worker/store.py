@@ -13,6 +13,9 @@ Key schema (prefix ``smsgw:``)::
     tps:{channel}          hash  token bucket shared by every worker of a channel
     ref:{channel}:{to}     hash  concatenation refs in use for a destination: ref -> until_ms
     bind:{channel}:{kind}:{slot} str  which worker holds a bind slot (the SMSC caps binds)
+    mo:{id}                hash  a mobile-originated message (reassembled when concatenated)
+    mo:list:{channel}      list  newest MO ids of a channel (capped)
+    mo:parts:{channel}:{from}:{ref} hash  parts of a concatenated MO message: seq -> text
     dlr:{channel}:{smscid} str   SMSC message id -> "{id}|{part}" (receipt correlation)
     held:{channel}:{smscid} str  a receipt that arrived before its submit_sm_resp was recorded
     key:{sha256}           hash  an API key, stored only as the hash of the secret
@@ -167,6 +170,20 @@ class ReceiptEvent:
     stat: str
     err: str
     at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MoPart:
+    """A mobile-originated deliver_sm, possibly one part of a concatenated message."""
+
+    api_id: str  # the id the whole message gets if this part completes it
+    channel: str
+    source: str
+    destination: str
+    text: str
+    ref: str = ""  # "" for a single-part message; else "{bits}:{ref}"
+    total: int = 1
+    seq: int = 1
 
 
 @dataclass(slots=True)
@@ -450,6 +467,32 @@ return 0
 """
 
 
+_MO = _COMMON_LUA + r"""
+-- ARGV: now, retention_s, part_json. Returns the MO id once complete, or '' while parts miss.
+local now, retention = tonumber(ARGV[1]), tonumber(ARGV[2])
+local m = cjson.decode(ARGV[3])
+local text = m.text
+if m.total > 1 then
+  local pk = P .. 'mo:parts:' .. m.channel .. ':' .. m.source .. ':' .. m.ref
+  redis.call('HSET', pk, m.seq, m.text)
+  redis.call('EXPIRE', pk, 86400)
+  if redis.call('HLEN', pk) < m.total then return '' end
+  local parts = {}
+  for i = 1, m.total do parts[i] = redis.call('HGET', pk, i) or '' end
+  text = table.concat(parts)
+  redis.call('DEL', pk)
+end
+local key = P .. 'mo:' .. m.id
+redis.call('HSET', key, 'id', m.id, 'channel', m.channel, 'from', m.source,
+           'to', m.destination, 'text', text, 'parts', m.total, 'received_at', now)
+redis.call('EXPIRE', key, retention)
+redis.call('LPUSH', P .. 'mo:list:' .. m.channel, m.id)
+redis.call('LTRIM', P .. 'mo:list:' .. m.channel, 0, 9999)
+redis.call('PUBLISH', P .. 'events', m.id .. ' mo')
+return m.id
+"""
+
+
 class Store:
     """Typed operations on the key schema above. Owns no connection: the caller passes one."""
 
@@ -463,6 +506,7 @@ class Store:
         self._take_tokens = redis.register_script(_TAKE_TOKENS)
         self._alloc_ref = redis.register_script(_ALLOC_REF)
         self._acquire_lease = redis.register_script(_ACQUIRE_LEASE)
+        self._mo = redis.register_script(_MO)
         self._renew_lease = redis.register_script(_RENEW_LEASE)
         self._release_lease = redis.register_script(_RELEASE_LEASE)
 
@@ -580,6 +624,24 @@ class Store:
     async def release_bind_slot(self, channel: str, kind: str, slot: int, owner: str) -> None:
         """Give a bind slot back at once (clean stop)."""
         await self._release_lease(keys=[bind_key(channel, kind, slot)], args=[owner])
+
+    async def record_mo(self, part: MoPart) -> str:
+        """Record an MO message (or one part of it); its id once complete, else ''."""
+        payload = {"id": part.api_id, "channel": part.channel, "source": part.source,
+                   "destination": part.destination, "text": part.text, "ref": part.ref,
+                   "total": part.total, "seq": part.seq}
+        raw = await self._mo(args=[now_ms(), self._retention,
+                                   json.dumps(payload, ensure_ascii=False)])
+        return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+    async def mo_messages(self, channel: str, limit: int) -> list[dict[str, str]]:
+        """The newest MO messages of a channel."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.lrange(f"{PREFIX}mo:list:{channel}", 0, limit - 1)
+        (ids,) = await pipe.execute()
+        for mo_id in ids:
+            pipe.hgetall(f"{PREFIX}mo:{mo_id.decode()}")
+        return [_decode(row) for row in await pipe.execute() if row]
 
     async def heartbeat(self, worker: str, ttl_ms: int) -> None:
         """Declare ``worker`` alive for ``ttl_ms``; its claims are safe while this lasts."""

@@ -9,10 +9,11 @@ from typing import Any
 
 from worker.simulator.config import SimulatorConfig
 from worker.simulator.policies import build_policies
-from worker.simulator.receipts import MessageIds, ReceiptFactory, ReceiptRouter
+from worker.simulator.receipts import MessageIds, Receipt, ReceiptFactory, ReceiptRouter
 from worker.simulator.records import JsonlLog, SubmitRecord
 from worker.simulator.session import SessionContext, SmscSession
 from worker.simulator.stats import SimStats, write_stats_file
+from worker.smpp.pdu import ShortMessage
 
 _CLOSE_GRACE = 1.0  # seconds a closing connection may take to drain its writes
 
@@ -156,6 +157,11 @@ class Simulator:
         for fut in waiters:
             if not fut.done():
                 fut.set_result(None)
+
+    def send_mo(self, system_id: str, message: ShortMessage) -> None:
+        """Send a mobile-originated deliver_sm to a receiver of ``system_id`` (as receipts go:
+        held until one binds, re-sent if unacknowledged; counted with the receipts)."""
+        self._router.deliver(Receipt(system_id, message.encode()), urgent=True)
 
     def bound(self, system_id: str) -> int:
         """Connections bound right now as ``system_id``."""
