@@ -1,0 +1,211 @@
+"""Our SMPP session (worker.smpp.session) against the simulator over real TCP.
+
+Each test guards one measured defect of aiosmpplib 0.7.4 (issue 5, section 8): in-flight submits
+that hear nothing after a drop (14), no window (4), quadratic correlation with false timeouts
+(3, 7), vendor statuses and generic_nack that crash or reset the session (10, 6), and a failing
+deliver handler that ends the session (2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+
+import pytest
+import redis.exceptions
+
+from worker.simulator.config import SimulatorConfig
+from worker.simulator.server import Simulator
+from worker.smpp import pdu
+from worker.smpp.pdu import ShortMessage
+from worker.smpp.session import Session, SessionClosed, SessionParams, SubmitResult
+
+pytestmark = pytest.mark.integration
+
+ACCOUNT = {"smsgw": "secret"}
+WAIT = 10.0  # bound on any single test's waiting
+# Far beyond every test's bound: a submit that fails did not fail by timing out.
+NO_TIMEOUT = 600.0
+
+
+async def _ok(_: ShortMessage) -> int:
+    return pdu.ESME_ROK
+
+
+SimFactory = Callable[..., Awaitable[Simulator]]
+SessionFactory = Callable[..., Awaitable[Session]]
+
+
+@pytest.fixture
+async def make_sim() -> AsyncIterator[SimFactory]:
+    """Start simulators with the given config fields; all stopped afterwards."""
+    started: list[Simulator] = []
+
+    async def factory(**config: object) -> Simulator:
+        sim = Simulator(SimulatorConfig(accounts=ACCOUNT, **config))  # type: ignore[arg-type]
+        await sim.start()
+        started.append(sim)
+        return sim
+
+    yield factory
+    for sim in started:
+        await sim.stop()
+
+
+@pytest.fixture
+async def open_session() -> AsyncIterator[SessionFactory]:
+    """Bind sessions to a simulator; all aborted afterwards."""
+    opened: list[Session] = []
+
+    async def factory(
+        sim: Simulator, window: int = 10, on_deliver: Callable[[ShortMessage], Awaitable[int]] = _ok
+    ) -> Session:
+        params = SessionParams(
+            host="127.0.0.1", port=sim.port, system_id="smsgw", password="secret",
+            system_type="", bind_command=pdu.BIND_TRANSCEIVER, window=window,
+            enquire_link_seconds=NO_TIMEOUT, response_timeout_seconds=NO_TIMEOUT,
+        )
+        session = await Session.open(params, on_deliver, "test")
+        opened.append(session)
+        return session
+
+    yield factory
+    for session in opened:
+        session.abort()
+
+
+def _sm(n: int, receipt: bool = False) -> ShortMessage:
+    return ShortMessage(source_addr="smsgw", destination_addr=f"2782{n:07d}",
+                        registered_delivery=int(receipt), short_message=b"hello")
+
+
+# --- defect 14: a dropped connection answers every in-flight submit at once -------------------
+
+
+async def test_in_flight_submits_raise_session_closed_as_soon_as_the_connection_drops(
+    make_sim: SimFactory, open_session: SessionFactory,
+) -> None:
+    # The simulator would answer only after a minute, and our response timeout is longer still:
+    # nothing but the drop itself can end these submits.
+    window, count = 4, 10
+    sim = await make_sim(ack_delay=60.0, drop_after=1 + window)  # bind, then `window` submits
+    session = await open_session(sim, window=window)
+    async with asyncio.timeout(WAIT):
+        submits = [asyncio.create_task(session.submit(_sm(n))) for n in range(count)]
+        await session.wait_closed()
+        # connection_lost settles every pending request synchronously.
+        assert session.in_flight == 0 and not session.bound
+        results = await asyncio.gather(*submits, return_exceptions=True)
+    assert all(isinstance(r, SessionClosed) for r in results), results
+    assert sim.stats()["drops"] == 1
+    assert len(sim.submits) == window - 1  # on the wire, unanswered, when the SMSC hung up
+
+
+async def test_a_submit_after_the_drop_raises_session_closed_without_waiting(
+    make_sim: SimFactory, open_session: SessionFactory,
+) -> None:
+    sim = await make_sim(drop_after=2)  # the first submit_sm ends the connection
+    session = await open_session(sim)
+    async with asyncio.timeout(WAIT):
+        with pytest.raises(SessionClosed):
+            await session.submit(_sm(1))
+        await session.wait_closed()
+        with pytest.raises(SessionClosed):
+            await session.submit(_sm(2))
+
+
+# --- defect 4: a window per bind -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("window", [1, 5])
+async def test_never_more_than_window_submits_are_outstanding(
+    window: int, make_sim: SimFactory, open_session: SessionFactory,
+) -> None:
+    # The simulator answers ESME_RMSGQFUL to a submit_sm beyond `window` unanswered ones, and
+    # holds each answer back a little so that the window is really filled.
+    sim = await make_sim(window=window, ack_delay=0.01)
+    session = await open_session(sim, window=window)
+    count = 12 * window
+    async with asyncio.timeout(WAIT):
+        results = await asyncio.gather(*(session.submit(_sm(n)) for n in range(count)))
+    assert [r.status for r in results] == [pdu.ESME_ROK] * count
+    assert [s for s in sim.submits if s.status == pdu.ESME_RMSGQFUL] == []
+    assert len(sim.submits) == count
+
+
+# --- defects 3 and 7: correlation at scale ----------------------------------------------------
+
+
+async def test_20000_submits_over_one_session_correlate_without_false_timeouts(
+    make_sim: SimFactory, open_session: SessionFactory,
+) -> None:
+    count = 20_000
+    sim = await make_sim(max_records=count)
+    session = await open_session(sim, window=200)
+    async with asyncio.timeout(60):
+        results = await asyncio.gather(*(session.submit(_sm(n)) for n in range(count)))
+    assert all(r.status == pdu.ESME_ROK and r.message_id for r in results)
+    # Each answer reached the submit it belongs to: the simulator gave that message id to the
+    # submit_sm with this very destination.
+    destination_of = {s.message_id: s.destination for s in sim.submits}
+    assert len(destination_of) == count
+    assert [destination_of[r.message_id] for r in results] == [
+        _sm(n).destination_addr for n in range(count)]
+    assert session.in_flight == 0 and session.bound
+
+
+# --- defects 10 and 6: vendor statuses and generic_nack are data ------------------------------
+
+
+async def test_a_vendor_specific_status_is_returned_and_the_session_stays_bound(
+    make_sim: SimFactory, open_session: SessionFactory,
+) -> None:
+    sim = await make_sim(error_prefixes={"2799": 0x400})
+    session = await open_session(sim)
+    async with asyncio.timeout(WAIT):
+        vendor = await session.submit(replace(_sm(0), destination_addr="27990000001"))
+        after = await session.submit(_sm(1))
+    assert vendor == SubmitResult(status=0x400)
+    assert after.status == pdu.ESME_ROK and after.message_id
+    assert session.bound and sim.stats()["connections"] == 1
+
+
+@pytest.mark.parametrize("nack_status", [pdu.ESME_RSYSERR, pdu.ESME_RINVCMDID, 0x4F0])
+async def test_a_generic_nack_answers_its_own_submit_as_data(
+    nack_status: int, make_sim: SimFactory, open_session: SessionFactory,
+) -> None:
+    sim = await make_sim(nack_rate=1.0, nack_status=nack_status)
+    session = await open_session(sim)
+    async with asyncio.timeout(WAIT):
+        results = await asyncio.gather(*(session.submit(_sm(n)) for n in range(5)))
+    assert results == [SubmitResult(status=nack_status, nack=True)] * 5
+    assert session.bound and session.in_flight == 0 and sim.stats()["connections"] == 1
+
+
+# --- defect 2: a failing deliver handler does not end the session -----------------------------
+
+
+@pytest.mark.parametrize("error", [RuntimeError("hook bug"),
+                                   redis.exceptions.ConnectionError("redis is down")])
+async def test_a_deliver_handler_that_raises_does_not_end_the_session(
+    error: Exception, make_sim: SimFactory, open_session: SessionFactory,
+) -> None:
+    handled: list[ShortMessage] = []
+
+    async def failing_once(sm: ShortMessage) -> int:
+        handled.append(sm)
+        if len(handled) == 1:
+            raise error
+        return pdu.ESME_ROK
+
+    sim = await make_sim()
+    session = await open_session(sim, on_deliver=failing_once)
+    async with asyncio.timeout(WAIT):
+        first = await session.submit(_sm(1, receipt=True))
+        await sim.wait_for_receipts_acked(1)  # answered (with an error status), not left hanging
+        second = await session.submit(_sm(2, receipt=True))
+        await sim.wait_for_receipts_acked(2)
+    assert first.status == second.status == pdu.ESME_ROK
+    assert [sm.source_addr for sm in handled] == ["27820000001", "27820000002"]
+    assert session.bound and sim.stats()["connections"] == 1
