@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 from redis.asyncio import Redis
 
+from gateway.auth import ensure_bootstrap_admin
 from gateway.context import GATEWAY, Gateway
 from gateway.errors import error_middleware
 from gateway.respond import render_error
 from gateway.validate import Rules
-from gateway.views import health, send, status
+from gateway.views import admin, health, send, status
 from worker.config import Settings
 from worker.store import Store
 
 SEND_PATH = "/communication/message/smpp/sms"
+log = logging.getLogger("smsgw.gateway")
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -25,6 +28,7 @@ def create_app(settings: Settings) -> web.Application:
         client_max_size=settings.gateway.max_body_bytes,
     )
     app.cleanup_ctx.append(_resources(settings))
+    app.cleanup_ctx.append(_bootstrap_admin(settings.gateway.admin_bootstrap_key))
     _routes(app)
     return app
 
@@ -46,6 +50,16 @@ def _resources(settings: Settings):  # type: ignore[no-untyped-def]
     return ctx
 
 
+def _bootstrap_admin(secret: str) -> Callable[[web.Application], AsyncIterator[None]]:
+    # SMSGW_BOOTSTRAP_ADMIN_KEY, read once at start: a deployment's first Admin key.
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        if secret and await ensure_bootstrap_admin(app[GATEWAY].store, secret):
+            log.info("bootstrap Admin key created from SMSGW_BOOTSTRAP_ADMIN_KEY")
+        yield
+
+    return ctx
+
+
 def _routes(app: web.Application) -> None:
     r = app.router
     for suffix in ("", ".json", ".xml"):
@@ -59,5 +73,6 @@ def _routes(app: web.Application) -> None:
         r.add_route("*", prefix + "GetSMPPSmsStatus", status.by_api_id)
         r.add_route("*", prefix + "FindSMPPSmsStatus", status.by_client_id)
         r.add_route("*", prefix + "GetSMPPSmsStatusBatch", status.batch)
+    admin.add_routes(r)
     r.add_get("/health/live", health.live)
     r.add_get("/health/ready", health.ready)

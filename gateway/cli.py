@@ -48,10 +48,26 @@ def build_parser() -> argparse.ArgumentParser:
     ksub = keys.add_subparsers(dest="keys_command", required=True)
     create = ksub.add_parser("create", help="create a key and print it once")
     create.add_argument("--name", required=True)
-    create.add_argument("--account", required=True)
+    create.add_argument("--account", required=True, help="the tenant the key sends for")
+    create.add_argument("--parent-account", default="",
+                        help="the Partner account that owns --account")
     create.add_argument("--roles", default="Client", help="comma list of Client,Admin,Partner")
     create.add_argument("--channels", default="*", help="comma list, or * for all")
+    create.add_argument("--rate", type=int, default=0, help="messages per second (0: no limit)")
+    create.add_argument("--burst", type=int, default=0, help="messages at once (0: the rate)")
+    create.add_argument("--quota", type=int, default=0, help="messages per UTC day (0: none)")
+    create.add_argument("--expires", default="", help="ISO date/time (UTC) or span (30d, 12h)")
     create.add_argument("--secret", default=None, help=argparse.SUPPRESS)
+    listing = ksub.add_parser("list", help="list keys (never their secrets)")
+    listing.add_argument("--account", default="")
+    listing.add_argument("--json", action="store_true")
+    show = ksub.add_parser("show", help="show one key")
+    show.add_argument("id")
+    show.add_argument("--json", action="store_true")
+    for name, text in (("disable", "stop a key working"), ("enable", "let a key work again"),
+                       ("rotate", "give a key a new secret and print it once"),
+                       ("delete", "delete a key")):
+        ksub.add_parser(name, help=text).add_argument("id")
     return parser
 
 

@@ -148,3 +148,91 @@ class SMPPStatusResponse(Dto):
 
 # Response DTOs that can carry a whole-request error.
 ErrorCarrier = SMPPMsgResponse | SMPPStatusResponse
+
+
+# --- API key management (ours, in the same style) -------------------------------------------
+
+
+class ApiKeyInfo(Dto):
+    """A stored API key, never its secret. ``channels`` is ["*"] for every channel; rate,
+    burst and dailyQuota count messages (recipients), 0 meaning no limit; times ISO-8601 UTC."""
+
+    id: str | None = None
+    name: str | None = None
+    account: str | None = None
+    parentAccount: str | None = None
+    roles: list[str] = Field(default_factory=list)
+    channels: list[str] = Field(default_factory=list)
+    rate: int = 0
+    burst: int = 0
+    dailyQuota: int = 0
+    enabled: bool = False
+    expiresAt: str | None = None
+    createdAt: str | None = None
+    lastUsedAt: str | None = None
+    rotatedAt: str | None = None
+
+
+class CreateApiKey(Dto):
+    """Create a key; the response carries the key itself, this once."""
+
+    name: str | None = None
+    account: str | None = None
+    parentAccount: str | None = None
+    roles: list[str] | None = None
+    channels: list[str] | None = None
+    rate: int | None = None
+    burst: int | None = None
+    dailyQuota: int | None = None
+    expiresAt: str | None = None
+
+
+class GetApiKeys(Dto):
+    """Every key the caller may manage, optionally of one account."""
+
+    account: str | None = None
+
+
+class GetApiKey(Dto):
+    """One key by id."""
+
+    id: str | None = None
+
+
+class EnableApiKey(Dto):
+    """Let a key work again."""
+
+    id: str | None = None
+
+
+class DisableApiKey(Dto):
+    """Stop a key working (it answers 401 until enabled)."""
+
+    id: str | None = None
+
+
+class RotateApiKey(Dto):
+    """Give a key a new secret (returned this once); the old one stops working at once."""
+
+    id: str | None = None
+
+
+class DeleteApiKey(Dto):
+    """Delete a key."""
+
+    id: str | None = None
+
+
+class ApiKeyResponse(Dto):
+    """One key; ``key`` is the secret, filled only by CreateApiKey and RotateApiKey."""
+
+    key: str | None = None
+    apiKey: ApiKeyInfo | None = None
+    ResponseStatus: _Status | None = None
+
+
+class ApiKeysResponse(Dto):
+    """Response of GetApiKeys."""
+
+    results: list[ApiKeyInfo] | None = None
+    ResponseStatus: _Status | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway import wire
-from gateway.auth import SEND_ROLES, authenticate
+from gateway.auth import SEND_ROLES, Principal, authenticate, limit_error
 from gateway.context import GATEWAY, Gateway
 from gateway.dto import SendSMPPSmsRequest, SMPPMessage, SMPPMsgResponse, SMPPResponseMsg
 from gateway.errors import BadRequest
@@ -13,7 +13,7 @@ from gateway.respond import request_format, respond
 from gateway.validate import Invalid, Valid, validate
 from worker.ids import new_id
 from worker.jobs import job_payload
-from worker.store import NewMessage, now_ms
+from worker.store import LimitExceeded, NewMessage, now_ms
 
 JOB_EXPIRY_SECONDS = 7 * 86400
 
@@ -37,7 +37,7 @@ async def send(request: web.Request) -> web.Response:
     if total > limit:
         msg = f"at most {limit} recipients per request, got {total}"
         raise BadRequest(msg, code="TooMany", field_errors=[("TooMany", "Messages", msg)])
-    responses = await _accept(gw, principal.account, messages, checked)
+    responses = await _accept(gw, principal, messages, checked)
     return respond(request, SMPPMsgResponse(messages=responses))
 
 
@@ -49,24 +49,29 @@ def _check(gw: Gateway, m: SMPPMessage, allowed: frozenset[str] | None) -> Valid
 
 
 async def _accept(
-    gw: Gateway, account: str, messages: list[SMPPMessage], checked: list[Valid | Invalid]
+    gw: Gateway, principal: Principal, messages: list[SMPPMessage],
+    checked: list[Valid | Invalid],
 ) -> list[SMPPResponseMsg]:
-    """One store call for the whole request; ids are returned only once it has committed."""
+    """One store call for the whole request, behind the key's limits; ids are returned only
+    once it has committed."""
     new: list[NewMessage] = []
     for c in checked:
         if isinstance(c, Valid):
             new.extend(
-                NewMessage(api_id=new_id(), account=account, channel=c.channel, to=to,
+                NewMessage(api_id=new_id(), account=principal.account, channel=c.channel, to=to,
                            content=c.content, encoding=c.encoding, segments=c.segments,
                            cmid=c.cmid, fingerprint=c.fingerprint)
                 for to in c.recipients
             )
     job_id = new_id()
-    results = iter(await gw.store.accept(
-        new, window_seconds=gw.settings.gateway.idempotency_window_seconds, job_id=job_id,
-        job_payload=job_payload([n.api_id for n in new], now_ms()),
+    stored = await gw.store.accept_within(
+        principal.limits, new, window_seconds=gw.settings.gateway.idempotency_window_seconds,
+        job_id=job_id, job_payload=job_payload([n.api_id for n in new], now_ms()),
         job_expiry_seconds=JOB_EXPIRY_SECONDS,
-    ))
+    )
+    if isinstance(stored, LimitExceeded):
+        raise limit_error(stored, principal.limits)
+    results = iter(stored)
     out: list[SMPPResponseMsg] = []
     for m, c in zip(messages, checked, strict=True):
         if isinstance(c, Invalid):
