@@ -11,7 +11,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,10 @@ from worker.smpp.session import SessionClosed
 from worker.store import REDIS_ERRORS, Claimed, MoPart, Outcome, ReceiptEvent, Store, now_ms
 
 log = logging.getLogger("smsgw.worker")
+
+# How long a deliver_sm waits for its record to reach Redis before it is refused (the SMSC
+# then redelivers): long enough for a Redis restart, short of an SMSC's response timeout.
+RECORD_PATIENCE_SECONDS = 8.0
 
 
 
@@ -67,6 +71,7 @@ class Dispatcher:
         self._outcomes: Batcher[Outcome, int] = Batcher(self._flush_outcomes)
         self._receipts: Batcher[ReceiptEvent, str] = Batcher(self._flush_receipts)
         self._accepting = True
+        self._drain_deadline = 0.0
         self._inflight: set[asyncio.Task[Any]] = set()
         self._rng = random.Random()
         self._unrecorded = {
@@ -87,6 +92,7 @@ class Dispatcher:
     async def drain(self, seconds: float) -> None:
         """Stop taking work, let submits in flight finish and be recorded, unbind."""
         self._accepting = False
+        self._drain_deadline = time.monotonic() + seconds
         if self._inflight:
             await asyncio.wait(list(self._inflight), timeout=seconds)
         await asyncio.gather(*(p.stop(seconds) for p in self.pools.values()))
@@ -202,16 +208,16 @@ class Dispatcher:
                        error_code=code, error_text=text, retry_at=now_ms() + int(delay * 1000))
 
     async def _flush_outcomes(self, outcomes: Sequence[Outcome]) -> list[int]:
-        # An answered submit must be recorded, or the lease would expire and send it again:
-        # keep trying through a Redis outage, within the lease.
-        deadline = time.monotonic() + self.settings.lease_ms / 1000
+        # An answered submit must be recorded, or it would be sent again: keep trying through
+        # a Redis outage for as long as this process lives (its window slots stay held, which
+        # stops new submits), and give up only when a drain runs out of time.
         attempt = 0
         while True:
             try:
                 await self.store.record_outcomes(outcomes, dlr_ttl_seconds=self._dlr_ttl())
                 return [1] * len(outcomes)
             except REDIS_ERRORS as exc:
-                if time.monotonic() > deadline:
+                if self._drain_deadline and time.monotonic() > self._drain_deadline:
                     raise
                 attempt += 1
                 log.warning("recording %d outcomes: redis unavailable (%s)", len(outcomes), exc)
@@ -243,12 +249,26 @@ class Dispatcher:
             channel=channel, candidates=receipt_id_candidates(receipt.message_id, fmt),
             state=Status(state) if state else None, stat=receipt.stat, err=receipt.err,
         )
-        try:
-            await self._receipts.put(event)
-        except REDIS_ERRORS as exc:
-            log.warning("receipt on %s not recorded (%s); SMSC will redeliver", channel, exc)
+        if not await self._persist(lambda: self._receipts.put(event), f"receipt on {channel}"):
             return pdu.ESME_RSYSERR
         return pdu.ESME_ROK
+
+    async def _persist(self, write: Callable[[], Awaitable[object]], what: str) -> bool:
+        """Run a store write, riding out a short Redis outage before the SMSC is answered."""
+        try:
+            async with asyncio.timeout(RECORD_PATIENCE_SECONDS):
+                attempt = 0
+                while True:
+                    try:
+                        await write()
+                        return True
+                    except REDIS_ERRORS as exc:
+                        attempt += 1
+                        log.warning("%s not recorded yet (%s)", what, exc)
+                        await asyncio.sleep(backoff(attempt, 0.05, 1.0, self._rng))
+        except TimeoutError:
+            log.warning("%s not recorded; answered with an error so the SMSC redelivers", what)
+            return False
 
     async def _on_mo(self, channel: str, sm: pdu.ShortMessage) -> int:
         """Record a mobile-originated message; acknowledged only once stored."""
@@ -265,10 +285,7 @@ class Dispatcher:
         part = MoPart(api_id=new_id(), channel=channel, source=sm.source_addr,
                       destination=sm.destination_addr, text=decode_text(body, sm.data_coding),
                       ref=ref, total=max(total, 1), seq=seq)
-        try:
-            await self.store.record_mo(part)
-        except REDIS_ERRORS as exc:
-            log.warning("MO on %s not recorded (%s); SMSC will redeliver", channel, exc)
+        if not await self._persist(lambda: self.store.record_mo(part), f"MO on {channel}"):
             return pdu.ESME_RSYSERR
         return pdu.ESME_ROK
 

@@ -44,7 +44,9 @@ def arq_settings(settings: Settings) -> dict[str, Any]:
     w = settings.worker
 
     async def startup(ctx: dict[str, Any]) -> None:
-        redis = Redis.from_url(settings.redis_url)
+        if "dispatcher" in ctx:  # arq's loop restarted after a Redis outage: binds stay up
+            return
+        redis = Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
         dispatcher = Dispatcher(
             Store(redis, settings.retention_seconds), settings.channels, worker_id(),
             DispatchSettings(retention_seconds=settings.retention_seconds),

@@ -41,9 +41,13 @@ def free_port() -> int:
 class RedisProcess:
     """``async with RedisProcess() as url:`` runs a private redis-server on a free port."""
 
-    def __init__(self, port: int = 0, *, appendonly: bool = False, binary: str = "") -> None:
+    def __init__(
+        self, port: int = 0, *, appendonly: bool = False, fsync: str = "everysec",
+        binary: str = "",
+    ) -> None:
         self.port = port or free_port()
         self._appendonly = appendonly
+        self._fsync = fsync
         self._binary = binary
         self._proc: asyncio.subprocess.Process | None = None
         self._dir: tempfile.TemporaryDirectory[str] | None = None
@@ -54,11 +58,12 @@ class RedisProcess:
 
     async def start(self) -> str:
         """Start the server and return its URL once it accepts connections."""
-        self._dir = tempfile.TemporaryDirectory(prefix="smsgw-redis-")
+        if self._dir is None:
+            self._dir = tempfile.TemporaryDirectory(prefix="smsgw-redis-")
         args = [
             "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
             "--dir", self._dir.name, "--appendonly", "yes" if self._appendonly else "no",
-            "--appendfsync", "everysec", "--loglevel", "notice",
+            "--appendfsync", self._fsync, "--loglevel", "notice",
         ]
         self._proc = await asyncio.create_subprocess_exec(
             self._binary or find_redis_server(), *args,
@@ -81,8 +86,19 @@ class RedisProcess:
         # Keep draining its output so the pipe never fills and blocks the server.
         self._drain = asyncio.create_task(self._proc.stdout.read())
 
+    async def restart(self) -> None:
+        """Stop and start again on the same port and data (an outage, as clients see it)."""
+        await self._terminate()
+        await self.start()
+
     async def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL) and remove its directory."""
+        await self._terminate()
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None
+
+    async def _terminate(self) -> None:
         if self._proc is not None and self._proc.returncode is None:
             self._proc.terminate()
             try:
@@ -93,8 +109,6 @@ class RedisProcess:
                 await self._proc.wait()
         if self._proc is not None:
             await self._drain
-        if self._dir is not None:
-            self._dir.cleanup()
         self._proc = None
 
     async def __aenter__(self) -> str:

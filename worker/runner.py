@@ -1,16 +1,46 @@
-"""``smsgw worker``: run the arq worker with our settings."""
+"""``smsgw worker``: run the arq worker with our settings, surviving Redis outages."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import random
+
+import redis.exceptions
 from arq.worker import Worker
 
 from worker.config import Settings
 from worker.jobs import arq_settings
+from worker.smpp.pool import backoff
+from worker.store import REDIS_ERRORS
+
+log = logging.getLogger("smsgw.worker")
 
 
 def run_worker(settings: Settings, *, health_port: int | None, burst: bool = False) -> int:
     """Run until SIGTERM/SIGINT (or, with ``burst``, until the queue is empty)."""
-    kwargs = arq_settings(settings)
-    worker = Worker(**kwargs, burst=burst)
-    worker.run()
+    asyncio.run(serve(settings, burst=burst))
     return 0
+
+
+async def serve(settings: Settings, *, burst: bool = False) -> None:
+    """arq's loop, restarted after a Redis outage instead of letting the process die."""
+    worker = Worker(**arq_settings(settings), burst=burst)
+    # arq's signal handlers cancel ``main_task``: make that this task, so SIGTERM ends us.
+    worker.main_task = asyncio.current_task()
+    rng = random.Random()
+    attempt = 0
+    try:
+        while True:
+            try:
+                await worker.main()
+                return
+            except (*REDIS_ERRORS, redis.exceptions.RedisError) as exc:
+                attempt += 1
+                delay = backoff(attempt, 0.2, 5.0, rng)
+                log.warning("redis unavailable (%s); resuming in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+    except asyncio.CancelledError:
+        log.info("worker stopping")
+    finally:
+        await worker.close()

@@ -60,6 +60,7 @@ _BIND_KINDS = {
     BIND_TRANSCEIVER: "transceiver",
 }
 _MAX_SEQ = 0x7FFFFFFF
+_REDELIVER_DELAY = 1.0  # seconds before a receipt refused by the ESME is sent again
 
 
 @dataclass(slots=True)
@@ -237,9 +238,16 @@ class SmscSession(asyncio.Protocol):
         self.close()
 
     def _on_deliver_sm_resp(self, pdu: Pdu) -> None:
-        if self._unacked.pop(pdu.seq, None) is not None:
-            self._ctx.stats.receipts_acked += 1
-            self._ctx.on_receipt_acked()
+        receipt = self._unacked.pop(pdu.seq, None)
+        if receipt is None:
+            return
+        if pdu.status != ESME_ROK:
+            # The ESME could not take it (e.g. its store is down): try again later, as SMSCs do.
+            self._ctx.stats.receipts_resent += 1
+            self._ctx.router.deliver_later([receipt], _REDELIVER_DELAY)
+            return
+        self._ctx.stats.receipts_acked += 1
+        self._ctx.on_receipt_acked()
 
     def _on_bind(self, pdu: Pdu) -> None:
         resp_id = pdu.command_id | RESP_BIT
