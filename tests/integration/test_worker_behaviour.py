@@ -451,14 +451,14 @@ async def test_redis_errors_while_recording_end_neither_the_session_nor_the_work
         async with asyncio.timeout(WAIT):
             (first,) = await accept(store, [("27820000000", "first")])
             await dispatcher.send([first])  # its outcome is recorded despite one failure
-            # Its receipt met the second failure and was answered with an error (a real SMSC
-            # sends it again later); the session carried on.
+            # Its receipt met the other failure; it is answered either way (recorded on a
+            # second try, or refused so that the SMSC sends it again), and the session goes on.
             await sim.wait_for_receipts_acked(1)
         records = await send_all(redis_url, store, dispatcher,
                                  [(to, "after") for to in numbers(20, prefix="2783")])
         reconnects = dispatcher.pools[CHANNEL].reconnects
     assert store.failures == {"outcomes": 0, "receipts": 0}
     (rec,) = await store.get([first])
-    assert rec is not None and rec.status == "submitted" and rec.fields["smsc_ids"]
+    assert rec is not None and rec.status in ("submitted", "delivered") and rec.fields["smsc_ids"]
     assert {r.status for r in records} == {"delivered"}
     assert reconnects == 0 and sim.stats()["connections"] == 1
