@@ -203,9 +203,11 @@ async def test_a_deliver_handler_that_raises_does_not_end_the_session(
     session = await open_session(sim, on_deliver=failing_once)
     async with asyncio.timeout(WAIT):
         first = await session.submit(_sm(1, receipt=True))
-        await sim.wait_for_receipts_acked(1)  # answered (with an error status), not left hanging
+        # answered with an error status (not left hanging), so the SMSC redelivers it
+        await sim.wait_for_receipts_acked(1)
         second = await session.submit(_sm(2, receipt=True))
         await sim.wait_for_receipts_acked(2)
     assert first.status == second.status == pdu.ESME_ROK
-    assert [sm.source_addr for sm in handled] == ["27820000001", "27820000002"]
+    assert [sm.source_addr for sm in handled] == ["27820000001", "27820000001", "27820000002"]
+    assert sim.stats()["receipts_resent"] == 1
     assert session.bound and sim.stats()["connections"] == 1
