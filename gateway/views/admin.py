@@ -165,6 +165,7 @@ async def _managed(request: web.Request, model: type[wire.Model]) -> tuple[Princ
     principal = await _manager(request)
     key_id = request.match_info.get("id") or _query(request, "id") or str(
         getattr(await _dto(request, model), "id", None) or "")
+    key_id = key_id.removesuffix(".json").removesuffix(".xml")  # a format suffix on the path
     if not key_id:
         raise BadRequest("'id' is required", field_errors=[("NotEmpty", "id", "'id' is required")])
     key = await find_key(request.app[GATEWAY].store, key_id)
