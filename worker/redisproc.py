@@ -88,12 +88,16 @@ class RedisProcess:
 
     async def restart(self) -> None:
         """Stop and start again on the same port and data (an outage, as clients see it)."""
-        await self._terminate()
+        await self.halt()
         await self.start()
+
+    async def halt(self) -> None:
+        """Stop the server but keep its data; ``start`` brings it back on the same port."""
+        await self._terminate()
 
     async def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL) and remove its directory."""
-        await self._terminate()
+        await self.halt()
         if self._dir is not None:
             self._dir.cleanup()
             self._dir = None

@@ -41,6 +41,8 @@ async def by_api_id(request: web.Request) -> web.Response:
     principal = await _principal(request)
     api_id = request.match_info.get("apiMessageId") or await _field(
         request, GetSMPPSmsStatus, "apiMessageId")
+    if wire.format_suffix(api_id):  # /sms/{id}.xml: the suffix picks the format, not the id
+        api_id = api_id.rsplit(".", 1)[0]
     (record,) = await request.app[GATEWAY].store.get([api_id]) if is_id(api_id) else [None]
     if record is None or not _visible(principal, record):
         raise NotFound(f"no message with apiMessageId '{api_id}'")
