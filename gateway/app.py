@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 from redis.asyncio import Redis
 
+from gateway import openapi
 from gateway.auth import ensure_bootstrap_admin
 from gateway.context import GATEWAY, Gateway
 from gateway.errors import error_middleware
@@ -74,5 +75,7 @@ def _routes(app: web.Application) -> None:
         r.add_route("*", prefix + "FindSMPPSmsStatus", status.by_client_id)
         r.add_route("*", prefix + "GetSMPPSmsStatusBatch", status.batch)
     admin.add_routes(r)
+    r.add_get("/openapi.json", openapi.openapi_json)
+    r.add_get("/docs", openapi.docs_page)
     r.add_get("/health/live", health.live)
     r.add_get("/health/ready", health.ready)

@@ -245,3 +245,18 @@ async def test_redis_down_gives_503_stores_nothing_and_recovers() -> None:
         await redis.aclose()
         await runner.cleanup()
         await server.stop()
+
+
+async def test_openapi_document_covers_every_operation_and_its_schemas(api: Api) -> None:
+    status, doc, _ = await api.get("/openapi.json")
+    assert status == 200 and doc["openapi"].startswith("3.")
+    ops = {op["operationId"].split("_")[0] for path in doc["paths"].values()
+           for op in path.values()}
+    assert ops == {"SendSMPPSmsRequest", "GetSMPPSmsStatus", "FindSMPPSmsStatus",
+                   "GetSMPPSmsStatusBatch"}
+    schemas = doc["components"]["schemas"]
+    assert set(schemas["SMPPMessage"]["properties"]) == {"channel", "to", "content",
+                                                         "clientMessageId"}
+    assert "ResponseStatus" in schemas
+    async with api.http.get(api.base + "/docs") as resp:
+        assert resp.status == 200 and "openapi.json" in await resp.text()
