@@ -383,17 +383,23 @@ async def test_long_texts_are_split_to_parts_that_fit_one_sms_and_reassemble(
 # --- a receipt that arrives before its submit_sm_resp ------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("text", "id_format", "receipt_id_format"),
+    [("early receipt", "hex", "hex"), ("early receipt", "hex", "dec"), ("z" * 400, "dec", "hex")],
+    ids=["same-form", "hex-then-dec", "three-parts-dec-then-hex"],
+)
 async def test_a_receipt_before_its_submit_response_is_held_and_matched(
-    redis_url: str, redis: Redis
+    text: str, id_format: str, receipt_id_format: str, redis_url: str, redis: Redis
 ) -> None:
-    count = 50
+    count = 40
     store = Store(redis, 3600)
-    async with simulator(receipt_before_response=True) as sim, worker(
+    async with simulator(receipt_before_response=True, id_format=id_format,
+                         receipt_id_format=receipt_id_format) as sim, worker(
             store, sim.port) as dispatcher:
         records = await send_all(redis_url, store, dispatcher,
-                                 [(to, "early receipt") for to in numbers(count)])
+                                 [(to, text) for to in numbers(count)])
     assert {r.status for r in records} == {"delivered"}
-    assert sim.stats()["receipts_acked"] == count
+    assert sim.stats()["receipts_acked"] == count * analyse(text).segments
 
 
 # --- defect 4: the window -------------------------------------------------------------------
