@@ -50,7 +50,7 @@ def can_move(src: Status, dst: Status) -> bool:
 
 
 # When parts disagree, the worst outcome names the message.
-_SEVERITY = (Status.REJECTED, Status.UNDELIVERED, Status.EXPIRED)
+SEVERITY = (Status.REJECTED, Status.UNDELIVERED, Status.EXPIRED)  # worst first
 
 
 def combine_parts(part_states: Iterable[Status | None]) -> Status | None:
@@ -63,4 +63,4 @@ def combine_parts(part_states: Iterable[Status | None]) -> Status | None:
         return Status.FAILED
     if any(s not in RECEIPT_STATES for s in states):
         return None
-    return next((bad for bad in _SEVERITY if bad in states), Status.DELIVERED)
+    return next((bad for bad in SEVERITY if bad in states), Status.DELIVERED)

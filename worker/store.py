@@ -40,7 +40,7 @@ from typing import Any, Literal
 import redis.exceptions
 from redis.asyncio import Redis
 
-from worker.lifecycle import ALLOWED, FINAL, Status
+from worker.lifecycle import ALLOWED, FINAL, SEVERITY, Status
 
 PREFIX = "smsgw:"
 # What a Redis outage looks like to callers: retry, degrade, or answer 503 — never crash.
@@ -218,7 +218,11 @@ _FINAL_LUA = (
     "local FINAL = {" + ",".join(f"[{json.dumps(str(f))}]=true" for f in sorted(FINAL)) + "}\n"
 )
 
-_COMMON_LUA = _ALLOWED_LUA + _FINAL_LUA + r"""
+# Receipt states by how bad they are, from lifecycle.SEVERITY: the worst part names the message.
+_RANK_LUA = "local rank = {delivered=0," + ",".join(
+    f"{s}={len(SEVERITY) - i}" for i, s in enumerate(SEVERITY)) + "}\n"
+
+_COMMON_LUA = _ALLOWED_LUA + _FINAL_LUA + _RANK_LUA + r"""
 local P = 'smsgw:'
 local function move(key, dst, at, detail, extra)
   local cur = redis.call('HGET', key, 'status')
@@ -237,7 +241,7 @@ local function move(key, dst, at, detail, extra)
 end
 local function combine(key, nparts)
   -- FAILED decides at once; otherwise every part needs a receipt state.
-  local worst, rank = 'delivered', {rejected=3, undelivered=2, expired=1, delivered=0}
+  local worst = 'delivered'
   for i = 0, nparts - 1 do
     local s = redis.call('HGET', key, 'p' .. i)
     if not s then return nil end

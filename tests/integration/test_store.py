@@ -7,7 +7,7 @@ import asyncio
 from redis.asyncio import Redis
 
 from worker.ids import new_id
-from worker.lifecycle import Status
+from worker.lifecycle import Status, combine_parts
 from worker.store import NewMessage, Outcome, ReceiptEvent, Store
 
 
@@ -134,3 +134,18 @@ async def test_a_worker_does_not_claim_a_channel_it_does_not_serve(redis: Redis)
     assert await store.due(["sim"], 10) == [api_id]
     (rec,) = await store.get([api_id])
     assert rec is not None and rec.status == "queued"
+
+
+async def test_the_store_combines_part_receipts_as_the_lifecycle_says(redis: Redis) -> None:
+    parts = [Status.DELIVERED, Status.UNDELIVERED, Status.EXPIRED]
+    store = Store(redis, retention_seconds=100)
+    (api_id,) = await _accept(store, [_msg(parts=3)])
+    await store.claim([api_id], worker="w1", lease_ms=10_000, served=["sim"])
+    ids = [f"q{i}" for i in range(3)]
+    await store.record_outcomes([Outcome(api_id=api_id, channel="sim", smsc_ids=ids)],
+                                dlr_ttl_seconds=100)
+    await store.record_receipts(
+        [ReceiptEvent(channel="sim", candidates=[sid], state=state, stat="X", err="0")
+         for sid, state in zip(ids, parts, strict=True)], held_ttl_seconds=100)
+    (rec,) = await store.get([api_id])
+    assert rec is not None and rec.status == combine_parts(parts) == "undelivered"
