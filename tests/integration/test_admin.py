@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from gateway.app import create_app
 from gateway.auth import KeySpec, hash_secret, issue_key
 from gateway.dto import DC_NS
-from worker.config import Settings, settings_from_dict
+from worker.config import ConfigError, Settings, settings_from_dict
 from worker.store import Store, api_key_key
 
 pytestmark = pytest.mark.integration
@@ -205,3 +205,10 @@ async def test_a_client_key_manages_nothing(api: Api) -> None:
                          ("POST", "/json/reply/CreateApiKey")):
         code, reply = await api.call(method, path, key, json={"name": "x", "account": "a"})
         assert code == 403 and reply["ResponseStatus"]["ErrorCode"] == "Forbidden", path
+
+
+async def test_a_bootstrap_key_too_short_to_be_random_stops_the_start(redis_url: str) -> None:
+    runner = web.AppRunner(create_app(_settings(redis_url, "sk_short")))
+    with pytest.raises(ConfigError, match="SMSGW_BOOTSTRAP_ADMIN_KEY"):
+        await runner.setup()
+    await runner.cleanup()
