@@ -171,7 +171,6 @@ class Dispatcher:
                                error_text="every concatenation reference to this number is "
                                           "held by a message still in flight")
             ref = got
-        rate = self._rates[msg.channel]
         smsc_ids: list[str] = []
         for part in split(msg.content, channel.split_mode, ref):
             sm = pdu.ShortMessage(
@@ -182,19 +181,39 @@ class Dispatcher:
                 validity_period=_validity(channel.validity_seconds), data_coding=part.data_coding,
                 short_message=part.short_message, tlvs=dict(part.tlvs),
             )
-            await rate.acquire()
+            # Once a part is accepted, a later part is retried in place: re-queueing the whole
+            # message would submit the accepted parts again (and keep the order of parts).
+            answer = await self._submit_part(msg, channel, pool, sm, in_place=bool(smsc_ids))
+            if isinstance(answer, Outcome):
+                return answer
+            smsc_ids.append(answer)
+        return Outcome(api_id=msg.api_id, channel=msg.channel, smsc_ids=smsc_ids)
+
+    async def _submit_part(
+        self, msg: Claimed, channel: Channel, pool: ChannelPool, sm: pdu.ShortMessage,
+        *, in_place: bool,
+    ) -> str | Outcome:
+        """The part's SMSC id, or the message's outcome when the part was not accepted."""
+        attempt = 0
+        while True:
+            await self._rates[msg.channel].acquire()
             try:
                 res = await pool.submit(sm, self.settings.wait_bind_seconds)
-            except SessionClosed as exc:
-                return self._retry_or_fail(msg, channel, "BindDown", str(exc))
-            if res.status != pdu.ESME_ROK:
+                if res.status == pdu.ESME_ROK:
+                    return normalise_smsc_id(res.message_id)
                 code = f"0x{res.status:08X}"
                 text = pdu.status_name(res.status) + (" (generic_nack)" if res.nack else "")
-                if res.status in channel.transient_statuses:
-                    return self._retry_or_fail(msg, channel, code, text)
-                return self._failed(msg, code, text)
-            smsc_ids.append(normalise_smsc_id(res.message_id))
-        return Outcome(api_id=msg.api_id, channel=msg.channel, smsc_ids=smsc_ids)
+                if res.status not in channel.transient_statuses:
+                    return self._failed(msg, code, text)
+            except SessionClosed as exc:
+                code, text = "BindDown", str(exc)
+            if not in_place:
+                return self._retry_or_fail(msg, channel, code, text)
+            attempt += 1
+            if attempt >= channel.max_attempts:
+                return self._failed(msg, code, f"{text}; a later part gave up after {attempt} "
+                                               "attempts (earlier parts were accepted)")
+            await asyncio.sleep(backoff(attempt, 0.2, 5.0, self._rng))
 
     def _failed(self, msg: Claimed, code: str, text: str) -> Outcome:
         return Outcome(api_id=msg.api_id, channel=msg.channel, status=Status.FAILED,

@@ -468,3 +468,21 @@ async def test_redis_errors_while_recording_end_neither_the_session_nor_the_work
     assert rec is not None and rec.status in ("submitted", "delivered") and rec.fields["smsc_ids"]
     assert {r.status for r in records} == {"delivered"}
     assert reconnects == 0 and sim.stats()["connections"] == 1
+
+
+@pytest.mark.parametrize("trouble", [{"error_rates": {0x58: 0.1}, "seed": 5},
+                                     {"drop_after": 80}])
+async def test_a_part_accepted_once_is_never_submitted_again_when_a_later_part_is_retried(
+    redis_url: str, redis: Redis, trouble: dict[str, Any]
+) -> None:
+    store = Store(redis, 3600)
+    async with simulator(**trouble) as sim, worker(store, sim.port, max_attempts=20) as d:
+        records = await send_all(redis_url, store, d, [(to, "y" * 200) for to in numbers(100)])
+    assert {r.status for r in records} == {"delivered"}
+    accepted = Counter((s.destination, s.udh.seq) for s in sim.submits
+                       if s.status == 0 and s.udh is not None)
+    assert len(accepted) == 200
+    # A drop may lose the answer to a part on the wire (the one allowed duplicate); throttling
+    # answers every part, so nothing may be accepted twice.
+    allowed = sim.stats()["drops"] if "drop_after" in trouble else 0
+    assert sum(n - 1 for n in accepted.values()) <= allowed
