@@ -526,22 +526,27 @@ class Store:
         """Store messages and enqueue their job atomically, in one round trip."""
         if not messages:
             return []
+        raw = await self._accept(
+            keys=[ARQ_JOB_PREFIX + job_id, ARQ_QUEUE],
+            args=self._accept_args(messages, window_seconds, job_id, job_payload,
+                                   job_expiry_seconds),
+        )
+        return _accept_results(json.loads(raw))
+
+    def _accept_args(
+        self, messages: Sequence[NewMessage], window_seconds: int, job_id: str,
+        job_payload: bytes, job_expiry_seconds: int,
+    ) -> list[Any]:
+        """ARGV 1-8 of the accept script (the limits preamble appends its own after them)."""
         payload = [
             {"id": m.api_id, "account": m.account, "cmid": m.cmid, "fp": m.fingerprint,
              "channel": m.channel, "to": m.to, "content": m.content, "enc": m.encoding,
              "seg": m.segments}
             for m in messages
         ]
-        raw = await self._accept(
-            keys=[ARQ_JOB_PREFIX + job_id, ARQ_QUEUE],
-            args=[now_ms(), self._retention, window_seconds * 1000, job_id, job_payload,
-                  job_expiry_seconds * 1000, json.dumps(payload, ensure_ascii=False),
-                  ACCEPT_GRACE_MS],
-        )
-        return [
-            AcceptResult(api_id=ref, duplicate=kind == "duplicate", conflict=kind == "conflict")
-            for kind, ref in json.loads(raw)
-        ]
+        return [now_ms(), self._retention, window_seconds * 1000, job_id, job_payload,
+                job_expiry_seconds * 1000, json.dumps(payload, ensure_ascii=False),
+                ACCEPT_GRACE_MS]
 
     async def claim(
         self, ids: Sequence[str], *, worker: str, lease_ms: int, served: Sequence[str]
@@ -734,27 +739,22 @@ class Store:
         round trip: over a limit, nothing is stored. Every recipient costs one token."""
         if not messages:
             return []
-        payload = [
-            {"id": m.api_id, "account": m.account, "cmid": m.cmid, "fp": m.fingerprint,
-             "channel": m.channel, "to": m.to, "content": m.content, "enc": m.encoding,
-             "seg": m.segments}
-            for m in messages
-        ]
         raw = await self._key_scripts.accept(
             keys=[ARQ_JOB_PREFIX + job_id, ARQ_QUEUE, bucket_key(limits.key_id),
                   quota_key_prefix(limits.key_id)],
-            args=[now_ms(), self._retention, window_seconds * 1000, job_id, job_payload,
-                  job_expiry_seconds * 1000, json.dumps(payload, ensure_ascii=False),
-                  ACCEPT_GRACE_MS, limits.rate, limits.burst, limits.daily_quota,
-                  len(messages)],
+            args=[*self._accept_args(messages, window_seconds, job_id, job_payload,
+                                     job_expiry_seconds),
+                  limits.rate, limits.burst, limits.daily_quota, len(messages)],
         )
         out = json.loads(raw)
         if isinstance(out, dict):
             return LimitExceeded(reason=out["limited"], retry_after_ms=math.ceil(out["retry_ms"]))
-        return [
-            AcceptResult(api_id=ref, duplicate=kind == "duplicate", conflict=kind == "conflict")
-            for kind, ref in out
-        ]
+        return _accept_results(out)
+
+
+def _accept_results(rows: list[list[str]]) -> list[AcceptResult]:
+    return [AcceptResult(api_id=ref, duplicate=kind == "duplicate", conflict=kind == "conflict")
+            for kind, ref in rows]
 
 
 async def watch_transitions(redis: Redis) -> AsyncIterator[tuple[str, str]]:

@@ -53,8 +53,12 @@ async def by_client_id(request: web.Request) -> web.Response:
     """GET /communication/message/smpp/sms?clientMessageId=… and FindSMPPSmsStatus."""
     principal = await _principal(request)
     cmid = await _field(request, FindSMPPSmsStatus, "clientMessageId")
-    records = await request.app[GATEWAY].store.find_by_cmid(principal.account, cmid)
-    records = [r for r in records if _visible(principal, r)]
+    # clientMessageIds are per account: a Partner's lookup also covers the accounts it owns.
+    accounts = [principal.account, *sorted(principal.children)] if "Partner" in \
+        principal.roles else [principal.account]
+    store = request.app[GATEWAY].store
+    records = [r for account in accounts for r in await store.find_by_cmid(account, cmid)
+               if _visible(principal, r)]
     if not records:
         raise NotFound(f"no message with clientMessageId '{cmid}'")
     return respond(request, SMPPStatusResponse(messages=[to_dto(r) for r in records]))

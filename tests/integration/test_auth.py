@@ -263,6 +263,9 @@ async def test_a_partner_sees_its_own_and_its_childrens_messages_and_no_others(
     code, _, _ = await gw.call("GET", SMS, tenants.reseller,
                                params={"clientMessageId": "cm-acme"})
     assert code == 404
+    code, body, _ = await gw.call("GET", SMS, tenants.reseller,
+                                  params={"clientMessageId": "cm-kid"})
+    assert code == 200 and [m["apiMessageId"] for m in body["messages"]] == [ids["kid"]]
     assert await _batch(gw, tenants.reseller, [*ids.values(), own["apiMessageId"]]) == {
         ids["kid"], own["apiMessageId"]}
     # the child does not see its parent
