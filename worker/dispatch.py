@@ -39,6 +39,7 @@ log = logging.getLogger("smsgw.worker")
 # How long a deliver_sm waits for its record to reach Redis before it is refused (the SMSC
 # then redelivers): long enough for a Redis restart, short of an SMSC's response timeout.
 RECORD_PATIENCE_SECONDS = 8.0
+RECEIPT_MARGIN_MS = 3600_000  # receipts can trail the validity period
 
 
 
@@ -187,7 +188,15 @@ class Dispatcher:
             if isinstance(answer, Outcome):
                 return answer
             smsc_ids.append(answer)
-        return Outcome(api_id=msg.api_id, channel=msg.channel, smsc_ids=smsc_ids)
+        wait = self._receipt_wait_ms(channel)
+        return Outcome(api_id=msg.api_id, channel=msg.channel, smsc_ids=smsc_ids,
+                       receipt_wait_ms=wait)
+
+    def _receipt_wait_ms(self, channel: Channel) -> int:
+        """How long a submitted message waits for its receipt before it is unknown."""
+        if not channel.registered_delivery & 0x03:
+            return 0
+        return (channel.validity_seconds or 48 * 3600) * 1000 + RECEIPT_MARGIN_MS
 
     async def _submit_part(
         self, msg: Claimed, channel: Channel, pool: ChannelPool, sm: pdu.ShortMessage,

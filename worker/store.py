@@ -25,6 +25,7 @@ Key schema (prefix ``smsgw:``)::
     bucket:{keyid}         hash  an API key's token bucket (messages), shared by all gateways
     quota:{keyid}:{day}    str   messages an API key sent on a UTC day (day number)
     events                 pubsub "{id} {status}" published on every transition
+    wh:*, inbound:*, mo:in:*  webhooks: see the "Webhooks" section at the end
 """
 
 from __future__ import annotations
@@ -158,6 +159,7 @@ class Outcome:
     error_text: str = ""
     retry_at: int = 0
     deferred: bool = False  # waited for a resource (a free concatenation ref): not an attempt
+    receipt_wait_ms: int = 0  # submitted: becomes unknown if no receipt settles it by then
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,20 +224,44 @@ _FINAL_LUA = (
 _RANK_LUA = "local rank = {delivered=0," + ",".join(
     f"{s}={len(SEVERITY) - i}" for i, s in enumerate(SEVERITY)) + "}\n"
 
-_COMMON_LUA = _ALLOWED_LUA + _FINAL_LUA + _RANK_LUA + r"""
+# Webhooks: the statuses an account's callback hears of, and the cap of its event stream (a
+# backstop only: delivered and dead-lettered events are deleted from it at once).
+WEBHOOK_STATES = FINAL | {Status.SUBMITTED, Status.UNKNOWN}
+WEBHOOK_STREAM_MAXLEN = 1_000_000
+_HOOKED_LUA = (
+    "local HOOKED = {" + ",".join(f"[{json.dumps(str(s))}]=true" for s in sorted(WEBHOOK_STATES))
+    + f"}}\nlocal WH_MAXLEN = {WEBHOOK_STREAM_MAXLEN}\n"
+)
+
+_COMMON_LUA = _ALLOWED_LUA + _FINAL_LUA + _RANK_LUA + _HOOKED_LUA + r"""
 local P = 'smsgw:'
+local function capture(key, account, dst, at)
+  -- A webhook event is written by the script that makes the transition, so a crash can
+  -- neither lose one nor invent one. Accounts without a callback cost this one HGET.
+  if not HOOKED[dst] or not account then return end
+  if not redis.call('HGET', P .. 'acct:' .. account, 'cb_url') then return end
+  local f = redis.call('HMGET', key, 'cmid', 'channel', 'to', 'err_code', 'err_text',
+                       'dlr_stat', 'dlr_err')
+  redis.call('XADD', P .. 'wh:' .. account, 'MAXLEN', '~', WH_MAXLEN, '*', 'kind', 'status',
+             'id', string.sub(key, #P + 3), 'status', dst, 'cmid', f[1] or '',
+             'channel', f[2] or '', 'to', f[3] or '', 'code', f[4] or '', 'text', f[5] or '',
+             'stat', f[6] or '', 'err', f[7] or '', 'at', at)
+end
 local function move(key, dst, at, detail, extra)
-  local cur = redis.call('HGET', key, 'status')
+  local cur_acct = redis.call('HMGET', key, 'status', 'account')
+  local cur = cur_acct[1]
   if not cur then return false end
   if not ALLOWED[cur][dst] then return false end
   local tr = cjson.decode(redis.call('HGET', key, 'tr') or '[]')
   tr[#tr + 1] = {dst, at, detail or ''}
   redis.call('HSET', key, 'status', dst, 'tr', cjson.encode(tr), unpack(extra or {}))
   redis.call('PUBLISH', P .. 'events', string.sub(key, #P + 3) .. ' ' .. dst)
-  if FINAL[dst] then
-    -- A final message's parts can no longer be confused with a new one's: free its ref.
+  capture(key, cur_acct[2], dst, at)
+  if FINAL[dst] or dst == 'unknown' then
+    -- Settled: free its concatenation ref and drop it from its channel's due index.
     local r = redis.call('HMGET', key, 'ref', 'channel', 'to')
     if r[1] then redis.call('HDEL', P .. 'ref:' .. r[2] .. ':' .. r[3], r[1]) end
+    redis.call('ZREM', P .. 'pending:' .. r[2], string.sub(key, #P + 3))
   end
   return true
 end
@@ -318,7 +344,13 @@ for i = 5, #ARGV do
   local f = redis.call('HMGET', key, 'status', 'worker', 'channel', 'to', 'content',
                        'attempts', 'accepted_at', 'next_at')
   local st, ch = f[1], f[3]
-  if st == 'queued' or st == 'sending' then
+  if st == 'submitted' then
+    -- Due in the index only once its receipt wait has passed (a re-run job is not due).
+    local due = redis.call('ZSCORE', P .. 'pending:' .. ch, id)
+    if due and tonumber(due) <= now then
+      move(key, 'unknown', now, 'no delivery receipt in time', {'done_at', now})
+    end
+  elseif st == 'queued' or st == 'sending' then
     local pk = P .. 'pending:' .. ch
     local holder_alive = st == 'sending' and redis.call('EXISTS', P .. 'w:' .. (f[2] or '')) == 1
     if holder_alive then
@@ -347,7 +379,11 @@ for _, o in ipairs(cjson.decode(ARGV[3])) do
     local extra = {'submitted_at', now, 'smsc_ids', table.concat(o.ids, ','), 'nparts', #o.ids}
     if move(key, 'submitted', now, table.concat(o.ids, ','), extra) then
       applied = applied + 1
-      redis.call('ZREM', P .. 'pending:' .. o.channel, o.id)
+      if o.receipt_wait > 0 then  -- due again if no receipt settles it in time: unknown
+        redis.call('ZADD', P .. 'pending:' .. o.channel, now + o.receipt_wait, o.id)
+      else
+        redis.call('ZREM', P .. 'pending:' .. o.channel, o.id)
+      end
       for part, sid in ipairs(o.ids) do
         redis.call('SET', P .. 'dlr:' .. o.channel .. ':' .. sid, o.id .. '|' .. (part - 1),
                    'EX', ttl)
@@ -492,6 +528,17 @@ redis.call('HSET', key, 'id', m.id, 'channel', m.channel, 'from', m.source,
 redis.call('EXPIRE', key, retention)
 redis.call('LPUSH', P .. 'mo:list:' .. m.channel, m.id)
 redis.call('LTRIM', P .. 'mo:list:' .. m.channel, 0, 9999)
+-- Every account with an inbound URL for the channel gets the message: listed, and queued for
+-- its webhook in the same script that records it.
+local routes = redis.call('HGETALL', P .. 'inbound:' .. m.channel)
+for i = 1, #routes, 2 do
+  local acct = routes[i]
+  redis.call('XADD', P .. 'wh:' .. acct, 'MAXLEN', '~', WH_MAXLEN, '*', 'kind', 'mo',
+             'id', m.id, 'channel', m.channel, 'from', m.source, 'to', m.destination,
+             'text', text, 'parts', m.total, 'at', now)
+  redis.call('LPUSH', P .. 'mo:in:' .. acct, m.id)
+  redis.call('LTRIM', P .. 'mo:in:' .. acct, 0, 9999)
+end
 redis.call('PUBLISH', P .. 'events', m.id .. ' mo')
 return m.id
 """
@@ -570,7 +617,8 @@ class Store:
         payload = [
             {"id": o.api_id, "channel": o.channel, "ids": list(o.smsc_ids),
              "status": str(o.status), "code": o.error_code, "text": o.error_text,
-             "retry_at": o.retry_at, "deferred": o.deferred}
+             "retry_at": o.retry_at, "deferred": o.deferred,
+             "receipt_wait": o.receipt_wait_ms}
             for o in outcomes
         ]
         return int(await self._outcomes(args=[now_ms(), dlr_ttl_seconds, json.dumps(payload)]))
@@ -986,3 +1034,277 @@ def _text(value: Any) -> str:
 def _pairs(flat: Sequence[Any]) -> dict[str, str]:
     """A flat [k1, v1, k2, v2, ...] reply as a dict."""
     return {_text(k): _text(v) for k, v in zip(flat[::2], flat[1::2], strict=True)}
+
+
+# --- Webhooks ----------------------------------------------------------------------------------
+#
+#   wh:{account}          stream  events waiting for the account's URLs (consumer group
+#                                 "hooks"): written by move() and the MO script, deleted once
+#                                 delivered (2xx) or dead-lettered
+#   wh:dead:{account}     stream  events given up on after the max age, to list and replay
+#   wh:accounts           set     accounts that ever had a callback or inbound URL (served)
+#   wh:lease:{account}    str     the webhooks process that delivers the account's events
+#   wh:notify             pubsub  "{account} {delivered|dead|replayed} {eventId}"
+#   inbound:{channel}     hash    account -> inbound URL for the channel's MO messages
+#   mo:in:{account}       list    newest MO ids routed to the account (capped)
+#   acct:{account}        hash    fields cb_url, cb_secret, in:{channel} (URL per channel)
+
+WEBHOOK_GROUP = "hooks"
+# One consumer name: a lease makes one process the account's only deliverer, so a successor
+# reads its predecessor's unacknowledged events with XREADGROUP ... 0, in order.
+WEBHOOK_CONSUMER = "deliverer"
+WEBHOOK_NOTIFY = PREFIX + "wh:notify"
+DEAD_LETTER_MAXLEN = 100_000
+
+
+def webhook_stream_key(account: str) -> str:
+    """Events waiting for delivery to an account."""
+    return f"{PREFIX}wh:{account}"
+
+
+def dead_letter_key(account: str) -> str:
+    """Events given up on for an account."""
+    return f"{PREFIX}wh:dead:{account}"
+
+
+def webhook_accounts_key() -> str:
+    """Accounts the webhooks process serves."""
+    return f"{PREFIX}wh:accounts"
+
+
+def webhook_lease_key(account: str) -> str:
+    """Which webhooks process delivers an account's events."""
+    return f"{PREFIX}wh:lease:{account}"
+
+
+def inbound_key(channel: str) -> str:
+    """Inbound URLs of a channel's MO messages: account -> URL."""
+    return f"{PREFIX}inbound:{channel}"
+
+
+def mo_account_key(account: str) -> str:
+    """Newest MO ids routed to an account."""
+    return f"{PREFIX}mo:in:{account}"
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEvent:
+    """One event read from an account's stream; ``fields`` is None if it was trimmed away."""
+
+    account: str
+    entry_id: str
+    fields: dict[str, str] | None
+
+    @property
+    def queued_ms(self) -> int:
+        """When the event was captured (or replayed): the stream id's time part."""
+        return int(self.entry_id.partition("-")[0])
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """An event given up on: its fields plus reason, attempts, dead_at and queued_at."""
+
+    dead_id: str
+    account: str
+    fields: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookTargets:
+    """Where an account's events go, and the secret they are signed with."""
+
+    account: str
+    callback_url: str
+    secret: str = field(repr=False)
+    inbound: Mapping[str, str]  # channel -> URL
+
+
+_SET_TARGET = r"""
+-- KEYS: account hash, accounts set, channel index ('' for the callback).
+-- ARGV: field, url ('' clears), account, new_secret, rotate (1/0).
+-- Returns false for an unknown account, else the secret if it was set now, else ''.
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local fld, url, acct = ARGV[1], ARGV[2], ARGV[3]
+if url == '' then
+  redis.call('HDEL', KEYS[1], fld)
+  if KEYS[3] ~= '' then redis.call('HDEL', KEYS[3], acct) end
+  return ''
+end
+redis.call('HSET', KEYS[1], fld, url)
+if KEYS[3] ~= '' then redis.call('HSET', KEYS[3], acct, url) end
+redis.call('SADD', KEYS[2], acct)
+if ARGV[5] == '1' or not redis.call('HGET', KEYS[1], 'cb_secret') then
+  redis.call('HSET', KEYS[1], 'cb_secret', ARGV[4])
+  return ARGV[4]
+end
+return ''
+"""
+
+_WEBHOOK_DONE = r"""
+-- KEYS: stream, dead-letter stream. ARGV: entry id, event id, account, outcome
+-- ('delivered' or 'dead'), then for 'dead': field/value pairs to keep with it.
+-- Acknowledge and delete in one step, so an event is never both gone and undelivered.
+if ARGV[4] == 'dead' then
+  local extra = {}
+  for i = 5, #ARGV do extra[#extra + 1] = ARGV[i] end
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', tonumber(DEAD_MAX), '*', unpack(extra))
+end
+redis.call('XACK', KEYS[1], 'hooks', ARGV[1])
+redis.call('XDEL', KEYS[1], ARGV[1])
+redis.call('PUBLISH', 'smsgw:wh:notify', ARGV[3] .. ' ' .. ARGV[4] .. ' ' .. ARGV[2])
+return 1
+""".replace("DEAD_MAX", str(DEAD_LETTER_MAXLEN))
+
+_REPLAY = r"""
+-- KEYS: dead-letter stream, stream. ARGV: account, ids... (none: every dead letter).
+-- Each goes back to the stream as a new event (its age counts from now), in its order.
+local entries
+if #ARGV > 1 then
+  entries = {}
+  for i = 2, #ARGV do
+    local got = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])
+    if #got > 0 then entries[#entries + 1] = got[1] end
+  end
+else
+  entries = redis.call('XRANGE', KEYS[1], '-', '+')
+end
+local skip = {reason=true, attempts=true, dead_at=true, queued_at=true, last=true}
+for _, e in ipairs(entries) do
+  local f, keep = e[2], {}
+  for j = 1, #f, 2 do
+    if not skip[f[j]] then keep[#keep + 1] = f[j]; keep[#keep + 1] = f[j + 1] end
+  end
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', tonumber(WH_MAX), '*', unpack(keep))
+  redis.call('XDEL', KEYS[1], e[1])
+  redis.call('PUBLISH', 'smsgw:wh:notify', ARGV[1] .. ' replayed ' .. e[1])
+end
+return #entries
+""".replace("WH_MAX", str(WEBHOOK_STREAM_MAXLEN))
+
+
+class WebhookStore:
+    """Webhook configuration, event streams, dead letters and delivery leases."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._set_target = redis.register_script(_SET_TARGET)
+        self._done = redis.register_script(_WEBHOOK_DONE)
+        self._replay = redis.register_script(_REPLAY)
+        self._acquire = redis.register_script(_ACQUIRE_LEASE)
+        self._renew = redis.register_script(_RENEW_LEASE)
+        self._release = redis.register_script(_RELEASE_LEASE)
+
+    async def set_callback(
+        self, account: str, url: str, *, new_secret: str, rotate: bool = False
+    ) -> str | None:
+        """Set ('' clears) an account's callback URL; None if the account is unknown, else the
+        signing secret if it was set now (first URL of the account, or ``rotate``), else ''."""
+        return await self._set(account, "cb_url", url, "", new_secret, rotate)
+
+    async def set_inbound(
+        self, account: str, channel: str, url: str, *, new_secret: str, rotate: bool = False
+    ) -> str | None:
+        """Set ('' clears) an account's inbound URL for a channel's MO messages; as
+        :meth:`set_callback`."""
+        return await self._set(account, f"in:{channel}", url, inbound_key(channel), new_secret,
+                               rotate)
+
+    async def _set(self, account: str, fld: str, url: str, index: str, secret: str,
+                   rotate: bool) -> str | None:
+        raw = await self._set_target(
+            keys=[account_key(account), webhook_accounts_key(), index],
+            args=[fld, url, account, secret, "1" if rotate else "0"])
+        return None if raw is None else _text(raw)
+
+    async def targets(self, account: str) -> WebhookTargets | None:
+        """An account's URLs and secret; None if the account is unknown."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hgetall(account_key(account))
+        (row,) = await pipe.execute()
+        if not row:
+            return None
+        f = _decode(row)
+        return WebhookTargets(
+            account=account, callback_url=f.get("cb_url", ""), secret=f.get("cb_secret", ""),
+            inbound={k[3:]: v for k, v in f.items() if k.startswith("in:")})
+
+    async def hooked_accounts(self) -> list[str]:
+        """Every account that ever had a webhook URL."""
+        return sorted(_text(a) for a in await self._redis.smembers(  # type: ignore[misc]
+            webhook_accounts_key()))
+
+    async def ensure_group(self, account: str) -> None:
+        """Create the account's stream and consumer group (reading from its start) if needed."""
+        try:
+            await self._redis.xgroup_create(webhook_stream_key(account), WEBHOOK_GROUP, id="0",
+                                            mkstream=True)
+        except redis.exceptions.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def read_events(
+        self, cursors: Mapping[str, str], *, count: int, block_ms: int | None
+    ) -> list[WebhookEvent]:
+        """Events of several accounts in one call. A cursor of ``">"`` reads new events (and
+        may block); any other id re-reads the unacknowledged events after it."""
+        if not cursors:
+            return []
+        streams = {webhook_stream_key(a): c for a, c in cursors.items()}
+        rows = await self._redis.xreadgroup(WEBHOOK_GROUP, WEBHOOK_CONSUMER, streams,  # type: ignore[arg-type]
+                                            count=count, block=block_ms)
+        prefix = len(webhook_stream_key(""))
+        return [
+            WebhookEvent(account=_text(stream)[prefix:], entry_id=_text(entry_id),
+                         fields=_decode(values) if values else None)
+            for stream, entries in rows or []
+            for entry_id, values in entries
+        ]
+
+    async def delivered(self, event: WebhookEvent, event_id: str) -> None:
+        """The event reached its URL: acknowledge and delete it."""
+        await self._done(keys=[webhook_stream_key(event.account), dead_letter_key(event.account)],
+                         args=[event.entry_id, event_id, event.account, "delivered"])
+
+    async def dead_letter(
+        self, event: WebhookEvent, event_id: str, *, reason: str, attempts: int
+    ) -> None:
+        """Give up on the event: move it to the account's dead letters, atomically."""
+        keep = dict(event.fields or {})
+        keep.update(reason=reason, attempts=str(attempts), dead_at=str(now_ms()),
+                    queued_at=str(event.queued_ms))
+        flat = [x for pair in keep.items() for x in pair]
+        await self._done(keys=[webhook_stream_key(event.account), dead_letter_key(event.account)],
+                         args=[event.entry_id, event_id, event.account, "dead", *flat])
+
+    async def dead_letters(self, account: str, limit: int) -> list[DeadLetter]:
+        """An account's newest dead letters, newest first."""
+        rows = await self._redis.xrevrange(dead_letter_key(account), count=limit)
+        return [DeadLetter(dead_id=_text(i), account=account, fields=_decode(f)) for i, f in rows]
+
+    async def replay(self, account: str, dead_ids: Sequence[str] = ()) -> int:
+        """Queue dead letters (all, or those listed) for delivery again; how many were."""
+        return int(await self._replay(keys=[dead_letter_key(account), webhook_stream_key(account)],
+                                      args=[account, *dead_ids]))
+
+    async def acquire_lease(self, account: str, owner: str, ttl_ms: int) -> bool:
+        """Become the account's deliverer if no live process is."""
+        return int(await self._acquire(keys=[webhook_lease_key(account)],
+                                       args=[owner, ttl_ms])) == 0
+
+    async def renew_lease(self, account: str, owner: str, ttl_ms: int) -> bool:
+        """Extend a held lease; False if it was lost."""
+        return bool(await self._renew(keys=[webhook_lease_key(account)], args=[owner, ttl_ms]))
+
+    async def release_lease(self, account: str, owner: str) -> None:
+        """Hand the account over at once (clean stop)."""
+        await self._release(keys=[webhook_lease_key(account)], args=[owner])
+
+    async def account_mo(self, account: str, limit: int) -> list[dict[str, str]]:
+        """The newest MO messages routed to an account (its inbound URLs), newest first."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.lrange(mo_account_key(account), 0, limit - 1)
+        (ids,) = await pipe.execute()
+        for mo_id in ids:
+            pipe.hgetall(f"{PREFIX}mo:{_text(mo_id)}")
+        return [_decode(row) for row in await pipe.execute() if row] if ids else []

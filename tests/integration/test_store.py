@@ -149,3 +149,28 @@ async def test_the_store_combines_part_receipts_as_the_lifecycle_says(redis: Red
          for sid, state in zip(ids, parts, strict=True)], held_ttl_seconds=100)
     (rec,) = await store.get([api_id])
     assert rec is not None and rec.status == combine_parts(parts) == "undelivered"
+
+
+async def test_no_receipt_in_time_makes_a_message_unknown_and_a_late_one_settles_it(
+    redis: Redis,
+) -> None:
+    store = Store(redis, retention_seconds=100)
+    (api_id,) = await _accept(store, [_msg()])
+    await store.claim([api_id], worker="w1", lease_ms=10_000, served=["sim"])
+    await store.record_outcomes(
+        [Outcome(api_id=api_id, channel="sim", smsc_ids=["late"], receipt_wait_ms=60_000)],
+        dlr_ttl_seconds=100)
+    assert await store.claim([api_id], worker="w2", lease_ms=1, served=["sim"]) == []
+    (rec,) = await store.get([api_id])
+    assert rec is not None and rec.status == "submitted"  # not due yet: a re-run changes nothing
+    await redis.zadd("smsgw:pending:sim", {api_id: 0})  # its wait is over
+    assert await store.due(["sim"], 10) == [api_id]
+    await store.claim([api_id], worker="w2", lease_ms=1, served=["sim"])
+    (rec,) = await store.get([api_id])
+    assert rec is not None and rec.status == "unknown"
+    assert await store.due(["sim"], 10) == []
+    await store.record_receipts(
+        [ReceiptEvent(channel="sim", candidates=["late"], state=Status.DELIVERED,
+                      stat="DELIVRD", err="000")], held_ttl_seconds=100)
+    (rec,) = await store.get([api_id])
+    assert rec is not None and rec.status == "delivered"
