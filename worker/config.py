@@ -17,11 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from worker.redisconn import check_redis_url
+
 T = TypeVar("T")
 
 BindMode = Literal["transceiver", "transmitter_receiver"]
 SplitMode = Literal["udh8", "udh16", "sar", "payload"]
 ReceiptIdFormat = Literal["auto", "same", "hex_to_dec", "dec_to_hex"]
+
+MAX_REPLICA_WAIT_MS = 4000  # below the 5 s read timeout of the gateway's Redis client
 
 # SMPP statuses worth retrying: throttled, queue full, system error, and "bind not ready".
 DEFAULT_TRANSIENT = frozenset({0x58, 0x14, 0x08, 0x04})
@@ -99,13 +103,31 @@ class WorkerSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    """``smsgw webhooks``: delivery of status and MO events to accounts' URLs."""
+
+    timeout_seconds: float = 5.0  # per POST, connect included
+    max_age_seconds: int = 86400  # retried until this old, then dead-lettered
+    backoff_min_seconds: float = 1.0
+    backoff_max_seconds: float = 300.0
+    concurrency_per_account: int = 4  # POSTs in flight per account (never two per message)
+    queue_per_account: int = 200  # events read ahead per account
+    lease_seconds: float = 30.0  # a dead process's accounts are taken over after this
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything a process needs, validated."""
 
     redis_url: str = "redis://127.0.0.1:6379/0"
     retention_seconds: int = 7 * 86400
+    # Durability: a write counts (a send is answered, an outcome or receipt recorded) only
+    # once this many replicas hold it (Redis WAIT), or the wait below runs out.
+    replica_acks: int = 0
+    replica_ack_timeout_ms: int = 1000
     gateway: GatewaySettings = GatewaySettings()
     worker: WorkerSettings = WorkerSettings()
+    webhooks: WebhookSettings = WebhookSettings()
     channels: Mapping[str, Channel] = field(default_factory=dict)
     source: str = "<defaults>"
 
@@ -126,6 +148,7 @@ def settings_from_dict(raw: Mapping[str, Any], env: Mapping[str, str], source: s
     raw = dict(raw)
     gateway_raw = dict(_table(raw.pop("gateway", {}), "gateway", source))
     worker_raw = _table(raw.pop("worker", {}), "worker", source)
+    webhooks_raw = _table(raw.pop("webhooks", {}), "webhooks", source)
     channels_raw = _table(raw.pop("channels", {}), "channels", source)
     if env.get("REDIS_URL"):
         raw["redis_url"] = env["REDIS_URL"]
@@ -147,6 +170,7 @@ def settings_from_dict(raw: Mapping[str, Any], env: Mapping[str, str], source: s
             **raw,
             "gateway": _build(GatewaySettings, gateway_raw, "gateway", source),
             "worker": _build(WorkerSettings, worker_raw, "worker", source),
+            "webhooks": _build(WebhookSettings, webhooks_raw, "webhooks", source),
             "channels": channels,
             "source": source,
         },
@@ -173,7 +197,7 @@ def _table(value: Any, where: str, source: str) -> Mapping[str, Any]:
     return value
 
 
-_NESTED = {"gateway", "worker", "channels", "source"}
+_NESTED = {"gateway", "worker", "webhooks", "channels", "source"}
 
 
 def _build(cls: type[T], values: Mapping[str, Any], where: str, source: str) -> T:
@@ -250,5 +274,28 @@ def _check_cross_fields(settings: Settings) -> None:
         )
     if gw.default_country_code and not gw.default_country_code.isdigit():
         raise ConfigError(f"{src}: gateway.default_country_code: must be digits")
-    if not settings.redis_url.startswith(("redis://", "rediss://", "unix://", "redis+sentinel://")):
-        raise ConfigError(f"{src}: redis_url: must be a redis:// or rediss:// URL")
+    try:
+        check_redis_url(settings.redis_url)
+    except ValueError as exc:
+        raise ConfigError(f"{src}: redis_url: {exc}") from None
+    if settings.replica_acks and not 1 <= settings.replica_ack_timeout_ms <= MAX_REPLICA_WAIT_MS:
+        raise ConfigError(f"{src}: replica_ack_timeout_ms: must be between 1 and "
+                          f"{MAX_REPLICA_WAIT_MS} (a Redis client's read timeout is longer)")
+    _check_webhooks(settings.webhooks, src)
+
+
+def _check_webhooks(wh: WebhookSettings, src: str) -> None:
+    where = f"{src}: webhooks"
+    # Short timeouts keep one slow receiver from holding its account's slots for long.
+    if not 0 < wh.timeout_seconds <= 60:
+        raise ConfigError(f"{where}.timeout_seconds: must be above 0 and at most 60")
+    if wh.max_age_seconds < 1:
+        raise ConfigError(f"{where}.max_age_seconds: must be at least 1")
+    if not 0 < wh.backoff_min_seconds <= wh.backoff_max_seconds:
+        raise ConfigError(f"{where}.backoff_min_seconds: must be above 0 and at most "
+                          "backoff_max_seconds")
+    if wh.concurrency_per_account < 1 or wh.queue_per_account < wh.concurrency_per_account:
+        raise ConfigError(f"{where}.queue_per_account: must be at least concurrency_per_account "
+                          "(itself at least 1)")
+    if wh.lease_seconds <= wh.timeout_seconds:
+        raise ConfigError(f"{where}.lease_seconds: must exceed timeout_seconds")
