@@ -115,9 +115,12 @@ class ChannelPool:
         """Drain in-flight responses (bounded), unbind every session, stop supervisors."""
         self._stopping.set()
         await asyncio.gather(*(s.close(drain_seconds) for s in list(self._sessions)))
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Supervisors see the stop and unbind what they hold (a bind in progress included).
+        if self._tasks:
+            _, late = await asyncio.wait(self._tasks, timeout=drain_seconds)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _params(self, command: int) -> SessionParams:
         ch = self.channel
@@ -189,10 +192,13 @@ class ChannelPool:
             self._tx.append(session)
             self._ready.set()
         closed = asyncio.ensure_future(session.wait_closed())
-        await asyncio.wait([closed, renewer], return_when=asyncio.FIRST_COMPLETED)
-        if not closed.done():  # the lease was lost: another worker may bind this slot
-            await session.close()
-        closed.cancel()
+        try:
+            await asyncio.wait([closed, renewer], return_when=asyncio.FIRST_COMPLETED)
+            if not closed.done():  # stopping, or the lease was lost: unbind this slot
+                await session.close()
+        finally:
+            session.abort()  # no-op after a clean close; never leaks a socket on cancel
+            closed.cancel()
         self._sessions.discard(session)
         if session in self._tx:
             self._tx.remove(session)

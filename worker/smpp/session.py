@@ -88,7 +88,11 @@ class Session(asyncio.Protocol):
         async with asyncio.timeout(params.response_timeout_seconds):
             await loop.create_connection(lambda: session, params.host, params.port)
         bind = pdu.Bind(params.system_id, params.password, params.system_type)
-        resp = await session._request(params.bind_command, bind.encode())
+        try:
+            resp = await session._request(params.bind_command, bind.encode())
+        except BaseException:  # cancelled or timed out mid-bind: do not leak the socket
+            session.abort()
+            raise
         if resp.status != pdu.ESME_ROK:
             session.abort()
             raise BindRefused(resp.status)
