@@ -6,7 +6,6 @@ import logging
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
-from redis.asyncio import Redis
 
 from gateway import openapi
 from gateway.auth import ensure_bootstrap_admin
@@ -16,6 +15,7 @@ from gateway.respond import render_error
 from gateway.validate import Rules
 from gateway.views import admin, health, send, status
 from worker.config import Settings
+from worker.redisconn import redis_client
 from worker.store import Store
 
 SEND_PATH = "/communication/message/smpp/sms"
@@ -36,8 +36,8 @@ def create_app(settings: Settings) -> web.Application:
 
 def _resources(settings: Settings):  # type: ignore[no-untyped-def]
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2,
-                               health_check_interval=30)
+        redis = redis_client(settings.redis_url, socket_timeout=5, socket_connect_timeout=2,
+                             health_check_interval=30)
         gw = settings.gateway
         app[GATEWAY] = Gateway(
             settings=settings, redis=redis, store=Store(redis, settings.retention_seconds),

@@ -17,10 +17,9 @@ import tempfile
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
-from redis.asyncio import Redis
-
 from gateway.keys_cli import create_key
 from worker.config import load_settings
+from worker.redisconn import redis_client
 from worker.redisproc import RedisProcess, free_port
 from worker.store import Store
 
@@ -89,7 +88,7 @@ def _write_config(tmp: Path, args: argparse.Namespace, host: str, port: int) -> 
 
 
 async def _demo_key(redis_url: str, retention: int, fixed: str | None) -> str:
-    redis = Redis.from_url(redis_url)
+    redis = redis_client(redis_url)
     try:
         return await create_key(Store(redis, retention), name="dev demo", account=DEMO_ACCOUNT,
                                 roles=frozenset({"Client"}), channels=None, secret=fixed)

@@ -12,8 +12,6 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 
-from redis.asyncio import Redis
-
 from gateway.auth import (
     ROLES,
     InvalidKey,
@@ -25,6 +23,7 @@ from gateway.auth import (
     rotate_key,
 )
 from worker.config import Settings
+from worker.redisconn import redis_client
 from worker.store import KeyOp, Store, now_ms
 
 
@@ -57,7 +56,7 @@ async def create_key(
 
 async def run_keys(args: argparse.Namespace, settings: Settings) -> int:
     """Run one ``keys`` subcommand."""
-    redis = Redis.from_url(settings.redis_url)
+    redis = redis_client(settings.redis_url)
     try:
         store = Store(redis, settings.retention_seconds)
         return await _COMMANDS[args.keys_command](store, args)

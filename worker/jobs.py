@@ -10,12 +10,11 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from arq.connections import RedisSettings
 from arq.jobs import serialize_job
-from redis.asyncio import Redis
 
 from worker.config import Settings
 from worker.dispatch import Dispatcher, DispatchSettings
+from worker.redisconn import arq_redis_pool, arq_redis_settings, redis_client
 from worker.store import Store
 
 log = logging.getLogger("smsgw.worker")
@@ -46,7 +45,7 @@ def arq_settings(settings: Settings) -> dict[str, Any]:
     async def startup(ctx: dict[str, Any]) -> None:
         if "dispatcher" in ctx:  # arq's loop restarted after a Redis outage: binds stay up
             return
-        redis = Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
+        redis = redis_client(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
         dispatcher = Dispatcher(
             Store(redis, settings.retention_seconds), settings.channels, worker_id(),
             DispatchSettings(retention_seconds=settings.retention_seconds),
@@ -71,7 +70,8 @@ def arq_settings(settings: Settings) -> dict[str, Any]:
 
     return {
         "functions": [send_messages],
-        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "redis_settings": arq_redis_settings(settings.redis_url),
+        "redis_pool": arq_redis_pool(settings.redis_url),  # None: arq connects by the above
         "on_startup": startup,
         "on_shutdown": shutdown,
         "max_jobs": w.max_jobs,
