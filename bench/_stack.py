@@ -68,6 +68,14 @@ def memory_kb(pid: int) -> dict[str, int]:
     return out
 
 
+def system_busy_seconds() -> float:
+    """CPU seconds every CPU spent not idle since boot (all processes), from /proc/stat."""
+    with open("/proc/stat", encoding="ascii") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""
     import socket
@@ -284,8 +292,9 @@ class Snapshot:
 
     at: float
     round_trips: dict[str, int]  # per probed process
-    cpu: dict[str, float]  # per process, seconds
+    cpu: dict[str, float]  # per process, seconds; "bench" is this process (the load)
     memory: dict[str, dict[str, int]]  # per process: VmRSS, VmHWM (KiB)
+    system_busy: float  # every process on the machine, seconds
     redis_stats: dict[str, int]
     commandstats: dict[str, int]  # command -> calls (top-level and inside scripts)
 
@@ -307,7 +316,8 @@ async def snapshot(redis: Redis, procs: Sequence[Proc]) -> Snapshot:
     return Snapshot(
         at=time.perf_counter(),
         round_trips=round_trips,
-        cpu={p.name: cpu_seconds(p.pid) for p in live},
+        cpu={"bench": cpu_seconds(os.getpid()), **{p.name: cpu_seconds(p.pid) for p in live}},
+        system_busy=system_busy_seconds(),
         memory={p.name: memory_kb(p.pid) for p in live},
         redis_stats={k: int(stats.get(k, 0)) for k in REDIS_STAT_FIELDS},
         commandstats={k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in cmds.items()},
@@ -336,6 +346,7 @@ class Delta:
     cpu: dict[str, float]
     redis_stats: dict[str, int]
     commandstats: dict[str, int]
+    other_cpu: float  # CPU seconds of processes that are not ours (other work on the machine)
 
     def round_trips_of(self, prefix: str) -> int:
         """Round trips of every probed process whose name starts with ``prefix``."""
@@ -357,6 +368,7 @@ def delta(a: Snapshot, b: Snapshot) -> Delta:
         cpu={k: v - a.cpu.get(k, 0.0) for k, v in b.cpu.items()},
         redis_stats=stats,
         commandstats={k: v for k, v in cmds.items() if v > 0},
+        other_cpu=b.system_busy - a.system_busy - sum(b.cpu.values()) + sum(a.cpu.values()),
     )
 
 

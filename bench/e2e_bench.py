@@ -63,7 +63,8 @@ class Outcome:
     """What one scenario measured."""
 
     scenario: Scenario
-    rate: float = 0.0
+    rate: float = 0.0  # 0 when it did not finish in time
+    seconds: float = float("nan")  # from the first request until the last message was final
     statuses: Counter[str] = field(default_factory=Counter)
     samples: list[tuple[float, int, dict[str, int]]] = field(default_factory=list)
 
@@ -100,7 +101,8 @@ async def run(sc: Scenario, args: argparse.Namespace) -> Outcome:
             after = await st.snapshot(stack.redis, stack.procs)
             sampler.cancel()
             await asyncio.gather(sampler, return_exceptions=True)
-            out.rate = load.accepted / (done_at - load.first_sent)
+            out.seconds = done_at - load.first_sent
+            out.rate = load.accepted / out.seconds if out.seconds > 0 else 0.0
             out.statuses = await _statuses(port, stack.api_key, load.bodies)
             _report(out, load, st.delta(before, after), after, events.delivered - warm)
         finally:
@@ -164,7 +166,7 @@ def _report(out: Outcome, load: st.LoadResult, d: st.Delta, after: st.Snapshot,
     print(f"\n== {sc.name}")
     codes = ", ".join(f"HTTP {k} x{v}" for k, v in sorted(load.statuses.items()))
     print(f"  {load.accepted} accepted ({load.requests} requests: {codes}); all final after "
-          f"{n / out.rate:.2f} s -> {out.rate:,.0f} msg/s end to end")
+          f"{out.seconds:.2f} s -> {out.rate:,.0f} msg/s end to end")
     print(f"  statuses by lookup: {dict(out.statuses)}; delivered events {delivered_events}")
     rt = ", ".join(f"{k} {v / n:.3f}" for k, v in sorted(d.round_trips.items()))
     print(f"  redis round trips per message: {sum(d.round_trips.values()) / n:.3f} "
@@ -175,7 +177,10 @@ def _report(out: Outcome, load: st.LoadResult, d: st.Delta, after: st.Snapshot,
           f"executed (incl. inside Lua): {st.top_commands(d.commandstats, n, 10)}")
     print(f"  worker CPU: {d.cpu_of('worker') / n * 1000:.3f} s per 1,000 messages "
           f"(all workers); per process per 1,000: "
-          + ", ".join(f"{k} {v / n * 1000:.3f}" for k, v in sorted(d.cpu.items())))
+          + ", ".join(f"{'load generator' if k == 'bench' else k} {v / n * 1000:.3f}"
+                      for k, v in sorted(d.cpu.items()))
+          + f"; other processes on the machine {max(d.other_cpu, 0):.2f} s in all "
+          f"({d.seconds:.1f} s x 2 cores available)")
     print("  peak RSS (VmHWM, MiB): " + ", ".join(
         f"{k} {m['VmHWM'] / 1024:.1f}" for k, m in sorted(after.memory.items())))
 

@@ -118,7 +118,8 @@ def report(batch: int, load: st.LoadResult, load_cpu: float, drained: float,
           f"req/s); latency p50 {load.percentile(50) * 1000:.1f} ms, "
           f"p99 {load.percentile(99) * 1000:.1f} ms, max {max(load.latencies) * 1000:.1f} ms")
     if d is None:
-        print("  (no --redis-url: Redis round trips not measured)")
+        print("  (no --redis-url: Redis round trips not measured); load generator CPU "
+              f"{load_cpu:.2f} s")
         return
     n = max(load.requests, 1)
     if d.round_trips:
@@ -129,12 +130,10 @@ def report(batch: int, load: st.LoadResult, load_cpu: float, drained: float,
           f"(~round trips, every client), {rs['total_commands_processed'] / n:.1f} commands "
           f"executed (incl. inside Lua)")
     print(f"  commands per request: {st.top_commands(d.commandstats, n)}")
-    if d.cpu:
-        cpu = ", ".join(f"{k} {v:.2f}" for k, v in sorted(d.cpu.items()))
-        print(f"  CPU seconds over {d.seconds:.2f} s wall (2 cores = {2 * d.seconds:.1f} "
-              f"available): {cpu}, load generator {load_cpu:.2f}")
-    else:
-        print(f"  CPU seconds of the load generator: {load_cpu:.2f} over {elapsed:.2f} s")
+    cpu = ", ".join(f"{'load generator' if k == 'bench' else k} {v:.2f}"
+                    for k, v in sorted(d.cpu.items()))
+    print(f"  CPU seconds over {d.seconds:.2f} s wall (2 cores = {2 * d.seconds:.1f} "
+          f"available): {cpu}; other processes on the machine {max(d.other_cpu, 0):.2f}")
 
 
 async def main_async(args: argparse.Namespace) -> int:
