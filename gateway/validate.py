@@ -42,7 +42,10 @@ class Invalid(Exception):
 
 def normalise_number(raw: str, default_cc: str) -> str:
     """E.164 digits without '+', from '+', '00', national and formatted forms."""
-    text = _FORMATTING.sub("", raw)
+    if raw[:1] == "+" and raw[1:].isdigit() and raw.isascii():
+        text = raw  # already '+digits', the usual form: no formatting to strip
+    else:
+        text = _FORMATTING.sub("", raw)
     if text.startswith("+"):
         digits = text[1:]
     elif text.startswith("00"):
@@ -64,6 +67,8 @@ def recipients(to: str | None, default_cc: str) -> tuple[str, ...]:
     """Distinct normalised recipients of a comma/semicolon separated list, in order."""
     if not to or not to.strip():
         raise Invalid("'to' must not be empty")
+    if "," not in to and ";" not in to:
+        return (normalise_number(to.strip(), default_cc),)  # one recipient, the usual case
     seen: dict[str, None] = {}
     for item in _SEPARATORS.split(to):
         if item.strip():
@@ -98,6 +103,7 @@ def validate(
         raise Invalid(f"'content' needs {info.segments} SMS segments ({info.encoding}); "
                       f"the limit is {rules.max_segments}")
     tos = recipients(to, rules.default_country_code)
-    fp = hashlib.sha256(f"{name}\x00{content}".encode()).hexdigest()[:32]
+    # The fingerprint only serves idempotency, which needs a clientMessageId.
+    fp = hashlib.sha256(f"{name}\x00{content}".encode()).hexdigest()[:32] if cmid else ""
     return Valid(channel=name, recipients=tos, content=content, cmid=cmid or "",
                  encoding=info.encoding, segments=info.segments, fingerprint=fp)
