@@ -13,7 +13,7 @@ from gateway.context import GATEWAY, Gateway
 from gateway.errors import error_middleware
 from gateway.respond import render_error
 from gateway.validate import Rules
-from gateway.views import admin, health, send, status
+from gateway.views import admin, health, mo, send, status, webhooks
 from worker.config import Settings
 from worker.redisconn import redis_client
 from worker.store import Store
@@ -75,6 +75,8 @@ def _routes(app: web.Application) -> None:
         r.add_route("*", prefix + "FindSMPPSmsStatus", status.by_client_id)
         r.add_route("*", prefix + "GetSMPPSmsStatusBatch", status.batch)
     admin.add_routes(r)
+    webhooks.add_routes(r)
+    mo.add_routes(r)
     r.add_get("/openapi.json", openapi.openapi_json)
     r.add_get("/docs", openapi.docs_page)
     r.add_get("/health/live", health.live)

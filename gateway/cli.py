@@ -1,4 +1,4 @@
-"""The ``smsgw`` command: gateway, worker, smsc-sim, dev and keys.
+"""The ``smsgw`` command: gateway, worker, webhooks, smsc-sim, dev, keys and accounts.
 
 This is the entry point, so it is the one place that reads the environment.
 """
@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from gateway.accounts_cli import add_parser as add_accounts_parser
 from worker.config import ConfigError, Settings, load_settings
 
 
@@ -68,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
                        ("rotate", "give a key a new secret and print it once"),
                        ("delete", "delete a key")):
         ksub.add_parser(name, help=text).add_argument("id")
+    sub.add_parser("webhooks", help="deliver webhooks (status changes and MO messages)")
+    add_accounts_parser(sub)
     return parser
 
 
@@ -110,4 +113,13 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         from gateway.keys_cli import run_keys
 
         return asyncio.run(run_keys(args, settings))
+    if args.command == "accounts":
+        from gateway.accounts_cli import run_accounts
+
+        return asyncio.run(run_accounts(args, settings))
+    if args.command == "webhooks":
+        from worker.jobs import worker_id
+        from worker.webhook_delivery import run_webhooks
+
+        return run_webhooks(settings, worker_id())
     raise AssertionError(args.command)  # argparse only accepts the commands above

@@ -47,6 +47,7 @@ log = logging.getLogger("smsgw.webhooks")
 T = TypeVar("T")
 
 READ_BLOCK_MS = 500  # how long a read waits for new events; also how soon a full account resumes
+DISCOVER_SECONDS = 1.0  # how soon an account's first URL is noticed
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,11 +137,14 @@ class WebhookService:
                 await self._hand_over()
 
     async def _loop(self) -> None:
-        next_refresh = 0.0
+        next_refresh = next_renewal = 0.0
         while True:
             if time.monotonic() >= next_refresh:
-                await self._patiently(self._refresh, "lease refresh")
-                next_refresh = time.monotonic() + self._settings.lease_seconds / 3
+                renew = time.monotonic() >= next_renewal
+                await self._patiently(functools.partial(self._refresh, renew), "lease refresh")
+                next_refresh = time.monotonic() + DISCOVER_SECONDS
+                if renew:
+                    next_renewal = time.monotonic() + self._settings.lease_seconds / 3
             cursors = {a: lanes.cursor for a, lanes in self._accounts.items()
                        if lanes.in_memory < self._settings.queue_per_account}
             if not cursors:
@@ -168,11 +172,12 @@ class WebhookService:
                 # Past the predecessor's unacknowledged events: read new ones from now on.
                 self._accounts[account].cursor = seen.get(account, ">")
 
-    async def _refresh(self) -> None:
+    async def _refresh(self, renew: bool) -> None:
+        """Take the accounts no live process serves; with ``renew``, keep the ones held."""
         ttl = int(self._settings.lease_seconds * 1000)
         for account in await self._store.hooked_accounts():
             if account in self._accounts:
-                if not await self._store.renew_lease(account, self._owner, ttl):
+                if renew and not await self._store.renew_lease(account, self._owner, ttl):
                     log.warning("lost the webhook lease of account %s", account)
                     await self._accounts.pop(account).close()
             elif await self._store.acquire_lease(account, self._owner, ttl):
@@ -214,7 +219,7 @@ class WebhookService:
                     self._store.dead_letter, event, eid, reason=result.detail, attempts=attempt),
                     "dead-letter")
                 return
-            log.info("webhook %s of account %s failed (%s); retry %d in %.1fs", eid,
+            log.info("webhook %s of account %s failed (%s); retry %d in %.2fs", eid,
                      event.account, result.detail, attempt + 1, delay)
             await asyncio.sleep(delay)
 

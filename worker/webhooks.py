@@ -40,8 +40,8 @@ def payload(fields: Mapping[str, str]) -> dict[str, object]:
                                  "timestamp": _iso(fields.get("at", ""))}
     if fields.get("kind") == "mo":
         return {**common, "type": INBOUND_EVENT, "moMessageId": fields.get("id"),
-                "channel": fields.get("channel"), "from": fields.get("from"),
-                "to": fields.get("to"), "text": fields.get("text", ""),
+                "channel": fields.get("channel"), "source": fields.get("from"),
+                "destination": fields.get("to"), "text": fields.get("text", ""),
                 "parts": int(fields.get("parts") or 1)}
     code, text = fields.get("code", ""), fields.get("text", "")
     stat, err = fields.get("stat", ""), fields.get("err", "")

@@ -1,0 +1,82 @@
+"""Mobile-originated messages: ``GET /communication/message/smpp/mo`` and GetSMPPMoMessages.
+
+MO messages arrive on a channel, not for an account: an account receives a channel's MO
+messages by registering an inbound URL for it (the admin API), and from then on each one is
+posted to that URL and listed here for the account. A Client key sees its own account's, a
+Partner key also those of the accounts it owns (``?account=``), both limited to the channels the
+key may use. An Admin key may list a whole channel (``?channel=`` without ``account``).
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.auth import SEND_ROLES, Principal, authenticate, iso
+from gateway.context import GATEWAY
+from gateway.dto import GetSMPPMoMessages, SMPPMoMessage, SMPPMoResponse
+from gateway.errors import BadRequest, Forbidden, NotFound
+from gateway.respond import respond
+from gateway.views.admin import _dto, _query
+from worker.store import WebhookStore
+
+MO_PATH = "/communication/message/smpp/mo"
+MAX_LIMIT = 1000
+SCAN_FOR_CHANNEL = 10_000  # an account's list holds every channel: read this far to filter one
+
+
+async def list_mo(request: web.Request) -> web.Response:
+    """The newest MO messages the caller may see, newest first."""
+    principal = await authenticate(request.app[GATEWAY].store, request.headers)
+    principal.require_any(SEND_ROLES)
+    dto = await _dto(request, GetSMPPMoMessages)
+    channel = _query(request, "channel") or getattr(dto, "channel", None) or ""
+    account = _query(request, "account") or getattr(dto, "account", None) or ""
+    limit = _limit(_query(request, "limit") or getattr(dto, "limit", None))
+    if channel and principal.channels is not None and channel not in principal.channels:
+        raise Forbidden(f"this API key may not use channel '{channel}'")
+    gw = request.app[GATEWAY]
+    if "Admin" in principal.roles and channel and not account:
+        rows = await gw.store.mo_messages(channel, limit)
+    else:
+        account = account or principal.account
+        if not principal.sees_account(account):
+            raise NotFound(f"no account '{account}'")
+        rows = await WebhookStore(gw.redis).account_mo(
+            account, SCAN_FOR_CHANNEL if channel else limit)
+        rows = [r for r in rows if _allowed(principal, r.get("channel", ""), channel)][:limit]
+    return respond(request, SMPPMoResponse(messages=[to_dto(r) for r in rows]))
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    """The MO listing on its REST path (with format suffixes) and the predefined routes."""
+    for suffix in ("", ".json", ".xml"):
+        router.add_get(MO_PATH + suffix, list_mo)
+    for prefix in ("/api/", "/json/reply/", "/xml/reply/"):
+        router.add_route("*", prefix + GetSMPPMoMessages.__name__, list_mo)
+
+
+def to_dto(row: dict[str, str]) -> SMPPMoMessage:
+    """A stored MO record as its DTO."""
+    received = row.get("received_at", "")
+    return SMPPMoMessage(
+        moMessageId=row.get("id"), channel=row.get("channel"), source=row.get("from"),
+        destination=row.get("to"), text=row.get("text"), parts=int(row.get("parts") or 1),
+        receivedAt=iso(int(received)) if received.isdigit() else None,
+    )
+
+
+def _allowed(principal: Principal, row_channel: str, wanted: str) -> bool:
+    if wanted and row_channel != wanted:
+        return False
+    return principal.channels is None or row_channel in principal.channels
+
+
+def _limit(value: object) -> int:
+    try:
+        limit = int(str(value or 100))
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= MAX_LIMIT:
+        msg = f"'limit' must be between 1 and {MAX_LIMIT}"
+        raise BadRequest(msg, field_errors=[("Invalid", "limit", msg)])
+    return limit

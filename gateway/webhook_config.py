@@ -1,0 +1,104 @@
+"""Accounts' webhook settings: URL rules and the operations the admin API and the CLI share.
+
+A URL must be http(s) with a host, carry no credentials, and must not point at this gateway:
+not at its own origin (as the caller reached it, or as configured), and on no host at a path of
+its admin API, so a webhook can never be turned against the gateway's own admin endpoints.
+The delivery process never follows redirects, so a redirect cannot get around this either.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+from worker.store import WebhookStore
+
+MAX_URL_CHARS = 2000
+# The admin API: /admin/..., and its operations on ServiceStack's predefined routes.
+_ADMIN_PATH = re.compile(r"/+admin(?:[/.?#]|$)", re.IGNORECASE)
+_PREDEFINED = re.compile(r"/+(?:api|json/reply|xml/reply)/+([A-Za-z]+)", re.IGNORECASE)
+_DEAD_ID = re.compile(r"\d{1,20}-\d{1,20}")
+
+
+class InvalidWebhook(ValueError):
+    """A webhook setting that cannot be stored; ``field`` names the culprit."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class UnknownAccount(LookupError):
+    """No API key was ever created for the account."""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """The outcome of setting a URL: the signing secret if it was (re)generated now."""
+
+    secret: str = ""
+
+
+def new_webhook_secret() -> str:
+    """A signing secret: 256 random bits."""
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+def check_url(url: str, *, own_origins: Iterable[str], admin_operations: Iterable[str]) -> str:
+    """``url`` if it may receive webhooks, else InvalidWebhook.
+
+    ``own_origins`` are this gateway's ``host:port`` forms; ``admin_operations`` the names of
+    the admin DTOs (refused on the predefined routes of any host).
+    """
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise InvalidWebhook("url", "'url' is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidWebhook("url", "'url' must be an http:// or https:// URL with a host")
+    if len(url) > MAX_URL_CHARS:
+        raise InvalidWebhook("url", f"'url' must have at most {MAX_URL_CHARS} characters")
+    if parts.username or parts.password:
+        raise InvalidWebhook("url", "'url' must not carry credentials")
+    origin = f"{parts.hostname.lower()}:{port}"
+    if origin in {o.lower() for o in own_origins}:
+        raise InvalidWebhook("url", "'url' must not point at this gateway")
+    path = unquote(parts.path)
+    predefined = _PREDEFINED.match(path)
+    admin_names = {name.lower() for name in admin_operations}
+    if _ADMIN_PATH.match(path) or (predefined and predefined[1].lower() in admin_names):
+        raise InvalidWebhook("url", "'url' must not point at the gateway's admin endpoints")
+    return url.strip()
+
+
+async def set_callback(store: WebhookStore, account: str, url: str, *,
+                       rotate_secret: bool = False) -> Change:
+    """Set (``url`` already checked) or clear ('') an account's callback URL."""
+    got = await store.set_callback(account, url, new_secret=new_webhook_secret(),
+                                   rotate=rotate_secret)
+    if got is None:
+        raise UnknownAccount(account)
+    return Change(secret=got)
+
+
+async def set_inbound(store: WebhookStore, account: str, channel: str, url: str, *,
+                      rotate_secret: bool = False) -> Change:
+    """Set (``url`` already checked) or clear ('') an account's inbound URL for a channel."""
+    got = await store.set_inbound(account, channel, url, new_secret=new_webhook_secret(),
+                                  rotate=rotate_secret)
+    if got is None:
+        raise UnknownAccount(account)
+    return Change(secret=got)
+
+
+def check_dead_ids(ids: Iterable[str]) -> list[str]:
+    """Dead-letter ids as listed (``<ms>-<seq>``), else InvalidWebhook."""
+    checked = list(ids)
+    if not all(_DEAD_ID.fullmatch(i) for i in checked):
+        raise InvalidWebhook("ids", "'ids' must list dead-letter ids as they are listed")
+    return checked

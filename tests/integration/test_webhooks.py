@@ -1,0 +1,340 @@
+"""Signed delivery webhooks over real parts: redis-server, the SMSC simulator over TCP, an arq
+worker, the gateway on a real port, the webhooks service and a local aiohttp sink.
+
+Waits are on the sink's own records (a condition), on Redis pub/sub or on the simulator, inside
+``asyncio.timeout``: never a sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from arq.worker import Worker
+from redis.asyncio import Redis
+
+from gateway.app import create_app
+from gateway.keys_cli import create_key
+from worker.config import Settings, WebhookSettings, settings_from_dict
+from worker.jobs import arq_settings
+from worker.simulator.config import SimulatorConfig
+from worker.simulator.server import Simulator
+from worker.store import (
+    EVENTS,
+    WEBHOOK_GROUP,
+    WEBHOOK_NOTIFY,
+    Store,
+    dead_letter_key,
+    webhook_stream_key,
+)
+from worker.webhook_delivery import WebhookService
+
+pytestmark = pytest.mark.integration
+
+SEND = "/communication/message/smpp/sms"
+FAST_RETRIES = WebhookSettings(timeout_seconds=5, backoff_min_seconds=0.05,
+                               backoff_max_seconds=0.2, lease_seconds=10)
+
+
+# --- a local HTTP sink ----------------------------------------------------------------------------
+
+
+@dataclass
+class Hit:
+    """One request the sink received, and what it answered."""
+
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    answered: int = 0
+
+    @property
+    def json(self) -> dict[str, Any]:
+        return dict(json.loads(self.body))
+
+
+@dataclass
+class Sink:
+    """An aiohttp server on 127.0.0.1 that records every request. It answers from ``script``
+    first (one status per request), then ``default``; while ``gate`` is clear it holds every
+    request unanswered."""
+
+    script: list[int] = field(default_factory=list)
+    default: int = 200
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
+    hits: list[Hit] = field(default_factory=list)
+    url: str = ""
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    def __post_init__(self) -> None:
+        self.gate.set()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        hit = Hit(request.path, dict(request.headers), await request.read())
+        await self._note(lambda: self.hits.append(hit))
+        await self.gate.wait()
+        status = self.script.pop(0) if self.script else self.default
+        hit.answered = status
+        await self._note(lambda: None)
+        return web.Response(status=status)
+
+    async def _note(self, change: Any) -> None:
+        async with self._changed:
+            change()
+            self._changed.notify_all()
+
+    async def wait_for(self, count: int, *, answered: int | None = None) -> list[Hit]:
+        """Once ``count`` requests arrived (and, if given, that many got ``answered``)."""
+        def done() -> bool:
+            got = self.hits if answered is None else [h for h in self.hits
+                                                      if h.answered == answered]
+            return len(got) >= count
+
+        async with self._changed:
+            await self._changed.wait_for(done)
+        return list(self.hits)
+
+
+async def start_sink(sink: Sink) -> tuple[Sink, web.AppRunner]:
+    """Serve ``sink`` on a free port of 127.0.0.1."""
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", sink.handle)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    sink.url = f"http://127.0.0.1:{runner.addresses[0][1]}/hooks"
+    return sink, runner
+
+
+def verify(secret: str, hit: Hit) -> bool:
+    """The receiver's check, written from the README rather than from our signer."""
+    fields = dict(part.split("=", 1) for part in hit.headers["X-Smsgw-Signature"].split(","))
+    expected = hmac.new(secret.encode(), fields["t"].encode() + b"." + hit.body,
+                        hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, fields["v1"])
+
+
+# --- the stack ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Stack:
+    base: str
+    admin: str
+    redis: Redis
+    sim: Simulator
+    settings: Settings
+    runners: list[web.AppRunner]
+    keys: dict[str, str] = field(default_factory=dict)
+
+    async def sink(self, **kwargs: Any) -> Sink:
+        sink, runner = await start_sink(Sink(**kwargs))
+        self.runners.append(runner)
+        return sink
+
+    async def call(self, method: str, path: str, key: str, body: Any = None
+                   ) -> tuple[int, dict[str, Any]]:
+        headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
+        async with aiohttp.ClientSession() as http, http.request(
+                method, self.base + path, json=body, headers=headers) as resp:
+            return resp.status, await resp.json()
+
+    async def set_callback(self, account: str, url: str) -> str:
+        status, reply = await self.call("PUT", f"/admin/accounts/{account}/callback",
+                                        self.admin, {"url": url})
+        assert status == 200, reply
+        return str(reply["secret"])
+
+    async def send(self, account: str, count: int, prefix: str = "m") -> list[str]:
+        body = {"Messages": [{"channel": "sim", "to": f"2782000{i:04d}", "content": "hi",
+                              "clientMessageId": f"{prefix}-{i}"} for i in range(count)]}
+        status, reply = await self.call("POST", SEND, self.keys[account], body)
+        assert status == 200, reply
+        return [m["apiMessageId"] for m in reply["messages"]]
+
+
+def _settings(redis_url: str, sim_port: int, hooks: WebhookSettings) -> Settings:
+    settings = settings_from_dict(
+        {"gateway": {"default_channel": "sim"},
+         "channels": {"sim": {"port": sim_port, "system_id": "smsgw", "password": "secret",
+                              "window": 50}}},
+        {"REDIS_URL": redis_url}, source="test")
+    return Settings(redis_url=settings.redis_url, gateway=settings.gateway,
+                    channels=settings.channels, webhooks=hooks, source="test")
+
+
+@pytest.fixture
+def hooks() -> WebhookSettings:
+    """The webhooks service's settings (a test overrides this fixture to change them)."""
+    return FAST_RETRIES
+
+
+@pytest.fixture
+async def stack(redis_url: str, redis: Redis, hooks: WebhookSettings) -> AsyncIterator[Stack]:
+    sim = Simulator(SimulatorConfig(accounts={"smsgw": "secret"}))
+    await sim.start()
+    settings = _settings(redis_url, sim.port, hooks)
+    worker = Worker(**arq_settings(settings), handle_signals=False)
+    worker_task = asyncio.create_task(worker.async_run())
+    service_redis = Redis.from_url(redis_url)
+    service = asyncio.create_task(
+        WebhookService(service_redis, hooks, owner="test-hooks").run())
+    app = web.AppRunner(create_app(settings))
+    await app.setup()
+    await web.TCPSite(app, "127.0.0.1", 0).start()
+    store = Store(redis, 3600)
+    admin = await create_key(store, name="ops", account="ops", roles=frozenset({"Admin"}),
+                             channels=None)
+    s = Stack(f"http://127.0.0.1:{app.addresses[0][1]}", admin, redis, sim, settings, [app])
+    for account in ("acme", "beta", "slow", "fast"):
+        s.keys[account] = await create_key(store, name=account, account=account,
+                                           roles=frozenset({"Client"}), channels=None)
+    try:
+        yield s
+    finally:
+        service.cancel()
+        await asyncio.gather(service, return_exceptions=True)
+        await service_redis.aclose()
+        for runner in reversed(s.runners):
+            await runner.cleanup()
+        await worker.close()
+        worker_task.cancel()
+        await asyncio.gather(worker_task, return_exceptions=True)
+        await sim.stop()
+
+
+@contextlib.asynccontextmanager
+async def subscribed(redis: Redis, channel: str) -> AsyncIterator[AsyncIterator[str]]:
+    """Messages of a pub/sub channel, subscribed (and confirmed) before the body runs."""
+    async with redis.pubsub() as pubsub:
+        await pubsub.subscribe(channel)
+        while (await pubsub.get_message(timeout=5) or {}).get("type") != "subscribe":
+            pass
+
+        async def messages() -> AsyncIterator[str]:
+            async for msg in pubsub.listen():
+                if msg["type"] == "message":
+                    yield msg["data"].decode()
+
+        yield messages()
+
+
+async def until_all(messages: AsyncIterator[str], wanted: set[str]) -> None:
+    """Consume ``messages`` until every one of ``wanted`` was seen."""
+    missing = set(wanted)
+    async for text in messages:
+        missing.discard(text)
+        if not missing:
+            return
+
+
+# --- tests ----------------------------------------------------------------------------------------
+
+
+async def test_a_webhook_reaches_the_sink_signed_and_is_retried_after_a_500(stack: Stack) -> None:
+    sink = await stack.sink(script=[500])
+    secret = await stack.set_callback("acme", sink.url)
+    async with asyncio.timeout(30), subscribed(stack.redis, WEBHOOK_NOTIFY) as notices:
+        (api_id,) = await stack.send("acme", 1, prefix="sig")
+        await until_all(notices, {f"acme delivered {api_id}.{s}" for s in ("submitted",
+                                                                          "delivered")})
+        hits = await sink.wait_for(2, answered=200)
+
+    first, retry, delivered = hits[:3]
+    assert [h.answered for h in hits[:3]] == [500, 200, 200]
+    assert all(verify(secret, h) for h in hits)
+    assert not verify("whsec_wrong", first)
+    assert first.body == retry.body  # the same event, signed afresh
+    assert first.headers["X-Smsgw-Event-Id"] == retry.headers["X-Smsgw-Event-Id"]
+    event = retry.json
+    assert event["type"] == "message.status" and event["status"] == "submitted"
+    assert event["apiMessageId"] == api_id and event["clientMessageId"] == "sig-0"
+    assert event["eventId"] == f"{api_id}.submitted" and event["timestamp"]
+    final = delivered.json
+    assert final["status"] == "delivered" and final["receipt"]["stat"] == "DELIVRD"
+    # Delivered events are acknowledged and deleted: nothing waits, nothing is pending.
+    stream = webhook_stream_key("acme")
+    assert await stack.redis.xlen(stream) == 0
+    assert (await stack.redis.xpending(stream, WEBHOOK_GROUP))["pending"] == 0
+
+
+async def test_accounts_without_a_callback_get_no_events(stack: Stack) -> None:
+    sink = await stack.sink()
+    await stack.set_callback("acme", sink.url)
+    async with asyncio.timeout(30), subscribed(stack.redis, EVENTS) as events:
+        plain = await stack.send("beta", 1)
+        hooked = await stack.send("acme", 1)
+        await until_all(events, {f"{plain[0]} delivered", f"{hooked[0]} delivered"})
+        await sink.wait_for(2, answered=200)
+    assert not await stack.redis.exists(webhook_stream_key("beta"))
+    assert {h.json["apiMessageId"] for h in sink.hits} == set(hooked)
+
+
+@pytest.mark.parametrize("hooks", [WebhookSettings(
+    timeout_seconds=2, max_age_seconds=1, backoff_min_seconds=0.1, backoff_max_seconds=0.2,
+    lease_seconds=10)])
+async def test_the_dead_letter_appears_and_replays(stack: Stack) -> None:
+    sink = await stack.sink(default=503)
+    await stack.set_callback("acme", sink.url)
+    async with asyncio.timeout(30), subscribed(stack.redis, WEBHOOK_NOTIFY) as notices:
+        (api_id,) = await stack.send("acme", 1)
+        dead_ids = [f"{api_id}.submitted", f"{api_id}.delivered"]
+        await until_all(notices, {f"acme dead {e}" for e in dead_ids})
+
+    status, listed = await stack.call("GET", "/admin/webhooks/dead?account=acme", stack.admin)
+    assert status == 200
+    rows = listed["results"]
+    assert {r["eventId"] for r in rows} == set(dead_ids)
+    assert all(r["reason"] == "HTTP 503" and r["attempts"] >= 1 and r["deadAt"] for r in rows)
+    assert await stack.redis.xlen(webhook_stream_key("acme")) == 0
+
+    status, _ = await stack.call("GET", "/admin/webhooks/dead?account=acme", stack.keys["acme"])
+    assert status == 403  # a Client key manages nothing
+
+    tried = len(sink.hits)
+    sink.default = 200
+    async with asyncio.timeout(30):
+        status, replayed = await stack.call("POST", "/admin/webhooks/dead/replay", stack.admin,
+                                            {"account": "acme"})
+        assert (status, replayed["replayed"]) == (200, 2)
+        hits = await sink.wait_for(2, answered=200)
+    again = [h.json for h in hits[tried:] if h.answered == 200]
+    assert [e["eventId"] for e in again] == [f"{api_id}.submitted", f"{api_id}.delivered"]
+    assert await stack.redis.xlen(dead_letter_key("acme")) == 0
+
+
+@pytest.mark.parametrize("hooks", [WebhookSettings(
+    timeout_seconds=60, backoff_min_seconds=1, lease_seconds=90, concurrency_per_account=4)])
+async def test_a_slow_sink_does_not_delay_submits(stack: Stack) -> None:
+    slow = await stack.sink()
+    slow.gate.clear()  # holds every request until the end of the test
+    fast = await stack.sink()
+    await stack.set_callback("slow", slow.url)
+    await stack.set_callback("fast", fast.url)
+    async with asyncio.timeout(60), subscribed(stack.redis, EVENTS) as events:
+        slow_ids = await stack.send("slow", 40, prefix="slow")
+        await slow.wait_for(4)  # every lane of the slow account is now stuck in a POST
+        fast_ids = await stack.send("fast", 1, prefix="fast")
+        await fast.wait_for(2, answered=200)  # another account's webhooks still flow
+        await stack.sim.wait_for_submits(41)
+        await until_all(events, {f"{i} delivered" for i in [*slow_ids, *fast_ids]})
+    # Every submit of the slow account reached the SMSC, and every message was settled,
+    # while its receiver had not answered a single webhook.
+    assert not [h for h in slow.hits if h.answered]
+    assert sorted(r.destination for r in stack.sim.submits) == sorted(
+        [f"2782000{i:04d}" for i in range(40)] + ["27820000000"])
+    assert {h.json["apiMessageId"] for h in fast.hits} == set(fast_ids)
+    pending = (await stack.redis.xpending(webhook_stream_key("slow"), WEBHOOK_GROUP))["pending"]
+    assert 4 <= pending <= WebhookSettings().queue_per_account  # read ahead, not acked
+    slow.gate.set()
+
