@@ -15,6 +15,7 @@ import dataclasses
 import fnmatch
 import importlib
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -31,6 +32,7 @@ from aiohttp import web
 
 from gateway import cli
 from worker.config import ENV_VARS, Channel, GatewaySettings, WorkerSettings, load_settings
+from worker.redisproc import free_port
 from worker.simulator import cli as sim_cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,7 +41,7 @@ DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 EXAMPLE_TOML = ROOT / "deploy" / "smsgw.example.toml"
 
-SMSGW_SERVICES = ("gateway", "worker", "smsc-sim")
+SMSGW_SERVICES = ("gateway", "worker", "webhooks", "smsc-sim")
 # gateway.cli.main hands everything after these subcommands to another parser, unparsed.
 DELEGATED_PARSERS: Mapping[str, Callable[[], argparse.ArgumentParser]] = {
     "smsc-sim": sim_cli.build_parser,
@@ -412,8 +414,8 @@ def test_yaml_subset_reader_rejects_what_it_does_not_understand(text: str) -> No
 # --- compose.yaml ------------------------------------------------------------------------------
 
 
-def test_compose_defines_redis_gateway_worker_and_simulator() -> None:
-    assert set(compose()["services"]) == {"redis", "gateway", "worker", "smsc-sim"}
+def test_compose_defines_redis_gateway_worker_webhooks_and_simulator() -> None:
+    assert set(compose()["services"]) == {"redis", "gateway", "worker", "webhooks", "smsc-sim"}
 
 
 @pytest.mark.parametrize("name", SMSGW_SERVICES)
@@ -675,3 +677,36 @@ def _copied_sources() -> list[str]:
             continue
         sources += [w.rstrip("/") for w in words[:-1] if not w.startswith("--")]
     return sources
+
+
+# --- the webhooks service ---------------------------------------------------------------------
+
+
+def test_webhooks_service_runs_the_delivery_process_with_the_shared_config() -> None:
+    hooks = service("webhooks")
+    assert parse_smsgw(hooks["command"]).command == "webhooks"
+    env = hooks["environment"]
+    assert env["REDIS_URL"] == service("worker")["environment"]["REDIS_URL"]
+    assert mounted_config(hooks) == mounted_config(service("worker"))
+    assert hooks["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert "ports" not in hooks and "container_name" not in hooks  # scalable, like the worker
+
+
+@pytest.mark.parametrize("reachable", [True, False])
+async def test_webhooks_healthcheck_is_healthy_only_while_its_redis_answers(
+    reachable: bool, redis_url: str
+) -> None:
+    test = service("webhooks")["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "python", "-c"] and len(test) == 4, test
+    url = redis_url if reachable else f"redis://127.0.0.1:{free_port()}/0"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", test[3], env={**os.environ, "REDIS_URL": url},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        async with asyncio.timeout(30):
+            returncode = await proc.wait()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert (returncode == 0) is reachable
