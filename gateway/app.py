@@ -16,7 +16,7 @@ from gateway.validate import Rules
 from gateway.views import admin, health, mo, send, status, webhooks
 from worker.config import Settings
 from worker.redisconn import redis_client
-from worker.store import Store
+from worker.store import ReplicaAcks, Store
 
 SEND_PATH = "/communication/message/smpp/sms"
 log = logging.getLogger("smsgw.gateway")
@@ -40,7 +40,9 @@ def _resources(settings: Settings):  # type: ignore[no-untyped-def]
                              health_check_interval=30)
         gw = settings.gateway
         app[GATEWAY] = Gateway(
-            settings=settings, redis=redis, store=Store(redis, settings.retention_seconds),
+            settings=settings, redis=redis,
+            store=Store(redis, settings.retention_seconds, ReplicaAcks(
+                settings.replica_acks, settings.replica_ack_timeout_ms)),
             rules=Rules(default_channel=gw.default_channel,
                         default_country_code=gw.default_country_code,
                         max_segments=gw.max_segments, channels=frozenset(settings.channels)),

@@ -15,7 +15,7 @@ from arq.jobs import serialize_job
 from worker.config import Settings
 from worker.dispatch import Dispatcher, DispatchSettings
 from worker.redisconn import arq_redis_pool, arq_redis_settings, redis_client
-from worker.store import Store
+from worker.store import ReplicaAcks, Store
 
 log = logging.getLogger("smsgw.worker")
 
@@ -47,7 +47,9 @@ def arq_settings(settings: Settings) -> dict[str, Any]:
             return
         redis = redis_client(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
         dispatcher = Dispatcher(
-            Store(redis, settings.retention_seconds), settings.channels, worker_id(),
+            Store(redis, settings.retention_seconds,
+                  ReplicaAcks(settings.replica_acks, settings.replica_ack_timeout_ms)),
+            settings.channels, worker_id(),
             DispatchSettings(retention_seconds=settings.retention_seconds),
         )
         dispatcher.start()

@@ -9,6 +9,7 @@ import asyncio
 import shutil
 import socket
 import tempfile
+from pathlib import Path
 from types import TracebackType
 
 
@@ -39,16 +40,20 @@ def free_port() -> int:
 
 
 class RedisProcess:
-    """``async with RedisProcess() as url:`` runs a private redis-server on a free port."""
+    """``async with RedisProcess() as url:`` runs a private redis-server on a free port.
+
+    With ``replica_of`` (a port on 127.0.0.1) it starts as a replica of that server.
+    """
 
     def __init__(
         self, port: int = 0, *, appendonly: bool = False, fsync: str = "everysec",
-        binary: str = "",
+        binary: str = "", replica_of: int = 0,
     ) -> None:
         self.port = port or free_port()
         self._appendonly = appendonly
         self._fsync = fsync
         self._binary = binary
+        self._replica_of = replica_of
         self._proc: asyncio.subprocess.Process | None = None
         self._dir: tempfile.TemporaryDirectory[str] | None = None
 
@@ -65,6 +70,8 @@ class RedisProcess:
             "--dir", self._dir.name, "--appendonly", "yes" if self._appendonly else "no",
             "--appendfsync", self._fsync, "--loglevel", "notice",
         ]
+        if self._replica_of:
+            args += ["--replicaof", "127.0.0.1", str(self._replica_of)]
         self._proc = await asyncio.create_subprocess_exec(
             self._binary or find_redis_server(), *args,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
@@ -95,6 +102,13 @@ class RedisProcess:
         """Stop the server but keep its data; ``start`` brings it back on the same port."""
         await self._terminate()
 
+    async def kill(self) -> None:
+        """SIGKILL the server: a crash, with whatever it had not yet replicated lost."""
+        if self._proc is not None and self._proc.returncode is None:
+            self._proc.kill()
+            await self._proc.wait()
+        await self._terminate()
+
     async def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL) and remove its directory."""
         await self.halt()
@@ -123,3 +137,76 @@ class RedisProcess:
     ) -> None:
         await self.stop()
 
+
+
+class SentinelProcess:
+    """A Redis Sentinel (the same binary, ``--sentinel``) watching the primary at ``primary``.
+
+    Quick to judge for a single machine: the primary is down after ``down_after_ms`` of
+    silence, and one sentinel is a quorum. :meth:`start` returns once it monitors the primary
+    and has found ``replicas`` replicas of it (candidates for a failover).
+    """
+
+    def __init__(
+        self, primary: int, *, service: str = "mymaster", down_after_ms: int = 1000,
+        failover_timeout_ms: int = 10_000, replicas: int = 0, port: int = 0, binary: str = "",
+    ) -> None:
+        self.port = port or free_port()
+        self.service = service
+        self._replicas = replicas
+        self._conf = (
+            f"port {self.port}\nbind 127.0.0.1\n"
+            f"sentinel monitor {service} 127.0.0.1 {primary} 1\n"
+            f"sentinel down-after-milliseconds {service} {down_after_ms}\n"
+            f"sentinel failover-timeout {service} {failover_timeout_ms}\n"
+        )
+        self._binary = binary
+        self._proc: asyncio.subprocess.Process | None = None
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+        self._drain: asyncio.Task[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """A ``redis+sentinel://`` URL of the monitored primary."""
+        return f"redis+sentinel://127.0.0.1:{self.port}/{self.service}"
+
+    async def start(self) -> str:
+        """Start the sentinel and return the URL once it monitors the primary."""
+        self._dir = tempfile.TemporaryDirectory(prefix="smsgw-sentinel-")
+        conf = Path(self._dir.name) / "sentinel.conf"  # Sentinel rewrites it: a private copy
+        conf.write_text(self._conf)
+        self._proc = await asyncio.create_subprocess_exec(
+            self._binary or find_redis_server(), str(conf), "--sentinel", "--dir", self._dir.name,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
+        assert self._proc.stdout is not None
+        monitoring, replicas = False, 0
+        async with asyncio.timeout(20):
+            while not monitoring or replicas < self._replicas:
+                line = await self._proc.stdout.readline()
+                if not line:
+                    raise RuntimeError(f"redis sentinel exited with {await self._proc.wait()}")
+                monitoring = monitoring or b"+monitor master" in line
+                replicas += b"+slave slave" in line
+        self._drain = asyncio.create_task(self._proc.stdout.read())
+        return self.url
+
+    async def stop(self) -> None:
+        """Stop the sentinel and remove its directory."""
+        if self._proc is not None and self._proc.returncode is None:
+            self._proc.terminate()
+            await self._proc.wait()
+        if self._drain is not None:
+            await self._drain
+        if self._dir is not None:
+            self._dir.cleanup()
+        self._proc = self._drain = self._dir = None
+
+    async def __aenter__(self) -> str:
+        return await self.start()
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()

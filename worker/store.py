@@ -40,6 +40,7 @@ from typing import Any, Literal
 
 import redis.exceptions
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
 from worker.lifecycle import ALLOWED, FINAL, SEVERITY, Status
 
@@ -511,6 +512,8 @@ _MO = _COMMON_LUA + r"""
 -- ARGV: now, retention_s, part_json. Returns the MO id once complete, or '' while parts miss.
 local now, retention = tonumber(ARGV[1]), tonumber(ARGV[2])
 local m = cjson.decode(ARGV[3])
+-- Run again after an unconfirmed write (see NotReplicated): recorded once, listed once.
+if redis.call('EXISTS', P .. 'mo:' .. m.id) == 1 then return m.id end
 local text = m.text
 if m.total > 1 then
   local pk = P .. 'mo:parts:' .. m.channel .. ':' .. m.source .. ':' .. m.ref
@@ -544,12 +547,40 @@ return m.id
 """
 
 
-class Store:
-    """Typed operations on the key schema above. Owns no connection: the caller passes one."""
+class NotReplicated(redis.exceptions.TimeoutError):
+    """Fewer replicas than required acknowledged a write in time (Redis WAIT).
 
-    def __init__(self, redis: Redis, retention_seconds: int) -> None:
+    The write is on the primary, and a failover may yet lose it. A Redis TimeoutError, so every
+    retry path treats it as a passing outage; each write script is safe to run again.
+    """
+
+    def __init__(self, acks: int, wanted: int) -> None:
+        super().__init__(f"{acks} of {wanted} replicas acknowledged the write in time")
+        self.acks = acks
+        self.wanted = wanted
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaAcks:
+    """How many replicas must hold a message write before it counts; 0: the primary's word."""
+
+    replicas: int = 0
+    timeout_ms: int = 1000
+
+
+class Store:
+    """Typed operations on the key schema above. Owns no connection: the caller passes one.
+
+    With ``acks.replicas`` set, the writes that carry a message's fate (accept, outcomes,
+    receipts, MO) are followed by ``WAIT`` and raise :class:`NotReplicated` when it falls short.
+    """
+
+    def __init__(
+        self, redis: Redis, retention_seconds: int, acks: ReplicaAcks = ReplicaAcks()
+    ) -> None:
         self._redis = redis
         self._retention = retention_seconds
+        self._acks = acks
         self._accept = redis.register_script(_ACCEPT)
         self._claim = redis.register_script(_CLAIM)
         self._outcomes = redis.register_script(_OUTCOMES)
@@ -560,6 +591,28 @@ class Store:
         self._mo = redis.register_script(_MO)
         self._renew_lease = redis.register_script(_RENEW_LEASE)
         self._release_lease = redis.register_script(_RELEASE_LEASE)
+
+    async def _durably(
+        self, script: AsyncScript, *, keys: Sequence[Any] = (), args: Sequence[Any] = ()
+    ) -> Any:
+        """Run a write script; with replica acks required, ``WAIT`` for them on the same
+        connection (WAIT covers that connection's writes) in the same round trip."""
+        if not self._acks.replicas:
+            return await script(keys=keys, args=args)
+        for _ in range(2):
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+            pipe.wait(self._acks.replicas, self._acks.timeout_ms)
+            result, acks = await pipe.execute(raise_on_error=False)
+            if not isinstance(result, redis.exceptions.NoScriptError):
+                break
+            await self._redis.script_load(script.script)  # a new primary after a failover
+        for reply in (result, acks):
+            if isinstance(reply, Exception):
+                raise reply
+        if int(acks) < self._acks.replicas:
+            raise NotReplicated(int(acks), self._acks.replicas)
+        return result
 
     async def accept(
         self,
@@ -573,8 +626,8 @@ class Store:
         """Store messages and enqueue their job atomically, in one round trip."""
         if not messages:
             return []
-        raw = await self._accept(
-            keys=[ARQ_JOB_PREFIX + job_id, ARQ_QUEUE],
+        raw = await self._durably(
+            self._accept, keys=[ARQ_JOB_PREFIX + job_id, ARQ_QUEUE],
             args=self._accept_args(messages, window_seconds, job_id, job_payload,
                                    job_expiry_seconds),
         )
@@ -621,7 +674,8 @@ class Store:
              "receipt_wait": o.receipt_wait_ms}
             for o in outcomes
         ]
-        return int(await self._outcomes(args=[now_ms(), dlr_ttl_seconds, json.dumps(payload)]))
+        return int(await self._durably(self._outcomes,
+                                       args=[now_ms(), dlr_ttl_seconds, json.dumps(payload)]))
 
     async def record_receipts(
         self, receipts: Sequence[ReceiptEvent], *, held_ttl_seconds: int
@@ -635,7 +689,8 @@ class Store:
              "at": r.at or now_ms()}
             for r in receipts
         ]
-        raw = await self._receipts(args=[now_ms(), held_ttl_seconds, json.dumps(payload)])
+        raw = await self._durably(self._receipts,
+                                  args=[now_ms(), held_ttl_seconds, json.dumps(payload)])
         return list(json.loads(raw))
 
     async def due(self, channels: Sequence[str], limit: int) -> list[str]:
@@ -687,8 +742,8 @@ class Store:
         payload = {"id": part.api_id, "channel": part.channel, "source": part.source,
                    "destination": part.destination, "text": part.text, "ref": part.ref,
                    "total": part.total, "seq": part.seq}
-        raw = await self._mo(args=[now_ms(), self._retention,
-                                   json.dumps(payload, ensure_ascii=False)])
+        raw = await self._durably(self._mo, args=[now_ms(), self._retention,
+                                                  json.dumps(payload, ensure_ascii=False)])
         return raw.decode() if isinstance(raw, bytes) else str(raw)
 
     async def mo_messages(self, channel: str, limit: int) -> list[dict[str, str]]:
@@ -787,7 +842,8 @@ class Store:
         round trip: over a limit, nothing is stored. Every recipient costs one token."""
         if not messages:
             return []
-        raw = await self._key_scripts.accept(
+        raw = await self._durably(
+            self._key_scripts.accept,
             keys=[ARQ_JOB_PREFIX + job_id, ARQ_QUEUE, bucket_key(limits.key_id),
                   quota_key_prefix(limits.key_id)],
             args=[*self._accept_args(messages, window_seconds, job_id, job_payload,

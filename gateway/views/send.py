@@ -8,14 +8,24 @@ from gateway import wire
 from gateway.auth import SEND_ROLES, Principal, authenticate, limit_error
 from gateway.context import GATEWAY, Gateway
 from gateway.dto import SendSMPPSmsRequest, SMPPMessage, SMPPMsgResponse, SMPPResponseMsg
-from gateway.errors import BadRequest
+from gateway.errors import BadRequest, Unavailable
 from gateway.respond import request_format, respond
 from gateway.validate import Invalid, Valid, validate
 from worker.ids import new_id
 from worker.jobs import job_payload
-from worker.store import LimitExceeded, NewMessage, now_ms
+from worker.store import LimitExceeded, NewMessage, NotReplicated, now_ms
 
 JOB_EXPIRY_SECONDS = 7 * 86400
+
+
+def not_replicated(exc: NotReplicated) -> Unavailable:
+    """The answer when the primary stored a request but too few replicas confirmed it."""
+    return Unavailable(
+        f"the request was stored, but only {exc.acks} of the {exc.wanted} Redis replicas "
+        "required confirmed it in time, so a failover could still lose it: it may or may not "
+        "be sent. Retrying with the same clientMessageIds is safe: a message already accepted "
+        "is answered with its first apiMessageId and sent once.",
+        code="NotReplicated", headers={"Retry-After": "1"})
 
 
 async def send(request: web.Request) -> web.Response:
@@ -64,11 +74,14 @@ async def _accept(
                 for to in c.recipients
             )
     job_id = new_id()
-    stored = await gw.store.accept_within(
-        principal.limits, new, window_seconds=gw.settings.gateway.idempotency_window_seconds,
-        job_id=job_id, job_payload=job_payload([n.api_id for n in new], now_ms()),
-        job_expiry_seconds=JOB_EXPIRY_SECONDS,
-    )
+    try:
+        stored = await gw.store.accept_within(
+            principal.limits, new, window_seconds=gw.settings.gateway.idempotency_window_seconds,
+            job_id=job_id, job_payload=job_payload([n.api_id for n in new], now_ms()),
+            job_expiry_seconds=JOB_EXPIRY_SECONDS,
+        )
+    except NotReplicated as exc:
+        raise not_replicated(exc) from None
     if isinstance(stored, LimitExceeded):
         raise limit_error(stored, principal.limits)
     results = iter(stored)
