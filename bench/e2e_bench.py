@@ -165,8 +165,10 @@ def _report(out: Outcome, load: st.LoadResult, d: st.Delta, after: st.Snapshot,
     n = max(load.accepted, 1)
     print(f"\n== {sc.name}")
     codes = ", ".join(f"HTTP {k} x{v}" for k, v in sorted(load.statuses.items()))
-    print(f"  {load.accepted} accepted ({load.requests} requests: {codes}); all final after "
-          f"{out.seconds:.2f} s -> {out.rate:,.0f} msg/s end to end")
+    print(f"  {load.accepted} accepted ({load.requests} requests: {codes}) in "
+          f"{load.last_answer - load.first_sent:.2f} s (p50 {load.percentile(50) * 1000:.0f} ms, "
+          f"p99 {load.percentile(99) * 1000:.0f} ms); all final after {out.seconds:.2f} s -> "
+          f"{out.rate:,.0f} msg/s end to end")
     print(f"  statuses by lookup: {dict(out.statuses)}; delivered events {delivered_events}")
     rt = ", ".join(f"{k} {v / n:.3f}" for k, v in sorted(d.round_trips.items()))
     print(f"  redis round trips per message: {sum(d.round_trips.values()) / n:.3f} "
@@ -181,6 +183,9 @@ def _report(out: Outcome, load: st.LoadResult, d: st.Delta, after: st.Snapshot,
                       for k, v in sorted(d.cpu.items()))
           + f"; other processes on the machine {max(d.other_cpu, 0):.2f} s in all "
           f"({d.seconds:.1f} s x 2 cores available)")
+    ours = sum(d.cpu.values()) / n
+    print(f"  CPU of every process of ours (load generator included): {ours * 1000:.3f} ms per "
+          f"message: at most ~{2 / ours:,.0f} msg/s on 2 idle cores (CPU-bound estimate)")
     print("  peak RSS (VmHWM, MiB): " + ", ".join(
         f"{k} {m['VmHWM'] / 1024:.1f}" for k, m in sorted(after.memory.items())))
 
