@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.integration.support import ACCOUNTS, channel_env, start_worker, stop_all
 from worker.simulator.config import SimulatorConfig
 from worker.simulator.server import Simulator
 
@@ -19,20 +19,11 @@ pytestmark = pytest.mark.integration
 async def test_three_workers_share_two_binds_and_a_waiting_worker_takes_over(
     redis_url: str, tmp_path: Path
 ) -> None:
-    sim = Simulator(SimulatorConfig(accounts={"smsgw": "secret"}))
+    sim = Simulator(SimulatorConfig(accounts=ACCOUNTS))
     await sim.start()
-    config = tmp_path / "smsgw.toml"
-    config.write_text(
-        f'[channels.sim]\nport = {sim.port}\nsystem_id = "smsgw"\npassword = "secret"\n'
-        "binds = 2\nreconnect_min_seconds = 0.2\n"
-    )
-    env = {**os.environ, "SMSGW_CONFIG": str(config), "REDIS_URL": redis_url}
-    workers = [
-        await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "gateway", "worker", env=env,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-        for _ in range(3)
-    ]
+    env = channel_env(tmp_path / "smsgw.toml", redis_url, sim.port, binds=2,
+                      reconnect_min_seconds=0.2)
+    workers = [await start_worker(env) for _ in range(3)]
     try:
         async with asyncio.timeout(60):
             await sim.wait_bound("smsgw", 2)
@@ -45,10 +36,7 @@ async def test_three_workers_share_two_binds_and_a_waiting_worker_takes_over(
             await sim.wait_bound("smsgw", 0)
             await sim.wait_bound("smsgw", 2)
     finally:
-        for w in workers:
-            if w.returncode is None:
-                w.terminate()
-                await w.wait()
+        await stop_all(workers)
         await sim.stop()
     assert sim.max_bound["smsgw"] == 2
 

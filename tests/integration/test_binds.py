@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
 
+from tests.integration.support import running_simulator
 from worker.bindcap import BindLeases
 from worker.config import Channel
 from worker.simulator.config import SimulatorConfig
@@ -102,22 +102,13 @@ async def test_a_peer_that_stops_answering_enquire_link_is_dropped_and_rebound(
         await server.wait_closed()
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    simulator = Simulator(SimulatorConfig(accounts={"smsgw": "secret"}))
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
-
-
-async def test_stopping_a_pool_unbinds_cleanly_and_frees_its_bind_slots(
-    redis: Redis, sim: Simulator
-) -> None:
-    pool = ChannelPool(_channel(sim.port, binds=2), _no_deliver, "w",
-                       BindLeases(Store(redis, 60), "w"))
-    pool.start()
-    async with asyncio.timeout(10):
-        await sim.wait_bound("smsgw", 1)
-    await pool.stop(1.0)
-    assert sim.stats()["unbinds"] >= 1 and sim.bound("smsgw") == 0
+async def test_stopping_a_pool_unbinds_cleanly_and_frees_its_bind_slots(redis: Redis) -> None:
+    async with running_simulator() as sim:
+        pool = ChannelPool(_channel(sim.port, binds=2), _no_deliver, "w",
+                           BindLeases(Store(redis, 60), "w"))
+        pool.start()
+        async with asyncio.timeout(10):
+            await sim.wait_bound("smsgw", 1)
+        await pool.stop(1.0)
+        assert sim.stats()["unbinds"] >= 1 and sim.bound("smsgw") == 0
     assert [k async for k in redis.scan_iter("smsgw:bind:*")] == []

@@ -5,20 +5,18 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from arq.worker import Worker
 from redis.asyncio import Redis
 
+from tests.integration.support import accept_messages, numbers, running_simulator
 from worker.config import Settings, settings_from_dict
-from worker.encoding import analyse
-from worker.ids import new_id
-from worker.jobs import arq_settings, job_payload
-from worker.simulator.config import SimulatorConfig
+from worker.jobs import arq_settings
 from worker.simulator.server import Simulator
-from worker.store import EVENTS, NewMessage, Store, now_ms
+from worker.store import EVENTS, Store
 
 pytestmark = pytest.mark.integration
 
@@ -29,16 +27,6 @@ def _settings(redis_url: str, port: int, max_jobs: int = 10, **channel: Any) -> 
          "channels": {"sim": {"port": port, "system_id": "smsgw", "password": "secret",
                               "enquire_link_seconds": 5, **channel}}},
         {"REDIS_URL": redis_url}, source="test")
-
-
-async def _accept(store: Store, contents: list[tuple[str, str]]) -> list[str]:
-    msgs = [NewMessage(api_id=new_id(), account="acme", channel="sim", to=to, content=text,
-                       encoding=analyse(text).encoding, segments=analyse(text).segments)
-            for to, text in contents]
-    ids = [m.api_id for m in msgs]
-    await store.accept(msgs, window_seconds=60, job_id=new_id(),
-                       job_payload=job_payload(ids, now_ms()), job_expiry_seconds=60)
-    return ids
 
 
 async def _run_until_final(redis_url: str, settings: Settings, workers: int,
@@ -67,25 +55,13 @@ async def _run_until_final(redis_url: str, settings: Settings, workers: int,
         await listener.aclose()
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    simulator = Simulator(SimulatorConfig(accounts={"smsgw": "secret"}))
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
-
-
 async def test_two_workers_together_stay_within_the_channel_tps(
     redis_url: str, redis: Redis
 ) -> None:
     tps = 100
     # The SMSC enforces the same TPS: anything faster would be answered ESME_RTHROTTLED.
-    sim = Simulator(SimulatorConfig(accounts={"smsgw": "secret"}, max_tps=tps))
-    await sim.start()
-    try:
+    async with running_simulator(max_tps=tps) as sim:
         await _tps_run(redis_url, redis, sim, tps)
-    finally:
-        await sim.stop()
 
 
 async def _tps_run(redis_url: str, redis: Redis, sim: Simulator, tps: int) -> None:
@@ -96,7 +72,7 @@ async def _tps_run(redis_url: str, redis: Redis, sim: Simulator, tps: int) -> No
 
     async def start() -> None:
         for chunk in range(0, count, 50):
-            await _accept(store, [(f"2782{n:07d}", "hi") for n in range(chunk, chunk + 50)])
+            await accept_messages(store, [(to, "hi") for to in numbers(count)[chunk:chunk + 50]])
 
     await _run_until_final(redis_url, settings, 2, start, count)
     times = sorted(s.time for s in sim.submits)
@@ -115,12 +91,8 @@ async def test_concurrent_two_part_messages_to_one_number_never_share_a_live_ref
     redis_url: str, redis: Redis
 ) -> None:
     # Receipts come late, so more than 256 messages await theirs: the 8-bit refs run out.
-    sim = Simulator(SimulatorConfig(accounts={"smsgw": "secret"}, receipt_delay=0.5))
-    await sim.start()
-    try:
+    async with running_simulator(receipt_delay=0.5) as sim:
         await _two_part_run(redis_url, redis, sim)
-    finally:
-        await sim.stop()
 
 
 async def _two_part_run(redis_url: str, redis: Redis, sim: Simulator) -> None:
@@ -130,7 +102,7 @@ async def _two_part_run(redis_url: str, redis: Redis, sim: Simulator) -> None:
     store = Store(redis, 3600)
 
     async def start() -> None:
-        await _accept(store, [("27820000001", text)] * count)
+        await accept_messages(store, [("27820000001", text)] * count, chunk=count)
 
     await _run_until_final(redis_url, settings, 1, start, count)
     ref_of = {s.message_id: s.udh.ref for s in sim.submits if s.udh is not None}

@@ -1,0 +1,115 @@
+"""Shared pieces of the integration tests: a simulator, accepting messages, real worker
+processes, and waiting (on the store's transition events, never on a sleep) for final states."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from redis.asyncio import Redis
+
+from worker.encoding import analyse
+from worker.ids import new_id
+from worker.jobs import job_payload
+from worker.lifecycle import FINAL
+from worker.simulator.config import SimulatorConfig
+from worker.simulator.server import Simulator
+from worker.store import EVENTS, NewMessage, Store, now_ms
+
+ACCOUNTS = {"smsgw": "secret"}
+
+
+@asynccontextmanager
+async def running_simulator(**config: Any) -> AsyncIterator[Simulator]:
+    """A simulator with one account (smsgw/secret) and the given behaviours."""
+    sim = Simulator(SimulatorConfig(accounts=ACCOUNTS, **config))
+    await sim.start()
+    try:
+        yield sim
+    finally:
+        await sim.stop()
+
+
+async def accept_messages(
+    store: Store, items: Sequence[tuple[str, str]], *, chunk: int = 100,
+    channel: str = "sim",
+) -> list[str]:
+    """Store (to, text) messages as the gateway does, one job per chunk; their ids."""
+    ids: list[str] = []
+    for start in range(0, len(items), chunk):
+        msgs = [NewMessage(api_id=new_id(), account="acme", channel=channel, to=to,
+                           content=text, encoding=analyse(text).encoding,
+                           segments=analyse(text).segments)
+                for to, text in items[start:start + chunk]]
+        batch = [m.api_id for m in msgs]
+        await store.accept(msgs, window_seconds=60, job_id=new_id(),
+                           job_payload=job_payload(batch, now_ms()), job_expiry_seconds=600)
+        ids += batch
+    return ids
+
+
+def numbers(count: int) -> list[str]:
+    """``count`` distinct South African mobile numbers."""
+    return [f"2782{n:07d}" for n in range(count)]
+
+
+async def wait_final(redis_url: str, ids: Sequence[str]) -> dict[str, str]:
+    """Wait until every message is final; their statuses. Subscribes before it looks, so no
+    transition can slip between the look and the wait."""
+    redis = Redis.from_url(redis_url)
+    statuses: dict[str, str] = {}
+    try:
+        async with redis.pubsub() as pubsub:
+            await pubsub.subscribe(EVENTS)
+            while (await pubsub.get_message(timeout=5) or {}).get("type") != "subscribe":
+                pass
+            for rec in await Store(redis, 3600).get(ids):
+                if rec is not None and rec.status in FINAL:
+                    statuses[rec.api_id] = rec.status
+            waiting = set(ids) - set(statuses)
+            while waiting:
+                msg = await pubsub.get_message(timeout=5)
+                if msg is None or msg["type"] != "message":
+                    continue
+                api_id, _, status = msg["data"].decode().partition(" ")
+                if api_id in waiting and status in FINAL:
+                    statuses[api_id] = status
+                    waiting.discard(api_id)
+    finally:
+        await redis.aclose()
+    return statuses
+
+
+def channel_env(path: Path, redis_url: str, sim_port: int, **channel: Any) -> dict[str, str]:
+    """Write a config with channel 'sim' at the simulator; the environment of a process."""
+    fields = {"port": sim_port, "system_id": "smsgw", "password": "secret", **channel}
+    body = "".join(f"{k} = {_toml(v)}\n" for k, v in fields.items())
+    path.write_text(f"[gateway]\ndefault_channel = \"sim\"\n[worker]\ndrain_seconds = 10\n"
+                    f"[channels.sim]\n{body}")
+    return {**os.environ, "SMSGW_CONFIG": str(path), "REDIS_URL": redis_url}
+
+
+def _toml(value: Any) -> str:
+    return f'"{value}"' if isinstance(value, str) else str(value).lower() \
+        if isinstance(value, bool) else str(value)
+
+
+async def start_worker(env: dict[str, str], log: IO[bytes] | None = None
+                       ) -> asyncio.subprocess.Process:
+    """A real `smsgw worker` process (output to ``log``, else discarded)."""
+    out = log if log is not None else asyncio.subprocess.DEVNULL
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway", "worker", env=env, stdout=out, stderr=out)
+
+
+async def stop_all(procs: Sequence[asyncio.subprocess.Process | None]) -> None:
+    """Terminate whatever is still running."""
+    for proc in procs:
+        if proc is not None and proc.returncode is None:
+            proc.terminate()
+            await proc.wait()
