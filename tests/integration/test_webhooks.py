@@ -12,9 +12,10 @@ import contextlib
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import aiohttp
 import pytest
@@ -41,6 +42,7 @@ from worker.webhook_delivery import WebhookService
 pytestmark = pytest.mark.integration
 
 SEND = "/communication/message/smpp/sms"
+README = Path(__file__).resolve().parents[2] / "README.md"
 FAST_RETRIES = WebhookSettings(timeout_seconds=5, backoff_min_seconds=0.05,
                                backoff_max_seconds=0.2, lease_seconds=10)
 
@@ -114,6 +116,15 @@ async def start_sink(sink: Sink) -> tuple[Sink, web.AppRunner]:
     await site.start()
     sink.url = f"http://127.0.0.1:{runner.addresses[0][1]}/hooks"
     return sink, runner
+
+
+def readme_verify() -> Callable[[str, str, bytes], bool]:
+    """The ``verify`` function the README's Webhooks section shows receivers, executed as is."""
+    section = README.read_text().split("\n## Webhooks\n", 1)[1].split("\n## ", 1)[0]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(code, namespace)
+    return cast(Callable[[str, str, bytes], bool], namespace["verify"])
 
 
 def verify(secret: str, hit: Hit) -> bool:
@@ -253,6 +264,9 @@ async def test_a_webhook_reaches_the_sink_signed_and_is_retried_after_a_500(stac
     first, retry, delivered = hits[:3]
     assert [h.answered for h in hits[:3]] == [500, 200, 200]
     assert all(verify(secret, h) for h in hits)
+    readme = readme_verify()
+    assert all(readme(secret, h.headers["X-Smsgw-Signature"], h.body) for h in hits)
+    assert not readme(secret, first.headers["X-Smsgw-Signature"], first.body + b" ")
     assert not verify("whsec_wrong", first)
     assert first.body == retry.body  # the same event, signed afresh
     assert first.headers["X-Smsgw-Event-Id"] == retry.headers["X-Smsgw-Event-Id"]

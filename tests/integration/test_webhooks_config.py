@@ -1,0 +1,121 @@
+"""Webhook settings through the admin API and ``smsgw accounts``: roles, URL rules, secrets."""
+
+# The stack fixture is imported from test_webhooks and named in signatures, which ruff reads
+# as a redefinition.
+# ruff: noqa: F811
+from __future__ import annotations
+
+import pytest
+
+from gateway.accounts_cli import run_accounts
+from gateway.cli import build_parser
+from gateway.dto import ADMIN_OPERATIONS
+from gateway.keys_cli import create_key
+from gateway.webhook_config import InvalidWebhook, check_url
+from tests.integration.test_webhooks import Stack, hooks, stack  # noqa: F401
+from worker.config import settings_from_dict
+from worker.store import Store
+
+pytestmark = pytest.mark.integration
+
+OWN = ["127.0.0.1:8080", "gw.example.com:443"]
+
+
+@pytest.mark.parametrize("url", [
+    "https://hooks.example.com/smsgw", "http://127.0.0.1:9000/cb",
+    "https://shop.example/api/sms-callback",  # /api/ is fine when it is not one of ours
+])
+def test_http_and_https_receivers_are_accepted(url: str) -> None:
+    assert check_url(url, own_origins=OWN, admin_operations=ADMIN_OPERATIONS) == url
+
+
+@pytest.mark.parametrize("url", [
+    "ftp://hooks.example.com/x", "file:///etc/passwd", "javascript:alert(1)", "http:///nohost",
+    "https://user:pw@hooks.example.com/", "http://127.0.0.1:8080/anything",
+    "https://GW.example.com/hooks", "https://other.example/admin/keys",
+    "https://other.example//ADMIN", "https://other.example/%61dmin/keys",
+    "https://other.example/json/reply/CreateApiKey", "https://other.example/api/rotateapikey",
+    "http://[::1", "https://h.example/" + "x" * 2000,
+])
+def test_urls_that_are_not_http_or_aim_at_the_gateway_admin_are_refused(url: str) -> None:
+    with pytest.raises(InvalidWebhook):
+        check_url(url, own_origins=OWN, admin_operations=ADMIN_OPERATIONS)
+
+
+async def test_an_admin_sets_a_callback_and_the_secret_is_shown_only_when_generated(
+    stack: Stack,
+) -> None:
+    path = "/admin/accounts/acme/callback"
+    status, first = await stack.call("PUT", path, stack.admin, {"url": "http://127.0.0.1:9/a"})
+    assert status == 200 and first["secret"].startswith("whsec_")
+    assert first["webhooks"] == {"account": "acme", "callbackUrl": "http://127.0.0.1:9/a",
+                                 "inboundUrls": [], "hasSecret": True}
+    status, again = await stack.call("POST", path, stack.admin, {"url": "http://127.0.0.1:9/b"})
+    assert status == 200 and again.get("secret") is None
+    status, rotated = await stack.call("PUT", path, stack.admin,
+                                       {"url": "http://127.0.0.1:9/b", "rotateSecret": True})
+    assert rotated["secret"] not in (None, first["secret"])
+    status, shown = await stack.call("GET", "/admin/accounts/acme/webhooks", stack.admin)
+    assert status == 200 and "secret" not in {k for k, v in shown.items() if v}
+    assert shown["webhooks"]["callbackUrl"] == "http://127.0.0.1:9/b"
+    status, _ = await stack.call("DELETE", path, stack.admin)
+    status, shown = await stack.call("GET", "/json/reply/GetAccountWebhooks?account=acme",
+                                     stack.admin)
+    assert status == 200 and shown["webhooks"].get("callbackUrl") is None
+
+
+async def test_a_callback_at_the_gateway_itself_is_refused(stack: Stack) -> None:
+    status, reply = await stack.call("PUT", "/admin/accounts/acme/callback", stack.admin,
+                                     {"url": stack.base + "/hooks"})
+    assert status == 400 and reply["ResponseStatus"]["Errors"][0]["FieldName"] == "url"
+
+
+async def test_roles_decide_whose_webhooks_a_key_manages(stack: Stack) -> None:
+    store = Store(stack.redis, 3600)
+    partner = await create_key(store, name="p", account="reseller",
+                               roles=frozenset({"Partner"}), channels=None)
+    await create_key(store, name="kid", account="kid", parent_account="reseller",
+                     roles=frozenset({"Client"}), channels=None)
+    body = {"url": "http://127.0.0.1:9/cb"}
+    assert (await stack.call("PUT", "/admin/accounts/kid/callback", partner, body))[0] == 200
+    assert (await stack.call("PUT", "/admin/accounts/reseller/callback", partner,
+                             body))[0] == 200
+    assert (await stack.call("PUT", "/admin/accounts/acme/callback", partner, body))[0] == 404
+    assert (await stack.call("PUT", "/admin/accounts/acme/callback", stack.keys["acme"],
+                             body))[0] == 403
+    assert (await stack.call("PUT", "/admin/accounts/nobody/callback", stack.admin,
+                             body))[0] == 404
+    status, dead = await stack.call("GET", "/admin/webhooks/dead", partner)
+    assert (status, dead["results"]) == (200, [])
+
+
+async def _accounts(redis_url: str, capsys: pytest.CaptureFixture[str], *argv: str
+                    ) -> tuple[int, str, str]:
+    capsys.readouterr()
+    args = build_parser().parse_args(["accounts", *argv])
+    settings = settings_from_dict({"channels": {"sim": {}}}, {"REDIS_URL": redis_url}, "test")
+    code = await run_accounts(args, settings)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+async def test_the_accounts_cli_sets_shows_and_clears_webhook_urls(
+    stack: Stack, capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = stack.settings.redis_url
+    code, out, _ = await _accounts(url, capsys, "set-callback", "acme", "https://h.example/cb")
+    assert code == 0 and out.strip().startswith("whsec_")  # the secret alone on stdout
+    code, out, _ = await _accounts(url, capsys, "set-inbound", "acme", "sim",
+                                   "https://h.example/mo")
+    assert (code, out) == (0, "")  # the account already has its secret
+    code, out, _ = await _accounts(url, capsys, "show", "acme", "--json")
+    assert code == 0 and '"sim": "https://h.example/mo"' in out and "whsec_" not in out
+    assert (await _accounts(url, capsys, "set-callback", "acme", "ftp://h.example"))[0] == 2
+    assert (await _accounts(url, capsys, "set-inbound", "acme", "nosuch",
+                            "https://h.example"))[0] == 2
+    assert (await _accounts(url, capsys, "set-callback", "ghost", "https://h.example"))[0] == 1
+    assert (await _accounts(url, capsys, "replay", "acme", "not-an-id"))[0] == 2
+    code, _, err = await _accounts(url, capsys, "clear-callback", "acme")
+    assert code == 0 and "cleared" in err
+    code, out, _ = await _accounts(url, capsys, "dead-letters", "acme", "--json")
+    assert (code, out.strip()) == (0, "[]")

@@ -1,0 +1,142 @@
+"""Webhook capture and crash recovery against a real redis-server and a local aiohttp sink."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from gateway.keys_cli import create_key
+from tests.integration.test_webhooks import Sink, start_sink, subscribed, until_all
+from worker.config import WebhookSettings
+from worker.jobs import job_payload
+from worker.lifecycle import Status
+from worker.store import (
+    WEBHOOK_GROUP,
+    WEBHOOK_NOTIFY,
+    NewMessage,
+    Outcome,
+    Store,
+    WebhookStore,
+    now_ms,
+    webhook_lease_key,
+    webhook_stream_key,
+)
+from worker.webhook_delivery import WebhookService
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def sink() -> AsyncIterator[Sink]:
+    served, runner = await start_sink(Sink())
+    yield served
+    await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def _running(redis_url: str, settings: WebhookSettings, owner: str) -> AsyncIterator[None]:
+    """A webhooks service for the body's duration (cancelled on exit, as SIGTERM does)."""
+    client = Redis.from_url(redis_url)
+    service = asyncio.create_task(WebhookService(client, settings, owner=owner).run())
+    try:
+        yield
+    finally:
+        service.cancel()
+        await asyncio.gather(service, return_exceptions=True)
+        await client.aclose()
+
+
+async def _accounts(redis: Redis, *names: str) -> Store:
+    store = Store(redis, 3600)
+    for name in names:
+        await create_key(store, name=name, account=name, roles=frozenset({"Client"}),
+                         channels=None)
+    return store
+
+
+async def _claimed(store: Store, *accounts: str) -> list[str]:
+    """One message per account, accepted and claimed (queued -> sending)."""
+    messages = [NewMessage(api_id=f"01TESTMSG{i:017d}", account=a, channel="sim",
+                           to="27820000001", content="hi", encoding="gsm7", segments=1,
+                           cmid=f"c-{a}") for i, a in enumerate(accounts)]
+    ids = [m.api_id for m in messages]
+    await store.accept(messages, window_seconds=60, job_id="j1",
+                       job_payload=job_payload(ids, now_ms()), job_expiry_seconds=60)
+    await store.claim(ids, worker="w1", lease_ms=60_000, served=["sim"])
+    return ids
+
+
+async def test_only_public_statuses_of_accounts_with_a_callback_are_captured(
+    redis: Redis,
+) -> None:
+    store = await _accounts(redis, "hooked", "plain")
+    await WebhookStore(redis).set_callback("hooked", "http://127.0.0.1:9/x", new_secret="s")
+    hooked, plain = await _claimed(store, "hooked", "plain")
+    assert await redis.xlen(webhook_stream_key("hooked")) == 0  # queued/sending are internal
+
+    await store.record_outcomes([
+        Outcome(api_id=hooked, channel="sim", status=Status.FAILED, error_code="0x0000000b",
+                error_text="invalid destination"),
+        Outcome(api_id=plain, channel="sim", smsc_ids=["abc"]),
+    ], dlr_ttl_seconds=60)
+
+    ((_, fields),) = await redis.xrange(webhook_stream_key("hooked"))
+    got = {k.decode(): v.decode() for k, v in fields.items()}
+    assert {k: got[k] for k in ("kind", "id", "status", "cmid", "code", "text")} == {
+        "kind": "status", "id": hooked, "status": "failed", "cmid": "c-hooked",
+        "code": "0x0000000b", "text": "invalid destination"}
+    assert int(got["at"]) > 0
+    assert not await redis.exists(webhook_stream_key("plain"))
+
+
+async def test_events_a_dead_deliverer_left_unacknowledged_go_to_its_successor(
+    redis: Redis, redis_url: str, sink: Sink,
+) -> None:
+    store = await _accounts(redis, "acme")
+    hooks = WebhookStore(redis)
+    await hooks.set_callback("acme", sink.url, new_secret="s")
+    (api_id,) = await _claimed(store, "acme")
+    await store.record_outcomes([Outcome(api_id=api_id, channel="sim", smsc_ids=["abc"])],
+                                dlr_ttl_seconds=60)
+    # A deliverer read the event, then died holding its lease: the event is pending.
+    await hooks.ensure_group("acme")
+    (read,) = await hooks.read_events({"acme": ">"}, count=10, block_ms=None)
+    await redis.set(webhook_lease_key("acme"), "dead-process", px=300)
+
+    settings = WebhookSettings(timeout_seconds=1, lease_seconds=2, backoff_min_seconds=0.05)
+    async with asyncio.timeout(20), subscribed(redis, WEBHOOK_NOTIFY) as notices, \
+            _running(redis_url, settings, "next"):
+        await until_all(notices, {f"acme delivered {api_id}.submitted"})
+
+    (hit,) = sink.hits
+    assert hit.json["apiMessageId"] == api_id and hit.answered == 200
+    assert read.fields is not None and read.fields["id"] == api_id
+    stream = webhook_stream_key("acme")
+    assert await redis.xlen(stream) == 0
+    assert (await redis.xpending(stream, WEBHOOK_GROUP))["pending"] == 0
+    assert not await redis.exists(webhook_lease_key("acme"))  # handed over on a clean stop
+
+
+async def test_a_webhook_without_a_url_any_more_is_dead_lettered_with_the_reason(
+    redis: Redis, redis_url: str,
+) -> None:
+    store = await _accounts(redis, "acme")
+    hooks = WebhookStore(redis)
+    await hooks.set_callback("acme", "http://127.0.0.1:9/x", new_secret="s")
+    (api_id,) = await _claimed(store, "acme")
+    await store.record_outcomes([Outcome(api_id=api_id, channel="sim", smsc_ids=["abc"])],
+                                dlr_ttl_seconds=60)
+    await hooks.set_callback("acme", "", new_secret="unused")
+
+    settings = WebhookSettings(timeout_seconds=1, max_age_seconds=1, lease_seconds=2,
+                               backoff_min_seconds=0.2, backoff_max_seconds=0.4)
+    async with asyncio.timeout(20), subscribed(redis, WEBHOOK_NOTIFY) as notices, \
+            _running(redis_url, settings, "w"):
+        await until_all(notices, {f"acme dead {api_id}.submitted"})
+    (dead,) = await hooks.dead_letters("acme", 10)
+    assert dead.fields["reason"] == "no URL configured" and dead.fields["id"] == api_id
+
