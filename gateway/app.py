@@ -11,12 +11,19 @@ from gateway import openapi
 from gateway.auth import ensure_bootstrap_admin
 from gateway.context import GATEWAY, Gateway
 from gateway.errors import error_middleware
+from gateway.metrics import (
+    METRICS,
+    GatewayMetrics,
+    MeteredStore,
+    metrics_middleware,
+    metrics_view,
+)
 from gateway.respond import render_error
 from gateway.validate import Rules
 from gateway.views import admin, health, mo, send, status, webhooks
 from worker.config import Settings
 from worker.redisconn import redis_client
-from worker.store import ReplicaAcks, Store
+from worker.store import ReplicaAcks
 
 SEND_PATH = "/communication/message/smpp/sms"
 log = logging.getLogger("smsgw.gateway")
@@ -24,10 +31,12 @@ log = logging.getLogger("smsgw.gateway")
 
 def create_app(settings: Settings) -> web.Application:
     """A gateway application for ``settings``; Redis is opened and closed with the app."""
+    metrics = GatewayMetrics()
     app = web.Application(
-        middlewares=[error_middleware(render_error)],
+        middlewares=[metrics_middleware(metrics), error_middleware(render_error)],
         client_max_size=settings.gateway.max_body_bytes,
     )
+    app[METRICS] = metrics
     app.cleanup_ctx.append(_resources(settings))
     app.cleanup_ctx.append(_bootstrap_admin(settings.gateway.admin_bootstrap_key))
     _routes(app)
@@ -41,7 +50,7 @@ def _resources(settings: Settings):  # type: ignore[no-untyped-def]
         gw = settings.gateway
         app[GATEWAY] = Gateway(
             settings=settings, redis=redis,
-            store=Store(redis, settings.retention_seconds, ReplicaAcks(
+            store=MeteredStore(app[METRICS], redis, settings.retention_seconds, ReplicaAcks(
                 settings.replica_acks, settings.replica_ack_timeout_ms)),
             rules=Rules(default_channel=gw.default_channel,
                         default_country_code=gw.default_country_code,
@@ -83,3 +92,4 @@ def _routes(app: web.Application) -> None:
     r.add_get("/docs", openapi.docs_page)
     r.add_get("/health/live", health.live)
     r.add_get("/health/ready", health.ready)
+    r.add_get("/metrics", metrics_view)

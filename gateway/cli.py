@@ -7,19 +7,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from collections.abc import Sequence
 
 from gateway.accounts_cli import add_parser as add_accounts_parser
 from worker.config import ConfigError, Settings, load_settings
+from worker.logs import LOG_FORMATS, config_secrets, setup_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="smsgw", description="HTTP to SMPP gateway")
     parser.add_argument("--log-level", default=os.environ.get("SMSGW_LOG_LEVEL", "INFO"))
+    parser.add_argument("--log-format", choices=LOG_FORMATS,
+                        default=os.environ.get("SMSGW_LOG_FORMAT", "console"),
+                        help="json (one object per line) or console (env SMSGW_LOG_FORMAT)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     gw = sub.add_parser("gateway", help="serve the HTTP API")
@@ -27,7 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     gw.add_argument("--port", type=int, default=None)
 
     wk = sub.add_parser("worker", help="run an SMPP worker")
-    wk.add_argument("--health-port", type=int, default=None)
+    wk.add_argument("--health-port", type=int, default=None,
+                    help="serve /health/live, /health/ready and /metrics on this port")
+    wk.add_argument("--health-host", default="0.0.0.0", help="address of the health port")
     wk.add_argument("--burst", action="store_true", help="exit when the queue is empty")
 
     sim = sub.add_parser("smsc-sim", help="run the SMSC simulator", add_help=False)
@@ -81,9 +86,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from worker.simulator.cli import main as sim_main
 
         return sim_main(args_list[1:])
-    args = build_parser().parse_args(args_list)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    if args.log_format not in LOG_FORMATS:  # argparse does not check a default from the env
+        parser.error(f"--log-format (or SMSGW_LOG_FORMAT) must be one of {LOG_FORMATS}")
+    _, redactor = setup_logging(args.log_level, args.log_format)
     try:
         if args.command == "dev":
             from gateway.dev import run_dev
@@ -93,6 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"smsgw: configuration error: {exc}", file=sys.stderr)
         return 2
+    redactor.add(config_secrets(settings))
     return _run(args, settings)
 
 
@@ -108,7 +116,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "worker":
         from worker.runner import run_worker
 
-        return run_worker(settings, health_port=args.health_port, burst=args.burst)
+        return run_worker(settings, health_port=args.health_port,
+                          health_host=args.health_host, burst=args.burst)
     if args.command == "keys":
         from gateway.keys_cli import run_keys
 

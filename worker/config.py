@@ -37,6 +37,7 @@ ENV_VARS = (
     "SMSGW_DEFAULT_COUNTRY_CODE",
     "SMSGW_BOOTSTRAP_ADMIN_KEY",
     "SMSGW_DEV_API_KEY",
+    "SMSGW_LOG_FORMAT",  # json or console; read by the CLI entry point
 )
 
 

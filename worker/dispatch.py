@@ -21,6 +21,8 @@ from worker.config import Channel
 from worker.encoding import analyse, decode_text, parse_udh, split
 from worker.ids import new_id
 from worker.lifecycle import Status
+from worker.logs import CONTENT_LOGGER, message_context
+from worker.metrics import WorkerMetrics
 from worker.ratelimit import SharedRate
 from worker.smpp import pdu
 from worker.smpp.pool import ChannelPool, backoff
@@ -35,6 +37,7 @@ from worker.smpp.session import SessionClosed
 from worker.store import REDIS_ERRORS, Claimed, MoPart, Outcome, ReceiptEvent, Store, now_ms
 
 log = logging.getLogger("smsgw.worker")
+content_log = logging.getLogger(CONTENT_LOGGER)
 
 # How long a deliver_sm waits for its record to reach Redis before it is refused (the SMSC
 # then redelivers): long enough for a Redis restart, short of an SMSC's response timeout.
@@ -63,8 +66,10 @@ class Dispatcher:
         channels: Mapping[str, Channel],
         worker_id: str,
         settings: DispatchSettings,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.store = store
+        self.metrics = metrics if metrics is not None else WorkerMetrics()
         self.channels = channels
         self.worker_id = worker_id
         self.settings = settings
@@ -149,9 +154,13 @@ class Dispatcher:
     async def _send_one(self, msg: Claimed) -> None:
         # The slot is held until the outcome is in Redis, so at most one window per bind is
         # ever answered-but-unrecorded: the bound on duplicates if this process is killed.
-        async with self._unrecorded[msg.channel]:
-            outcome = await self._submit_parts(msg)
-            await self._outcomes.put(outcome)
+        with message_context(msg.api_id, msg.channel):
+            async with self._unrecorded[msg.channel]:
+                content_log.debug("content: %r", msg.content)
+                outcome = await self._submit_parts(msg)
+                self.metrics.outcome(outcome)
+                _log_outcome(outcome)
+                await self._outcomes.put(outcome)
 
     async def _submit_parts(self, msg: Claimed) -> Outcome:
         channel = self.channels.get(msg.channel)
@@ -207,7 +216,9 @@ class Dispatcher:
         while True:
             await self._rates[msg.channel].acquire()
             try:
+                started = time.monotonic()
                 res = await pool.submit(sm, self.settings.wait_bind_seconds)
+                self.metrics.submit_answered(msg.channel, res.status, time.monotonic() - started)
                 if res.status == pdu.ESME_ROK:
                     return normalise_smsc_id(res.message_id)
                 code = f"0x{res.status:08X}"
@@ -277,7 +288,10 @@ class Dispatcher:
             channel=channel, candidates=receipt_id_candidates(receipt.message_id, fmt),
             state=Status(state) if state else None, stat=receipt.stat, err=receipt.err,
         )
-        if not await self._persist(lambda: self._receipts.put(event), f"receipt on {channel}"):
+        async def record() -> None:
+            self.metrics.receipt(event, await self._receipts.put(event))
+
+        if not await self._persist(record, f"receipt on {channel}"):
             return pdu.ESME_RSYSERR
         return pdu.ESME_ROK
 
@@ -319,6 +333,15 @@ class Dispatcher:
 
     async def _flush_receipts(self, events: Sequence[ReceiptEvent]) -> list[str]:
         return await self.store.record_receipts(events, held_ttl_seconds=3600)
+
+
+def _log_outcome(outcome: Outcome) -> None:
+    """One line per send attempt: routine at DEBUG, a retry or a failure at INFO."""
+    if outcome.status == Status.SUBMITTED:
+        log.debug("submitted in %d part(s)", len(outcome.smsc_ids))
+    elif not outcome.deferred:
+        log.info("%s: %s %s", "will retry" if outcome.status == Status.QUEUED else "failed",
+                 outcome.error_code, outcome.error_text)
 
 
 def _validity(seconds: int) -> str:

@@ -14,6 +14,8 @@ from arq.jobs import serialize_job
 
 from worker.config import Settings
 from worker.dispatch import Dispatcher, DispatchSettings
+from worker.health import HealthAddress, HealthServer, Probe
+from worker.metrics import WorkerMetrics
 from worker.redisconn import arq_redis_pool, arq_redis_settings, redis_client
 from worker.store import ReplicaAcks, Store
 
@@ -38,21 +40,32 @@ def worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
-def arq_settings(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments for ``arq.Worker`` (also the shape of an arq WorkerSettings class)."""
+def arq_settings(settings: Settings, *, health: HealthAddress | None = None) -> dict[str, Any]:
+    """Keyword arguments for ``arq.Worker`` (also the shape of an arq WorkerSettings class).
+
+    ``health``: where to serve /health and /metrics; by default ``worker.health_port`` on every
+    interface, or nowhere when that is 0.
+    """
     w = settings.worker
+    if health is None and w.health_port:
+        health = HealthAddress("0.0.0.0", w.health_port)
 
     async def startup(ctx: dict[str, Any]) -> None:
         if "dispatcher" in ctx:  # arq's loop restarted after a Redis outage: binds stay up
             return
+        metrics = WorkerMetrics()
         redis = redis_client(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
         dispatcher = Dispatcher(
             Store(redis, settings.retention_seconds,
                   ReplicaAcks(settings.replica_acks, settings.replica_ack_timeout_ms)),
             settings.channels, worker_id(),
-            DispatchSettings(retention_seconds=settings.retention_seconds),
+            DispatchSettings(retention_seconds=settings.retention_seconds), metrics,
         )
         dispatcher.start()
+        metrics.watch(lambda: dispatcher.pools)
+        if health is not None:
+            ctx["health"] = await HealthServer.start(
+                health, Probe(redis, dispatcher.store, dispatcher.pools, metrics))
         ctx.update(redis_client=redis, dispatcher=dispatcher, background=[
             asyncio.create_task(dispatcher.heartbeat_forever()),
             asyncio.create_task(dispatcher.reap_forever()),
@@ -61,6 +74,8 @@ def arq_settings(settings: Settings) -> dict[str, Any]:
                  ", ".join(settings.channels) or "(none)")
 
     async def shutdown(ctx: dict[str, Any]) -> None:
+        if "health" in ctx:  # first, so that a draining worker is no longer ready
+            await ctx.pop("health").close()
         dispatcher: Dispatcher | None = ctx.get("dispatcher")
         if dispatcher is not None:
             for task in ctx["background"]:

@@ -10,6 +10,7 @@ import redis.exceptions
 from arq.worker import Worker
 
 from worker.config import Settings
+from worker.health import HealthAddress
 from worker.jobs import arq_settings
 from worker.smpp.pool import backoff
 from worker.store import REDIS_ERRORS
@@ -17,15 +18,23 @@ from worker.store import REDIS_ERRORS
 log = logging.getLogger("smsgw.worker")
 
 
-def run_worker(settings: Settings, *, health_port: int | None, burst: bool = False) -> int:
-    """Run until SIGTERM/SIGINT (or, with ``burst``, until the queue is empty)."""
-    asyncio.run(serve(settings, burst=burst))
+def run_worker(
+    settings: Settings, *, health_port: int | None, health_host: str = "0.0.0.0",
+    burst: bool = False,
+) -> int:
+    """Run until SIGTERM/SIGINT (or, with ``burst``, until the queue is empty).
+
+    ``health_port``: serve /health and /metrics there (default: ``worker.health_port``)."""
+    health = HealthAddress(health_host, health_port) if health_port else None
+    asyncio.run(serve(settings, burst=burst, health=health))
     return 0
 
 
-async def serve(settings: Settings, *, burst: bool = False) -> None:
+async def serve(
+    settings: Settings, *, burst: bool = False, health: HealthAddress | None = None
+) -> None:
     """arq's loop, restarted after a Redis outage instead of letting the process die."""
-    worker = Worker(**arq_settings(settings), burst=burst)
+    worker = Worker(**arq_settings(settings, health=health), burst=burst)
     # arq's signal handlers cancel ``main_task``: make that this task, so SIGTERM ends us.
     worker.main_task = asyncio.current_task()
     rng = random.Random()

@@ -855,6 +855,16 @@ class Store:
             return LimitExceeded(reason=out["limited"], retry_after_ms=math.ceil(out["retry_ms"]))
         return _accept_results(out)
 
+    async def queue_depths(self, channels: Sequence[str]) -> tuple[int, dict[str, int]]:
+        """Jobs in the arq queue, and unfinished messages per channel (pending index):
+        read-only, one round trip, for metrics at scrape time."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zcard(ARQ_QUEUE)
+        for channel in channels:
+            pipe.zcard(pending_key(channel))
+        jobs, *pending = await pipe.execute()
+        return int(jobs), {ch: int(n) for ch, n in zip(channels, pending, strict=True)}
+
 
 def _accept_results(rows: list[list[str]]) -> list[AcceptResult]:
     return [AcceptResult(api_id=ref, duplicate=kind == "duplicate", conflict=kind == "conflict")

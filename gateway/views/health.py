@@ -5,8 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.context import GATEWAY
-
-READY_TIMEOUT = 2.0
+from worker.health import redis_reason
 
 
 async def live(request: web.Request) -> web.Response:
@@ -15,9 +14,8 @@ async def live(request: web.Request) -> web.Response:
 
 
 async def ready(request: web.Request) -> web.Response:
-    """Ready when Redis answers; otherwise 503 with the reason."""
-    try:
-        await request.app[GATEWAY].redis.ping()
-    except Exception as exc:  # any failure means not ready; the reason is reported
-        return web.json_response({"status": "not ready", "reason": f"redis: {exc}"}, status=503)
+    """Ready when Redis answers a PING in time; otherwise 503 with the reason."""
+    reason = await redis_reason(request.app[GATEWAY].redis)
+    if reason:
+        return web.json_response({"status": "not ready", "reason": reason}, status=503)
     return web.json_response({"status": "ready"})

@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import logging
 import random
+from dataclasses import dataclass
 from typing import Protocol
 
 from worker.config import Channel
@@ -42,6 +43,15 @@ def backoff(attempt: int, low: float, high: float, rng: random.Random) -> float:
     return rng.uniform(low, min(high, low * 2 ** min(attempt, 16)))
 
 
+@dataclass(frozen=True, slots=True)
+class BindView:
+    """One supervised bind as seen from outside: its index, kind (tx/rx) and open session."""
+
+    index: int
+    kind: str
+    session: Session | None
+
+
 class ChannelPool:
     """Holds the channel's binds for the worker's life; submits over any bound transmitter."""
 
@@ -64,14 +74,23 @@ class ChannelPool:
 
     def start(self) -> None:
         """Start one supervisor per bind."""
+        for i, (command, kind) in enumerate(self._plan()):
+            self._tasks.append(asyncio.create_task(self._supervise(i, command, kind)))
+
+    def _plan(self) -> list[tuple[int, str]]:
         ch = self.channel
         if ch.bind_mode == "transceiver":
-            plan = [(pdu.BIND_TRANSCEIVER, "tx")] * ch.binds
-        else:
-            plan = [(pdu.BIND_TRANSMITTER, "tx")] * ch.binds
-            plan += [(pdu.BIND_RECEIVER, "rx")] * ch.binds
-        for i, (command, kind) in enumerate(plan):
-            self._tasks.append(asyncio.create_task(self._supervise(i, command, kind)))
+            return [(pdu.BIND_TRANSCEIVER, "tx")] * ch.binds
+        return [(pdu.BIND_TRANSMITTER, "tx")] * ch.binds + [(pdu.BIND_RECEIVER, "rx")] * ch.binds
+
+    def _bind_name(self, index: int) -> str:
+        return f"{self.channel.name}#{index}@{self._worker}"
+
+    def binds(self) -> list[BindView]:
+        """Every bind this pool supervises, with its session while one is open (for metrics)."""
+        live = {s.name: s for s in self._sessions}
+        return [BindView(i, kind, live.get(self._bind_name(i)))
+                for i, (_, kind) in enumerate(self._plan())]
 
     def _first_wait(self, index: int) -> float:
         # A worker's first bind of each kind goes at once, its others a little later, so that
@@ -132,7 +151,7 @@ class ChannelPool:
         )
 
     async def _supervise(self, index: int, command: int, kind: str) -> None:
-        name = f"{self.channel.name}#{index}@{self._worker}"
+        name = self._bind_name(index)
         await self._pause(self._first_wait(index))
         while not self._stopping.is_set():
             slot = await self._leases.acquire(self.channel.name, kind, self.channel.binds)

@@ -1,0 +1,147 @@
+"""Prometheus metrics of the gateway, in a registry of its own per application.
+
+Labels are bounded: a route is its pattern (never the path with an id in it), unknown paths and
+methods fold into ``unmatched`` and ``OTHER``, and a rejection reason is one of a fixed set.
+Messages are counted where the store answers, so counting costs no extra Redis round trip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+from redis.asyncio import Redis
+
+from worker.store import AcceptResult, KeyLimits, LimitExceeded, NewMessage, Store
+
+METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+CLIENT_CLOSED = 499  # the client went away before the answer (nginx's convention)
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class GatewayMetrics:
+    """Counters and histograms of one gateway application."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        self.requests = Counter("smsgw_http_requests", "HTTP requests answered",
+                                ["route", "method", "status"], registry=r)
+        self.latency = Histogram("smsgw_http_request_duration_seconds",
+                                 "Time to answer an HTTP request", ["route", "method"],
+                                 buckets=LATENCY_BUCKETS, registry=r)
+        self.accepted = Counter("smsgw_messages_accepted",
+                                "Messages (one per recipient) stored and queued", ["channel"],
+                                registry=r)
+        self.deduplicated = Counter("smsgw_messages_deduplicated",
+                                    "Messages answered with the id of an earlier identical "
+                                    "request (same clientMessageId)", ["channel"], registry=r)
+        self.rejected = Counter("smsgw_messages_rejected",
+                                "Messages refused by the store: conflict (clientMessageId reused "
+                                "with other content), rate, burst or quota (the key's limits)",
+                                ["reason"], registry=r)
+
+    def count_accept(
+        self, messages: Sequence[NewMessage], result: Sequence[AcceptResult] | LimitExceeded
+    ) -> None:
+        """Count what the store did with ``messages``."""
+        if isinstance(result, LimitExceeded):
+            self.rejected.labels(result.reason).inc(len(messages))
+            return
+        for message, outcome in zip(messages, result, strict=True):
+            if outcome.conflict:
+                self.rejected.labels("conflict").inc()
+            elif outcome.duplicate:
+                self.deduplicated.labels(message.channel).inc()
+            else:
+                self.accepted.labels(message.channel).inc()
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one answered request."""
+        method = method if method in METHODS else "OTHER"
+        self.requests.labels(route, method, str(status)).inc()
+        self.latency.labels(route, method).observe(seconds)
+
+    def render(self) -> bytes:
+        """The registry in Prometheus text format."""
+        return generate_latest(self.registry)
+
+
+METRICS = web.AppKey("metrics", GatewayMetrics)
+
+
+class MeteredStore(Store):
+    """The gateway's store, counting accepted and rejected messages from the answers it gets."""
+
+    def __init__(self, metrics: GatewayMetrics, redis: Redis, *args: Any) -> None:
+        super().__init__(redis, *args)
+        self._metrics = metrics
+
+    async def accept_within(
+        self,
+        limits: KeyLimits,
+        messages: Sequence[NewMessage],
+        *,
+        window_seconds: int,
+        job_id: str,
+        job_payload: bytes,
+        job_expiry_seconds: int,
+    ) -> list[AcceptResult] | LimitExceeded:
+        """:meth:`Store.accept_within`, counted."""
+        result = await super().accept_within(
+            limits, messages, window_seconds=window_seconds, job_id=job_id,
+            job_payload=job_payload, job_expiry_seconds=job_expiry_seconds)
+        self._metrics.count_accept(messages, result)
+        return result
+
+
+def route_of(request: web.Request) -> str:
+    """The route pattern that matched (bounded), or ``unmatched``."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+def metrics_middleware(metrics: GatewayMetrics) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """Time and count every request; outermost, so it sees the status the client gets."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:  # redirects and the like pass through untouched
+            status = exc.status
+            raise
+        except asyncio.CancelledError:
+            status = CLIENT_CLOSED
+            raise
+        finally:
+            metrics.observe(route_of(request), request.method, status,
+                            time.perf_counter() - started)
+
+    return middleware
+
+
+async def metrics_view(request: web.Request) -> web.Response:
+    """GET /metrics: Prometheus text format."""
+    body = request.app[METRICS].render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
