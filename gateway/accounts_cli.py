@@ -12,8 +12,6 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 
-from redis.asyncio import Redis
-
 from gateway.dto import ADMIN_OPERATIONS
 from gateway.webhook_config import (
     Change,
@@ -25,6 +23,7 @@ from gateway.webhook_config import (
     set_inbound,
 )
 from worker.config import Settings
+from worker.redisconn import redis_client
 from worker.store import WebhookStore
 from worker.webhooks import event_id
 
@@ -63,7 +62,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 async def run_accounts(args: argparse.Namespace, settings: Settings) -> int:
     """Run one ``accounts`` subcommand."""
-    redis = Redis.from_url(settings.redis_url)
+    redis = redis_client(settings.redis_url)
     try:
         return await _COMMANDS[args.accounts_command](WebhookStore(redis), args, settings)
     except InvalidWebhook as exc:

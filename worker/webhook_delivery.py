@@ -31,6 +31,7 @@ import aiohttp
 from redis.asyncio import Redis
 
 from worker.config import Settings, WebhookSettings
+from worker.redisconn import redis_client
 from worker.store import REDIS_ERRORS, WebhookEvent, WebhookStore, WebhookTargets
 from worker.webhooks import (
     EVENT_ID_HEADER,
@@ -260,7 +261,7 @@ def run_webhooks(settings: Settings, owner: str) -> int:
 
 
 async def _serve(settings: Settings, owner: str) -> None:
-    redis = Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
+    redis = redis_client(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
     task = asyncio.create_task(WebhookService(redis, settings.webhooks, owner=owner).run())
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
