@@ -20,7 +20,7 @@ from gateway.metrics import (
 )
 from gateway.respond import render_error
 from gateway.validate import Rules
-from gateway.views import admin, health, mo, send, status, webhooks
+from gateway.views import admin, health, mo, send, status, status_page, webhooks
 from worker.config import Settings
 from worker.redisconn import redis_client
 from worker.store import ReplicaAcks
@@ -86,6 +86,7 @@ def _routes(app: web.Application) -> None:
         r.add_route("*", prefix + "FindSMPPSmsStatus", status.by_client_id)
         r.add_route("*", prefix + "GetSMPPSmsStatusBatch", status.batch)
     admin.add_routes(r)
+    status_page.add_routes(r)
     webhooks.add_routes(r)
     mo.add_routes(r)
     r.add_get("/openapi.json", openapi.openapi_json)

@@ -59,11 +59,15 @@ async def _dev(args: argparse.Namespace, env: dict[str, str]) -> int:
             env["SMSGW_CONFIG"] = str(_write_config(tmp, args, smsc_host, smsc_port))
         settings = load_settings(env)
         api_key = await _demo_key(settings.redis_url, settings.retention_seconds, args.api_key)
+        admin_key = await _demo_key(settings.redis_url, settings.retention_seconds, None,
+                                    role="Admin", account="dev-admin", name="dev status page")
         await children.start("worker", ["worker"], env)
         await children.start("gateway", ["gateway", "--host", args.host, "--port",
                                          str(args.port)], env)
         await _wait_http(args.host, args.port)
         _print_banner(args.host, args.port, api_key, settings.gateway.default_channel)
+        print(f"Live status page (a dev Admin key in the link; the page keeps it in the tab):\n"
+              f"  http://{args.host}:{args.port}/admin/status#key={admin_key}\n", flush=True)
         await children.wait_any_or(stop)
         print("\nstopping…", flush=True)
     return 0
@@ -87,11 +91,14 @@ def _write_config(tmp: Path, args: argparse.Namespace, host: str, port: int) -> 
     return path
 
 
-async def _demo_key(redis_url: str, retention: int, fixed: str | None) -> str:
+async def _demo_key(
+    redis_url: str, retention: int, fixed: str | None, *, role: str = "Client",
+    account: str = DEMO_ACCOUNT, name: str = "dev demo",
+) -> str:
     redis = redis_client(redis_url)
     try:
-        return await create_key(Store(redis, retention), name="dev demo", account=DEMO_ACCOUNT,
-                                roles=frozenset({"Client"}), channels=None, secret=fixed)
+        return await create_key(Store(redis, retention), name=name, account=account,
+                                roles=frozenset({role}), channels=None, secret=fixed)
     finally:
         await redis.aclose()
 

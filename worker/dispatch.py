@@ -34,6 +34,7 @@ from worker.smpp.receipts import (
     receipt_id_candidates,
 )
 from worker.smpp.session import SessionClosed
+from worker.snapshot import worker_snapshot
 from worker.store import REDIS_ERRORS, Claimed, MoPart, Outcome, ReceiptEvent, Store, now_ms
 
 log = logging.getLogger("smsgw.worker")
@@ -112,11 +113,14 @@ class Dispatcher:
         return [name for name, pool in self.pools.items() if pool.serving]
 
     async def heartbeat_forever(self) -> None:
-        """Keep this worker's claims alive; a SIGKILLed worker's expire within the lease."""
+        """Keep this worker's claims alive; a SIGKILLed worker's expire within the lease.
+        Also publishes the worker's view of its binds (status page), which expires alike."""
         ttl = self.settings.lease_ms
         while True:
             try:
                 await self.store.heartbeat(self.worker_id, ttl)
+                await self.store.publish_snapshot(
+                    self.worker_id, worker_snapshot(self.worker_id, self.pools, now_ms()), ttl)
             except REDIS_ERRORS as exc:
                 log.warning("heartbeat: redis unavailable (%s)", exc)
             await asyncio.sleep(self.settings.heartbeat_ms / 1000)

@@ -26,6 +26,12 @@ Key schema (prefix ``smsgw:``)::
     quota:{keyid}:{day}    str   messages an API key sent on a UTC day (day number)
     events                 pubsub "{id} {status}" published on every transition
     wh:*, inbound:*, mo:in:*  webhooks: see the "Webhooks" section at the end
+    stats:{minute}         hash  "{channel}|{status}" -> transitions to it in that minute
+                                 (minute = epoch ms // 60000; "accepted" for new messages)
+    failures               list  newest messages that ended badly: [id, channel, status,
+                                 detail, at_ms] as JSON (capped)
+    snap:{worker}          str   a live worker's view of its binds (JSON), for the status page
+    snaps                  zset  worker -> when its snapshot expires (listing without SCAN)
 """
 
 from __future__ import annotations
@@ -96,6 +102,21 @@ def dlr_key(channel: str, smsc_id: str) -> str:
 def held_key(channel: str, smsc_id: str) -> str:
     """Key of a receipt that arrived before its submit_sm_resp was recorded."""
     return f"{PREFIX}held:{channel}:{smsc_id}"
+
+
+def snapshot_key(worker: str) -> str:
+    """A live worker's published view of its binds."""
+    return f"{PREFIX}snap:{worker}"
+
+
+def stats_key(minute: int) -> str:
+    """Per-minute transition counters (minute = epoch ms // 60000)."""
+    return f"{PREFIX}stats:{minute}"
+
+
+SNAPSHOTS = PREFIX + "snaps"  # worker -> when its snapshot expires
+FAILURES = PREFIX + "failures"  # newest messages that ended badly
+QUEUE_HORIZON_MS = 60_000  # pending entries due sooner wait for a worker; later: a receipt
 
 
 def api_key_key(secret_hash: str) -> str:
@@ -189,6 +210,19 @@ class MoPart:
     seq: int = 1
 
 
+@dataclass(frozen=True, slots=True)
+class Overview:
+    """The status page's data, as stored (see :meth:`Store.overview`)."""
+
+    now_ms: int
+    workers: list[dict[str, Any]]  # snapshots published by live workers
+    minutes: list[tuple[int, dict[str, int]]]  # (minute, {"{channel}|{status}": n}), oldest first
+    failures: list[list[Any]]  # [id, channel, status, detail, at_ms], newest first
+    jobs: int  # arq jobs waiting
+    queued: dict[str, int]  # per channel: waiting for a worker or in its hands
+    awaiting_receipt: dict[str, int]  # per channel: submitted, receipt not yet in
+
+
 @dataclass(slots=True)
 class Record:
     """A message record as stored, for status lookups."""
@@ -234,7 +268,22 @@ _HOOKED_LUA = (
     + f"}}\nlocal WH_MAXLEN = {WEBHOOK_STREAM_MAXLEN}\n"
 )
 
-_COMMON_LUA = _ALLOWED_LUA + _FINAL_LUA + _RANK_LUA + _HOOKED_LUA + r"""
+# Status page: per-minute counters per channel and status (kept an hour), latest failures.
+STATS_TTL_SECONDS = 3900
+FAILURES_KEPT = 100
+_STATS_LUA = f"""
+local function tally(channel, what, n, at)
+  local k = '{PREFIX}stats:' .. math.floor(at / 60000)
+  redis.call('HINCRBY', k, channel .. '|' .. what, n)
+  redis.call('EXPIRE', k, {STATS_TTL_SECONDS})
+end
+local function failure(id, channel, status, detail, at)
+  redis.call('LPUSH', '{PREFIX}failures', cjson.encode({{id, channel, status, detail, at}}))
+  redis.call('LTRIM', '{PREFIX}failures', 0, {FAILURES_KEPT - 1})
+end
+"""
+
+_COMMON_LUA = _ALLOWED_LUA + _FINAL_LUA + _RANK_LUA + _HOOKED_LUA + _STATS_LUA + r"""
 local P = 'smsgw:'
 local function capture(key, account, dst, at)
   -- A webhook event is written by the script that makes the transition, so a crash can
@@ -249,7 +298,7 @@ local function capture(key, account, dst, at)
              'stat', f[6] or '', 'err', f[7] or '', 'at', at)
 end
 local function move(key, dst, at, detail, extra)
-  local cur_acct = redis.call('HMGET', key, 'status', 'account')
+  local cur_acct = redis.call('HMGET', key, 'status', 'account', 'channel')
   local cur = cur_acct[1]
   if not cur then return false end
   if not ALLOWED[cur][dst] then return false end
@@ -258,6 +307,10 @@ local function move(key, dst, at, detail, extra)
   redis.call('HSET', key, 'status', dst, 'tr', cjson.encode(tr), unpack(extra or {}))
   redis.call('PUBLISH', P .. 'events', string.sub(key, #P + 3) .. ' ' .. dst)
   capture(key, cur_acct[2], dst, at)
+  tally(cur_acct[3] or '', dst, 1, at)
+  if FINAL[dst] and dst ~= 'delivered' then
+    failure(string.sub(key, #P + 3), cur_acct[3] or '', dst, detail or '', at)
+  end
   if FINAL[dst] or dst == 'unknown' then
     -- Settled: free its concatenation ref and drop it from its channel's due index.
     local r = redis.call('HMGET', key, 'ref', 'channel', 'to')
@@ -291,7 +344,7 @@ _ACCEPT = _COMMON_LUA + r"""
 local now, retention, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local grace = tonumber(ARGV[8])
 local msgs = cjson.decode(ARGV[7])
-local out, fresh = {}, 0
+local out, fresh, per_channel = {}, 0, {}
 for i, m in ipairs(msgs) do
   local res = nil
   if m.cmid ~= '' then
@@ -320,6 +373,7 @@ for i, m in ipairs(msgs) do
     redis.call('EXPIRE', key, retention)
     redis.call('ZADD', P .. 'pending:' .. m.channel, now + grace, m.id)
     fresh = fresh + 1
+    per_channel[m.channel] = (per_channel[m.channel] or 0) + 1
     res = {'new', m.id}
   end
   out[i] = res
@@ -328,6 +382,7 @@ if fresh > 0 then
   redis.call('PSETEX', KEYS[1], tonumber(ARGV[6]), ARGV[5])
   redis.call('ZADD', KEYS[2], now, ARGV[4])
 end
+for channel, n in pairs(per_channel) do tally(channel, 'accepted', n, now) end
 return cjson.encode(out)
 """
 
@@ -762,6 +817,46 @@ class Store:
     async def forget_worker(self, worker: str) -> None:
         """A clean stop: the worker's claims may be taken over at once."""
         await self._redis.delete(worker_key(worker))
+
+    async def publish_snapshot(self, worker: str, snapshot: Mapping[str, Any], ttl_ms: int) -> None:
+        """Publish a worker's view of its binds (status page); it expires with the worker."""
+        now = now_ms()
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.set(snapshot_key(worker), json.dumps(snapshot), px=ttl_ms)
+        pipe.zadd(SNAPSHOTS, {worker: now + ttl_ms})
+        pipe.zremrangebyscore(SNAPSHOTS, "-inf", now)
+        await pipe.execute()
+
+    async def overview(self, channels: Sequence[str], minutes: int, failures: int) -> Overview:
+        """What the status page shows: live workers' snapshots, per-minute counters of the last
+        ``minutes`` minutes, the latest failures and queue depths. Two round trips."""
+        now = now_ms()
+        first = now // 60_000 - minutes + 1
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zrangebyscore(SNAPSHOTS, now, "+inf")
+        for minute in range(first, first + minutes):
+            pipe.hgetall(stats_key(minute))
+        pipe.lrange(FAILURES, 0, failures - 1)
+        pipe.zcard(ARQ_QUEUE)
+        workers, *rows = await pipe.execute()
+        counters, (latest, jobs) = rows[:minutes], rows[minutes:]
+        for worker in workers:
+            pipe.get(snapshot_key(_text(worker)))
+        for channel in channels:
+            pipe.zcount(pending_key(channel), "-inf", now + QUEUE_HORIZON_MS)
+            pipe.zcard(pending_key(channel))
+        *snaps, = await pipe.execute()
+        depths = snaps[len(workers):]
+        return Overview(
+            now_ms=now,
+            workers=[json.loads(s) for s in snaps[:len(workers)] if s],
+            minutes=[(first + i, {_text(k): int(v) for k, v in row.items()})
+                     for i, row in enumerate(counters)],
+            failures=[json.loads(f) for f in latest], jobs=int(jobs),
+            queued={ch: int(depths[2 * i]) for i, ch in enumerate(channels)},
+            awaiting_receipt={ch: int(depths[2 * i + 1]) - int(depths[2 * i])
+                              for i, ch in enumerate(channels)},
+        )
 
     async def get(self, ids: Sequence[str]) -> list[Record | None]:
         """Records by apiMessageId, in order; None where unknown or expired."""

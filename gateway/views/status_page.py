@@ -1,0 +1,90 @@
+"""The live status page: one read-only HTML page, and the JSON it polls (Admin keys only).
+
+    GET /admin/status        the page: a shell with no data in it, so it needs no key
+    GET /admin/status.json   channels, binds, queues, per-minute counts, latest failures
+
+The page takes the key from its URL fragment (``/admin/status#key=...``: a fragment never
+reaches a server, so no access log or proxy sees it), keeps it in the tab's sessionStorage and
+removes it from the address bar; or asks for it in a form. ``curl -u KEY: .../status.json``
+works too. Workers publish what the gateway cannot see (their binds) from their heartbeat.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from aiohttp import web
+
+from gateway.auth import authenticate
+from gateway.context import GATEWAY
+from gateway.status_html import CSP, PAGE
+from worker.store import Overview
+
+MINUTES = 15  # the chart's span
+FAILURES = 20
+ADMIN = frozenset({"Admin"})
+BAD_ENDINGS = ("failed", "undelivered", "expired", "rejected")
+ENDINGS = ("delivered", *BAD_ENDINGS)
+SERIES = ("accepted", "submitted", "delivered", "queued", *BAD_ENDINGS)  # queued: a retry
+
+
+async def page(request: web.Request) -> web.Response:
+    """The HTML page (static; its script fetches the data with the operator's key)."""
+    return web.Response(text=PAGE, content_type="text/html", headers={
+        "Content-Security-Policy": CSP,
+        "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-store",
+    })
+
+
+async def data(request: web.Request) -> web.Response:
+    """The page's data, for Admin keys."""
+    gw = request.app[GATEWAY]
+    principal = await authenticate(gw.store, request.headers)
+    principal.require_any(ADMIN)
+    overview = await gw.store.overview(sorted(gw.settings.channels), MINUTES, FAILURES)
+    return web.json_response(status_document(overview), headers={"Cache-Control": "no-store"})
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    """The status page's routes."""
+    router.add_get("/admin/status", page)
+    router.add_get("/admin/status.json", data)
+
+
+def status_document(ov: Overview) -> dict[str, Any]:
+    """The JSON the page renders, from what the store holds."""
+    names = sorted(set(ov.queued) | {c for w in ov.workers for c in w.get("channels", {})}
+                   | {k.split("|", 1)[0] for _, row in ov.minutes for k in row})
+    return {
+        "now": ov.now_ms, "jobs": ov.jobs,
+        "minutes": [minute * 60_000 for minute, _ in ov.minutes],
+        "workers": [{"worker": w.get("worker"), "at": w.get("at")} for w in ov.workers],
+        "channels": [_channel(name, ov) for name in names if name],
+        "failures": [{"apiMessageId": f[0], "channel": f[1], "status": f[2], "detail": f[3],
+                      "at": f[4]} for f in ov.failures],
+    }
+
+
+def _channel(name: str, ov: Overview) -> dict[str, Any]:
+    views = [(w.get("worker", ""), w["channels"][name]) for w in ov.workers
+             if name in w.get("channels", {})]
+    sessions = [{"worker": worker, **s} for worker, view in views for s in view["sessions"]]
+    bound = [s for s in sessions if s["state"] == "bound"]
+    binds = max((v["binds"] for _, v in views), default=0)
+    window = max((v["window"] for _, v in views), default=0)
+    in_flight = sum(s["inFlight"] for s in bound if s["kind"] == "tx")
+    series = {what: [row.get(f"{name}|{what}", 0) for _, row in ov.minutes] for what in SERIES}
+    totals = Counter({what: sum(counts) for what, counts in series.items()})
+    ended = sum(totals[s] for s in ENDINGS)
+    return {
+        "name": name, "binds": binds, "window": window, "bound": len(bound),
+        "sessions": sessions, "inFlight": in_flight,
+        "windowUse": in_flight / (binds * window) if binds and window else 0.0,
+        "reconnects": sum(v["reconnects"] for _, v in views),
+        "queued": ov.queued.get(name, 0), "awaitingReceipt": ov.awaiting_receipt.get(name, 0),
+        "series": series, "totals": dict(totals),
+        "errorRate": sum(totals[s] for s in BAD_ENDINGS) / ended if ended else None,
+        "retryRate": totals["queued"] / totals["submitted"] if totals["submitted"] else None,
+    }
