@@ -845,7 +845,7 @@ class Store:
         for channel in channels:
             pipe.zcount(pending_key(channel), "-inf", now + QUEUE_HORIZON_MS)
             pipe.zcard(pending_key(channel))
-        *snaps, = await pipe.execute()
+        snaps = await pipe.execute()
         depths = snaps[len(workers):]
         return Overview(
             now_ms=now,
