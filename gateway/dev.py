@@ -62,6 +62,7 @@ async def _dev(args: argparse.Namespace, env: dict[str, str]) -> int:
         admin_key = await _demo_key(settings.redis_url, settings.retention_seconds, None,
                                     role="Admin", account="dev-admin", name="dev status page")
         await children.start("worker", ["worker"], env)
+        await children.start("webhooks", ["webhooks"], env)
         await children.start("gateway", ["gateway", "--host", args.host, "--port",
                                          str(args.port)], env)
         await _wait_http(args.host, args.port)
@@ -123,7 +124,8 @@ def _print_banner(host: str, port: int, key: str, channel: str) -> None:
                                      "content": "Hello from smsgw",
                                      "clientMessageId": "hello-1"}]})
     print(f"""
-smsgw is running: gateway {base}, one worker, SMSC simulator. Ctrl-C stops everything.
+smsgw is running: gateway {base}, one worker, the webhook deliverer, the SMSC simulator.
+Ctrl-C stops everything. API docs: {base}/docs
 demo API key (account '{DEMO_ACCOUNT}', role Client): {key}
 
 Send an SMS:

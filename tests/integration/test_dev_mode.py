@@ -72,7 +72,7 @@ async def test_dev_mode_sends_an_sms_and_stops_every_child_on_signal(
             drain = asyncio.create_task(proc.stdout.read())
             await _send_and_see_delivered(port, redis_url)
             children = _descendants(proc.pid)
-            assert len(children) >= 4  # redis, simulator, worker, gateway
+            assert len(children) >= 5  # redis, simulator, worker, webhooks, gateway
             os.killpg(proc.pid, stop_signal)
             assert await proc.wait() == 0
             await drain
