@@ -51,6 +51,24 @@ def _param(name: str, where: str, description: str) -> dict[str, Any]:
             "schema": {"type": "string"}, "description": description}
 
 
+# The admin and MO operations, documented on their predefined /json/reply/ route (each is also
+# served on /api/, /xml/reply/ and its custom route; see /docs).
+_ADMIN_AND_MO: tuple[tuple[type[BaseModel], type[BaseModel]], ...] = (
+    (dto.GetApiKeys, dto.ApiKeysResponse), (dto.CreateApiKey, dto.ApiKeyResponse),
+    (dto.GetApiKey, dto.ApiKeyResponse), (dto.EnableApiKey, dto.ApiKeyResponse),
+    (dto.DisableApiKey, dto.ApiKeyResponse), (dto.RotateApiKey, dto.ApiKeyResponse),
+    (dto.DeleteApiKey, dto.ApiKeyResponse),
+    (dto.GetAccountWebhooks, dto.AccountWebhooksResponse),
+    (dto.SetAccountCallback, dto.AccountWebhooksResponse),
+    (dto.DeleteAccountCallback, dto.AccountWebhooksResponse),
+    (dto.SetInboundUrl, dto.AccountWebhooksResponse),
+    (dto.DeleteInboundUrl, dto.AccountWebhooksResponse),
+    (dto.GetDeadWebhooks, dto.DeadWebhooksResponse),
+    (dto.ReplayDeadWebhooks, dto.ReplayDeadWebhooksResponse),
+    (dto.GetSMPPMoMessages, dto.SMPPMoResponse),
+)
+
+
 def document() -> dict[str, Any]:
     """The whole OpenAPI 3.0 document."""
     send = _op("Sends an SMS to phone numbers provided.", "SendSMPPSmsRequest",
@@ -73,8 +91,13 @@ def document() -> dict[str, Any]:
     for prefix in ("/api/", "/json/reply/", "/xml/reply/"):
         paths[prefix + "SendSMPPSmsRequest"] = {"post": {**send, "operationId": (
             f"SendSMPPSmsRequest_{prefix.strip('/').replace('/', '_')}")}}
+    for request, response in _ADMIN_AND_MO:
+        doc = (request.__doc__ or request.__name__).strip().splitlines()[0]
+        paths["/json/reply/" + request.__name__] = {"post": _op(
+            doc, request.__name__, response, request=request, extra=(404,))}
     models: list[type[BaseModel]] = [
-        dto.SendSMPPSmsRequest, dto.SMPPMsgResponse, dto.SMPPStatusResponse]
+        dto.SendSMPPSmsRequest, dto.SMPPMsgResponse, dto.SMPPStatusResponse,
+        *(m for pair in _ADMIN_AND_MO for m in pair)]
     schemas: dict[str, Any] = {}
     for model in models:
         schema = model.model_json_schema(ref_template=_REF + "{model}")

@@ -13,6 +13,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from gateway.app import create_app
+from gateway.dto import ADMIN_OPERATIONS
 from gateway.keys_cli import create_key
 from worker.config import settings_from_dict
 from worker.redisproc import RedisProcess
@@ -252,8 +253,9 @@ async def test_openapi_document_covers_every_operation_and_its_schemas(api: Api)
     assert status == 200 and doc["openapi"].startswith("3.")
     ops = {op["operationId"].split("_")[0] for path in doc["paths"].values()
            for op in path.values()}
-    assert ops == {"SendSMPPSmsRequest", "GetSMPPSmsStatus", "FindSMPPSmsStatus",
-                   "GetSMPPSmsStatusBatch"}
+    assert {"SendSMPPSmsRequest", "GetSMPPSmsStatus", "FindSMPPSmsStatus",
+            "GetSMPPSmsStatusBatch", "GetSMPPMoMessages"} <= ops
+    assert set(ADMIN_OPERATIONS) <= ops  # every admin operation is documented
     schemas = doc["components"]["schemas"]
     assert set(schemas["SMPPMessage"]["properties"]) == {"channel", "to", "content",
                                                          "clientMessageId"}
