@@ -24,6 +24,7 @@ from prometheus_client import (
 )
 from redis.asyncio import Redis
 
+from worker.metrics import Children
 from worker.store import AcceptResult, KeyLimits, LimitExceeded, NewMessage, Store
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
@@ -41,11 +42,11 @@ class GatewayMetrics:
         r = self.registry
         ProcessCollector(registry=r)
         PlatformCollector(registry=r)
-        self.requests = Counter("smsgw_http_requests", "HTTP requests answered",
-                                ["route", "method", "status"], registry=r)
-        self.latency = Histogram("smsgw_http_request_duration_seconds",
-                                 "Time to answer an HTTP request", ["route", "method"],
-                                 buckets=LATENCY_BUCKETS, registry=r)
+        self.requests = Children(Counter("smsgw_http_requests", "HTTP requests answered",
+                                         ["route", "method", "status"], registry=r))
+        self.latency = Children(Histogram("smsgw_http_request_duration_seconds",
+                                          "Time to answer an HTTP request", ["route", "method"],
+                                          buckets=LATENCY_BUCKETS, registry=r))
         self.accepted = Counter("smsgw_messages_accepted",
                                 "Messages (one per recipient) stored and queued", ["channel"],
                                 registry=r)
@@ -75,8 +76,8 @@ class GatewayMetrics:
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one answered request."""
         method = method if method in METHODS else "OTHER"
-        self.requests.labels(route, method, str(status)).inc()
-        self.latency.labels(route, method).observe(seconds)
+        self.requests(route, method, str(status)).inc()
+        self.latency(route, method).observe(seconds)
 
     def render(self) -> bytes:
         """The registry in Prometheus text format."""

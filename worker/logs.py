@@ -15,9 +15,8 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Iterable
+from contextvars import ContextVar, Token
 from datetime import UTC, datetime
 from typing import Literal, TextIO
 
@@ -43,17 +42,28 @@ _PATTERNS = (
 )
 
 
-@contextmanager
-def message_context(api_id: str = "", channel: str = "") -> Iterator[None]:
-    """Log lines inside carry ``apiMessageId`` and ``channel``; restored on exit."""
-    tokens = (_API_ID.set(api_id) if api_id else None, _CHANNEL.set(channel) if channel else None)
-    try:
-        yield
-    finally:
-        if tokens[1] is not None:
-            _CHANNEL.reset(tokens[1])
-        if tokens[0] is not None:
-            _API_ID.reset(tokens[0])
+class message_context:  # lower case: used like a function; a class is cheaper than a generator
+    """``with message_context(api_id, channel):`` log lines inside carry ``apiMessageId`` and
+    ``channel``; the previous values come back on exit."""
+
+    __slots__ = ("_api", "_api_id", "_chan", "_channel")
+
+    def __init__(self, api_id: str = "", channel: str = "") -> None:
+        self._api_id, self._channel = api_id, channel
+        self._api: Token[str] | None = None
+        self._chan: Token[str] | None = None
+
+    def __enter__(self) -> None:
+        if self._api_id:
+            self._api = _API_ID.set(self._api_id)
+        if self._channel:
+            self._chan = _CHANNEL.set(self._channel)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._chan is not None:
+            _CHANNEL.reset(self._chan)
+        if self._api is not None:
+            _API_ID.reset(self._api)
 
 
 class ContextFilter(logging.Filter):

@@ -15,6 +15,7 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Generic, TypeVar
 
 from prometheus_client import (
     CollectorRegistry,
@@ -39,7 +40,10 @@ RECEIPT_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 4
 SUBMIT_TIMES_KEPT = 50_000  # submit times remembered for submit→receipt latency (~5 MB)
 REFRESH_TIMEOUT = 1.0
 
+_CORRELATION = {"held": "held", "ignored": "unmatched"}  # the store's answers, as labels
+
 Pools = Callable[[], Mapping[str, ChannelPool]]
+M = TypeVar("M", Counter, Histogram)
 
 
 class SubmitTimes:
@@ -69,6 +73,21 @@ class SubmitTimes:
         return None
 
 
+class Children(Generic[M]):
+    """A labelled metric's children by label values, cached: ``labels()`` validates and takes a
+    lock on every call, which the per-message path need not pay. Label sets are bounded."""
+
+    def __init__(self, metric: M) -> None:
+        self.metric: M = metric
+        self._children: dict[tuple[str, ...], M] = {}
+
+    def __call__(self, *values: str) -> M:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self.metric.labels(*values)
+        return child
+
+
 class WorkerMetrics:
     """Everything a worker measures. Create one per worker; pass it to the Dispatcher."""
 
@@ -77,33 +96,33 @@ class WorkerMetrics:
         r = self.registry
         ProcessCollector(registry=r)
         PlatformCollector(registry=r)
-        self.submitted = Counter("smsgw_messages_submitted",
-                                 "Messages whose every part the SMSC accepted", ["channel"],
-                                 registry=r)
-        self.failures = Counter(
+        self.submitted = Children(Counter(
+            "smsgw_messages_submitted", "Messages whose every part the SMSC accepted",
+            ["channel"], registry=r))
+        self.failures = Children(Counter(
             "smsgw_submit_failures",
             "Send attempts that failed, by error code (SMPP status as 0x%08X, or BindDown, "
             "Expired, NoChannel) and what happens next (retry or failed)",
-            ["channel", "code", "outcome"], registry=r)
-        self.throttled = Counter("smsgw_throttled_responses",
-                                 "submit_sm answered ESME_RTHROTTLED", ["channel"], registry=r)
-        self.receipts = Counter("smsgw_receipts",
-                                "Delivery receipts by state (intermediate: ENROUTE, ACCEPTD...)",
-                                ["channel", "state"], registry=r)
-        self.correlated = Counter(
+            ["channel", "code", "outcome"], registry=r))
+        self.throttled = Children(Counter(
+            "smsgw_throttled_responses", "submit_sm answered ESME_RTHROTTLED", ["channel"],
+            registry=r))
+        self.receipts = Children(Counter(
+            "smsgw_receipts", "Delivery receipts by state (intermediate: ENROUTE, ACCEPTD...)",
+            ["channel", "state"], registry=r))
+        self.correlated = Children(Counter(
             "smsgw_receipts_correlated",
             "Receipts by correlation result: matched a message, held (arrived before its "
             "submit_sm_resp was recorded, or unknown; kept an hour), unmatched (intermediate "
             "and unknown, dropped). Match rate = matched / all.",
-            ["channel", "result"], registry=r)
-        self.submit_latency = Histogram(
-            "smsgw_submit_response_seconds",
-            "submit_sm to its response, window wait included", ["channel"],
-            buckets=SUBMIT_BUCKETS, registry=r)
-        self.receipt_latency = Histogram(
+            ["channel", "result"], registry=r))
+        self.submit_latency = Children(Histogram(
+            "smsgw_submit_response_seconds", "submit_sm to its response, window wait included",
+            ["channel"], buckets=SUBMIT_BUCKETS, registry=r))
+        self.receipt_latency = Children(Histogram(
             "smsgw_submit_to_receipt_seconds",
             "SMSC acceptance to final receipt (messages this worker submitted)", ["channel"],
-            buckets=RECEIPT_BUCKETS, registry=r)
+            buckets=RECEIPT_BUCKETS, registry=r))
         self.queue_depth = Gauge("smsgw_queue_depth", "arq jobs waiting to be picked up",
                                  ["queue"], registry=r)
         self.pending = Gauge("smsgw_pending_messages",
@@ -117,30 +136,30 @@ class WorkerMetrics:
 
     def submit_answered(self, channel: str, status: int, seconds: float) -> None:
         """One submit_sm got its response, with ``status``, after ``seconds``."""
-        self.submit_latency.labels(channel).observe(seconds)
+        self.submit_latency(channel).observe(seconds)
         if status == pdu.ESME_RTHROTTLED:
-            self.throttled.labels(channel).inc()
+            self.throttled(channel).inc()
 
     def outcome(self, outcome: Outcome) -> None:
         """Count the result of one send attempt."""
         if outcome.deferred:
             return  # waited for a free concatenation reference: not an attempt
         if outcome.status == Status.SUBMITTED:
-            self.submitted.labels(outcome.channel).inc()
+            self.submitted(outcome.channel).inc()
             self.submit_times.add(outcome.channel, outcome.smsc_ids, time.monotonic())
             return
         follow = "retry" if outcome.status == Status.QUEUED else "failed"
-        self.failures.labels(outcome.channel, outcome.error_code, follow).inc()
+        self.failures(outcome.channel, outcome.error_code, follow).inc()
 
     def receipt(self, event: ReceiptEvent, result: str) -> None:
         """Count one receipt and what the store did with it (a message id, held or ignored)."""
-        self.receipts.labels(event.channel, str(event.state or "intermediate")).inc()
-        kind = {"held": "held", "ignored": "unmatched"}.get(result, "matched")
-        self.correlated.labels(event.channel, kind).inc()
+        self.receipts(event.channel, str(event.state or "intermediate")).inc()
+        kind = _CORRELATION.get(result, "matched")  # otherwise result is a message id
+        self.correlated(event.channel, kind).inc()
         if event.state is not None:
             at = self.submit_times.pop(event.channel, event.candidates)
             if at is not None:
-                self.receipt_latency.labels(event.channel).observe(time.monotonic() - at)
+                self.receipt_latency(event.channel).observe(time.monotonic() - at)
 
     # --- scrape time -------------------------------------------------------------------------
 
