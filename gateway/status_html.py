@@ -18,6 +18,7 @@ table { border-collapse: collapse; background: #fff; min-width: 40rem; }
 th, td { padding: .3rem .6rem; border-bottom: 1px solid #e3e6ea; text-align: left; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 .bound { color: #13795b; font-weight: 600; } .down { color: #b3261e; font-weight: 600; }
+.standby { color: #667; }
 .bar { display: inline-block; width: 6rem; height: .6rem; background: #e3e6ea; }
 .bar > i { display: block; height: 100%; background: #2f6fde; }
 #chart { background: #fff; border: 1px solid #e3e6ea; }

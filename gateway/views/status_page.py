@@ -71,10 +71,14 @@ def _channel(name: str, ov: Overview) -> dict[str, Any]:
     views = [(w.get("worker", ""), w["channels"][name]) for w in ov.workers
              if name in w.get("channels", {})]
     sessions = [{"worker": worker, **s} for worker, view in views for s in view["sessions"]]
-    bound = [s for s in sessions if s["state"] == "bound"]
     binds = max((v["binds"] for _, v in views), default=0)
     window = max((v["window"] for _, v in views), default=0)
-    in_flight = sum(s["inFlight"] for s in bound if s["kind"] == "tx")
+    up = Counter(s["kind"] for s in sessions if s["state"] == "bound")
+    for s in sessions:
+        if s["state"] == "down" and up[s["kind"]] >= binds:
+            s["state"] = "standby"  # every bind slot is held elsewhere: it takes over on a death
+    bound = [s for s in sessions if s["state"] == "bound" and s["kind"] == "tx"]
+    in_flight = sum(s["inFlight"] for s in bound)
     series = {what: [row.get(f"{name}|{what}", 0) for _, row in ov.minutes] for what in SERIES}
     totals = Counter({what: sum(counts) for what, counts in series.items()})
     ended = sum(totals[s] for s in ENDINGS)

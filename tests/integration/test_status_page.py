@@ -264,3 +264,24 @@ def test_the_error_rate_is_the_share_of_ended_messages_that_ended_badly() -> Non
         (1, {"sim|failed": 1, "sim|delivered": 2}), (2, {"sim|rejected": 1})],
         failures=[], jobs=0, queued={}, awaiting_receipt={}))
     assert doc["channels"][0]["errorRate"] == 0.5 and doc["minutes"] == [60_000, 120_000]
+
+
+def test_a_bind_waiting_for_a_slot_held_elsewhere_is_standby_not_down() -> None:
+    def worker(name: str, states: list[str]) -> dict[str, Any]:
+        sessions = [{"index": i, "kind": "tx", "state": st, "inFlight": 1 if st == "bound" else 0}
+                    for i, st in enumerate(states)]
+        return {"worker": name, "at": 1, "channels": {"sim": {
+            "binds": 2, "window": 10, "mode": "transceiver", "serving": "bound" in states,
+            "reconnects": 0, "sessions": sessions}}}
+
+    doc = status_document(Overview(now_ms=1, workers=[worker("a", ["bound", "bound"]),
+                                                      worker("b", ["down", "down"])],
+                                   minutes=[], failures=[], jobs=0, queued={},
+                                   awaiting_receipt={}))
+    (sim,) = doc["channels"]
+    assert [s["state"] for s in sim["sessions"]] == ["bound", "bound", "standby", "standby"]
+    assert (sim["bound"], sim["inFlight"], sim["windowUse"]) == (2, 2, 0.1)
+    one_down = status_document(Overview(now_ms=1, workers=[worker("a", ["bound", "down"])],
+                                        minutes=[], failures=[], jobs=0, queued={},
+                                        awaiting_receipt={}))
+    assert [s["state"] for s in one_down["channels"][0]["sessions"]] == ["bound", "down"]
