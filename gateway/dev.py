@@ -37,6 +37,7 @@ async def _dev(args: argparse.Namespace, env: dict[str, str]) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    env.setdefault("SMSGW_LOG_FORMAT", args.log_format)  # children log like the parent
     async with contextlib.AsyncExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="smsgw-dev-")))
         if not env.get("REDIS_URL"):

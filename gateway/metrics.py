@@ -54,8 +54,9 @@ class GatewayMetrics:
                                     "Messages answered with the id of an earlier identical "
                                     "request (same clientMessageId)", ["channel"], registry=r)
         self.rejected = Counter("smsgw_messages_rejected",
-                                "Messages refused by the store: conflict (clientMessageId reused "
-                                "with other content), rate, burst or quota (the key's limits)",
+                                "Messages refused: invalid (validation), conflict "
+                                "(clientMessageId reused with other content), rate, burst or "
+                                "quota (the key's limits)",
                                 ["reason"], registry=r)
 
     def count_accept(

@@ -9,6 +9,7 @@ from gateway.auth import SEND_ROLES, Principal, authenticate, limit_error
 from gateway.context import GATEWAY, Gateway
 from gateway.dto import SendSMPPSmsRequest, SMPPMessage, SMPPMsgResponse, SMPPResponseMsg
 from gateway.errors import BadRequest, Unavailable
+from gateway.metrics import METRICS
 from gateway.respond import request_format, respond
 from gateway.validate import Invalid, Valid, validate
 from worker.ids import new_id
@@ -43,6 +44,9 @@ async def send(request: web.Request) -> web.Response:
         msg = f"at most {limit} messages per request, got {len(messages)}"
         raise BadRequest(msg, code="TooMany", field_errors=[("TooMany", "Messages", msg)])
     checked: list[Valid | Invalid] = [_check(gw, m, principal.channels) for m in messages]
+    invalid = sum(1 for c in checked if isinstance(c, Invalid))
+    if invalid:
+        request.app[METRICS].rejected.labels("invalid").inc(invalid)
     total = sum(len(c.recipients) for c in checked if isinstance(c, Valid))
     if total > limit:
         msg = f"at most {limit} recipients per request, got {total}"

@@ -121,6 +121,10 @@ async def test_metrics_move_as_a_message_flows_from_http_to_its_receipt(stack: S
         async with http.post(stack.gateway + SEND_PATH, json={"Messages": [conflict]}) as r:
             assert r.status == 200
             assert (await r.json())["messages"][0]["accepted"] is False
+        # a message that fails validation
+        invalid = {**message, "to": "not a number", "clientMessageId": "other"}
+        async with http.post(stack.gateway + SEND_PATH, json={"Messages": [invalid]}) as r:
+            assert r.status == 200
 
         gw_text, gw1 = await scrape(http, stack.gateway)
         wk_text, wk1 = await scrape(http, stack.worker)
@@ -133,11 +137,12 @@ async def test_metrics_move_as_a_message_flows_from_http_to_its_receipt(stack: S
         return value(wk1, name, **labels) - value(wk0, name, **labels)
 
     send = {"route": SEND_PATH, "method": "POST"}
-    assert gw("smsgw_http_requests_total", **send, status="200") == 2
-    assert gw("smsgw_http_request_duration_seconds_count", **send) == 2
+    assert gw("smsgw_http_requests_total", **send, status="200") == 3
+    assert gw("smsgw_http_request_duration_seconds_count", **send) == 3
     assert gw("smsgw_http_requests_total", route="/metrics", method="GET", status="200") == 1
     assert gw("smsgw_messages_accepted_total", channel="sim") == 1
     assert gw("smsgw_messages_rejected_total", reason="conflict") == 1
+    assert gw("smsgw_messages_rejected_total", reason="invalid") == 1
 
     assert wk("smsgw_messages_submitted_total", channel="sim") == 1
     assert wk("smsgw_submit_response_seconds_count", channel="sim") == 1
