@@ -126,15 +126,23 @@ class Dispatcher:
             await asyncio.sleep(self.settings.heartbeat_ms / 1000)
 
     async def reap_forever(self) -> None:
-        """Pick up messages that are due: retries, and claims of workers that died."""
+        """Pick up messages that are due without a wake-up job: retries, claims of workers
+        that died, and anything a lost job would have woken us for."""
         while self._accepting:
             try:
-                due = await self.store.due(self.served(), 500)
-                if due:
-                    self._track(asyncio.create_task(self.send(due)))
+                await self.drain_due()
             except REDIS_ERRORS as exc:
                 log.warning("reaper: redis unavailable (%s)", exc)
             await asyncio.sleep(self.settings.reap_interval_seconds)
+
+    async def drain_due(self) -> int:
+        """Claim and send a batch of what is due on the channels this worker serves."""
+        served = self.served()
+        if not served or not self._accepting:
+            return 0
+        limit = sum(self.channels[c].binds * self.channels[c].window for c in served) * 4
+        due = await self.store.due(served, max(limit, 100))
+        return await self.send(due) if due else 0
 
     # --- sending -----------------------------------------------------------------------------
 

@@ -22,15 +22,35 @@ from worker.store import ReplicaAcks, Store
 log = logging.getLogger("smsgw.worker")
 
 SEND_FUNCTION = "send_messages"
+WAKE_FUNCTION = "wake"
+WAKE_BUCKET_MS = 20
+
+
+def wake_job(now: int) -> tuple[str, bytes]:
+    """(job id, payload) of the job the gateway enqueues inside its accept script.
+
+    The job carries no ids: it wakes a worker to claim whatever is due. Every request in the
+    same 20 ms shares one job id (arq keeps one job per id), so a burst of single-message
+    requests costs a few jobs per second instead of one each; the messages themselves are
+    already durable in the store's due index, where any worker's reaper also finds them.
+    """
+    return (f"smsgw-wake:{now // WAKE_BUCKET_MS}",
+            serialize_job(WAKE_FUNCTION, (), {}, None, now))
+
+
+async def wake(ctx: dict[str, Any]) -> int:
+    """arq job: claim and send what is due on this worker's channels."""
+    dispatcher: Dispatcher = ctx["dispatcher"]
+    return await dispatcher.drain_due()
 
 
 def job_payload(ids: Sequence[str], enqueue_ms: int) -> bytes:
-    """The arq job the gateway enqueues (inside its accept script) for a request's messages."""
+    """A job that names its messages (older gateways enqueued these; tools may still)."""
     return serialize_job(SEND_FUNCTION, (list(ids),), {}, None, enqueue_ms)
 
 
 async def send_messages(ctx: dict[str, Any], ids: list[str]) -> int:
-    """arq job: send the messages that are still due; returns how many were claimed."""
+    """arq job: send the named messages that are still due; returns how many were claimed."""
     dispatcher: Dispatcher = ctx["dispatcher"]
     return await dispatcher.send(ids)
 
@@ -86,7 +106,7 @@ def arq_settings(settings: Settings, *, health: HealthAddress | None = None) -> 
         log.info("worker stopped")
 
     return {
-        "functions": [send_messages],
+        "functions": [wake, send_messages],
         "redis_settings": arq_redis_settings(settings.redis_url),
         "redis_pool": arq_redis_pool(settings.redis_url),  # None: arq connects by the above
         "on_startup": startup,

@@ -53,7 +53,7 @@ from worker.lifecycle import ALLOWED, FINAL, SEVERITY, Status
 PREFIX = "smsgw:"
 # What a Redis outage looks like to callers: retry, degrade, or answer 503 — never crash.
 REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
-ACCEPT_GRACE_MS = 10_000  # the arq job normally takes a message long before this
+ACCEPT_GRACE_MS = 0  # due at once: the wake-up job, or any worker's reaper, claims it
 EVENTS = PREFIX + "events"  # pub/sub: "{id} {status}" on every transition
 ARQ_QUEUE = "arq:queue"
 ARQ_JOB_PREFIX = "arq:job:"

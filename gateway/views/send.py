@@ -13,10 +13,10 @@ from gateway.metrics import METRICS
 from gateway.respond import request_format, respond
 from gateway.validate import Invalid, Valid, validate
 from worker.ids import new_id
-from worker.jobs import job_payload
+from worker.jobs import wake_job
 from worker.store import LimitExceeded, NewMessage, NotReplicated, now_ms
 
-JOB_EXPIRY_SECONDS = 7 * 86400
+JOB_EXPIRY_SECONDS = 3600  # a wake-up job: the messages themselves never expire this way
 
 
 def not_replicated(exc: NotReplicated) -> Unavailable:
@@ -77,12 +77,11 @@ async def _accept(
                            cmid=c.cmid, fingerprint=c.fingerprint)
                 for to in c.recipients
             )
-    job_id = new_id()
+    job_id, payload = wake_job(now_ms())
     try:
         stored = await gw.store.accept_within(
             principal.limits, new, window_seconds=gw.settings.gateway.idempotency_window_seconds,
-            job_id=job_id, job_payload=job_payload([n.api_id for n in new], now_ms()),
-            job_expiry_seconds=JOB_EXPIRY_SECONDS,
+            job_id=job_id, job_payload=payload, job_expiry_seconds=JOB_EXPIRY_SECONDS,
         )
     except NotReplicated as exc:
         raise not_replicated(exc) from None
