@@ -133,7 +133,10 @@ def report(batch: int, load: st.LoadResult, load_cpu: float, drained: float,
     cpu = ", ".join(f"{'load generator' if k == 'bench' else k} {v:.2f}"
                     for k, v in sorted(d.cpu.items()))
     print(f"  CPU seconds over {d.seconds:.2f} s wall (2 cores = {2 * d.seconds:.1f} "
-          f"available): {cpu}; other processes on the machine {max(d.other_cpu, 0):.2f}")
+          f"available): {cpu}; other processes on the machine {max(d.other_cpu, 0):.2f}"
+          + (" (the attached stack included)" if len(d.cpu) == 1 else ""))
+    if len(d.cpu) == 1:
+        return  # attached: the stack's processes are not ours to measure
     ours = sum(d.cpu.values()) / max(load.accepted, 1)
     print(f"  CPU of every process of ours (load generator included): {ours * 1e6:.0f} us per "
           f"message: at most ~{2 / ours:,.0f} msg/s on 2 idle cores (CPU-bound estimate)")
