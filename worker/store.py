@@ -448,6 +448,10 @@ for _, o in ipairs(cjson.decode(ARGV[3])) do
         if held then
           local r = cjson.decode(held)
           apply_receipt(key, part - 1, r[1], r[2], r[3], r[4])
+          -- it was held under every form of its id: none may match a later message
+          for _, c in ipairs(r[5] or {}) do
+            redis.call('DEL', P .. 'held:' .. o.channel .. ':' .. c)
+          end
           redis.call('DEL', hk)
         end
       end
@@ -489,7 +493,7 @@ for i, r in ipairs(cjson.decode(ARGV[3])) do
     end
     out[i] = id
   elseif r.state ~= '' then
-    local v = cjson.encode({r.state, r.stat, r.err, r.at})
+    local v = cjson.encode({r.state, r.stat, r.err, r.at, r.candidates})
     for _, c in ipairs(r.candidates) do
       redis.call('SET', P .. 'held:' .. r.channel .. ':' .. c, v, 'EX', held_ttl)
     end

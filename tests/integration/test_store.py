@@ -174,3 +174,18 @@ async def test_no_receipt_in_time_makes_a_message_unknown_and_a_late_one_settles
                       stat="DELIVRD", err="000")], held_ttl_seconds=100)
     (rec,) = await store.get([api_id])
     assert rec is not None and rec.status == "delivered"
+
+
+async def test_a_held_receipt_leaves_none_of_its_id_forms_behind(redis: Redis) -> None:
+    store = Store(redis, retention_seconds=100)
+    (api_id,) = await _accept(store, [_msg()])
+    await store.claim([api_id], worker="w1", lease_ms=10_000, served=["sim"])
+    await store.record_receipts(
+        [ReceiptEvent(channel="sim", candidates=["1a", "26"], state=Status.DELIVERED,
+                      stat="DELIVRD", err="000")], held_ttl_seconds=100)
+    await store.record_outcomes([Outcome(api_id=api_id, channel="sim", smsc_ids=["1a"])],
+                                dlr_ttl_seconds=100)
+    (rec,) = await store.get([api_id])
+    assert rec is not None and rec.status == "delivered"
+    # a later message whose SMSC id is "26" must not be settled by this stale receipt
+    assert [k async for k in redis.scan_iter("smsgw:held:*")] == []
