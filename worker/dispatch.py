@@ -44,6 +44,9 @@ content_log = logging.getLogger(CONTENT_LOGGER)
 # then redelivers): long enough for a Redis restart, short of an SMSC's response timeout.
 RECORD_PATIENCE_SECONDS = 8.0
 RECEIPT_MARGIN_MS = 3600_000  # receipts can trail the validity period
+# SMSC answers that mean "slow down" (throttled, queue full): paced retries in place.
+PACE_STATUSES = frozenset({pdu.ESME_RTHROTTLED, pdu.ESME_RMSGQFUL})
+PACE_IN_PLACE = 5  # paced resends of a first part before it yields its slot
 
 
 
@@ -179,7 +182,7 @@ class Dispatcher:
         pool = self.pools.get(msg.channel)
         if channel is None or pool is None:
             return self._failed(msg, "NoChannel", f"channel {msg.channel!r} is not configured")
-        if now_ms() - msg.accepted_at > channel.max_age_seconds * 1000:
+        if self._too_old(msg, channel):
             return self._failed(msg, "Expired", "max age reached before the SMSC accepted it")
         ref = 0
         if channel.split_mode != "payload" and analyse(msg.content).segments > 1:
@@ -224,7 +227,7 @@ class Dispatcher:
         *, in_place: bool,
     ) -> str | Outcome:
         """The part's SMSC id, or the message's outcome when the part was not accepted."""
-        attempt = 0
+        attempt = paced = 0
         while True:
             await self._rates[msg.channel].acquire()
             try:
@@ -237,6 +240,15 @@ class Dispatcher:
                 text = pdu.status_name(res.status) + (" (generic_nack)" if res.nack else "")
                 if res.status not in channel.transient_statuses:
                     return self._failed(msg, code, text)
+                if res.status in PACE_STATUSES and not self._too_old(msg, channel):
+                    # "Slow down" is not a failure: resend this part after a short pause,
+                    # without spending an attempt. A first part that stays throttled goes back
+                    # to the queue (still no attempt spent) so it cannot hold a window slot.
+                    paced += 1
+                    if paced > PACE_IN_PLACE and not in_place:
+                        return self._deferred(msg, code, text, paced)
+                    await asyncio.sleep(min(1.0, self._rng.uniform(0.01, 0.02) * 2 ** paced))
+                    continue
             except SessionClosed as exc:
                 code, text = "BindDown", str(exc)
             if not in_place:
@@ -246,6 +258,16 @@ class Dispatcher:
                 return self._failed(msg, code, f"{text}; a later part gave up after {attempt} "
                                                "attempts (earlier parts were accepted)")
             await asyncio.sleep(backoff(attempt, 0.2, 5.0, self._rng))
+
+    def _deferred(self, msg: Claimed, code: str, text: str, paced: int) -> Outcome:
+        delay = backoff(min(msg.attempts + paced, 8), 0.5, 30.0, self._rng)
+        return Outcome(api_id=msg.api_id, channel=msg.channel, status=Status.QUEUED,
+                       error_code=code, error_text=text, deferred=True,
+                       retry_at=now_ms() + int(delay * 1000))
+
+    @staticmethod
+    def _too_old(msg: Claimed, channel: Channel) -> bool:
+        return now_ms() - msg.accepted_at > channel.max_age_seconds * 1000
 
     def _failed(self, msg: Claimed, code: str, text: str) -> Outcome:
         return Outcome(api_id=msg.api_id, channel=msg.channel, status=Status.FAILED,

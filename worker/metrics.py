@@ -142,7 +142,7 @@ class WorkerMetrics:
 
     def outcome(self, outcome: Outcome) -> None:
         """Count the result of one send attempt."""
-        if outcome.deferred:
+        if outcome.error_code == "Deferred":
             return  # waited for a free concatenation reference: not an attempt
         if outcome.status == Status.SUBMITTED:
             self.submitted(outcome.channel).inc()

@@ -486,3 +486,13 @@ async def test_a_part_accepted_once_is_never_submitted_again_when_a_later_part_i
     # answers every part, so nothing may be accepted twice.
     allowed = sim.stats()["drops"] if "drop_after" in trouble else 0
     assert sum(n - 1 for n in accepted.values()) <= allowed
+
+
+async def test_throttling_spends_no_attempts(redis_url: str, redis: Redis) -> None:
+    # One attempt allowed: a throttled submit that counted as an attempt would fail its message.
+    store = Store(redis, 3600)
+    async with simulator(error_rates={0x58: 0.1}, seed=3) as sim, \
+            worker(store, sim.port, max_attempts=1) as d:
+        records = await send_all(redis_url, store, d, [(to, "paced") for to in numbers(300)])
+    assert {r.status for r in records} == {"delivered"}
+    assert sim.stats()["responses"].get("ESME_RTHROTTLED", 0) > 0
