@@ -11,10 +11,10 @@ from gateway import openapi
 from gateway.auth import ensure_bootstrap_admin
 from gateway.context import GATEWAY, Gateway
 from gateway.errors import error_middleware
+from gateway.keycache import GatewayStore
 from gateway.metrics import (
     METRICS,
     GatewayMetrics,
-    MeteredStore,
     metrics_middleware,
     metrics_view,
 )
@@ -50,7 +50,7 @@ def _resources(settings: Settings):  # type: ignore[no-untyped-def]
         gw = settings.gateway
         app[GATEWAY] = Gateway(
             settings=settings, redis=redis,
-            store=MeteredStore(app[METRICS], redis, settings.retention_seconds, ReplicaAcks(
+            store=GatewayStore(app[METRICS], redis, settings.retention_seconds, ReplicaAcks(
                 settings.replica_acks, settings.replica_ack_timeout_ms)),
             rules=Rules(default_channel=gw.default_channel,
                         default_country_code=gw.default_country_code,

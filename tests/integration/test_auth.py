@@ -349,9 +349,11 @@ async def _commands_during(gw: Gw, key: str, recipients: int) -> list[str]:
                 seen.append(cmd["command"].split(" ", 1)[0].upper())
 
 
-async def test_a_send_costs_two_redis_round_trips_whatever_its_size(gw: Gw) -> None:
+async def test_a_send_costs_at_most_two_redis_round_trips_whatever_its_size(gw: Gw) -> None:
     key = await gw.key("acme", rate=1000, burst=1000, daily_quota=100_000)
     await gw.send(key, {"to": "+27820000001", "content": "warm-up"})  # loads the scripts
     one = await _commands_during(gw, key, 1)
     many = await _commands_during(gw, key, 200)
-    assert one == many == ["EVALSHA", "EVALSHA"]  # auth + (limits and accept), in one each
+    # auth (skipped while this gateway remembers the key) + (limits and accept) in one script
+    assert one[-1] == many[-1] == "EVALSHA" and set(one) == set(many) == {"EVALSHA"}
+    assert len(one) <= 2 and len(many) <= 2
