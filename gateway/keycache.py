@@ -10,7 +10,7 @@ script of every request checks them.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from gateway.metrics import GatewayMetrics, MeteredStore
@@ -23,13 +23,15 @@ KEY_CACHE_SIZE = 10_000
 class GatewayStore(MeteredStore):
     """MeteredStore with a short-lived cache of key lookups."""
 
-    def __init__(self, metrics: GatewayMetrics, *args: Any) -> None:
+    def __init__(self, metrics: GatewayMetrics, *args: Any,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(metrics, *args)
         self._keys: dict[str, tuple[float, KeyRow | None]] = {}
+        self._clock = clock
 
     async def authenticate_key(self, secret_hash: str, *, touch_every_ms: int) -> KeyRow | None:
         """:meth:`Store.authenticate_key`, remembered for ``KEY_CACHE_SECONDS``."""
-        now = time.monotonic()
+        now = self._clock()
         hit = self._keys.get(secret_hash)
         if hit is not None and hit[0] > now:
             return hit[1]

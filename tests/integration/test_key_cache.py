@@ -15,14 +15,13 @@ pytestmark = pytest.mark.integration
 
 
 async def test_a_key_disabled_elsewhere_works_here_for_at_most_the_cache_time(
-    redis: Redis, monkeypatch: pytest.MonkeyPatch
+    redis: Redis,
 ) -> None:
     clock = [1000.0]
-    monkeypatch.setattr("gateway.keycache.time.monotonic", lambda: clock[0])
     elsewhere = Store(redis, 3600)  # the CLI, or another gateway
     secret = await create_key(elsewhere, name="k", account="acme", roles=frozenset({"Client"}),
                               channels=None)
-    here = GatewayStore(GatewayMetrics(), redis, 3600)
+    here = GatewayStore(GatewayMetrics(), redis, 3600, clock=lambda: clock[0])
     digest = hash_secret(secret)
     assert await here.authenticate_key(digest, touch_every_ms=60_000) is not None
     (info,) = [k for k in await elsewhere.api_keys() if k["name"] == "k"]
