@@ -69,6 +69,7 @@ class Session(asyncio.Protocol):
         self._on_deliver = on_deliver
         self._buffer = pdu.PduBuffer()
         self._transport: asyncio.Transport | None = None
+        self._out: list[bytes] = []
         self._pending: dict[int, asyncio.Future[Pdu]] = {}
         self._seq = 0
         self._window = asyncio.Semaphore(params.window)
@@ -130,6 +131,7 @@ class Session(asyncio.Protocol):
     def abort(self) -> None:
         """Drop the connection now."""
         self.bound = False
+        self._flush()  # an unbind_resp (or deliver_sm_resp) queued just before still goes out
         if self._transport is not None:
             self._transport.close()
         self._fail_pending()
@@ -155,7 +157,7 @@ class Session(asyncio.Protocol):
         seq = self._seq
         fut: asyncio.Future[Pdu] = asyncio.get_running_loop().create_future()
         self._pending[seq] = fut  # correlation first, then the write
-        self._transport.write(pdu.encode_pdu(command_id, 0, seq, body))
+        self._send(pdu.encode_pdu(command_id, 0, seq, body))
         try:
             async with asyncio.timeout(self.params.response_timeout_seconds):
                 return await fut
@@ -236,8 +238,18 @@ class Session(asyncio.Protocol):
         self._write(pdu.DELIVER_SM_RESP, status, p.seq, b"\x00")
 
     def _write(self, command_id: int, status: int, seq: int, body: bytes = b"") -> None:
+        self._send(pdu.encode_pdu(command_id, status, seq, body))
+
+    def _send(self, data: bytes) -> None:
+        # PDUs written in one pass of the event loop go out in one write (one syscall).
+        self._out.append(data)
+        if len(self._out) == 1:
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        out, self._out = self._out, []
         if self._transport is not None and not self._transport.is_closing():
-            self._transport.write(pdu.encode_pdu(command_id, status, seq, body))
+            self._transport.write(b"".join(out))
 
     def _fail_pending(self) -> None:
         for fut in self._pending.values():
