@@ -252,3 +252,20 @@ def test_a_decimal_submit_id_is_found_from_its_hex_receipt() -> None:
 def test_an_overlong_id_is_not_converted() -> None:
     raw = "9" * 5000  # int() of this raises ValueError (max str digits)
     assert receipt_id_candidates(raw, "auto") == [raw]
+
+
+def test_the_fast_path_for_the_standard_layout_reads_what_the_tolerant_scan_reads() -> None:
+    from worker.smpp.receipts import _fields, _fields_tolerant
+
+    rng = random.Random(11)
+    for _ in range(500):
+        text = (f"id:{rng.getrandbits(40):x} sub:001 dlvrd:00{rng.randint(0, 1)} "
+                f"submit date:{rng.randint(10**9, 10**10 - 1)} "
+                f"done date:{rng.randint(10**11, 10**12 - 1)} "
+                f"stat:{rng.choice(['DELIVRD', 'UNDELIV', 'EXPIRED', 'REJECTD'])} "
+                f"err:{rng.choice(['000', '0x1A', 'ABC'])}")
+        if rng.random() < 0.7:
+            text += " text:" + "".join(rng.choice("ab :c") for _ in range(rng.randint(0, 20)))
+        if rng.random() < 0.2:
+            text += "\r\nmore:stuff"
+        assert _fields(text) == _fields_tolerant(text), text

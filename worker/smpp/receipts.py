@@ -42,6 +42,10 @@ _FINAL = {"DELIVRD": "delivered", "UNDELIV": "undelivered", "DELETED": "undelive
 # keys contain a space (or an underscore, or nothing, depending on the SMSC).
 _KEY = re.compile(r"(?i)(?<!\S)(submit[\s_]*date|done[\s_]*date|[a-z][a-z_]*)\s*:")
 _LINE_END = re.compile(r"[\r\n]")
+# The standard layout (SMPP 3.4 appendix B), matched in one go; anything else takes the scan.
+_STANDARD = re.compile(r"id:(\S+) sub:(\S+) dlvrd:(\S+) submit date:(\d+) done date:(\d+) "
+                       r"stat:(\S+) err:(\S+)(?: text:([^\r\n]*))?\Z")
+_STANDARD_KEYS = ("id", "sub", "dlvrd", "submit date", "done date", "stat", "err", "text")
 _MAX_ID_LEN = 65  # SMPP message_id is at most 65 octets; bounds the base conversions
 _DECIMAL = re.compile(r"[0-9]+")
 _HEX = re.compile(r"[0-9a-f]+")
@@ -88,6 +92,19 @@ def parse_receipt(text: str, tlvs: Mapping[int, bytes]) -> Receipt | None:
 
 def _fields(text: str) -> dict[str, str]:
     """Lower-case key -> value. ``text:`` takes the rest of its line; other values one token."""
+    m = _STANDARD.match(text)
+    if m is not None:  # the layout nearly every SMSC sends: one regex instead of a scan
+        found = dict(zip(_STANDARD_KEYS, m.groups(), strict=True))
+        if found["text"] is None:
+            del found["text"]
+        else:
+            found["text"] = found["text"].strip()
+        return found
+    return _fields_tolerant(text)
+
+
+def _fields_tolerant(text: str) -> dict[str, str]:
+    """Any order, any case, unknown keys: the slow path of :func:`_fields`."""
     out: dict[str, str] = {}
     match = _KEY.search(text)
     while match:
