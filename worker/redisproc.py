@@ -163,7 +163,8 @@ class SentinelProcess:
         self._binary = binary
         self._proc: asyncio.subprocess.Process | None = None
         self._dir: tempfile.TemporaryDirectory[str] | None = None
-        self._drain: asyncio.Task[bytes] | None = None
+        self._drain: asyncio.Task[None] | None = None
+        self._log = b""
 
     @property
     def url(self) -> str:
@@ -187,10 +188,15 @@ class SentinelProcess:
                 line = await self._proc.stdout.readline()
                 if not line:
                     raise RuntimeError(f"redis sentinel exited with {await self._proc.wait()}")
+                self._log += line
                 monitoring = monitoring or b"+monitor master" in line
                 replicas += b"+slave slave" in line
-        self._drain = asyncio.create_task(self._proc.stdout.read())
+        self._drain = asyncio.create_task(self._keep_output(self._proc.stdout))
         return self.url
+
+    async def _keep_output(self, stream: asyncio.StreamReader) -> None:
+        while line := await stream.readline():
+            self._log += line
 
     async def stop(self) -> None:
         """Stop the sentinel and remove its directory."""
@@ -202,6 +208,10 @@ class SentinelProcess:
         if self._dir is not None:
             self._dir.cleanup()
         self._proc = self._drain = self._dir = None
+
+    def output(self) -> str:
+        """What the sentinel printed so far (its events: +sdown, +switch-master...)."""
+        return self._log.decode(errors="replace")
 
     async def __aenter__(self) -> str:
         return await self.start()
