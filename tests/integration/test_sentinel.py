@@ -209,3 +209,25 @@ async def _wait_some_final(redis: Redis, waiting: set[str]) -> None:
                 if api_id in waiting and status in FINAL:
                     assert status == "delivered"
                     waiting.discard(api_id)
+
+
+async def test_a_send_no_replica_confirms_is_refused_as_not_replicated_but_kept(
+    redis_url: str, redis: Redis,
+) -> None:
+    settings = _settings(redis_url, 2775, replica_acks=1, wait_ms=50)  # a primary alone
+    key = await create_key(Store(redis, 3600), name="t", account="acme",
+                           roles=frozenset({"Client"}), channels=None)
+    runner, base = await _gateway(settings)
+    body = {"Messages": [{"channel": "sim", "to": "27820000001", "content": "hi",
+                          "clientMessageId": "nr-1"}]}
+    try:
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as http:
+            async with http.post(base + SEND, json=body) as resp:
+                assert resp.status == 503 and resp.headers["Retry-After"] == "1"
+                status = (await resp.json())["ResponseStatus"]
+    finally:
+        await runner.cleanup()
+    assert status["ErrorCode"] == "NotReplicated"
+    assert "0 of the 1" in status["Message"]
+    (stored,) = await Store(redis, 3600).find_by_cmid("acme", "nr-1")
+    assert stored.status == "queued"  # on the primary: it may yet be sent, as the answer says
