@@ -52,7 +52,8 @@ from gateway.dto import (
     RotateApiKey,
 )
 from gateway.errors import BadRequest, Forbidden, NotFound
-from gateway.respond import request_format, respond
+from gateway.respond import respond
+from gateway.views.params import body_dto, query
 from worker.store import KeyOp, now_ms
 
 ADMIN_PATH = "/admin/keys"
@@ -70,7 +71,7 @@ def may_manage(principal: Principal, key: KeyInfo) -> bool:
 async def list_keys(request: web.Request) -> web.Response:
     """GetApiKeys: every key the caller may manage (optionally of one account)."""
     principal = await _manager(request)
-    account = _query(request, "account") or (await _dto(request, GetApiKeys)).account
+    account = query(request, "account") or (await body_dto(request, GetApiKeys)).account
     keys = [k for k in await all_keys(request.app[GATEWAY].store)
             if may_manage(principal, k) and (not account or k.account == account)]
     return respond(request, ApiKeysResponse(results=[to_dto(k) for k in keys]))
@@ -79,7 +80,7 @@ async def list_keys(request: web.Request) -> web.Response:
 async def create(request: web.Request) -> web.Response:
     """CreateApiKey: the new key is in the response, and nowhere else, ever."""
     principal = await _manager(request)
-    dto = await _dto(request, CreateApiKey)
+    dto = await body_dto(request, CreateApiKey)
     try:
         spec = _spec(dto)
     except InvalidKey as exc:
@@ -163,8 +164,8 @@ async def _manager(request: web.Request) -> Principal:
 async def _managed(request: web.Request, model: type[wire.Model]) -> tuple[Principal, KeyInfo]:
     """The caller and the key the request names, if the caller may manage it; else 404."""
     principal = await _manager(request)
-    key_id = request.match_info.get("id") or _query(request, "id") or str(
-        getattr(await _dto(request, model), "id", None) or "")
+    key_id = request.match_info.get("id") or query(request, "id") or str(
+        getattr(await body_dto(request, model), "id", None) or "")
     key_id = key_id.removesuffix(".json").removesuffix(".xml")  # a format suffix on the path
     if not key_id:
         raise BadRequest("'id' is required", field_errors=[("NotEmpty", "id", "'id' is required")])
@@ -191,19 +192,6 @@ def _spec(dto: CreateApiKey) -> KeySpec:
         expires_at_ms=parse_expiry(dto.expiresAt or "", now_ms()),
         parent_account=dto.parentAccount or "",
     )
-
-
-async def _dto(request: web.Request, model: type[wire.Model]) -> wire.Model:
-    """The request DTO from the body; an empty body is an empty DTO."""
-    body = await request.read() if request.can_read_body else b""
-    if not body.strip():
-        return model()
-    return wire.parse(model, body, request_format(request))
-
-
-def _query(request: web.Request, name: str) -> str:
-    # ServiceStack binds query names case-insensitively.
-    return next((v for k, v in request.query.items() if k.lower() == name), "")
 
 
 def _invalid(exc: InvalidKey) -> BadRequest:

@@ -14,13 +14,12 @@ from aiohttp import web
 from gateway.auth import SEND_ROLES, Principal, authenticate, iso
 from gateway.context import GATEWAY
 from gateway.dto import GetSMPPMoMessages, SMPPMoMessage, SMPPMoResponse
-from gateway.errors import BadRequest, Forbidden, NotFound
+from gateway.errors import Forbidden, NotFound
 from gateway.respond import respond
-from gateway.views.admin import _dto, _query
+from gateway.views.params import body_dto, list_limit, query
 from worker.store import WebhookStore
 
 MO_PATH = "/communication/message/smpp/mo"
-MAX_LIMIT = 1000
 SCAN_FOR_CHANNEL = 10_000  # an account's list holds every channel: read this far to filter one
 
 
@@ -28,10 +27,10 @@ async def list_mo(request: web.Request) -> web.Response:
     """The newest MO messages the caller may see, newest first."""
     principal = await authenticate(request.app[GATEWAY].store, request.headers)
     principal.require_any(SEND_ROLES)
-    dto = await _dto(request, GetSMPPMoMessages)
-    channel = _query(request, "channel") or getattr(dto, "channel", None) or ""
-    account = _query(request, "account") or getattr(dto, "account", None) or ""
-    limit = _limit(_query(request, "limit") or getattr(dto, "limit", None))
+    dto = await body_dto(request, GetSMPPMoMessages)
+    channel = query(request, "channel") or getattr(dto, "channel", None) or ""
+    account = query(request, "account") or getattr(dto, "account", None) or ""
+    limit = list_limit(query(request, "limit") or getattr(dto, "limit", None))
     if channel and principal.channels is not None and channel not in principal.channels:
         raise Forbidden(f"this API key may not use channel '{channel}'")
     gw = request.app[GATEWAY]
@@ -71,12 +70,3 @@ def _allowed(principal: Principal, row_channel: str, wanted: str) -> bool:
     return principal.channels is None or row_channel in principal.channels
 
 
-def _limit(value: object) -> int:
-    try:
-        limit = int(str(value or 100))
-    except ValueError:
-        limit = 0
-    if not 1 <= limit <= MAX_LIMIT:
-        msg = f"'limit' must be between 1 and {MAX_LIMIT}"
-        raise BadRequest(msg, field_errors=[("Invalid", "limit", msg)])
-    return limit

@@ -44,7 +44,8 @@ from gateway.dto import (
 )
 from gateway.errors import BadRequest, NotFound
 from gateway.respond import respond
-from gateway.views.admin import Handler, _dto, _manager, _query
+from gateway.views.admin import Handler, _manager
+from gateway.views.params import body_dto, list_limit, query
 from gateway.webhook_config import (
     Change,
     InvalidWebhook,
@@ -59,7 +60,6 @@ from worker.webhooks import INBOUND_EVENT, STATUS_EVENT, event_id
 
 ACCOUNTS_PATH = "/admin/accounts/{account}"
 DEAD_PATH = "/admin/webhooks/dead"
-MAX_LIMIT = 1000
 
 
 def may_manage_account(principal: Principal, account: str) -> bool:
@@ -110,9 +110,9 @@ async def delete_inbound(request: web.Request) -> web.Response:
 async def dead_letters(request: web.Request) -> web.Response:
     """GetDeadWebhooks: newest first, of one account or of every account the caller manages."""
     principal = await _manager(request)
-    dto = await _dto(request, GetDeadWebhooks)
-    account = _query(request, "account") or getattr(dto, "account", None) or ""
-    limit = _limit(_query(request, "limit") or getattr(dto, "limit", None))
+    dto = await body_dto(request, GetDeadWebhooks)
+    account = query(request, "account") or getattr(dto, "account", None) or ""
+    limit = list_limit(query(request, "limit") or getattr(dto, "limit", None))
     store = _store(request)
     if account and not may_manage_account(principal, account):
         raise _unknown(account)
@@ -194,8 +194,8 @@ def own_origins(request: web.Request) -> list[str]:
 
 async def _account_dto(request: web.Request, model: type[wire.Model]) -> tuple[str, wire.Model]:
     principal = await _manager(request)
-    dto = await _dto(request, model)
-    account = (request.match_info.get("account") or _query(request, "account")
+    dto = await body_dto(request, model)
+    account = (request.match_info.get("account") or query(request, "account")
                or getattr(dto, "account", None) or "")
     if not account:
         raise BadRequest("'account' is required",
@@ -248,15 +248,6 @@ def _store(request: web.Request) -> WebhookStore:
     return WebhookStore(request.app[GATEWAY].redis)
 
 
-def _limit(value: object) -> int:
-    try:
-        limit = int(str(value or 100))
-    except ValueError:
-        limit = 0
-    if not 1 <= limit <= MAX_LIMIT:
-        msg = f"'limit' must be between 1 and {MAX_LIMIT}"
-        raise BadRequest(msg, field_errors=[("Invalid", "limit", msg)])
-    return limit
 
 
 def _id_order(dead_id: str) -> tuple[int, int]:
