@@ -59,12 +59,14 @@ async def open_session() -> AsyncIterator[SessionFactory]:
     opened: list[Session] = []
 
     async def factory(
-        sim: Simulator, window: int = 10, on_deliver: Callable[[ShortMessage], Awaitable[int]] = _ok
+        sim: Simulator, window: int = 10,
+        on_deliver: Callable[[ShortMessage], Awaitable[int]] = _ok,
+        response_timeout: float = NO_TIMEOUT,
     ) -> Session:
         params = SessionParams(
             host="127.0.0.1", port=sim.port, system_id="smsgw", password="secret",
             system_type="", bind_command=pdu.BIND_TRANSCEIVER, window=window,
-            enquire_link_seconds=NO_TIMEOUT, response_timeout_seconds=NO_TIMEOUT,
+            enquire_link_seconds=NO_TIMEOUT, response_timeout_seconds=response_timeout,
         )
         session = await Session.open(params, on_deliver, "test")
         opened.append(session)
@@ -113,6 +115,33 @@ async def test_a_submit_after_the_drop_raises_session_closed_without_waiting(
         await session.wait_closed()
         with pytest.raises(SessionClosed):
             await session.submit(_sm(2))
+
+
+async def test_unanswered_submits_raise_session_closed_after_the_response_timeout(
+    make_sim: SimFactory, open_session: SessionFactory,
+) -> None:
+    # The simulator answers only after a minute; our response timeout is a fraction of a second.
+    sim = await make_sim(ack_delay=60.0)
+    session = await open_session(sim, window=2, response_timeout=0.3)
+    async with asyncio.timeout(WAIT):
+        results = await asyncio.gather(*(session.submit(_sm(n)) for n in range(5)),
+                                       return_exceptions=True)
+    assert all(isinstance(r, SessionClosed) and "no response in time" in str(r)
+               for r in results), results
+    # A timeout fails the request, not the bind: its window slot and correlation are released.
+    assert session.in_flight == 0 and session.bound
+
+
+async def test_answered_submits_are_not_expired_by_the_response_timeout(
+    make_sim: SimFactory, open_session: SessionFactory,
+) -> None:
+    # ~1 s of submits answered well in time, while deadlines are swept every 0.2 s.
+    sim = await make_sim(ack_delay=0.05)
+    session = await open_session(sim, window=3, response_timeout=2.0)
+    async with asyncio.timeout(WAIT):
+        results = await asyncio.gather(*(session.submit(_sm(n)) for n in range(60)))
+    assert [r.status for r in results] == [pdu.ESME_ROK] * 60
+    assert session.in_flight == 0
 
 
 # --- defect 4: a window per bind -----------------------------------------------------------

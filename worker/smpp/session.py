@@ -5,6 +5,8 @@ Guards against aiosmpplib's measured defects by construction:
 - the correlation entry exists before the PDU is written;
 - any command_status (vendor codes, generic_nack) is returned as data, never raised;
 - a dropped connection fails every in-flight submit at once with :class:`SessionClosed`;
+- a request unanswered within the response timeout fails with :class:`SessionClosed` (one
+  periodic sweep of deadlines per session, not a timer per request: it is the hot path);
 - a failing deliver_sm handler answers that PDU with an error, it never kills the reader.
 """
 
@@ -70,7 +72,9 @@ class Session(asyncio.Protocol):
         self._buffer = pdu.PduBuffer()
         self._transport: asyncio.Transport | None = None
         self._out: list[bytes] = []
-        self._pending: dict[int, asyncio.Future[Pdu]] = {}
+        # seq -> (future, deadline). Every request has the same timeout, so insertion order is
+        # deadline order and a sweep stops at the first entry still in time.
+        self._pending: dict[int, tuple[asyncio.Future[Pdu], float]] = {}
         self._seq = 0
         self._window = asyncio.Semaphore(params.window)
         self._closed = asyncio.Event()
@@ -88,6 +92,7 @@ class Session(asyncio.Protocol):
         session = cls(params, on_deliver, name)
         async with asyncio.timeout(params.response_timeout_seconds):
             await loop.create_connection(lambda: session, params.host, params.port)
+        session._spawn(session._expire_forever())
         bind = pdu.Bind(params.system_id, params.password, params.system_type)
         try:
             resp = await session._request(params.bind_command, bind.encode())
@@ -121,7 +126,7 @@ class Session(asyncio.Protocol):
         try:
             async with asyncio.timeout(drain_seconds):
                 while self._pending:
-                    await asyncio.wait(list(self._pending.values()))
+                    await asyncio.wait([fut for fut, _ in self._pending.values()])
                 self.bound = False
                 await self._request(pdu.UNBIND)
         except (TimeoutError, SessionClosed):
@@ -155,16 +160,35 @@ class Session(asyncio.Protocol):
             raise SessionClosed(f"{self.name}: connection closed")
         self._seq = self._seq % 0x7FFFFFFF + 1
         seq = self._seq
-        fut: asyncio.Future[Pdu] = asyncio.get_running_loop().create_future()
-        self._pending[seq] = fut  # correlation first, then the write
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Pdu] = loop.create_future()
+        # Correlation first, then the write; the deadline is enforced by _expire_forever.
+        self._pending[seq] = (fut, loop.time() + self.params.response_timeout_seconds)
         self._send(pdu.encode_pdu(command_id, 0, seq, body))
         try:
-            async with asyncio.timeout(self.params.response_timeout_seconds):
-                return await fut
-        except TimeoutError:
-            raise SessionClosed(f"{self.name}: no response in time") from None
+            return await fut
         finally:
             self._pending.pop(seq, None)
+
+    async def _expire_forever(self) -> None:
+        """Fail requests whose response is overdue, a few times per response timeout."""
+        timeout = self.params.response_timeout_seconds
+        period = min(timeout / 10, 1.0)
+        loop = asyncio.get_running_loop()
+        while not self._closed.is_set():
+            await asyncio.sleep(period)
+            self._expire(loop.time())
+
+    def _expire(self, now: float) -> None:
+        overdue: list[int] = []
+        for seq, (_, deadline) in self._pending.items():
+            if deadline > now:
+                break  # insertion order is deadline order
+            overdue.append(seq)
+        for seq in overdue:
+            fut, _ = self._pending.pop(seq)
+            if not fut.done():
+                fut.set_exception(SessionClosed(f"{self.name}: no response in time"))
 
     async def _keepalive(self) -> None:
         # A peer that does not answer enquire_link within the response timeout is dead.
@@ -205,9 +229,9 @@ class Session(asyncio.Protocol):
 
     def _dispatch(self, p: Pdu) -> None:
         if pdu.is_response(p.command_id):
-            fut = self._pending.get(p.seq)
-            if fut is not None and not fut.done():
-                fut.set_result(p)
+            entry = self._pending.get(p.seq)
+            if entry is not None and not entry[0].done():
+                entry[0].set_result(p)
             elif p.command_id == pdu.GENERIC_NACK:
                 log.warning("%s: generic_nack %s for unknown seq %d",
                             self.name, pdu.status_name(p.status), p.seq)
@@ -252,7 +276,7 @@ class Session(asyncio.Protocol):
             self._transport.write(b"".join(out))
 
     def _fail_pending(self) -> None:
-        for fut in self._pending.values():
+        for fut, _ in self._pending.values():
             if not fut.done():
                 fut.set_exception(SessionClosed(f"{self.name}: connection lost"))
         self._pending.clear()
