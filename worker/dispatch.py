@@ -83,6 +83,7 @@ class Dispatcher:
         self._accepting = True
         self._drain_deadline = 0.0
         self._inflight: set[asyncio.Task[Any]] = set()
+        self._sending: set[str] = set()  # ids claimed by this process and not yet recorded
         self._rng = random.Random()
         self._unrecorded = {
             name: asyncio.Semaphore(ch.binds * ch.window) for name, ch in channels.items()
@@ -153,8 +154,12 @@ class Dispatcher:
         """Claim ``ids`` and send those that are due; returns how many were claimed."""
         if not self._accepting:
             return 0
+        # Never claim again what this process is sending (the store would let us: a claim of
+        # ours whose reply was lost must be recoverable without waiting for us to die).
+        ids = [i for i in ids if i not in self._sending]
         claimed = await self.store.claim(ids, worker=self.worker_id,
                                          lease_ms=self.settings.lease_ms, served=self.served())
+        self._sending.update(c.api_id for c in claimed)
         tasks = [self._track(asyncio.create_task(self._send_one(c))) for c in claimed]
         # Shielded: a cancelled job must not abandon submits already on the wire.
         if tasks:
@@ -170,12 +175,15 @@ class Dispatcher:
         # The slot is held until the outcome is in Redis, so at most one window per bind is
         # ever answered-but-unrecorded: the bound on duplicates if this process is killed.
         with message_context(msg.api_id, msg.channel):
-            async with self._unrecorded[msg.channel]:
-                content_log.debug("content: %r", msg.content)
-                outcome = await self._submit_parts(msg)
-                self.metrics.outcome(outcome)
-                _log_outcome(outcome)
-                await self._outcomes.put(outcome)
+            try:
+                async with self._unrecorded[msg.channel]:
+                    content_log.debug("content: %r", msg.content)
+                    outcome = await self._submit_parts(msg)
+                    self.metrics.outcome(outcome)
+                    _log_outcome(outcome)
+                    await self._outcomes.put(outcome)
+            finally:
+                self._sending.discard(msg.api_id)
 
     async def _submit_parts(self, msg: Claimed) -> Outcome:
         channel = self.channels.get(msg.channel)

@@ -408,9 +408,18 @@ for i = 5, #ARGV do
     end
   elseif st == 'queued' or st == 'sending' then
     local pk = P .. 'pending:' .. ch
-    local holder_alive = st == 'sending' and redis.call('EXISTS', P .. 'w:' .. (f[2] or '')) == 1
-    if holder_alive then
-      redis.call('ZADD', pk, lease, id)
+    local held = false  -- a claim still standing: by a live worker, or by us within the lease
+    if st == 'sending' and f[2] == worker then
+      -- Ours: a claim whose reply was lost to a dropped connection is ours to take back once
+      -- its lease has passed (the caller passes only ids it has not got in flight; within the
+      -- lease a concurrent claim of the same batch must not take it twice).
+      held = tonumber(redis.call('ZSCORE', pk, id) or '0') > now
+    elseif st == 'sending' then
+      held = redis.call('EXISTS', P .. 'w:' .. (f[2] or '')) == 1
+      if held then redis.call('ZADD', pk, lease, id) end
+    end
+    if held then
+      -- left as it is
     elseif not served[ch] then
       redis.call('ZADD', pk, now, id)
     elseif st == 'sending' or tonumber(f[8] or '0') <= now then

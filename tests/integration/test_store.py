@@ -189,3 +189,17 @@ async def test_a_held_receipt_leaves_none_of_its_id_forms_behind(redis: Redis) -
     assert rec is not None and rec.status == "delivered"
     # a later message whose SMSC id is "26" must not be settled by this stale receipt
     assert [k async for k in redis.scan_iter("smsgw:held:*")] == []
+
+
+async def test_a_live_worker_takes_back_its_own_claim_whose_reply_it_lost(redis: Redis) -> None:
+    store = Store(redis, retention_seconds=100)
+    (api_id,) = await _accept(store, [_msg()])
+    await store.heartbeat("w1", 10_000)
+    await store.claim([api_id], worker="w1", lease_ms=10_000, served=["sim"])
+    # w1 is alive, so nobody else may take it; but w1 itself, not having it in flight, may
+    assert await store.claim([api_id], worker="w2", lease_ms=10_000, served=["sim"]) == []
+    # within its lease (a concurrent claim of the same batch), not even w1 takes it twice
+    assert await store.claim([api_id], worker="w1", lease_ms=10_000, served=["sim"]) == []
+    await redis.zadd("smsgw:pending:sim", {api_id: 0})  # the lease has passed
+    (again,) = await store.claim([api_id], worker="w1", lease_ms=10_000, served=["sim"])
+    assert again.reclaimed and again.attempts == 2
