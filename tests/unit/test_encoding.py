@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from aiosmpplib.codec import GSM7BitCodec
+from aiosmpplib.codec import GSM_BASIC_ENCODE_MAP, GSM_EXTENDED_ENCODE_MAP, GSM7BitCodec
 
 from worker.encoding import (
     Concat,
@@ -235,6 +235,31 @@ def test_payload_mode_sends_the_whole_text_in_one_tlv() -> None:
 def test_gsm_text_is_sent_unpacked_with_escapes() -> None:
     [part] = split("a€[", "udh8", 1)
     assert part.short_message == b"\x61\x1b\x65\x1b\x3c"
+
+
+GSM_CHARS = sorted(set(GSM_BASIC_ENCODE_MAP) | set(GSM_EXTENDED_ENCODE_MAP))
+
+
+@pytest.mark.parametrize("char", GSM_CHARS)
+def test_every_gsm_character_is_encoded_as_the_codec_does(char: str) -> None:
+    [part] = split(char, "udh8", 1)
+    assert part.short_message == bytes(GSM7BitCodec().encode(char)[0])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_gsm_parts_carry_the_codec_bytes_on_random_texts(mode: SplitMode) -> None:
+    # The fast encoder must give the codec's bytes exactly: the bodies of the parts, joined,
+    # are the codec's encoding of the whole text (escapes are never cut, so bodies join).
+    rng = random.Random(2024)
+    codec = GSM7BitCodec()
+    basic = sorted(GSM_BASIC_ENCODE_MAP)
+    for _ in range(500):
+        pool = basic if rng.random() < 0.5 else GSM_CHARS
+        text = "".join(rng.choice(pool) for _ in range(rng.randrange(0, 700)))
+        parts = split(text, mode, rng.randrange(0x10000))
+        assert all(p.data_coding == 0 for p in parts)
+        joined = b"".join(body_and_concat(p)[0] for p in parts)
+        assert joined == bytes(codec.encode(text)[0])
 
 
 def test_more_than_255_parts_are_refused() -> None:
