@@ -11,8 +11,9 @@ import asyncio
 import itertools
 import logging
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from worker.config import Channel
 from worker.smpp import pdu
@@ -127,8 +128,7 @@ class ChannelPool:
         live = [s for s in self._tx if s.bound]
         if not live:
             raise SessionClosed(f"{self.channel.name}: no bind up")
-        start = next(self._rr) % len(live)
-        return min(live[start:] + live[:start], key=lambda s: s.in_flight)
+        return least_loaded(live, next(self._rr))
 
     async def stop(self, drain_seconds: float) -> None:
         """Drain in-flight responses (bounded), unbind every session, stop supervisors."""
@@ -233,3 +233,29 @@ class ChannelPool:
                 await self._stopping.wait()
         except TimeoutError:
             pass
+
+
+class Loaded(Protocol):
+    """Anything with a count of requests in flight (a Session)."""
+
+    @property
+    def in_flight(self) -> int: ...
+
+
+L = TypeVar("L", bound=Loaded)
+
+
+def least_loaded(live: Sequence[L], turn: int) -> L:
+    """The item with the fewest requests in flight; a tie goes to the first found going round
+    from ``turn``, so equal binds take turns. Runs per submit: no copies, no key function."""
+    count = len(live)
+    start = turn % count
+    best = live[start]
+    fewest = best.in_flight
+    for i in range(start + 1, start + count):
+        if not fewest:
+            break  # none can have fewer
+        item = live[i % count]
+        if item.in_flight < fewest:
+            best, fewest = item, item.in_flight
+    return best
