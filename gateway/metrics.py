@@ -66,13 +66,22 @@ class GatewayMetrics:
         if isinstance(result, LimitExceeded):
             self.rejected.labels(result.reason).inc(len(messages))
             return
+        # Tallied first: one increment per channel and kind, not one per message.
+        conflicts = 0
+        accepted: dict[str, int] = {}
+        deduplicated: dict[str, int] = {}
         for message, outcome in zip(messages, result, strict=True):
             if outcome.conflict:
-                self.rejected.labels("conflict").inc()
-            elif outcome.duplicate:
-                self.deduplicated.labels(message.channel).inc()
+                conflicts += 1
             else:
-                self.accepted.labels(message.channel).inc()
+                tally = deduplicated if outcome.duplicate else accepted
+                tally[message.channel] = tally.get(message.channel, 0) + 1
+        if conflicts:
+            self.rejected.labels("conflict").inc(conflicts)
+        for channel, count in accepted.items():
+            self.accepted.labels(channel).inc(count)
+        for channel, count in deduplicated.items():
+            self.deduplicated.labels(channel).inc(count)
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one answered request."""
