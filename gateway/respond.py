@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 from pydantic import BaseModel
 
@@ -27,6 +29,15 @@ def respond(request: web.Request, dto: BaseModel, status: int = 200,
     """Render ``dto`` in the negotiated format."""
     body, content_type = wire.render(dto, response_format(request))
     resp = web.Response(body=body, status=status, headers=headers)
+    resp.headers["Content-Type"] = content_type
+    return resp
+
+
+def respond_plain(request: web.Request, model_cls: type[BaseModel],
+                  data: dict[str, Any]) -> web.Response:
+    """:func:`respond` for ``data`` shaped like a ``model_cls`` (see wire.render_plain)."""
+    body, content_type = wire.render_plain(model_cls, data, response_format(request))
+    resp = web.Response(body=body)
     resp.headers["Content-Type"] = content_type
     return resp
 

@@ -7,7 +7,7 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from worker.encoding import analyse
+from worker.encoding import TextInfo, analyse
 
 _SEPARATORS = re.compile(r"[,;]")
 _FORMATTING = re.compile(r"[\s\-().]")
@@ -87,23 +87,61 @@ def validate(
     allowed_channels: Collection[str] | None,
 ) -> Valid:
     """Check one message; raises :class:`Invalid` with a client-facing reason."""
-    name = (channel or "").strip() or rules.default_channel
-    if not name:
-        raise Invalid("'channel' is required (no default channel is configured)")
-    if name not in rules.channels:
-        raise Invalid(f"channel '{name}' does not exist")
-    if allowed_channels is not None and name not in allowed_channels:
-        raise Invalid(f"channel '{name}' is not allowed for this API key")
-    if cmid is not None and len(cmid) > 64:
-        raise Invalid("'clientMessageId' must be at most 64 characters")
-    if not content:
-        raise Invalid("'content' must not be empty")
-    info = analyse(content)
-    if info.segments > rules.max_segments:
-        raise Invalid(f"'content' needs {info.segments} SMS segments ({info.encoding}); "
-                      f"the limit is {rules.max_segments}")
-    tos = recipients(to, rules.default_country_code)
-    # The fingerprint only serves idempotency, which needs a clientMessageId.
-    fp = hashlib.sha256(f"{name}\x00{content}".encode()).hexdigest()[:32] if cmid else ""
-    return Valid(channel=name, recipients=tos, content=content, cmid=cmid or "",
-                 encoding=info.encoding, segments=info.segments, fingerprint=fp)
+    return Validator(rules, allowed_channels).check(channel, to, content, cmid)
+
+
+class Validator:
+    """:func:`validate` for the messages of one request.
+
+    What depends only on the channel or only on the content is worked out once per distinct
+    value: the messages of a batch usually share both. Lives as long as one request.
+    """
+
+    def __init__(self, rules: Rules, allowed_channels: Collection[str] | None) -> None:
+        self._rules = rules
+        self._allowed = allowed_channels
+        self._channels: dict[str | None, tuple[str, str]] = {}  # -> (name, "") or ("", why)
+        self._texts: dict[str, TextInfo] = {}
+        self._fingerprints: dict[tuple[str, str], str] = {}
+
+    def check(self, channel: str | None, to: str | None, content: str | None,
+              cmid: str | None) -> Valid:
+        """Check one message; raises :class:`Invalid` with a client-facing reason."""
+        resolved = self._channels.get(channel)
+        if resolved is None:
+            resolved = self._channels[channel] = self._channel(channel)
+        name, why = resolved
+        if why:
+            raise Invalid(why)
+        if cmid is not None and len(cmid) > 64:
+            raise Invalid("'clientMessageId' must be at most 64 characters")
+        if not content:
+            raise Invalid("'content' must not be empty")
+        info = self._texts.get(content)
+        if info is None:
+            info = self._texts[content] = analyse(content)
+        if info.segments > self._rules.max_segments:
+            raise Invalid(f"'content' needs {info.segments} SMS segments ({info.encoding}); "
+                          f"the limit is {self._rules.max_segments}")
+        tos = recipients(to, self._rules.default_country_code)
+        # The fingerprint only serves idempotency, which needs a clientMessageId.
+        fp = self._fingerprint(name, content) if cmid else ""
+        return Valid(channel=name, recipients=tos, content=content, cmid=cmid or "",
+                     encoding=info.encoding, segments=info.segments, fingerprint=fp)
+
+    def _channel(self, channel: str | None) -> tuple[str, str]:
+        name = (channel or "").strip() or self._rules.default_channel
+        if not name:
+            return "", "'channel' is required (no default channel is configured)"
+        if name not in self._rules.channels:
+            return "", f"channel '{name}' does not exist"
+        if self._allowed is not None and name not in self._allowed:
+            return "", f"channel '{name}' is not allowed for this API key"
+        return name, ""
+
+    def _fingerprint(self, name: str, content: str) -> str:
+        fp = self._fingerprints.get((name, content))
+        if fp is None:
+            fp = hashlib.sha256(f"{name}\x00{content}".encode()).hexdigest()[:32]
+            self._fingerprints[(name, content)] = fp
+        return fp

@@ -1,22 +1,34 @@
-"""POST /communication/message/smpp/sms: validate, store durably, enqueue, answer at once."""
+"""POST /communication/message/smpp/sms: validate, store durably, enqueue, answer at once.
+
+The hot path of the gateway, so messages travel as plain dicts shaped like the DTOs
+(SMPPMessage's members) rather than as pydantic models: a well-formed body is checked here
+and a response is written by ``wire.render_plain``; anything malformed goes through pydantic,
+whose error answers stay those of every other operation.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 from aiohttp import web
 
 from gateway import wire
 from gateway.auth import SEND_ROLES, Principal, authenticate, limit_error
 from gateway.context import GATEWAY, Gateway
-from gateway.dto import SendSMPPSmsRequest, SMPPMessage, SMPPMsgResponse, SMPPResponseMsg
+from gateway.dto import SendSMPPSmsRequest, SMPPMsgResponse
 from gateway.errors import BadRequest, Unavailable
 from gateway.metrics import METRICS
-from gateway.respond import request_format, respond
-from gateway.validate import Invalid, Valid, validate
-from worker.ids import new_id
+from gateway.respond import request_format, respond_plain
+from gateway.validate import Invalid, Valid, Validator
+from worker.ids import new_ids
 from worker.jobs import wake_job
-from worker.store import LimitExceeded, NewMessage, NotReplicated, now_ms
+from worker.store import AcceptResult, LimitExceeded, NewMessage, NotReplicated, now_ms
 
 JOB_EXPIRY_SECONDS = 3600  # a wake-up job: the messages themselves never expire this way
+CONFLICT = "clientMessageId was already used with a different content or channel"
+
+Plain = dict[str, Any]  # a DTO's members by name, in declared order, None left out
 
 
 def not_replicated(exc: NotReplicated) -> Unavailable:
@@ -34,8 +46,7 @@ async def send(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     principal = await authenticate(gw.store, request.headers)
     principal.require_any(SEND_ROLES)
-    req = wire.parse(SendSMPPSmsRequest, await request.read(), request_format(request))
-    messages = req.Messages or []
+    messages = read_messages(await request.read(), request_format(request))
     if not messages:
         msg = "'Messages' must not be empty."
         raise BadRequest(msg, code="NotEmpty", field_errors=[("NotEmpty", "Messages", msg)])
@@ -43,7 +54,8 @@ async def send(request: web.Request) -> web.Response:
     if len(messages) > limit:
         msg = f"at most {limit} messages per request, got {len(messages)}"
         raise BadRequest(msg, code="TooMany", field_errors=[("TooMany", "Messages", msg)])
-    checked: list[Valid | Invalid] = [_check(gw, m, principal.channels) for m in messages]
+    validator = Validator(gw.rules, principal.channels)
+    checked: list[Valid | Invalid] = [_check(validator, m) for m in messages]
     invalid = sum(1 for c in checked if isinstance(c, Invalid))
     if invalid:
         request.app[METRICS].rejected.labels("invalid").inc(invalid)
@@ -51,32 +63,60 @@ async def send(request: web.Request) -> web.Response:
     if total > limit:
         msg = f"at most {limit} recipients per request, got {total}"
         raise BadRequest(msg, code="TooMany", field_errors=[("TooMany", "Messages", msg)])
-    responses = await _accept(gw, principal, messages, checked)
-    return respond(request, SMPPMsgResponse(messages=responses))
+    responses = await _accept(gw, principal, messages, checked, total)
+    return respond_plain(request, SMPPMsgResponse, {"messages": responses})
 
 
-def _check(gw: Gateway, m: SMPPMessage, allowed: frozenset[str] | None) -> Valid | Invalid:
+def read_messages(body: bytes, fmt: wire.Fmt) -> list[Plain]:
+    """The request's messages, each a dict of SMPPMessage's members (some may be missing);
+    raises WireError exactly as ``wire.parse(SendSMPPSmsRequest, body, fmt)`` does."""
+    data = wire.read(SendSMPPSmsRequest, body, fmt)
+    plain = _well_formed(data.get("Messages"))
+    if plain is not None:
+        return plain
+    request = wire.validate(SendSMPPSmsRequest, data)  # raises, or accepts what we did not
+    return [m.model_dump() for m in request.Messages or []]
+
+
+def _well_formed(messages: Any) -> list[Plain] | None:
+    """``messages`` if pydantic would take it as is: no list, or a list of objects whose
+    members (already only SMPPMessage's, by name) are strings or null. None otherwise."""
+    if messages is None:
+        return []
+    if type(messages) is not list:
+        return None
+    for m in messages:
+        if type(m) is not dict:
+            return None
+        for value in m.values():
+            if value is not None and type(value) is not str:
+                return None
+    return messages
+
+
+def _check(validator: Validator, m: Plain) -> Valid | Invalid:
     try:
-        return validate(m.channel, m.to, m.content, m.clientMessageId, gw.rules, allowed)
+        return validator.check(m.get("channel"), m.get("to"), m.get("content"),
+                               m.get("clientMessageId"))
     except Invalid as exc:
         return exc
 
 
 async def _accept(
-    gw: Gateway, principal: Principal, messages: list[SMPPMessage],
-    checked: list[Valid | Invalid],
-) -> list[SMPPResponseMsg]:
+    gw: Gateway, principal: Principal, messages: list[Plain], checked: list[Valid | Invalid],
+    total: int,
+) -> list[Plain]:
     """One store call for the whole request, behind the key's limits; ids are returned only
     once it has committed."""
-    new: list[NewMessage] = []
-    for c in checked:
-        if isinstance(c, Valid):
-            new.extend(
-                NewMessage(api_id=new_id(), account=principal.account, channel=c.channel, to=to,
-                           content=c.content, encoding=c.encoding, segments=c.segments,
-                           cmid=c.cmid, fingerprint=c.fingerprint)
-                for to in c.recipients
-            )
+    ids = iter(new_ids(total))
+    account = principal.account
+    new = [
+        NewMessage(api_id=next(ids), account=account, channel=c.channel, to=to,
+                   content=c.content, encoding=c.encoding, segments=c.segments, cmid=c.cmid,
+                   fingerprint=c.fingerprint)
+        for c in checked if isinstance(c, Valid)
+        for to in c.recipients
+    ]
     job_id, payload = wake_job(now_ms())
     try:
         stored = await gw.store.accept_within(
@@ -87,23 +127,40 @@ async def _accept(
         raise not_replicated(exc) from None
     if isinstance(stored, LimitExceeded):
         raise limit_error(stored, principal.limits)
+    return answers(messages, checked, stored)
+
+
+def answers(
+    messages: list[Plain], checked: list[Valid | Invalid], stored: Sequence[AcceptResult]
+) -> list[Plain]:
+    """SMPPResponseMsg's, as plain dicts: one per invalid message, one per recipient of a
+    valid one (``stored`` holds the store's results for those, in order)."""
     results = iter(stored)
-    out: list[SMPPResponseMsg] = []
+    out: list[Plain] = []
     for m, c in zip(messages, checked, strict=True):
         if isinstance(c, Invalid):
-            out.append(SMPPResponseMsg(accepted=False, to=m.to, error=str(c), msg=m))
+            out.append(_refused(m.get("to"), str(c), _message(m)))
             continue
+        cmid = m.get("clientMessageId")
         for to in c.recipients:
             r = next(results)
-            sent = SMPPMessage(channel=c.channel, to=to, content=m.content,
-                               clientMessageId=m.clientMessageId)
+            sent = {"channel": c.channel, "to": to, "content": c.content}
+            if cmid is not None:
+                sent["clientMessageId"] = cmid
             if r.conflict:
-                out.append(SMPPResponseMsg(
-                    accepted=False, to=to, msg=sent,
-                    error="clientMessageId was already used with a different content or "
-                          "channel"))
+                out.append(_refused(to, CONFLICT, sent))
             else:
-                out.append(SMPPResponseMsg(apiMessageId=r.api_id, accepted=True, to=to,
-                                           msg=sent))
+                out.append({"apiMessageId": r.api_id, "accepted": True, "to": to, "msg": sent})
     return out
 
+
+def _refused(to: str | None, error: str, msg: Plain) -> Plain:
+    if to is None:
+        return {"accepted": False, "error": error, "msg": msg}
+    return {"accepted": False, "to": to, "error": error, "msg": msg}
+
+
+def _message(m: Plain) -> Plain:
+    """A message as received, in SMPPMessage's order (the request may have any order)."""
+    return {name: m[name] for name in ("channel", "to", "content", "clientMessageId")
+            if m.get(name) is not None}
