@@ -11,14 +11,14 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from worker.batcher import Batcher
 from worker.bindcap import BindLeases
 from worker.config import Channel
-from worker.encoding import analyse, decode_text, parse_udh, split
+from worker.encoding import decode_text, parse_udh, split
 from worker.ids import new_id
 from worker.lifecycle import Status
 from worker.logs import CONTENT_LOGGER, message_context
@@ -89,6 +89,10 @@ class Dispatcher:
             name: asyncio.Semaphore(ch.binds * ch.window) for name, ch in channels.items()
         }
         self._rates = {name: SharedRate(store, name, ch.tps) for name, ch in channels.items()}
+        # Derived once, not per message: they depend on the channel only.
+        self._validities = {name: _validity(ch.validity_seconds) for name, ch in channels.items()}
+        self._receipt_waits = {name: _receipt_wait_ms(ch) for name, ch in channels.items()}
+        self._dlr_ttl_seconds = _dlr_ttl(channels.values())
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -192,8 +196,8 @@ class Dispatcher:
             return self._failed(msg, "NoChannel", f"channel {msg.channel!r} is not configured")
         if self._too_old(msg, channel):
             return self._failed(msg, "Expired", "max age reached before the SMSC accepted it")
-        ref = 0
-        if channel.split_mode != "payload" and analyse(msg.content).segments > 1:
+        parts = split(msg.content, channel.split_mode, 0)
+        if len(parts) > 1:  # concatenated (never in payload mode): it needs its reference
             modulo = 0x100 if channel.split_mode == "udh8" else 0x10000
             got = await self.store.allocate_ref(
                 msg.api_id, msg.channel, msg.to, modulo=modulo,
@@ -203,15 +207,16 @@ class Dispatcher:
                                error_code="Deferred", deferred=True, retry_at=now_ms() + 1000,
                                error_text="every concatenation reference to this number is "
                                           "held by a message still in flight")
-            ref = got
+            parts = split(msg.content, channel.split_mode, got)
+        validity = self._validities[msg.channel]
         smsc_ids: list[str] = []
-        for part in split(msg.content, channel.split_mode, ref):
+        for part in parts:
             sm = pdu.ShortMessage(
                 source_addr=channel.source_addr, source_addr_ton=channel.source_ton,
                 source_addr_npi=channel.source_npi, destination_addr=msg.to,
                 dest_addr_ton=channel.dest_ton, dest_addr_npi=channel.dest_npi,
                 esm_class=part.esm_class, registered_delivery=channel.registered_delivery,
-                validity_period=_validity(channel.validity_seconds), data_coding=part.data_coding,
+                validity_period=validity, data_coding=part.data_coding,
                 short_message=part.short_message, tlvs=dict(part.tlvs),
             )
             # Once a part is accepted, a later part is retried in place: re-queueing the whole
@@ -220,15 +225,8 @@ class Dispatcher:
             if isinstance(answer, Outcome):
                 return answer
             smsc_ids.append(answer)
-        wait = self._receipt_wait_ms(channel)
         return Outcome(api_id=msg.api_id, channel=msg.channel, smsc_ids=smsc_ids,
-                       receipt_wait_ms=wait)
-
-    def _receipt_wait_ms(self, channel: Channel) -> int:
-        """How long a submitted message waits for its receipt before it is unknown."""
-        if not channel.registered_delivery & 0x03:
-            return 0
-        return (channel.validity_seconds or 48 * 3600) * 1000 + RECEIPT_MARGIN_MS
+                       receipt_wait_ms=self._receipt_waits[msg.channel])
 
     async def _submit_part(
         self, msg: Claimed, channel: Channel, pool: ChannelPool, sm: pdu.ShortMessage,
@@ -305,8 +303,7 @@ class Dispatcher:
                 await asyncio.sleep(backoff(attempt, 0.05, 2.0, self._rng))
 
     def _dlr_ttl(self) -> int:
-        longest = max((c.validity_seconds for c in self.channels.values()), default=0)
-        return max(longest or 48 * 3600, 48 * 3600) + 3600
+        return self._dlr_ttl_seconds
 
     # --- receipts ----------------------------------------------------------------------------
 
@@ -384,6 +381,19 @@ def _log_outcome(outcome: Outcome) -> None:
     elif not outcome.deferred:
         log.info("%s: %s %s", "will retry" if outcome.status == Status.QUEUED else "failed",
                  outcome.error_code, outcome.error_text)
+
+
+def _receipt_wait_ms(channel: Channel) -> int:
+    """How long a submitted message waits for its receipt before it is unknown."""
+    if not channel.registered_delivery & 0x03:
+        return 0
+    return (channel.validity_seconds or 48 * 3600) * 1000 + RECEIPT_MARGIN_MS
+
+
+def _dlr_ttl(channels: Iterable[Channel]) -> int:
+    """Seconds an SMSC id stays mapped to its message: the longest validity, an hour more."""
+    longest = max((c.validity_seconds for c in channels), default=0)
+    return max(longest or 48 * 3600, 48 * 3600) + 3600
 
 
 def _validity(seconds: int) -> str:
