@@ -28,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     gw = sub.add_parser("gateway", help="serve the HTTP API")
     gw.add_argument("--host", default=None)
     gw.add_argument("--port", type=int, default=None)
+    gw.add_argument("--processes", type=int, default=1,
+                    help="serve from this many processes sharing the port (e.g. one per core)")
 
     wk = sub.add_parser("worker", help="run an SMPP worker")
     wk.add_argument("--health-port", type=int, default=None,
@@ -106,13 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "gateway":
-        from aiohttp import web
+        from gateway.serve import serve
 
-        from gateway.app import create_app
-
-        web.run_app(create_app(settings), host=args.host or settings.gateway.host,
-                    port=args.port or settings.gateway.port, print=None)
-        return 0
+        return serve(settings, args.host or settings.gateway.host,
+                     args.port or settings.gateway.port, args.processes)
     if args.command == "worker":
         from worker.runner import run_worker
 
