@@ -9,6 +9,7 @@ _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 # Every pair of digits, indexed by its 10 bits: 13 lookups write an id instead of 26.
 _PAIRS = tuple(a + b for a in _ALPHABET for b in _ALPHABET)
 _SHIFTS = tuple(range(120, -1, -10))  # the 130 bits of 26 digits, 10 at a time
+_RANDOM_SHIFTS = _SHIFTS[5:]  # the last 80 bits: 16 digits
 
 
 def new_id() -> str:
@@ -18,9 +19,19 @@ def new_id() -> str:
 
 def new_ids(count: int) -> list[str]:
     """``count`` ULIDs of this millisecond, with one clock read and one call for randomness."""
-    ms = time.time_ns() // 1_000_000
-    pool = os.urandom(10 * count)
-    return [encode(ms, pool[i:i + 10]) for i in range(0, 10 * count, 10)]
+    return encode_many(time.time_ns() // 1_000_000, os.urandom(10 * count))
+
+
+def encode_many(ms: int, randomness: bytes) -> list[str]:
+    """``encode(ms, r)`` for each 10 bytes ``r`` of ``randomness``, in order."""
+    # The first 10 digits are exactly the 2 zero bits and the 48 of the time, so they are
+    # shared by every id of the call; only the 16 random digits are written per id.
+    time_digits = encode(ms, bytes(10))[:10]
+    return [
+        time_digits + "".join([_PAIRS[value >> shift & 1023] for shift in _RANDOM_SHIFTS])
+        for value in (int.from_bytes(randomness[i:i + 10], "big")
+                      for i in range(0, len(randomness) - 9, 10))
+    ]
 
 
 def encode(ms: int, randomness: bytes) -> str:

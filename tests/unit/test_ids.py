@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 
-from worker.ids import encode, is_id, new_id, new_ids
+from worker.ids import encode, encode_many, is_id, new_id, new_ids
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -21,6 +21,15 @@ def test_encoding_matches_the_digit_by_digit_definition_on_generated_inputs() ->
     generated = [(rng.randrange(2**48), rng.randbytes(10)) for _ in range(20_000)]
     for ms, randomness in edges + generated:
         assert encode(ms, randomness) == _by_definition(ms, randomness)
+
+
+def test_ids_encoded_together_are_those_encoded_one_at_a_time() -> None:
+    rng = random.Random("many")
+    for _ in range(500):
+        ms, count = rng.randrange(2**48), rng.randint(0, 20)
+        randomness = rng.randbytes(10 * count)
+        expected = [encode(ms, randomness[i:i + 10]) for i in range(0, 10 * count, 10)]
+        assert encode_many(ms, randomness) == expected
 
 
 def test_new_ids_are_distinct_ids_of_the_current_millisecond() -> None:
