@@ -47,24 +47,25 @@ class GatewayMetrics:
         self.latency = Children(Histogram("smsgw_http_request_duration_seconds",
                                           "Time to answer an HTTP request", ["route", "method"],
                                           buckets=LATENCY_BUCKETS, registry=r))
-        self.accepted = Counter("smsgw_messages_accepted",
-                                "Messages (one per recipient) stored and queued", ["channel"],
-                                registry=r)
-        self.deduplicated = Counter("smsgw_messages_deduplicated",
-                                    "Messages answered with the id of an earlier identical "
-                                    "request (same clientMessageId)", ["channel"], registry=r)
-        self.rejected = Counter("smsgw_messages_rejected",
-                                "Messages refused: invalid (validation), conflict "
-                                "(clientMessageId reused with other content), rate, burst or "
-                                "quota (the key's limits)",
-                                ["reason"], registry=r)
+        self.accepted = Children(Counter("smsgw_messages_accepted",
+                                         "Messages (one per recipient) stored and queued",
+                                         ["channel"], registry=r))
+        self.deduplicated = Children(Counter("smsgw_messages_deduplicated",
+                                             "Messages answered with the id of an earlier "
+                                             "identical request (same clientMessageId)",
+                                             ["channel"], registry=r))
+        self.rejected = Children(Counter("smsgw_messages_rejected",
+                                         "Messages refused: invalid (validation), conflict "
+                                         "(clientMessageId reused with other content), rate, "
+                                         "burst or quota (the key's limits)",
+                                         ["reason"], registry=r))
 
     def count_accept(
         self, messages: Sequence[NewMessage], result: Sequence[AcceptResult] | LimitExceeded
     ) -> None:
         """Count what the store did with ``messages``."""
         if isinstance(result, LimitExceeded):
-            self.rejected.labels(result.reason).inc(len(messages))
+            self.rejected(result.reason).inc(len(messages))
             return
         # Tallied first: one increment per channel and kind, not one per message.
         conflicts = 0
@@ -77,11 +78,11 @@ class GatewayMetrics:
                 tally = deduplicated if outcome.duplicate else accepted
                 tally[message.channel] = tally.get(message.channel, 0) + 1
         if conflicts:
-            self.rejected.labels("conflict").inc(conflicts)
+            self.rejected("conflict").inc(conflicts)
         for channel, count in accepted.items():
-            self.accepted.labels(channel).inc(count)
+            self.accepted(channel).inc(count)
         for channel, count in deduplicated.items():
-            self.deduplicated.labels(channel).inc(count)
+            self.deduplicated(channel).inc(count)
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one answered request."""

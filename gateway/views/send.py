@@ -58,7 +58,7 @@ async def send(request: web.Request) -> web.Response:
     checked: list[Valid | Invalid] = [_check(validator, m) for m in messages]
     invalid = sum(1 for c in checked if isinstance(c, Invalid))
     if invalid:
-        request.app[METRICS].rejected.labels("invalid").inc(invalid)
+        request.app[METRICS].rejected("invalid").inc(invalid)
     total = sum(len(c.recipients) for c in checked if isinstance(c, Valid))
     if total > limit:
         msg = f"at most {limit} recipients per request, got {total}"

@@ -32,15 +32,15 @@ def _counts(metrics: GatewayMetrics) -> dict[tuple[str, str], float | None]:
 def _one_at_a_time(metrics: GatewayMetrics, messages: list[NewMessage],
                    result: list[AcceptResult] | LimitExceeded) -> None:
     if isinstance(result, LimitExceeded):
-        metrics.rejected.labels(result.reason).inc(len(messages))
+        metrics.rejected.metric.labels(result.reason).inc(len(messages))
         return
     for message, outcome in zip(messages, result, strict=True):
         if outcome.conflict:
-            metrics.rejected.labels("conflict").inc()
+            metrics.rejected.metric.labels("conflict").inc()
         elif outcome.duplicate:
-            metrics.deduplicated.labels(message.channel).inc()
+            metrics.deduplicated.metric.labels(message.channel).inc()
         else:
-            metrics.accepted.labels(message.channel).inc()
+            metrics.accepted.metric.labels(message.channel).inc()
 
 
 def test_counts_of_generated_requests_equal_counts_made_one_message_at_a_time() -> None:
