@@ -19,7 +19,7 @@ def request_format(request: web.Request) -> wire.Fmt:
 def response_format(request: web.Request) -> wire.Fmt:
     """Negotiated format of the response (ServiceStack's precedence)."""
     return wire.response_format(
-        request.path, dict(request.query), request.headers.get("Accept", ""),
+        request.path, request.query, request.headers.get("Accept", ""),
         request.headers.get("Content-Type", ""),
     )
 

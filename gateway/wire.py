@@ -199,7 +199,9 @@ class _Contract:
     namespace: str
     members: tuple[_Member, ...]  # in DataContract order
     by_name: Mapping[str, _Member]
-    by_folded_name: Mapping[str, _Member]  # lower-cased names, for JSON input
+    # For JSON input: lower-cased names, and each declared name as is, so the usual input
+    # finds its member without lower-casing first (always the one its folded name finds).
+    by_any_name: Mapping[str, _Member]
 
 
 @functools.cache  # a pure function of the class: computed once per DTO class
@@ -207,11 +209,12 @@ def _contract(cls: type[BaseModel]) -> _Contract:
     members = [_member(name, field.annotation) for name, field in cls.model_fields.items()]
     if not getattr(cls, "xml_declared_order", False):
         members.sort(key=lambda m: m.name)  # ordinal: uppercase before lowercase
+    folded = {m.name.lower(): m for m in members}
     return _Contract(
         namespace=getattr(cls, "xml_namespace", DC_NS),
         members=tuple(members),
         by_name={m.name: m for m in members},
-        by_folded_name={m.name.lower(): m for m in members},
+        by_any_name={**folded, **{m.name: folded[m.name.lower()] for m in members}},
     )
 
 
@@ -331,16 +334,20 @@ def _require_unicode(data: dict[str, Any]) -> None:
 
 def _fold(cls: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
     """Input names matched case-insensitively onto declared names (the last one wins)."""
-    by_folded_name = _contract(cls).by_folded_name
+    return _fold_names(_contract(cls).by_any_name, data)
+
+
+def _fold_names(by_any_name: Mapping[str, _Member], data: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in data.items():
-        member = by_folded_name.get(key.lower())
+        member = by_any_name.get(key) or by_any_name.get(key.lower())
         if member is None:
             continue  # unknown properties are ignored, as ServiceStack does
         if member.kind == "model" and isinstance(value, dict):
             value = _fold(member.item, value)
         elif member.kind == "model list" and isinstance(value, list):
-            value = [_fold(member.item, v) if isinstance(v, dict) else v for v in value]
+            names = _contract(member.item).by_any_name  # once for the list, not per item
+            value = [_fold_names(names, v) if isinstance(v, dict) else v for v in value]
         out[member.name] = value  # a wrong type is left for validation to name
     return out
 
