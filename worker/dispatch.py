@@ -8,6 +8,7 @@ submit twice, and only when the first submit's answer was never recorded.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -33,7 +34,7 @@ from worker.smpp.receipts import (
     parse_receipt,
     receipt_id_candidates,
 )
-from worker.smpp.session import SessionClosed
+from worker.smpp.session import DeliverHandler, SessionClosed
 from worker.snapshot import worker_snapshot
 from worker.store import REDIS_ERRORS, Claimed, MoPart, Outcome, ReceiptEvent, Store, now_ms
 
@@ -307,11 +308,8 @@ class Dispatcher:
 
     # --- receipts ----------------------------------------------------------------------------
 
-    def _deliver_handler(self, channel: str):  # type: ignore[no-untyped-def]
-        async def on_deliver(sm: pdu.ShortMessage) -> int:
-            return await self._on_deliver(channel, sm)
-
-        return on_deliver
+    def _deliver_handler(self, channel: str) -> DeliverHandler:
+        return functools.partial(self._on_deliver, channel)  # no wrapper coroutine per receipt
 
     async def _on_deliver(self, channel: str, sm: pdu.ShortMessage) -> int:
         if not is_receipt(sm.esm_class):

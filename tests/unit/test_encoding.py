@@ -350,3 +350,17 @@ def test_decode_text_never_raises_on_random_bytes() -> None:
     for _ in range(2000):
         data = rng.randbytes(rng.randrange(0, 50))
         assert isinstance(decode_text(data, rng.randrange(0, 256)), str)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_split_gives_several_parts_exactly_when_analyse_counts_several_segments(
+    mode: SplitMode,
+) -> None:
+    # The dispatcher asks split, not analyse, whether a message needs a concatenation reference.
+    rng = random.Random(31)
+    alphabet = "abc €[" + EMOJI + "ж"
+    for _ in range(1000):
+        text = "".join(rng.choice(alphabet[: rng.choice((3, 6, 9))])
+                       for _ in range(rng.randrange(0, 400)))
+        several = len(split(text, mode, 0)) > 1
+        assert several == (mode != "payload" and analyse(text).segments > 1), text

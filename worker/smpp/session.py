@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from worker.smpp import pdu
 from worker.smpp.pdu import Pdu, ShortMessage
@@ -281,7 +282,7 @@ class Session(asyncio.Protocol):
                 fut.set_exception(SessionClosed(f"{self.name}: connection lost"))
         self._pending.clear()
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(coro)
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)  # one per deliver_sm: no ensure_future
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
