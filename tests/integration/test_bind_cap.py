@@ -45,7 +45,10 @@ def _has_bind(pid: int, port: int) -> bool:
     """Whether process ``pid`` has a TCP connection to the simulator's port (Linux /proc)."""
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
-        target = os.readlink(fd)
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed while we listed them
+            continue
         if target.startswith("socket:["):
             inodes.add(target[8:-1])
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
