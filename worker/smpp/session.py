@@ -174,7 +174,7 @@ class Session(asyncio.Protocol):
     async def _expire_forever(self) -> None:
         """Fail requests whose response is overdue, a few times per response timeout."""
         timeout = self.params.response_timeout_seconds
-        period = min(timeout / 10, 1.0)
+        period = max(min(timeout / 10, 1.0), 0.01)  # never a busy loop, whatever the config
         loop = asyncio.get_running_loop()
         while not self._closed.is_set():
             await asyncio.sleep(period)
