@@ -77,6 +77,7 @@ async def run(sc: Scenario, args: argparse.Namespace) -> Outcome:
     """Start a fresh stack, run the scenario in it, print and return the figures."""
     sim_args = ("--window", "50", *(THROTTLE_ARGS if sc.throttled else ()))
     options = st.StackOptions(workers=sc.workers, window=50, sim_args=sim_args,
+                              binds_per_worker=args.binds,
                               profile_dir=_profile_dir(args.profile, sc))
     out = Outcome(sc)
     async with st.running_stack(options) as stack:
@@ -246,6 +247,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-throttled", action="store_true", help="skip the throttled scenario")
     p.add_argument("--long", action="store_true",
                    help="one 100,000-message run (1 worker, batch 100) printing RSS over time")
+    p.add_argument("--binds", type=int, default=2,
+                   help="binds per worker (default 2); each bind has window 50")
     p.add_argument("--concurrency", type=int, default=50)
     p.add_argument("--timeout", type=float, default=600.0, help="bound on each scenario's run")
     p.add_argument("--sample-seconds", type=float, default=0.0,
