@@ -1,4 +1,5 @@
-"""The gateway's store: metered, and remembering authenticated keys for a second.
+"""The gateway's store: metered, batching concurrent accepts into one round trip, and
+remembering authenticated keys for a second.
 
 Looking a key up costs a Redis round trip, half of what a single-message send costs. Keys are
 remembered (found or not) for ``KEY_CACHE_SECONDS``: a key disabled, rotated or deleted through
@@ -10,11 +11,20 @@ script of every request checks them.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from gateway.metrics import GatewayMetrics, MeteredStore
-from worker.store import KeyOp, KeyRow
+from worker.batcher import Batcher
+from worker.store import (
+    AcceptCall,
+    AcceptResult,
+    KeyLimits,
+    KeyOp,
+    KeyRow,
+    LimitExceeded,
+    NewMessage,
+)
 
 KEY_CACHE_SECONDS = 1.0
 KEY_CACHE_SIZE = 10_000
@@ -28,6 +38,27 @@ class GatewayStore(MeteredStore):
         super().__init__(metrics, *args)
         self._keys: dict[str, tuple[float, KeyRow | None]] = {}
         self._clock = clock
+        # Requests arriving together share one round trip (each still its own script run).
+        self._accepts: Batcher[AcceptCall, list[AcceptResult] | LimitExceeded | Exception] = (
+            Batcher(self.accept_within_many, max_size=64))
+
+    async def accept_within(
+        self,
+        limits: KeyLimits,
+        messages: Sequence[NewMessage],
+        *,
+        window_seconds: int,
+        job_id: str,
+        job_payload: bytes,
+        job_expiry_seconds: int,
+    ) -> list[AcceptResult] | LimitExceeded:
+        """:meth:`Store.accept_within`, batched with concurrent requests, and counted."""
+        result = await self._accepts.put(AcceptCall(
+            limits, messages, window_seconds, job_id, job_payload, job_expiry_seconds))
+        if isinstance(result, Exception):
+            raise result
+        self._metrics.count_accept(messages, result)
+        return result
 
     async def authenticate_key(self, secret_hash: str, *, touch_every_ms: int) -> KeyRow | None:
         """:meth:`Store.authenticate_key`, remembered for ``KEY_CACHE_SECONDS``."""

@@ -148,6 +148,18 @@ class NewMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class AcceptCall:
+    """One request's arguments to :meth:`Store.accept_within`."""
+
+    limits: KeyLimits
+    messages: Sequence[NewMessage]
+    window_seconds: int
+    job_id: str
+    job_payload: bytes
+    job_expiry_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
 class AcceptResult:
     """Outcome of storing one NewMessage: its id (maybe an earlier one) or a conflict."""
 
@@ -682,6 +694,34 @@ class Store:
             raise NotReplicated(int(acks), self._acks.replicas)
         return result
 
+    async def _durably_many(
+        self, calls: Sequence[tuple[AsyncScript, Sequence[Any], Sequence[Any]]]
+    ) -> list[Any]:
+        """Several write scripts in one pipeline (one round trip), then ``WAIT`` when replica
+        acks are required; each reply, or the exception of that call alone."""
+        if not calls:
+            return []
+        for _ in range(2):
+            pipe = self._redis.pipeline(transaction=False)
+            for script, keys, args in calls:
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            if self._acks.replicas:
+                pipe.wait(self._acks.replicas, self._acks.timeout_ms)
+            replies = await pipe.execute(raise_on_error=False)
+            missing = [c for c, r in zip(calls, replies, strict=False)
+                       if isinstance(r, redis.exceptions.NoScriptError)]
+            if not missing:
+                break
+            for script in {c[0].sha: c[0] for c in missing}.values():
+                await self._redis.script_load(script.script)  # a new server, or a flush
+        if self._acks.replicas:
+            acks = replies.pop()
+            if isinstance(acks, Exception):
+                raise acks
+            if int(acks) < self._acks.replicas:
+                raise NotReplicated(int(acks), self._acks.replicas)
+        return list(replies)
+
     async def accept(
         self,
         messages: Sequence[NewMessage],
@@ -950,18 +990,37 @@ class Store:
         round trip: over a limit, nothing is stored. Every recipient costs one token."""
         if not messages:
             return []
-        raw = await self._durably(
-            self._key_scripts.accept,
-            keys=[ARQ_JOB_PREFIX + job_id, ARQ_QUEUE, bucket_key(limits.key_id),
-                  quota_key_prefix(limits.key_id)],
-            args=[*self._accept_args(messages, window_seconds, job_id, job_payload,
-                                     job_expiry_seconds),
-                  limits.rate, limits.burst, limits.daily_quota, len(messages)],
-        )
-        out = json.loads(raw)
-        if isinstance(out, dict):
-            return LimitExceeded(reason=out["limited"], retry_after_ms=math.ceil(out["retry_ms"]))
-        return _accept_results(out)
+        keys, args = self._accept_within_call(AcceptCall(
+            limits, messages, window_seconds, job_id, job_payload, job_expiry_seconds))
+        return _accept_within_result(
+            await self._durably(self._key_scripts.accept, keys=keys, args=args))
+
+    async def accept_within_many(
+        self, calls: Sequence[AcceptCall]
+    ) -> list[list[AcceptResult] | LimitExceeded | Exception]:
+        """Several requests' :meth:`accept_within` in one round trip (each its own script run,
+        so each is still all-or-nothing); a request's error is its result, not the others'."""
+        script = self._key_scripts.accept
+        replies = await self._durably_many(
+            [(script, *self._accept_within_call(c)) for c in calls if c.messages])
+        results: list[list[AcceptResult] | LimitExceeded | Exception] = []
+        for call in calls:
+            if not call.messages:
+                results.append([])
+                continue
+            reply = replies.pop(0)
+            results.append(reply if isinstance(reply, Exception)
+                           else _accept_within_result(reply))
+        return results
+
+    def _accept_within_call(self, call: AcceptCall) -> tuple[list[Any], list[Any]]:
+        keys = [ARQ_JOB_PREFIX + call.job_id, ARQ_QUEUE, bucket_key(call.limits.key_id),
+                quota_key_prefix(call.limits.key_id)]
+        args = [*self._accept_args(call.messages, call.window_seconds, call.job_id,
+                                   call.job_payload, call.job_expiry_seconds),
+                call.limits.rate, call.limits.burst, call.limits.daily_quota,
+                len(call.messages)]
+        return keys, args
 
     async def queue_depths(self, channels: Sequence[str]) -> tuple[int, dict[str, int]]:
         """Jobs in the arq queue, and unfinished messages per channel (pending index):
@@ -972,6 +1031,13 @@ class Store:
             pipe.zcard(pending_key(channel))
         jobs, *pending = await pipe.execute()
         return int(jobs), {ch: int(n) for ch, n in zip(channels, pending, strict=True)}
+
+
+def _accept_within_result(raw: Any) -> list[AcceptResult] | LimitExceeded:
+    out = json.loads(raw)
+    if isinstance(out, dict):
+        return LimitExceeded(reason=out["limited"], retry_after_ms=math.ceil(out["retry_ms"]))
+    return _accept_results(out)
 
 
 def _accept_results(rows: list[list[str]]) -> list[AcceptResult]:
