@@ -4,37 +4,46 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
+import os
 from collections import defaultdict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
-from arq.worker import Worker
 from redis.asyncio import Redis
 
-from tests.integration.support import accept_messages, numbers, running_simulator
-from worker.config import Settings, settings_from_dict
-from worker.jobs import arq_settings
+from tests.integration.support import (
+    accept_messages,
+    numbers,
+    running_simulator,
+    start_worker,
+    stop_all,
+)
 from worker.simulator.server import Simulator
 from worker.store import EVENTS, Store
 
 pytestmark = pytest.mark.integration
 
 
-def _settings(redis_url: str, port: int, max_jobs: int = 10, **channel: Any) -> Settings:
-    return settings_from_dict(
-        {"worker": {"max_jobs": max_jobs},
-         "channels": {"sim": {"port": port, "system_id": "smsgw", "password": "secret",
-                              "enquire_link_seconds": 5, **channel}}},
-        {"REDIS_URL": redis_url}, source="test")
+def _env(tmp_path: Path, redis_url: str, port: int, max_jobs: int = 10,
+         **channel: Any) -> dict[str, str]:
+    """Environment of a real worker process with channel 'sim' at the simulator."""
+    fields = {"port": port, "system_id": "smsgw", "password": "secret",
+              "enquire_link_seconds": 5, **channel}
+    body = "".join(f"{k} = {json.dumps(v)}\n" for k, v in fields.items())
+    config = tmp_path / "smsgw.toml"
+    config.write_text(f"[worker]\nmax_jobs = {max_jobs}\n[channels.sim]\n{body}")
+    return {**os.environ, "SMSGW_CONFIG": str(config), "REDIS_URL": redis_url}
 
 
-async def _run_until_final(redis_url: str, settings: Settings, workers: int,
+async def _run_until_final(redis_url: str, env: dict[str, str], workers: int,
                            start: Callable[[], Any], count: int) -> None:
-    """Start ``workers`` arq workers, call ``start`` and wait for ``count`` final states."""
+    """Start ``workers`` real worker processes, call ``start`` and wait for ``count`` final
+    states; the processes are stopped (SIGTERM, drained) before it returns."""
     listener = Redis.from_url(redis_url)
-    running = [Worker(**arq_settings(settings), handle_signals=False) for _ in range(workers)]
-    tasks = [asyncio.create_task(w.async_run()) for w in running]
+    procs = [await start_worker(env) for _ in range(workers)]
     try:
         async with listener.pubsub() as pubsub, asyncio.timeout(60):
             await pubsub.subscribe(EVENTS)
@@ -47,34 +56,31 @@ async def _run_until_final(redis_url: str, settings: Settings, workers: int,
                     if finals == count:
                         break
     finally:
-        for w in running:
-            await w.close()
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await stop_all(procs)
         await listener.aclose()
 
 
 async def test_two_workers_together_stay_within_the_channel_tps(
-    redis_url: str, redis: Redis
+    redis_url: str, redis: Redis, tmp_path: Path
 ) -> None:
     tps = 100
     # The SMSC enforces the same TPS: anything faster would be answered ESME_RTHROTTLED.
     async with running_simulator(max_tps=tps) as sim:
-        await _tps_run(redis_url, redis, sim, tps)
+        await _tps_run(redis_url, redis, sim, tps, tmp_path)
 
 
-async def _tps_run(redis_url: str, redis: Redis, sim: Simulator, tps: int) -> None:
+async def _tps_run(redis_url: str, redis: Redis, sim: Simulator, tps: int,
+                   tmp_path: Path) -> None:
     count = 250
     # One job at a time per worker, so the five jobs spread over both workers.
-    settings = _settings(redis_url, sim.port, max_jobs=1, tps=tps, binds=2, window=20)
+    env = _env(tmp_path, redis_url, sim.port, max_jobs=1, tps=tps, binds=2, window=20)
     store = Store(redis, 3600)
 
     async def start() -> None:
         for chunk in range(0, count, 50):
             await accept_messages(store, [(to, "hi") for to in numbers(count)[chunk:chunk + 50]])
 
-    await _run_until_final(redis_url, settings, 2, start, count)
+    await _run_until_final(redis_url, env, 2, start, count)
     times = sorted(s.time for s in sim.submits)
     assert len(times) == count
     assert [s for s in sim.submits if s.status == 0x58] == []
@@ -88,23 +94,23 @@ async def _ids_of(redis: Redis) -> list[str]:
 
 
 async def test_concurrent_two_part_messages_to_one_number_never_share_a_live_reference(
-    redis_url: str, redis: Redis
+    redis_url: str, redis: Redis, tmp_path: Path
 ) -> None:
     # Receipts come late, so more than 256 messages await theirs: the 8-bit refs run out.
     async with running_simulator(receipt_delay=0.5) as sim:
-        await _two_part_run(redis_url, redis, sim)
+        await _two_part_run(redis_url, redis, sim, tmp_path)
 
 
-async def _two_part_run(redis_url: str, redis: Redis, sim: Simulator) -> None:
+async def _two_part_run(redis_url: str, redis: Redis, sim: Simulator, tmp_path: Path) -> None:
     count = 300
     text = "x" * 200  # two GSM segments
-    settings = _settings(redis_url, sim.port, binds=2, window=50, split_mode="udh8")
+    env = _env(tmp_path, redis_url, sim.port, binds=2, window=50, split_mode="udh8")
     store = Store(redis, 3600)
 
     async def start() -> None:
         await accept_messages(store, [("27820000001", text)] * count, chunk=count)
 
-    await _run_until_final(redis_url, settings, 1, start, count)
+    await _run_until_final(redis_url, env, 1, start, count)
     ref_of = {s.message_id: s.udh.ref for s in sim.submits if s.udh is not None}
     spans: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for rec in await store.get(await _ids_of(redis)):
