@@ -149,9 +149,9 @@ class NewMessage:
 
 @dataclass(frozen=True, slots=True)
 class AcceptCall:
-    """One request's arguments to :meth:`Store.accept_within`."""
+    """One request's arguments to :meth:`Store.accept_within` (no limits: :meth:`accept`)."""
 
-    limits: KeyLimits
+    limits: KeyLimits | None
     messages: Sequence[NewMessage]
     window_seconds: int
     job_id: str
@@ -352,50 +352,108 @@ end
 """
 
 _ACCEPT = _COMMON_LUA + r"""
--- ARGV: now, retention_s, window_ms, job_id, job_payload, job_expiry_ms, messages_json, grace
-local now, retention, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local grace = tonumber(ARGV[8])
-local msgs = cjson.decode(ARGV[7])
-local out, fresh, per_channel = {}, 0, {}
-for i, m in ipairs(msgs) do
-  local res = nil
-  if m.cmid ~= '' then
-    local ck = P .. 'c:' .. m.account .. ':' .. m.cmid
-    local at = tonumber(redis.call('HGET', ck, '_at') or '0')
-    if now - at <= window then
-      local fp = redis.call('HGET', ck, '_fp')
-      local prev = redis.call('HGET', ck, m.to)
-      if fp and fp ~= m.fp then res = {'conflict', ''}
-      elseif prev then res = {'duplicate', prev} end
-    else
-      redis.call('DEL', ck)
+-- Several requests in one script run, each all-or-nothing on its own: a request over its key's
+-- limits stores nothing, an error in one (caught by pcall) is that request's answer alone.
+-- KEYS: the wake-up job's key, the arq queue.
+-- ARGV: now, retention_s, grace_ms, job_id, job_payload, job_expiry_ms, requests_json;
+-- each request: {w = window_ms, m = {messages}, lim = {bucket, quota_prefix, rate, burst,
+-- quota}} (lim absent: no limits). Answers, in order: a list of {kind, id} per message,
+-- {limited = reason, retry_ms = ms}, or {err = text}.
+local now, retention, grace = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local clock = nil  -- the server's clock for the limits: one for every gateway instance
+local function server_ms()
+  if not clock then
+    local t = redis.call('TIME')
+    clock = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
+  return clock
+end
+local function limited(lim, n)
+  -- Checks every limit first, then takes from each: a refusal changes nothing.
+  local bucket, qprefix = lim[1], lim[2]
+  local rate, burst, quota = tonumber(lim[3]), tonumber(lim[4]), tonumber(lim[5])
+  local at = server_ms()
+  local left = nil
+  if rate > 0 then
+    if n > burst then return {limited = 'burst', retry_ms = 0} end
+    local b = redis.call('HMGET', bucket, 'tokens', 'ts')
+    local have, ts = tonumber(b[1] or burst), tonumber(b[2] or at)
+    have = math.min(burst, have + math.max(0, at - ts) * rate / 1000)
+    if have < n then
+      return {limited = 'rate', retry_ms = math.ceil((n - have) * 1000 / rate)}
     end
-    if not res then
-      redis.call('HSET', ck, m.to, m.id, '_fp', m.fp)
-      if not redis.call('HGET', ck, '_at') then redis.call('HSET', ck, '_at', now) end
-      redis.call('EXPIRE', ck, retention)
+    left = have - n
+  end
+  local qk = nil
+  if quota > 0 then
+    local day = math.floor(at / 86400000)
+    qk = qprefix .. day
+    if tonumber(redis.call('GET', qk) or '0') + n > quota then
+      return {limited = 'quota', retry_ms = (day + 1) * 86400000 - at}
     end
   end
-  if not res then
-    local key = P .. 'm:' .. m.id
-    redis.call('HSET', key, 'id', m.id, 'account', m.account, 'cmid', m.cmid,
-      'channel', m.channel, 'to', m.to, 'content', m.content, 'enc', m.enc, 'seg', m.seg,
-      'status', 'queued', 'attempts', 0, 'accepted_at', now,
-      'tr', cjson.encode({{'queued', now, ''}}))
-    redis.call('EXPIRE', key, retention)
-    redis.call('ZADD', P .. 'pending:' .. m.channel, now + grace, m.id)
-    fresh = fresh + 1
-    per_channel[m.channel] = (per_channel[m.channel] or 0) + 1
-    res = {'new', m.id}
+  if left then
+    redis.call('HSET', bucket, 'tokens', tostring(left), 'ts', string.format('%d', at))
+    redis.call('PEXPIRE', bucket, math.ceil(burst * 1000 / rate) + 1000)
   end
-  out[i] = res
+  if qk then
+    redis.call('INCRBY', qk, n)
+    redis.call('EXPIRE', qk, 2 * 86400)
+  end
+  return nil
+end
+local per_channel, fresh = {}, 0
+local function remembered(m, window)
+  -- The idempotency record of (account, cmid): an earlier answer, or nil after noting this one.
+  local ck = P .. 'c:' .. m.account .. ':' .. m.cmid
+  local at = tonumber(redis.call('HGET', ck, '_at') or '0')
+  if now - at <= window then
+    local fp = redis.call('HGET', ck, '_fp')
+    local prev = redis.call('HGET', ck, m.to)
+    if fp and fp ~= m.fp then return {'conflict', ''} end
+    if prev then return {'duplicate', prev} end
+  else
+    redis.call('DEL', ck)
+  end
+  redis.call('HSET', ck, m.to, m.id, '_fp', m.fp)
+  if not redis.call('HGET', ck, '_at') then redis.call('HSET', ck, '_at', now) end
+  redis.call('EXPIRE', ck, retention)
+  return nil
+end
+local function store(m)
+  local key = P .. 'm:' .. m.id
+  redis.call('HSET', key, 'id', m.id, 'account', m.account, 'cmid', m.cmid,
+    'channel', m.channel, 'to', m.to, 'content', m.content, 'enc', m.enc, 'seg', m.seg,
+    'status', 'queued', 'attempts', 0, 'accepted_at', now,
+    'tr', cjson.encode({{'queued', now, ''}}))
+  redis.call('EXPIRE', key, retention)
+  redis.call('ZADD', P .. 'pending:' .. m.channel, now + grace, m.id)
+  fresh = fresh + 1
+  per_channel[m.channel] = (per_channel[m.channel] or 0) + 1
+  return {'new', m.id}
+end
+local function accept(req)
+  if req.lim then
+    local refusal = limited(req.lim, #req.m)
+    if refusal then return refusal end
+  end
+  local out = {}
+  for i, m in ipairs(req.m) do
+    out[i] = (m.cmid ~= '' and remembered(m, req.w)) or store(m)
+  end
+  return out
+end
+local answers = {}
+for i, req in ipairs(cjson.decode(ARGV[7])) do
+  local ok, res = pcall(accept, req)
+  answers[i] = ok and res or {err = tostring(res)}
 end
 if fresh > 0 then
   redis.call('PSETEX', KEYS[1], tonumber(ARGV[6]), ARGV[5])
   redis.call('ZADD', KEYS[2], now, ARGV[4])
 end
 for channel, n in pairs(per_channel) do tally(channel, 'accepted', n, now) end
-return cjson.encode(out)
+return cjson.encode(answers)
 """
 
 _CLAIM = _COMMON_LUA + r"""
@@ -694,34 +752,6 @@ class Store:
             raise NotReplicated(int(acks), self._acks.replicas)
         return result
 
-    async def _durably_many(
-        self, calls: Sequence[tuple[AsyncScript, Sequence[Any], Sequence[Any]]]
-    ) -> list[Any]:
-        """Several write scripts in one pipeline (one round trip), then ``WAIT`` when replica
-        acks are required; each reply, or the exception of that call alone."""
-        if not calls:
-            return []
-        for _ in range(2):
-            pipe = self._redis.pipeline(transaction=False)
-            for script, keys, args in calls:
-                pipe.evalsha(script.sha, len(keys), *keys, *args)
-            if self._acks.replicas:
-                pipe.wait(self._acks.replicas, self._acks.timeout_ms)
-            replies = await pipe.execute(raise_on_error=False)
-            missing = [c for c, r in zip(calls, replies, strict=False)
-                       if isinstance(r, redis.exceptions.NoScriptError)]
-            if not missing:
-                break
-            for script in {c[0].sha: c[0] for c in missing}.values():
-                await self._redis.script_load(script.script)  # a new server, or a flush
-        if self._acks.replicas:
-            acks = replies.pop()
-            if isinstance(acks, Exception):
-                raise acks
-            if int(acks) < self._acks.replicas:
-                raise NotReplicated(int(acks), self._acks.replicas)
-        return list(replies)
-
     async def accept(
         self,
         messages: Sequence[NewMessage],
@@ -731,30 +761,33 @@ class Store:
         job_payload: bytes,
         job_expiry_seconds: int,
     ) -> list[AcceptResult]:
-        """Store messages and enqueue their job atomically, in one round trip."""
+        """Store messages and enqueue their job atomically, in one round trip (no key limits)."""
         if not messages:
             return []
-        raw = await self._durably(
-            self._accept, keys=[ARQ_JOB_PREFIX + job_id, ARQ_QUEUE],
-            args=self._accept_args(messages, window_seconds, job_id, job_payload,
-                                   job_expiry_seconds),
-        )
-        return _accept_results(json.loads(raw))
+        (result,) = await self._accept_many(
+            [AcceptCall(None, messages, window_seconds, job_id, job_payload,
+                        job_expiry_seconds)])
+        if not isinstance(result, list):
+            raise result if isinstance(result, Exception) else AssertionError(result)
+        return result
 
-    def _accept_args(
-        self, messages: Sequence[NewMessage], window_seconds: int, job_id: str,
-        job_payload: bytes, job_expiry_seconds: int,
-    ) -> list[Any]:
-        """ARGV 1-8 of the accept script (the limits preamble appends its own after them)."""
-        payload = [
-            {"id": m.api_id, "account": m.account, "cmid": m.cmid, "fp": m.fingerprint,
-             "channel": m.channel, "to": m.to, "content": m.content, "enc": m.encoding,
-             "seg": m.segments}
-            for m in messages
-        ]
-        return [now_ms(), self._retention, window_seconds * 1000, job_id, job_payload,
-                job_expiry_seconds * 1000, json.dumps(payload, ensure_ascii=False),
-                ACCEPT_GRACE_MS]
+    async def _accept_many(
+        self, calls: Sequence[AcceptCall]
+    ) -> list[list[AcceptResult] | LimitExceeded | Exception]:
+        """Every call in one run of the accept script (so one round trip), each call still
+        all-or-nothing on its own; the wake-up job enqueued is the last call's."""
+        todo = [c for c in calls if c.messages]
+        answers = iter(json.loads(await self._durably(
+            self._accept, keys=[ARQ_JOB_PREFIX + todo[-1].job_id, ARQ_QUEUE],
+            args=self._accept_args(todo)))) if todo else iter(())
+        return [_accept_answer(next(answers)) if c.messages else [] for c in calls]
+
+    def _accept_args(self, calls: Sequence[AcceptCall]) -> list[Any]:
+        """ARGV of the accept script for ``calls`` (none of them empty)."""
+        last = calls[-1]
+        requests = [_accept_request(c) for c in calls]
+        return [now_ms(), self._retention, ACCEPT_GRACE_MS, last.job_id, last.job_payload,
+                last.job_expiry_seconds * 1000, json.dumps(requests, ensure_ascii=False)]
 
     async def claim(
         self, ids: Sequence[str], *, worker: str, lease_ms: int, served: Sequence[str]
@@ -988,39 +1021,18 @@ class Store:
     ) -> list[AcceptResult] | LimitExceeded:
         """:meth:`accept` behind the key's token bucket and daily quota, in the same script and
         round trip: over a limit, nothing is stored. Every recipient costs one token."""
-        if not messages:
-            return []
-        keys, args = self._accept_within_call(AcceptCall(
-            limits, messages, window_seconds, job_id, job_payload, job_expiry_seconds))
-        return _accept_within_result(
-            await self._durably(self._key_scripts.accept, keys=keys, args=args))
+        (result,) = await self._accept_many([AcceptCall(
+            limits, messages, window_seconds, job_id, job_payload, job_expiry_seconds)])
+        if isinstance(result, Exception):
+            raise result
+        return result
 
     async def accept_within_many(
         self, calls: Sequence[AcceptCall]
     ) -> list[list[AcceptResult] | LimitExceeded | Exception]:
-        """Several requests' :meth:`accept_within` in one round trip (each its own script run,
-        so each is still all-or-nothing); a request's error is its result, not the others'."""
-        script = self._key_scripts.accept
-        replies = await self._durably_many(
-            [(script, *self._accept_within_call(c)) for c in calls if c.messages])
-        results: list[list[AcceptResult] | LimitExceeded | Exception] = []
-        for call in calls:
-            if not call.messages:
-                results.append([])
-                continue
-            reply = replies.pop(0)
-            results.append(reply if isinstance(reply, Exception)
-                           else _accept_within_result(reply))
-        return results
-
-    def _accept_within_call(self, call: AcceptCall) -> tuple[list[Any], list[Any]]:
-        keys = [ARQ_JOB_PREFIX + call.job_id, ARQ_QUEUE, bucket_key(call.limits.key_id),
-                quota_key_prefix(call.limits.key_id)]
-        args = [*self._accept_args(call.messages, call.window_seconds, call.job_id,
-                                   call.job_payload, call.job_expiry_seconds),
-                call.limits.rate, call.limits.burst, call.limits.daily_quota,
-                len(call.messages)]
-        return keys, args
+        """Several requests' :meth:`accept_within` in one script run and round trip, each
+        still all-or-nothing; a request's refusal or error is its result, not the others'."""
+        return await self._accept_many(calls)
 
     async def queue_depths(self, channels: Sequence[str]) -> tuple[int, dict[str, int]]:
         """Jobs in the arq queue, and unfinished messages per channel (pending index):
@@ -1033,16 +1045,28 @@ class Store:
         return int(jobs), {ch: int(n) for ch, n in zip(channels, pending, strict=True)}
 
 
-def _accept_within_result(raw: Any) -> list[AcceptResult] | LimitExceeded:
-    out = json.loads(raw)
-    if isinstance(out, dict):
-        return LimitExceeded(reason=out["limited"], retry_after_ms=math.ceil(out["retry_ms"]))
-    return _accept_results(out)
+def _accept_request(call: AcceptCall) -> dict[str, Any]:
+    """One request as the accept script reads it."""
+    request: dict[str, Any] = {"w": call.window_seconds * 1000, "m": [
+        {"id": m.api_id, "account": m.account, "cmid": m.cmid, "fp": m.fingerprint,
+         "channel": m.channel, "to": m.to, "content": m.content, "enc": m.encoding,
+         "seg": m.segments}
+        for m in call.messages]}
+    if call.limits is not None:
+        lim = call.limits
+        request["lim"] = [bucket_key(lim.key_id), quota_key_prefix(lim.key_id), lim.rate,
+                          lim.burst, lim.daily_quota]
+    return request
 
 
-def _accept_results(rows: list[list[str]]) -> list[AcceptResult]:
-    return [AcceptResult(api_id=ref, duplicate=kind == "duplicate", conflict=kind == "conflict")
-            for kind, ref in rows]
+def _accept_answer(answer: Any) -> list[AcceptResult] | LimitExceeded | Exception:
+    """One request's answer from the accept script."""
+    if isinstance(answer, list):
+        return [AcceptResult(api_id=ref, duplicate=kind == "duplicate",
+                             conflict=kind == "conflict") for kind, ref in answer]
+    if "err" in answer:
+        return redis.exceptions.ResponseError(answer["err"])
+    return LimitExceeded(reason=answer["limited"], retry_after_ms=math.ceil(answer["retry_ms"]))
 
 
 async def watch_transitions(redis: Redis) -> AsyncIterator[tuple[str, str]]:
@@ -1216,46 +1240,6 @@ end
 return 1
 """
 
-_LIMITS_LUA = r"""
--- Before _ACCEPT: KEYS[3] token bucket, KEYS[4] daily counter prefix;
--- ARGV[9..12] rate (msgs/s, 0: none), burst, daily quota (0: none), messages in the request.
--- Over a limit the script returns here, so no message of the request is stored.
-do
-  local rate, burst = tonumber(ARGV[9]), tonumber(ARGV[10])
-  local quota, n = tonumber(ARGV[11]), tonumber(ARGV[12])
-  local t = redis.call('TIME')  -- one clock for every gateway instance
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  local left = nil
-  if rate > 0 then
-    if n > burst then return cjson.encode({limited = 'burst', retry_ms = 0}) end
-    local b = redis.call('HMGET', KEYS[3], 'tokens', 'ts')
-    local have, ts = tonumber(b[1] or burst), tonumber(b[2] or now)
-    have = math.min(burst, have + math.max(0, now - ts) * rate / 1000)
-    if have < n then
-      return cjson.encode({limited = 'rate', retry_ms = math.ceil((n - have) * 1000 / rate)})
-    end
-    left = have - n
-  end
-  local qk = nil
-  if quota > 0 then
-    local day = math.floor(now / 86400000)
-    qk = KEYS[4] .. day
-    if tonumber(redis.call('GET', qk) or '0') + n > quota then
-      return cjson.encode({limited = 'quota', retry_ms = (day + 1) * 86400000 - now})
-    end
-  end
-  if left then
-    redis.call('HSET', KEYS[3], 'tokens', tostring(left), 'ts', string.format('%d', now))
-    redis.call('PEXPIRE', KEYS[3], math.ceil(burst * 1000 / rate) + 1000)
-  end
-  if qk then
-    redis.call('INCRBY', qk, n)
-    redis.call('EXPIRE', qk, 2 * 86400)
-  end
-end
-"""
-
-
 class _KeyScripts:
     """The API key scripts, registered once per Store (on first use)."""
 
@@ -1264,7 +1248,6 @@ class _KeyScripts:
         self.create = redis.register_script(_CREATE_KEY)
         self.listing = redis.register_script(_LIST_KEYS)
         self.change = redis.register_script(_CHANGE_KEY)
-        self.accept = redis.register_script(_LIMITS_LUA + _ACCEPT)
 
 
 def _text(value: Any) -> str:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from gateway.keycache import GatewayStore
 from gateway.metrics import GatewayMetrics
@@ -67,3 +68,23 @@ async def test_concurrent_accepts_through_the_gateway_store_are_batched(redis: R
                             job_payload=c.job_payload, job_expiry_seconds=60) for c in calls))
     assert all(isinstance(r, list) and len(r) == 1 for r in results)
     assert sum(store.batches) == 20 and len(store.batches) < 20  # fewer round trips
+
+
+async def test_an_error_in_one_request_of_a_batch_is_that_requests_alone(redis: Redis) -> None:
+    store = Store(redis, 3600)
+    await redis.set("smsgw:c:k2:broken", "not a hash")  # the idempotency lookup will fail
+    calls = [_call("k1", 1), _call("k2", 1, cmid="broken"), _call("k3", 2)]
+    first, broken, last = await store.accept_within_many(calls)
+    assert isinstance(broken, ResponseError) and "WRONGTYPE" in str(broken)
+    assert isinstance(first, list) and isinstance(last, list) and len(last) == 2
+    stored = {k.decode().rsplit(":", 1)[1] async for k in redis.scan_iter("smsgw:m:*")}
+    assert stored == {m.api_id for c in (calls[0], calls[2]) for m in c.messages}
+
+
+async def test_a_batch_is_one_script_run(redis: Redis) -> None:
+    store = Store(redis, 3600)
+    await store.accept_within_many([_call("k0", 1)])  # loads the script
+    before = (await redis.info("commandstats"))["cmdstat_evalsha"]["calls"]
+    await store.accept_within_many([_call(f"k{i}", 2) for i in range(10)])
+    after = (await redis.info("commandstats"))["cmdstat_evalsha"]["calls"]
+    assert after - before == 1
