@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from gateway.accounts_cli import add_parser as add_accounts_parser
 from worker.config import ConfigError, Settings, load_settings
+from worker.gctune import tune_gc
 from worker.logs import LOG_FORMATS, config_secrets, setup_logging
 
 
@@ -107,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command in ("gateway", "worker", "webhooks"):
+        tune_gc()  # long-running: see worker/gctune.py
     if args.command == "gateway":
         from gateway.serve import serve
 

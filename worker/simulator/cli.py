@@ -12,6 +12,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from worker.gctune import tune_gc
 from worker.simulator.config import SimulatorConfig
 from worker.simulator.server import Simulator
 
@@ -171,6 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = config_from_args(args)
     except ValueError as exc:
         parser.error(str(exc))
+    tune_gc()
     try:
         asyncio.run(serve(config, args.host, args.port))
     except OSError as exc:
