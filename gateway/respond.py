@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from aiohttp import web
@@ -13,15 +14,25 @@ from gateway.errors import ApiError
 
 def request_format(request: web.Request) -> wire.Fmt:
     """Format of the request body."""
-    return wire.request_format(request.path, request.headers.get("Content-Type", ""))
+    return _request_format(request.path, request.headers.get("Content-Type", ""))
 
 
 def response_format(request: web.Request) -> wire.Fmt:
     """Negotiated format of the response (ServiceStack's precedence)."""
-    return wire.response_format(
-        request.path, request.query, request.headers.get("Accept", ""),
-        request.headers.get("Content-Type", ""),
-    )
+    accept = request.headers.get("Accept", "")
+    content_type = request.headers.get("Content-Type", "")
+    if request.query_string:
+        return wire.response_format(request.path, request.query, accept, content_type)
+    return _response_format(request.path, accept, content_type)
+
+
+# Clients repeat the same few paths and headers: negotiate each combination once.
+_request_format = functools.lru_cache(maxsize=1024)(wire.request_format)
+
+
+@functools.lru_cache(maxsize=1024)
+def _response_format(path: str, accept: str, content_type: str) -> wire.Fmt:
+    return wire.response_format(path, {}, accept, content_type)
 
 
 def respond(request: web.Request, dto: BaseModel, status: int = 200,

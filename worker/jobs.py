@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import socket
@@ -34,8 +35,14 @@ def wake_job(now: int) -> tuple[str, bytes]:
     requests costs a few jobs per second instead of one each; the messages themselves are
     already durable in the store's due index, where any worker's reaper also finds them.
     """
-    return (f"smsgw-wake:{now // WAKE_BUCKET_MS}",
-            serialize_job(WAKE_FUNCTION, (), {}, None, now))
+    return _wake_job(now // WAKE_BUCKET_MS)
+
+
+@functools.lru_cache(maxsize=4)
+def _wake_job(bucket: int) -> tuple[str, bytes]:
+    # Built once per bucket (the payload is a pickle, as costly as a small request's parse).
+    return (f"smsgw-wake:{bucket}",
+            serialize_job(WAKE_FUNCTION, (), {}, None, bucket * WAKE_BUCKET_MS))
 
 
 async def wake(ctx: dict[str, Any]) -> int:

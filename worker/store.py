@@ -1117,9 +1117,10 @@ def quota_key_prefix(key_id: str) -> str:
 KeyOp = Literal["enable", "disable", "delete", "rotate"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class KeyRow:
-    """An API key record as found at authentication."""
+    """An API key record as found at authentication (hashed by identity: a cached row is the
+    same object, so what is derived from it can be remembered with it)."""
 
     fields: dict[str, str]
     children: frozenset[str]  # accounts owned by the key's account (Partner keys only)
