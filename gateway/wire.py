@@ -305,10 +305,10 @@ def _read_json(cls: type[BaseModel], body: bytes) -> dict[str, Any]:
         text = body.decode("utf-8-sig")  # .NET writers may prepend a BOM
     except UnicodeDecodeError:
         raise WireError("the body is not UTF-8") from None
-    if not text.strip():
+    if not text or text.isspace():
         raise WireError("the body is empty")
     try:
-        data = json.loads(text, parse_constant=_refuse_constant)
+        data = _JSON.decode(text)
     except (ValueError, RecursionError) as exc:
         raise WireError(f"the body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
@@ -321,6 +321,10 @@ def _read_json(cls: type[BaseModel], body: bytes) -> dict[str, Any]:
 
 def _refuse_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
+
+
+# Built once: json.loads with any argument builds a new decoder on every call.
+_JSON = json.JSONDecoder(parse_constant=_refuse_constant)
 
 
 def _require_unicode(data: dict[str, Any]) -> None:
