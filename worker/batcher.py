@@ -27,11 +27,15 @@ class Batcher(Generic[T, R]):
 
     async def put(self, item: T) -> R:
         """Queue ``item`` and wait for its result."""
+        return await self.submit(item)
+
+    def submit(self, item: T) -> asyncio.Future[R]:
+        """Queue ``item``; the future of its result (for callers that need no task to wait)."""
         fut: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._items.append((item, fut))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run())
-        return await fut
+        return fut
 
     async def _run(self) -> None:
         while self._items:
