@@ -177,7 +177,8 @@ class Dispatcher:
         claimed = await self.store.claim(ids, worker=self.worker_id,
                                          lease_ms=self.settings.lease_ms, served=self.served())
         self._sending.update(c.api_id for c in claimed)
-        tasks = [self._track(asyncio.create_task(self._send_one(c))) for c in claimed]
+        loop = asyncio.get_running_loop()
+        tasks = [self._track(loop.create_task(self._send_one(c))) for c in claimed]
         # Shielded: a cancelled job must not abandon submits already on the wire.
         if tasks:
             await asyncio.shield(asyncio.gather(*tasks))

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import redis.exceptions
+from pydantic_core import to_json
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
@@ -844,8 +845,9 @@ class Store:
              "receipt_wait": o.receipt_wait_ms}
             for o in outcomes
         ]
+        # to_json: the same JSON for cjson as json.dumps (UTF-8 rather than \u escapes), faster
         return int(await self._durably(self._outcomes,
-                                       args=[now_ms(), dlr_ttl_seconds, json.dumps(payload)]))
+                                       args=[now_ms(), dlr_ttl_seconds, to_json(payload)]))
 
     async def record_receipts(
         self, receipts: Sequence[ReceiptEvent], *, held_ttl_seconds: int
@@ -853,14 +855,15 @@ class Store:
         """Correlate and apply receipts; per receipt the message id, 'held' or 'ignored'."""
         if not receipts:
             return []
+        now = now_ms()
         payload = [
             {"channel": r.channel, "candidates": list(r.candidates),
              "state": str(r.state) if r.state else "", "stat": r.stat, "err": r.err,
-             "at": r.at or now_ms()}
+             "at": r.at or now}
             for r in receipts
         ]
         raw = await self._durably(self._receipts,
-                                  args=[now_ms(), held_ttl_seconds, json.dumps(payload)])
+                                  args=[now, held_ttl_seconds, to_json(payload)])
         return list(json.loads(raw))
 
     async def due(self, channels: Sequence[str], limit: int) -> list[str]:

@@ -83,6 +83,9 @@ class Session(asyncio.Protocol):
         self._closed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self.bound = False
+        # Created by open(), in the loop it lives in; asked for once: in Python 3.11 every
+        # get_running_loop() call is a getpid() system call.
+        self._loop = asyncio.get_running_loop()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -163,7 +166,7 @@ class Session(asyncio.Protocol):
             raise SessionClosed(f"{self.name}: connection closed")
         self._seq = self._seq % 0x7FFFFFFF + 1
         seq = self._seq
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         fut: asyncio.Future[Pdu] = loop.create_future()
         # Correlation first, then the write; the deadline is enforced by _expire_forever.
         self._pending[seq] = (fut, loop.time() + self.params.response_timeout_seconds)
@@ -242,7 +245,7 @@ class Session(asyncio.Protocol):
         if p.command_id == pdu.DELIVER_SM:
             # After the submitters this read has woken: a receipt right behind its
             # submit_sm_resp then reaches Redis after that submit's outcome (not held).
-            asyncio.get_running_loop().call_soon(self._deliver, p)
+            self._loop.call_soon(self._deliver, p)
         elif p.command_id == pdu.ENQUIRE_LINK:
             self._write(pdu.ENQUIRE_LINK_RESP, pdu.ESME_ROK, p.seq)
         elif p.command_id == pdu.UNBIND:
@@ -297,7 +300,7 @@ class Session(asyncio.Protocol):
         # PDUs written in one pass of the event loop go out in one write (one syscall).
         self._out.append(data)
         if len(self._out) == 1:
-            asyncio.get_running_loop().call_soon(self._flush)
+            self._loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         out, self._out = self._out, []
@@ -311,6 +314,6 @@ class Session(asyncio.Protocol):
         self._pending.clear()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)  # one per deliver_sm: no ensure_future
+        task = self._loop.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
