@@ -24,14 +24,22 @@ class Batcher(Generic[T, R]):
         self._max = max_size
         self._items: list[tuple[T, asyncio.Future[R]]] = []
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the first caller's, asked once
 
     async def put(self, item: T) -> R:
         """Queue ``item`` and wait for its result."""
-        fut: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        return await self.submit(item)
+
+    def submit(self, item: T) -> asyncio.Future[R]:
+        """Queue ``item``; the future of its result (for callers that need no task to wait)."""
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        fut: asyncio.Future[R] = loop.create_future()
         self._items.append((item, fut))
         if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run())
-        return await fut
+            self._task = loop.create_task(self._run())
+        return fut
 
     async def _run(self) -> None:
         while self._items:

@@ -12,7 +12,7 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ from worker.ids import new_id
 from worker.lifecycle import Status
 from worker.logs import CONTENT_LOGGER, message_context
 from worker.metrics import WorkerMetrics
+from worker.patience import PatientAnswers
 from worker.ratelimit import SharedRate
 from worker.smpp import pdu
 from worker.smpp.pool import ChannelPool, backoff
@@ -94,11 +95,14 @@ class Dispatcher:
         self._validities = {name: _validity(ch.validity_seconds) for name, ch in channels.items()}
         self._receipt_waits = {name: _receipt_wait_ms(ch) for name, ch in channels.items()}
         self._dlr_ttl_seconds = _dlr_ttl(channels.values())
+        self._answers = PatientAnswers(RECORD_PATIENCE_SECONDS)
+        self._sweeper: asyncio.Task[None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
         """Bind every channel."""
+        self._sweeper = asyncio.get_running_loop().create_task(self._answers.sweep_forever())
         for name, channel in self.channels.items():
             pool = ChannelPool(channel, self._deliver_handler(name), self.worker_id,
                                BindLeases(self.store, self.worker_id))
@@ -112,10 +116,18 @@ class Dispatcher:
         if self._inflight:
             await asyncio.wait(list(self._inflight), timeout=seconds)
         await asyncio.gather(*(p.stop(seconds) for p in self.pools.values()))
+        await self._stop_answering()
         try:
             await self.store.forget_worker(self.worker_id)
         except REDIS_ERRORS as exc:
             log.warning("could not clear heartbeat (%s); claims expire by themselves", exc)
+
+    async def _stop_answering(self) -> None:
+        """The binds are down: nobody is waiting for an answer to a receipt or MO any more."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+        await self._answers.close()
 
     def served(self) -> list[str]:
         """Channels this worker holds a transmitting bind slot of."""
@@ -165,7 +177,8 @@ class Dispatcher:
         claimed = await self.store.claim(ids, worker=self.worker_id,
                                          lease_ms=self.settings.lease_ms, served=self.served())
         self._sending.update(c.api_id for c in claimed)
-        tasks = [self._track(asyncio.create_task(self._send_one(c))) for c in claimed]
+        loop = asyncio.get_running_loop()
+        tasks = [self._track(loop.create_task(self._send_one(c))) for c in claimed]
         # Shielded: a cancelled job must not abandon submits already on the wire.
         if tasks:
             await asyncio.shield(asyncio.gather(*tasks))
@@ -311,45 +324,33 @@ class Dispatcher:
     def _deliver_handler(self, channel: str) -> DeliverHandler:
         return functools.partial(self._on_deliver, channel)  # no wrapper coroutine per receipt
 
-    async def _on_deliver(self, channel: str, sm: pdu.ShortMessage) -> int:
+    def _on_deliver(self, channel: str, sm: pdu.ShortMessage) -> Awaitable[int]:
+        """The deliver_sm_resp status, once the receipt or MO message is recorded."""
         if not is_receipt(sm.esm_class):
-            return await self._on_mo(channel, sm)
+            return self._on_mo(channel, sm)
+        event = self._receipt_event(channel, sm)
+        if event is None:
+            done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+            done.set_result(pdu.ESME_ROK)
+            return done
+        return self._answers.answer(
+            self._receipts.submit(event), functools.partial(self._receipts.put, event),
+            functools.partial(self.metrics.receipt, event), f"receipt on {channel}")
+
+    def _receipt_event(self, channel: str, sm: pdu.ShortMessage) -> ReceiptEvent | None:
         text = sm.payload().decode("latin-1", errors="replace")
         receipt = parse_receipt(text, sm.tlvs)
         if receipt is None:
             log.warning("unparseable receipt on %s: %r", channel, text[:80])
-            return pdu.ESME_ROK
+            return None
         fmt = self.channels[channel].receipt_id_format
         state = final_state(receipt)
-        event = ReceiptEvent(
+        return ReceiptEvent(
             channel=channel, candidates=receipt_id_candidates(receipt.message_id, fmt),
             state=Status(state) if state else None, stat=receipt.stat, err=receipt.err,
         )
-        async def record() -> None:
-            self.metrics.receipt(event, await self._receipts.put(event))
 
-        if not await self._persist(record, f"receipt on {channel}"):
-            return pdu.ESME_RSYSERR
-        return pdu.ESME_ROK
-
-    async def _persist(self, write: Callable[[], Awaitable[object]], what: str) -> bool:
-        """Run a store write, riding out a short Redis outage before the SMSC is answered."""
-        try:
-            async with asyncio.timeout(RECORD_PATIENCE_SECONDS):
-                attempt = 0
-                while True:
-                    try:
-                        await write()
-                        return True
-                    except REDIS_ERRORS as exc:
-                        attempt += 1
-                        log.warning("%s not recorded yet (%s)", what, exc)
-                        await asyncio.sleep(backoff(attempt, 0.05, 1.0, self._rng))
-        except TimeoutError:
-            log.warning("%s not recorded; answered with an error so the SMSC redelivers", what)
-            return False
-
-    async def _on_mo(self, channel: str, sm: pdu.ShortMessage) -> int:
+    def _on_mo(self, channel: str, sm: pdu.ShortMessage) -> asyncio.Future[int]:
         """Record a mobile-originated message; acknowledged only once stored."""
         body, concat = sm.payload(), None
         if sm.esm_class & 0x40:
@@ -364,12 +365,16 @@ class Dispatcher:
         part = MoPart(api_id=new_id(), channel=channel, source=sm.source_addr,
                       destination=sm.destination_addr, text=decode_text(body, sm.data_coding),
                       ref=ref, total=max(total, 1), seq=seq)
-        if not await self._persist(lambda: self.store.record_mo(part), f"MO on {channel}"):
-            return pdu.ESME_RSYSERR
-        return pdu.ESME_ROK
+        first = asyncio.get_running_loop().create_task(self.store.record_mo(part))
+        return self._answers.answer(first, functools.partial(self.store.record_mo, part),
+                                    _ignore, f"MO on {channel}")
 
     async def _flush_receipts(self, events: Sequence[ReceiptEvent]) -> list[str]:
         return await self.store.record_receipts(events, held_ttl_seconds=3600)
+
+
+def _ignore(_: object) -> None:
+    """Nothing to count once an MO message is recorded."""
 
 
 def _log_outcome(outcome: Outcome) -> None:

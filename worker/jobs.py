@@ -13,6 +13,7 @@ from typing import Any
 
 from arq.jobs import serialize_job
 
+from worker.cancel import cancel_and_wait
 from worker.config import Settings
 from worker.dispatch import Dispatcher, DispatchSettings
 from worker.health import HealthAddress, HealthServer, Probe
@@ -105,9 +106,7 @@ def arq_settings(settings: Settings, *, health: HealthAddress | None = None) -> 
             await ctx.pop("health").close()
         dispatcher: Dispatcher | None = ctx.get("dispatcher")
         if dispatcher is not None:
-            for task in ctx["background"]:
-                task.cancel()
-            await asyncio.gather(*ctx["background"], return_exceptions=True)
+            await cancel_and_wait(ctx["background"])
             await dispatcher.drain(w.drain_seconds)
             await ctx["redis_client"].aclose()
         log.info("worker stopped")

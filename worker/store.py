@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import redis.exceptions
+from pydantic_core import to_json
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
@@ -293,15 +294,39 @@ local function failure(id, channel, status, detail, at)
   redis.call('LPUSH', '{PREFIX}failures', cjson.encode({{id, channel, status, detail, at}}))
   redis.call('LTRIM', '{PREFIX}failures', 0, {FAILURES_KEPT - 1})
 end
+-- A script that moves many messages counts them here and writes the sums once at its end
+-- (flush_counts): one HINCRBY per minute, channel and status, one EXPIRE per minute, instead
+-- of both per transition.
+local counts = {{}}
+local function count(channel, what, at)
+  local k = '{PREFIX}stats:' .. math.floor(at / 60000)
+  local c = counts[k]
+  if not c then c = {{}}; counts[k] = c end
+  local fld = channel .. '|' .. what
+  c[fld] = (c[fld] or 0) + 1
+end
+local function flush_counts()
+  for k, c in pairs(counts) do
+    for fld, n in pairs(c) do redis.call('HINCRBY', k, fld, n) end
+    redis.call('EXPIRE', k, {STATS_TTL_SECONDS})
+  end
+  counts = {{}}
+end
 """
 
 _COMMON_LUA = _ALLOWED_LUA + _FINAL_LUA + _RANK_LUA + _HOOKED_LUA + _STATS_LUA + r"""
 local P = 'smsgw:'
+local callbacks = {}  -- account -> its callback URL, or false: looked up once per script run
 local function capture(key, account, dst, at)
   -- A webhook event is written by the script that makes the transition, so a crash can
-  -- neither lose one nor invent one. Accounts without a callback cost this one HGET.
+  -- neither lose one nor invent one. Accounts without a callback cost one HGET per run.
   if not HOOKED[dst] or not account then return end
-  if not redis.call('HGET', P .. 'acct:' .. account, 'cb_url') then return end
+  local url = callbacks[account]
+  if url == nil then
+    url = redis.call('HGET', P .. 'acct:' .. account, 'cb_url')
+    callbacks[account] = url
+  end
+  if not url then return end
   local f = redis.call('HMGET', key, 'cmid', 'channel', 'to', 'err_code', 'err_text',
                        'dlr_stat', 'dlr_err')
   redis.call('XADD', P .. 'wh:' .. account, 'MAXLEN', '~', WH_MAXLEN, '*', 'kind', 'status',
@@ -309,45 +334,78 @@ local function capture(key, account, dst, at)
              'channel', f[2] or '', 'to', f[3] or '', 'code', f[4] or '', 'text', f[5] or '',
              'stat', f[6] or '', 'err', f[7] or '', 'at', at)
 end
-local function move(key, dst, at, detail, extra)
-  local cur_acct = redis.call('HMGET', key, 'status', 'account', 'channel')
-  local cur = cur_acct[1]
+local function fetch(key, ...)
+  -- The fields move() needs and the caller's own, in one HMGET, by name (false if absent).
+  local names = {'status', 'account', 'channel', 'tr', 'ref', 'to', ...}
+  local got = redis.call('HMGET', key, unpack(names))
+  local f = {}
+  for i, name in ipairs(names) do f[name] = got[i] end
+  return f
+end
+local function appended(tr, entry)
+  -- The transitions with one more: the stored JSON text with the entry spliced in before its
+  -- closing bracket is what decoding, appending and encoding again gives (cjson writes back
+  -- what it read byte for byte), without the trip through Lua tables.
+  if tr and #tr > 2 and string.sub(tr, 1, 1) == '[' and string.sub(tr, -1) == ']' then
+    return string.sub(tr, 1, -2) .. ',' .. cjson.encode(entry) .. ']'
+  end
+  local list = cjson.decode(tr or '[]')
+  list[#list + 1] = entry
+  return cjson.encode(list)
+end
+local function move(key, f, dst, at, detail, extra)
+  -- f: the record's fields from fetch(); kept up to date with what this move writes, so the
+  -- caller may move the same record again without reading it back.
+  local cur = f.status
   if not cur then return false end
   if not ALLOWED[cur][dst] then return false end
-  local tr = cjson.decode(redis.call('HGET', key, 'tr') or '[]')
-  tr[#tr + 1] = {dst, at, detail or ''}
-  redis.call('HSET', key, 'status', dst, 'tr', cjson.encode(tr), unpack(extra or {}))
-  redis.call('PUBLISH', P .. 'events', string.sub(key, #P + 3) .. ' ' .. dst)
-  capture(key, cur_acct[2], dst, at)
-  tally(cur_acct[3] or '', dst, 1, at)
+  extra = extra or {}
+  local tr = appended(f.tr, {dst, at, detail or ''})
+  redis.call('HSET', key, 'status', dst, 'tr', tr, unpack(extra))
+  f.status, f.tr = dst, tr
+  for i = 1, #extra, 2 do f[extra[i]] = extra[i + 1] end
+  local id = string.sub(key, #P + 3)
+  redis.call('PUBLISH', P .. 'events', id .. ' ' .. dst)
+  capture(key, f.account, dst, at)
+  count(f.channel or '', dst, at)
   if FINAL[dst] and dst ~= 'delivered' then
-    failure(string.sub(key, #P + 3), cur_acct[3] or '', dst, detail or '', at)
+    failure(id, f.channel or '', dst, detail or '', at)
   end
   if FINAL[dst] or dst == 'unknown' then
     -- Settled: free its concatenation ref and drop it from its channel's due index.
-    local r = redis.call('HMGET', key, 'ref', 'channel', 'to')
-    if r[1] then redis.call('HDEL', P .. 'ref:' .. r[2] .. ':' .. r[3], r[1]) end
-    redis.call('ZREM', P .. 'pending:' .. r[2], string.sub(key, #P + 3))
+    if f.ref then redis.call('HDEL', P .. 'ref:' .. f.channel .. ':' .. f.to, f.ref) end
+    redis.call('ZREM', P .. 'pending:' .. f.channel, id)
   end
   return true
 end
-local function combine(key, nparts)
-  -- FAILED decides at once; otherwise every part needs a receipt state.
+local function combine(key, nparts, part, state)
+  -- Every part needs a receipt state; ``part`` has just got ``state`` (not yet written).
+  local got = {}
+  if nparts ~= 1 or part ~= 0 then
+    local names = {}
+    for i = 0, nparts - 1 do names[i + 1] = 'p' .. i end
+    got = redis.call('HMGET', key, unpack(names))
+  end
   local worst = 'delivered'
   for i = 0, nparts - 1 do
-    local s = redis.call('HGET', key, 'p' .. i)
+    local s = got[i + 1]
+    if i == part then s = state end
     if not s then return nil end
     if rank[s] > rank[worst] then worst = s end
   end
   return worst
 end
-local function apply_receipt(key, part, state, stat, err, at)
-  redis.call('HSET', key, 'p' .. part, state, 'dlr_stat', stat, 'dlr_err', err)
-  local n = tonumber(redis.call('HGET', key, 'nparts') or '1')
-  local final = combine(key, n)
-  if final then
-    move(key, final, at, 'stat:' .. stat .. ' err:' .. err, {'done_at', at})
+local function apply_receipt(key, f, part, state, stat, err, at)
+  -- f: from fetch(key, 'nparts'). The receipt's fields are written by the move when it
+  -- settles the message, else on their own (also when the record is gone or already final).
+  local mine = {'p' .. part, state, 'dlr_stat', stat, 'dlr_err', err}
+  local final = combine(key, tonumber(f.nparts or '1'), part, state)
+  if final and move(key, f, final, at, 'stat:' .. stat .. ' err:' .. err,
+                    {'done_at', at, unpack(mine)}) then
+    return
   end
+  redis.call('HSET', key, unpack(mine))
+  f[mine[1]], f.dlr_stat, f.dlr_err = state, stat, err
 end
 """
 
@@ -467,40 +525,41 @@ local out = {}
 for i = 5, #ARGV do
   local id = ARGV[i]
   local key = P .. 'm:' .. id
-  local f = redis.call('HMGET', key, 'status', 'worker', 'channel', 'to', 'content',
-                       'attempts', 'accepted_at', 'next_at')
-  local st, ch = f[1], f[3]
+  local f = fetch(key, 'worker', 'content', 'attempts', 'accepted_at', 'next_at')
+  local st, ch = f.status, f.channel
   if st == 'submitted' then
     -- Due in the index only once its receipt wait has passed (a re-run job is not due).
     local due = redis.call('ZSCORE', P .. 'pending:' .. ch, id)
     if due and tonumber(due) <= now then
-      move(key, 'unknown', now, 'no delivery receipt in time', {'done_at', now})
+      move(key, f, 'unknown', now, 'no delivery receipt in time', {'done_at', now})
     end
   elseif st == 'queued' or st == 'sending' then
     local pk = P .. 'pending:' .. ch
     local held = false  -- a claim still standing: by a live worker, or by us within the lease
-    if st == 'sending' and f[2] == worker then
+    if st == 'sending' and f.worker == worker then
       -- Ours: a claim whose reply was lost to a dropped connection is ours to take back once
       -- its lease has passed (the caller passes only ids it has not got in flight; within the
       -- lease a concurrent claim of the same batch must not take it twice).
       held = tonumber(redis.call('ZSCORE', pk, id) or '0') > now
     elseif st == 'sending' then
-      held = redis.call('EXISTS', P .. 'w:' .. (f[2] or '')) == 1
+      held = redis.call('EXISTS', P .. 'w:' .. (f.worker or '')) == 1
       if held then redis.call('ZADD', pk, lease, id) end
     end
     if held then
       -- left as it is
     elseif not served[ch] then
       redis.call('ZADD', pk, now, id)
-    elseif st == 'sending' or tonumber(f[8] or '0') <= now then
-      local attempts = tonumber(f[6] or '0') + 1
-      move(key, 'sending', now, st == 'sending' and 'reclaimed' or ('attempt ' .. attempts),
+    elseif st == 'sending' or tonumber(f.next_at or '0') <= now then
+      local attempts = tonumber(f.attempts or '0') + 1
+      move(key, f, 'sending', now, st == 'sending' and 'reclaimed' or ('attempt ' .. attempts),
            {'worker', worker, 'attempts', attempts})
       redis.call('ZADD', pk, lease, id)
-      out[#out + 1] = {id, ch, f[4], f[5], attempts, f[7], st == 'sending' and 1 or 0}
+      out[#out + 1] = {id, ch, f.to, f.content, attempts, f.accepted_at,
+                       st == 'sending' and 1 or 0}
     end
   end
 end
+flush_counts()
 return cjson.encode(out)
 """
 
@@ -510,9 +569,10 @@ local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
 local applied = 0
 for _, o in ipairs(cjson.decode(ARGV[3])) do
   local key = P .. 'm:' .. o.id
+  local f = fetch(key)
   if o.status == 'submitted' then
     local extra = {'submitted_at', now, 'smsc_ids', table.concat(o.ids, ','), 'nparts', #o.ids}
-    if move(key, 'submitted', now, table.concat(o.ids, ','), extra) then
+    if move(key, f, 'submitted', now, table.concat(o.ids, ','), extra) then
       applied = applied + 1
       if o.receipt_wait > 0 then  -- due again if no receipt settles it in time: unknown
         redis.call('ZADD', P .. 'pending:' .. o.channel, now + o.receipt_wait, o.id)
@@ -526,7 +586,7 @@ for _, o in ipairs(cjson.decode(ARGV[3])) do
         local held = redis.call('GET', hk)
         if held then
           local r = cjson.decode(held)
-          apply_receipt(key, part - 1, r[1], r[2], r[3], r[4])
+          apply_receipt(key, f, part - 1, r[1], r[2], r[3], r[4])
           -- it was held under every form of its id: none may match a later message
           for _, c in ipairs(r[5] or {}) do
             redis.call('DEL', P .. 'held:' .. o.channel .. ':' .. c)
@@ -536,20 +596,21 @@ for _, o in ipairs(cjson.decode(ARGV[3])) do
       end
     end
   elseif o.status == 'queued' then
-    if move(key, 'queued', now, o.code .. ' ' .. o.text,
+    if move(key, f, 'queued', now, o.code .. ' ' .. o.text,
             {'next_at', o.retry_at, 'err_code', o.code, 'err_text', o.text}) then
       applied = applied + 1
       if o.deferred then redis.call('HINCRBY', key, 'attempts', -1) end
       redis.call('ZADD', P .. 'pending:' .. o.channel, o.retry_at, o.id)
     end
   else
-    if move(key, o.status, now, o.code .. ' ' .. o.text,
+    if move(key, f, o.status, now, o.code .. ' ' .. o.text,
             {'done_at', now, 'err_code', o.code, 'err_text', o.text}) then
       applied = applied + 1
       redis.call('ZREM', P .. 'pending:' .. o.channel, o.id)
     end
   end
 end
+flush_counts()
 return applied
 """
 
@@ -568,7 +629,8 @@ for i, r in ipairs(cjson.decode(ARGV[3])) do
     local sep = string.find(target, '|', 1, true)
     local id, part = string.sub(target, 1, sep - 1), tonumber(string.sub(target, sep + 1))
     if r.state ~= '' then
-      apply_receipt(P .. 'm:' .. id, part, r.state, r.stat, r.err, r.at)
+      local key = P .. 'm:' .. id
+      apply_receipt(key, fetch(key, 'nparts'), part, r.state, r.stat, r.err, r.at)
     end
     out[i] = id
   elseif r.state ~= '' then
@@ -581,6 +643,7 @@ for i, r in ipairs(cjson.decode(ARGV[3])) do
     out[i] = 'ignored'
   end
 end
+flush_counts()
 return cjson.encode(out)
 """
 
@@ -815,8 +878,9 @@ class Store:
              "receipt_wait": o.receipt_wait_ms}
             for o in outcomes
         ]
+        # to_json: the same JSON for cjson as json.dumps (UTF-8 rather than \u escapes), faster
         return int(await self._durably(self._outcomes,
-                                       args=[now_ms(), dlr_ttl_seconds, json.dumps(payload)]))
+                                       args=[now_ms(), dlr_ttl_seconds, to_json(payload)]))
 
     async def record_receipts(
         self, receipts: Sequence[ReceiptEvent], *, held_ttl_seconds: int
@@ -824,14 +888,15 @@ class Store:
         """Correlate and apply receipts; per receipt the message id, 'held' or 'ignored'."""
         if not receipts:
             return []
+        now = now_ms()
         payload = [
             {"channel": r.channel, "candidates": list(r.candidates),
              "state": str(r.state) if r.state else "", "stat": r.stat, "err": r.err,
-             "at": r.at or now_ms()}
+             "at": r.at or now}
             for r in receipts
         ]
         raw = await self._durably(self._receipts,
-                                  args=[now_ms(), held_ttl_seconds, json.dumps(payload)])
+                                  args=[now, held_ttl_seconds, to_json(payload)])
         return list(json.loads(raw))
 
     async def due(self, channels: Sequence[str], limit: int) -> list[str]:

@@ -19,7 +19,13 @@ from worker.simulator.config import SimulatorConfig
 from worker.simulator.server import Simulator
 from worker.smpp import pdu
 from worker.smpp.pdu import ShortMessage
-from worker.smpp.session import Session, SessionClosed, SessionParams, SubmitResult
+from worker.smpp.session import (
+    DeliverHandler,
+    Session,
+    SessionClosed,
+    SessionParams,
+    SubmitResult,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -215,19 +221,48 @@ async def test_a_generic_nack_answers_its_own_submit_as_data(
 # --- defect 2: a failing deliver handler does not end the session -----------------------------
 
 
-@pytest.mark.parametrize("error", [RuntimeError("hook bug"),
-                                   redis.exceptions.ConnectionError("redis is down")])
-async def test_a_deliver_handler_that_raises_does_not_end_the_session(
-    error: Exception, make_sim: SimFactory, open_session: SessionFactory,
-) -> None:
-    handled: list[ShortMessage] = []
+def _failing_once(error: Exception, handled: list[ShortMessage], kind: str) -> DeliverHandler:
+    """A handler that fails its first deliver_sm: a coroutine function, a function that raises
+    instead of returning an awaitable, or one that returns futures (the dispatcher's kind)."""
 
-    async def failing_once(sm: ShortMessage) -> int:
+    def fails(sm: ShortMessage) -> bool:
         handled.append(sm)
-        if len(handled) == 1:
+        return len(handled) == 1
+
+    async def ok() -> int:
+        return pdu.ESME_ROK
+
+    async def coroutine(sm: ShortMessage) -> int:
+        if fails(sm):
             raise error
         return pdu.ESME_ROK
 
+    def raising(sm: ShortMessage) -> Awaitable[int]:
+        if fails(sm):
+            raise error
+        return ok()
+
+    def future(sm: ShortMessage) -> Awaitable[int]:
+        answer: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        if fails(sm):
+            answer.set_exception(error)
+        else:
+            answer.set_result(pdu.ESME_ROK)
+        return answer
+
+    handlers: dict[str, DeliverHandler] = {"coroutine": coroutine, "raising": raising,
+                                           "future": future}
+    return handlers[kind]
+
+
+@pytest.mark.parametrize("kind", ["coroutine", "raising", "future"])
+@pytest.mark.parametrize("error", [RuntimeError("hook bug"),
+                                   redis.exceptions.ConnectionError("redis is down")])
+async def test_a_deliver_handler_that_raises_does_not_end_the_session(
+    error: Exception, kind: str, make_sim: SimFactory, open_session: SessionFactory,
+) -> None:
+    handled: list[ShortMessage] = []
+    failing_once = _failing_once(error, handled, kind)
     sim = await make_sim()
     session = await open_session(sim, on_deliver=failing_once)
     async with asyncio.timeout(WAIT):

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+from worker.cancel import cancel_and_wait
 from worker.config import Channel
 from worker.smpp import pdu
 from worker.smpp.session import (
@@ -136,10 +137,8 @@ class ChannelPool:
         await asyncio.gather(*(s.close(drain_seconds) for s in list(self._sessions)))
         # Supervisors see the stop and unbind what they hold (a bind in progress included).
         if self._tasks:
-            _, late = await asyncio.wait(self._tasks, timeout=drain_seconds)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await asyncio.wait(self._tasks, timeout=drain_seconds)
+            await cancel_and_wait(self._tasks)  # those still running
 
     def _params(self, command: int) -> SessionParams:
         ch = self.channel

@@ -6,6 +6,7 @@ non-decimal ``err:``; real SMSCs send both, reorder fields, change key case and 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -144,6 +145,7 @@ def _stat(value: str | None) -> str:
     return _STAT_ALIASES.get(name, name)
 
 
+@functools.lru_cache(maxsize=1024)  # receipts of one minute share their dates
 def _date(value: str | None) -> datetime | None:
     """YYMMDDhhmm or YYMMDDhhmmss as UTC; anything else (or an impossible date) is None."""
     if value is None or len(value) not in (10, 12) or not _DECIMAL.fullmatch(value):

@@ -13,6 +13,7 @@ Guards against aiosmpplib's measured defects by construction:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -24,7 +25,8 @@ from worker.smpp.pdu import Pdu, ShortMessage
 log = logging.getLogger("smsgw.smpp")
 
 DeliverHandler = Callable[[ShortMessage], Awaitable[int]]
-"""Records a deliver_sm and returns the command_status for its deliver_sm_resp."""
+"""Records a deliver_sm and returns the command_status for its deliver_sm_resp. A handler that
+returns an ``asyncio.Future`` (not a coroutine) costs no task per deliver_sm."""
 
 
 class SessionClosed(Exception):
@@ -81,6 +83,9 @@ class Session(asyncio.Protocol):
         self._closed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self.bound = False
+        # Created by open(), in the loop it lives in; asked for once: in Python 3.11 every
+        # get_running_loop() call is a getpid() system call.
+        self._loop = asyncio.get_running_loop()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -161,7 +166,7 @@ class Session(asyncio.Protocol):
             raise SessionClosed(f"{self.name}: connection closed")
         self._seq = self._seq % 0x7FFFFFFF + 1
         seq = self._seq
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         fut: asyncio.Future[Pdu] = loop.create_future()
         # Correlation first, then the write; the deadline is enforced by _expire_forever.
         self._pending[seq] = (fut, loop.time() + self.params.response_timeout_seconds)
@@ -238,7 +243,9 @@ class Session(asyncio.Protocol):
                             self.name, pdu.status_name(p.status), p.seq)
             return
         if p.command_id == pdu.DELIVER_SM:
-            self._spawn(self._deliver(p))
+            # After the submitters this read has woken: a receipt right behind its
+            # submit_sm_resp then reaches Redis after that submit's outcome (not held).
+            self._loop.call_soon(self._deliver, p)
         elif p.command_id == pdu.ENQUIRE_LINK:
             self._write(pdu.ENQUIRE_LINK_RESP, pdu.ESME_ROK, p.seq)
         elif p.command_id == pdu.UNBIND:
@@ -247,7 +254,7 @@ class Session(asyncio.Protocol):
         else:
             self._write(pdu.GENERIC_NACK, pdu.ESME_RINVCMDID, p.seq)
 
-    async def _deliver(self, p: Pdu) -> None:
+    def _deliver(self, p: Pdu) -> None:
         # The receipt is acknowledged only after the handler has recorded it.
         try:
             sm = ShortMessage.decode(p.body)
@@ -256,11 +263,35 @@ class Session(asyncio.Protocol):
             self._write(pdu.DELIVER_SM_RESP, pdu.ESME_RSYSERR, p.seq, b"\x00")
             return
         try:
-            status = await self._on_deliver(sm)
-        except Exception:  # error boundary: one bad receipt must not kill the reader
-            log.exception("%s: deliver_sm handler failed; SMSC will redeliver", self.name)
-            status = pdu.ESME_RSYSERR
-        self._write(pdu.DELIVER_SM_RESP, status, p.seq, b"\x00")
+            answer = self._on_deliver(sm)
+        except Exception as exc:  # error boundary: one bad receipt must not kill the reader
+            self._handler_failed(exc, p.seq)
+            return
+        if isinstance(answer, asyncio.Future):
+            answer.add_done_callback(functools.partial(self._answer, p.seq))
+        else:
+            self._spawn(self._await_answer(answer, p.seq))
+
+    async def _await_answer(self, answer: Awaitable[int], seq: int) -> None:
+        try:
+            status = await answer
+        except Exception as exc:  # error boundary, as in _deliver
+            self._handler_failed(exc, seq)
+            return
+        self._write(pdu.DELIVER_SM_RESP, status, seq, b"\x00")
+
+    def _answer(self, seq: int, answer: asyncio.Future[int]) -> None:
+        if answer.cancelled():
+            return
+        exc = answer.exception()
+        if isinstance(exc, Exception):
+            self._handler_failed(exc, seq)
+        elif exc is None:
+            self._write(pdu.DELIVER_SM_RESP, answer.result(), seq, b"\x00")
+
+    def _handler_failed(self, exc: Exception, seq: int) -> None:
+        log.error("%s: deliver_sm handler failed; SMSC will redeliver", self.name, exc_info=exc)
+        self._write(pdu.DELIVER_SM_RESP, pdu.ESME_RSYSERR, seq, b"\x00")
 
     def _write(self, command_id: int, status: int, seq: int, body: bytes = b"") -> None:
         self._send(pdu.encode_pdu(command_id, status, seq, body))
@@ -269,7 +300,7 @@ class Session(asyncio.Protocol):
         # PDUs written in one pass of the event loop go out in one write (one syscall).
         self._out.append(data)
         if len(self._out) == 1:
-            asyncio.get_running_loop().call_soon(self._flush)
+            self._loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         out, self._out = self._out, []
@@ -283,6 +314,6 @@ class Session(asyncio.Protocol):
         self._pending.clear()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)  # one per deliver_sm: no ensure_future
+        task = self._loop.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
