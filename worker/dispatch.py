@@ -148,22 +148,34 @@ class Dispatcher:
 
     async def reap_forever(self) -> None:
         """Pick up messages that are due without a wake-up job: retries, claims of workers
-        that died, and anything a lost job would have woken us for."""
+        that died, anything a lost job would have woken us for, and a backlog: after a full
+        batch it goes on at once (wake-up jobs, one per 20 ms of accepts, do not scale with
+        the messages accepted)."""
         while self._accepting:
+            more = False
             try:
-                await self.drain_due()
+                _, more = await self._drain_once()
             except REDIS_ERRORS as exc:
                 log.warning("reaper: redis unavailable (%s)", exc)
-            await asyncio.sleep(self.settings.reap_interval_seconds)
+            if not more:
+                await asyncio.sleep(self.settings.reap_interval_seconds)
 
     async def drain_due(self) -> int:
         """Claim and send a batch of what is due on the channels this worker serves."""
+        claimed, _ = await self._drain_once()
+        return claimed
+
+    async def _drain_once(self) -> tuple[int, bool]:
+        """(claimed, whether to go on at once: the due batch was full and some of it was
+        ours to claim, so there may be a backlog)."""
         served = self.served()
         if not served or not self._accepting:
-            return 0
-        limit = sum(self.channels[c].binds * self.channels[c].window for c in served) * 4
-        due = await self.store.due(served, max(limit, 100))
-        return await self.send(due) if due else 0
+            return 0, False
+        limit = max(100, sum(self.channels[c].binds * self.channels[c].window
+                             for c in served) * 4)
+        due = await self.store.due(served, limit)
+        claimed = await self.send(due) if due else 0
+        return claimed, len(due) >= limit and claimed > 0
 
     # --- sending -----------------------------------------------------------------------------
 

@@ -415,7 +415,7 @@ _ACCEPT = _COMMON_LUA + r"""
 -- KEYS: the wake-up job's key, the arq queue.
 -- ARGV: now, retention_s, grace_ms, job_id, job_payload, job_expiry_ms, requests_json;
 -- each request: {w = window_ms, m = {messages}, lim = {bucket, quota_prefix, rate, burst,
--- quota}} (lim absent: no limits). Answers, in order: a list of {kind, id} per message,
+-- quota}} (lim absent: no limits). Answers, in order: {k = kinds, r = ids} (see accept()),
 -- {limited = reason, retry_ms = ms}, or {err = text}.
 local now, retention, grace = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local clock = nil  -- the server's clock for the limits: one for every gateway instance
@@ -460,7 +460,7 @@ local function limited(lim, n)
   end
   return nil
 end
-local per_channel, fresh = {}, 0
+local per_channel, fresh, due = {}, 0, {}
 local function remembered(m, window)
   -- The idempotency record of (account, cmid): an earlier answer, or nil after noting this one.
   local ck = P .. 'c:' .. m.account .. ':' .. m.cmid
@@ -468,8 +468,8 @@ local function remembered(m, window)
   if now - at <= window then
     local fp = redis.call('HGET', ck, '_fp')
     local prev = redis.call('HGET', ck, m.to)
-    if fp and fp ~= m.fp then return {'conflict', ''} end
-    if prev then return {'duplicate', prev} end
+    if fp and fp ~= m.fp then return 'c', nil end
+    if prev then return 'd', prev end
   else
     redis.call('DEL', ck)
   end
@@ -478,33 +478,47 @@ local function remembered(m, window)
   redis.call('EXPIRE', ck, retention)
   return nil
 end
+local queued_tr = '[["queued",' .. string.format('%d', now) .. ',""]]'  -- every record's first
 local function store(m)
   local key = P .. 'm:' .. m.id
   redis.call('HSET', key, 'id', m.id, 'account', m.account, 'cmid', m.cmid,
     'channel', m.channel, 'to', m.to, 'content', m.content, 'enc', m.enc, 'seg', m.seg,
-    'status', 'queued', 'attempts', 0, 'accepted_at', now,
-    'tr', cjson.encode({{'queued', now, ''}}))
+    'status', 'queued', 'attempts', 0, 'accepted_at', now, 'tr', queued_tr)
   redis.call('EXPIRE', key, retention)
-  redis.call('ZADD', P .. 'pending:' .. m.channel, now + grace, m.id)
+  -- Due-index entries are added together at the end, one ZADD per channel and chunk.
+  local d = due[m.channel]
+  if not d then d = {}; due[m.channel] = d end
+  d[#d + 1] = now + grace
+  d[#d + 1] = m.id
   fresh = fresh + 1
   per_channel[m.channel] = (per_channel[m.channel] or 0) + 1
-  return {'new', m.id}
+  return 'n'
 end
 local function accept(req)
+  -- The answer: one letter per message (n new, d duplicate, c conflict) and, in order, the
+  -- earlier id of each duplicate; a new message's id is the one the caller sent.
   if req.lim then
     local refusal = limited(req.lim, #req.m)
     if refusal then return refusal end
   end
-  local out = {}
+  local kinds, refs = {}, {}
   for i, m in ipairs(req.m) do
-    out[i] = (m.cmid ~= '' and remembered(m, req.w)) or store(m)
+    local kind, ref = nil, nil
+    if m.cmid ~= '' then kind, ref = remembered(m, req.w) end
+    kinds[i] = kind or store(m)
+    if ref then refs[#refs + 1] = ref end
   end
-  return out
+  return {k = table.concat(kinds), r = refs}
 end
 local answers = {}
 for i, req in ipairs(cjson.decode(ARGV[7])) do
   local ok, res = pcall(accept, req)
   answers[i] = ok and res or {err = tostring(res)}
+end
+for channel, d in pairs(due) do
+  for i = 1, #d, 1000 do  -- unpack() has a limit on the number of values
+    redis.call('ZADD', P .. 'pending:' .. channel, unpack(d, i, math.min(i + 999, #d)))
+  end
 end
 if fresh > 0 then
   redis.call('PSETEX', KEYS[1], tonumber(ARGV[6]), ARGV[5])
@@ -527,7 +541,10 @@ for i = 5, #ARGV do
   local key = P .. 'm:' .. id
   local f = fetch(key, 'worker', 'content', 'attempts', 'accepted_at', 'next_at')
   local st, ch = f.status, f.channel
-  if st == 'submitted' then
+  if not st then
+    -- Its record expired (retention) while still indexed: nothing is left to send.
+    for name in pairs(served) do redis.call('ZREM', P .. 'pending:' .. name, id) end
+  elseif st == 'submitted' then
     -- Due in the index only once its receipt wait has passed (a re-run job is not due).
     local due = redis.call('ZSCORE', P .. 'pending:' .. ch, id)
     if due and tonumber(due) <= now then
@@ -843,7 +860,7 @@ class Store:
         answers = iter(json.loads(await self._durably(
             self._accept, keys=[ARQ_JOB_PREFIX + todo[-1].job_id, ARQ_QUEUE],
             args=self._accept_args(todo)))) if todo else iter(())
-        return [_accept_answer(next(answers)) if c.messages else [] for c in calls]
+        return [_accept_answer(next(answers), c) if c.messages else [] for c in calls]
 
     def _accept_args(self, calls: Sequence[AcceptCall]) -> list[Any]:
         """ARGV of the accept script for ``calls`` (none of them empty)."""
@@ -1124,11 +1141,14 @@ def _accept_request(call: AcceptCall) -> dict[str, Any]:
     return request
 
 
-def _accept_answer(answer: Any) -> list[AcceptResult] | LimitExceeded | Exception:
+def _accept_answer(answer: Any, call: AcceptCall) -> list[AcceptResult] | LimitExceeded | Exception:
     """One request's answer from the accept script."""
-    if isinstance(answer, list):
-        return [AcceptResult(api_id=ref, duplicate=kind == "duplicate",
-                             conflict=kind == "conflict") for kind, ref in answer]
+    if "k" in answer:
+        refs = iter(answer["r"])  # earlier ids of the duplicates, in order
+        return [AcceptResult(api_id=m.api_id) if kind == "n" else
+                AcceptResult(api_id=next(refs), duplicate=True) if kind == "d" else
+                AcceptResult(api_id="", conflict=True)
+                for m, kind in zip(call.messages, answer["k"], strict=True)]
     if "err" in answer:
         return redis.exceptions.ResponseError(answer["err"])
     return LimitExceeded(reason=answer["limited"], retry_after_ms=math.ceil(answer["retry_ms"]))

@@ -136,6 +136,14 @@ async def test_a_worker_does_not_claim_a_channel_it_does_not_serve(redis: Redis)
     assert rec is not None and rec.status == "queued"
 
 
+async def test_a_due_id_whose_record_expired_leaves_the_due_index(redis: Redis) -> None:
+    store = Store(redis, retention_seconds=100)
+    (api_id,) = await _accept(store, [_msg()])
+    await redis.delete(f"smsgw:m:{api_id}")  # as retention would
+    assert await store.claim([api_id], worker="w1", lease_ms=10_000, served=["sim"]) == []
+    assert await store.due(["sim"], 10) == []
+
+
 async def test_the_store_combines_part_receipts_as_the_lifecycle_says(redis: Redis) -> None:
     parts = [Status.DELIVERED, Status.UNDELIVERED, Status.EXPIRED]
     store = Store(redis, retention_seconds=100)

@@ -53,7 +53,8 @@ async def simulator(**config: Any) -> AsyncIterator[Simulator]:
 
 
 @asynccontextmanager
-async def worker(store: Store, port: int, **channel: Any) -> AsyncIterator[Dispatcher]:
+async def worker(store: Store, port: int, reap_interval: float = 0.1,
+                 **channel: Any) -> AsyncIterator[Dispatcher]:
     """A dispatcher wired as the arq worker wires it, bound to the channel before it yields."""
     settings = settings_from_dict(
         {"channels": {CHANNEL: {"port": port, "system_id": "smsgw", "password": "secret",
@@ -62,7 +63,7 @@ async def worker(store: Store, port: int, **channel: Any) -> AsyncIterator[Dispa
                                 **channel}}},
         {}, source="test")
     dispatcher = Dispatcher(store, settings.channels, f"test-{new_id()}",
-                            DispatchSettings(reap_interval_seconds=0.1))
+                            DispatchSettings(reap_interval_seconds=reap_interval))
     dispatcher.start()
     background = [asyncio.create_task(dispatcher.heartbeat_forever()),
                   asyncio.create_task(dispatcher.reap_forever())]
@@ -496,3 +497,23 @@ async def test_throttling_spends_no_attempts(redis_url: str, redis: Redis) -> No
         records = await send_all(redis_url, store, d, [(to, "paced") for to in numbers(300)])
     assert {r.status for r in records} == {"delivered"}
     assert sim.stats()["responses"].get("ESME_RTHROTTLED", 0) > 0
+
+
+async def test_the_reaper_drains_a_backlog_of_several_batches_without_pausing(
+    redis_url: str, redis: Redis
+) -> None:
+    # No wake-up job runs here, and the reaper's pause is longer than the test may take: only
+    # going on at once after a full batch (100 here) gets all 250 messages sent.
+    store = Store(redis, 3600)
+    async with (simulator() as sim, transitions(redis_url) as until_final,
+                worker(store, sim.port, reap_interval=3600) as dispatcher,
+                asyncio.timeout(WAIT)):
+        ids = await accept(store, [(n, "backlog") for n in numbers(250)])
+        reaper = asyncio.create_task(dispatcher.reap_forever())  # its first round: now
+        try:
+            finals = await until_final(ids)
+        finally:
+            reaper.cancel()
+            await asyncio.gather(reaper, return_exceptions=True)
+    assert set(finals.values()) == {"delivered"}
+    assert len(accepted_per_number(sim)) == 250
