@@ -85,6 +85,7 @@ class Dispatcher:
         self._accepting = True
         self._drain_deadline = 0.0
         self._inflight: set[asyncio.Task[Any]] = set()
+        self._fewer_inflight = asyncio.Event()  # set whenever a send task ends
         self._sending: set[str] = set()  # ids claimed by this process and not yet recorded
         self._rng = random.Random()
         self._unrecorded = {
@@ -148,41 +149,60 @@ class Dispatcher:
 
     async def reap_forever(self) -> None:
         """Pick up messages that are due without a wake-up job: retries, claims of workers
-        that died, anything a lost job would have woken us for, and a backlog: after a full
-        batch it goes on at once (wake-up jobs, one per 20 ms of accepts, do not scale with
-        the messages accepted)."""
+        that died, anything a lost job would have woken us for, and a backlog (wake-up jobs,
+        one per 20 ms of accepts, do not scale with the messages accepted)."""
         while self._accepting:
-            more = False
+            backlog = False
             try:
-                _, more = await self._drain_once()
+                backlog = await self._reap_once()
             except REDIS_ERRORS as exc:
                 log.warning("reaper: redis unavailable (%s)", exc)
-            if not more:
+            if not backlog:
                 await asyncio.sleep(self.settings.reap_interval_seconds)
+
+    async def _reap_once(self) -> bool:
+        """Claim and send one batch of what is due; True if it was a full batch that was
+        ours to claim (a backlog). The next batch then starts as soon as half of what this
+        worker has in flight is done, so the slowest messages of a batch (paced after a
+        throttle, say) do not leave the window idle while they finish."""
+        limit = self._batch_limit()
+        due = await self.store.due(self.served(), limit) if limit else []
+        tasks = await self._start(due) if due else []
+        if len(due) >= limit and tasks:
+            await self._inflight_at_most(limit // 2)
+            return True
+        if tasks:
+            await asyncio.shield(asyncio.gather(*tasks))
+        return False
 
     async def drain_due(self) -> int:
         """Claim and send a batch of what is due on the channels this worker serves."""
-        claimed, _ = await self._drain_once()
-        return claimed
+        limit = self._batch_limit()
+        due = await self.store.due(self.served(), limit) if limit else []
+        return await self.send(due) if due else 0
 
-    async def _drain_once(self) -> tuple[int, bool]:
-        """(claimed, whether to go on at once: the due batch was full and some of it was
-        ours to claim, so there may be a backlog)."""
+    def _batch_limit(self) -> int:
+        """How many due messages one claim takes: four windows of every bind (0: none served)."""
         served = self.served()
         if not served or not self._accepting:
-            return 0, False
-        limit = max(100, sum(self.channels[c].binds * self.channels[c].window
-                             for c in served) * 4)
-        due = await self.store.due(served, limit)
-        claimed = await self.send(due) if due else 0
-        return claimed, len(due) >= limit and claimed > 0
+            return 0
+        return max(100, sum(self.channels[c].binds * self.channels[c].window
+                            for c in served) * 4)
 
     # --- sending -----------------------------------------------------------------------------
 
     async def send(self, ids: Sequence[str]) -> int:
         """Claim ``ids`` and send those that are due; returns how many were claimed."""
+        tasks = await self._start(ids)
+        # Shielded: a cancelled job must not abandon submits already on the wire.
+        if tasks:
+            await asyncio.shield(asyncio.gather(*tasks))
+        return len(tasks)
+
+    async def _start(self, ids: Sequence[str]) -> list[asyncio.Task[None]]:
+        """Claim ``ids`` and start sending those that are due: one tracked task each."""
         if not self._accepting:
-            return 0
+            return []
         # Never claim again what this process is sending (the store would let us: a claim of
         # ours whose reply was lost must be recoverable without waiting for us to die).
         ids = [i for i in ids if i not in self._sending]
@@ -190,16 +210,21 @@ class Dispatcher:
                                          lease_ms=self.settings.lease_ms, served=self.served())
         self._sending.update(c.api_id for c in claimed)
         loop = asyncio.get_running_loop()
-        tasks = [self._track(loop.create_task(self._send_one(c))) for c in claimed]
-        # Shielded: a cancelled job must not abandon submits already on the wire.
-        if tasks:
-            await asyncio.shield(asyncio.gather(*tasks))
-        return len(claimed)
+        return [self._track(loop.create_task(self._send_one(c))) for c in claimed]
 
-    def _track(self, task: asyncio.Task[Any]) -> asyncio.Task[Any]:
+    def _track(self, task: asyncio.Task[None]) -> asyncio.Task[None]:
         self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
+        task.add_done_callback(self._untrack)
         return task
+
+    def _untrack(self, task: asyncio.Task[Any]) -> None:
+        self._inflight.discard(task)
+        self._fewer_inflight.set()
+
+    async def _inflight_at_most(self, count: int) -> None:
+        while len(self._inflight) > count:
+            self._fewer_inflight.clear()
+            await self._fewer_inflight.wait()
 
     async def _send_one(self, msg: Claimed) -> None:
         # The slot is held until the outcome is in Redis, so at most one window per bind is
