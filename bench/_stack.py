@@ -30,6 +30,7 @@ import signal
 import sys
 import tempfile
 import time
+import timeit
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +67,14 @@ def memory_kb(pid: int) -> dict[str, int]:
                 name, value = line.split(":", 1)
                 out[name] = int(value.split()[0])
     return out
+
+
+def host_speed() -> str:
+    """A fixed pure-Python loop timed just now (best of 5): this shared VM's speed swings by up
+    to half from one minute to the next, and with it every CPU and throughput figure."""
+    loop = "sum(i * i for i in range(100_000))"
+    best = min(timeit.repeat(loop, number=5, repeat=5)) / 5
+    return f"host speed: reference loop {best * 1000:.1f} ms (lower is faster)"
 
 
 def system_busy_seconds() -> float:

@@ -164,7 +164,7 @@ def _report(out: Outcome, load: st.LoadResult, d: st.Delta, after: st.Snapshot,
             delivered_events: int) -> None:
     sc = out.scenario
     n = max(load.accepted, 1)
-    print(f"\n== {sc.name}")
+    print(f"\n== {sc.name} ({st.host_speed()}, timed right after the run)")
     codes = ", ".join(f"HTTP {k} x{v}" for k, v in sorted(load.statuses.items()))
     print(f"  {load.accepted} accepted ({load.requests} requests: {codes}) in "
           f"{load.last_answer - load.first_sent:.2f} s (p50 {load.percentile(50) * 1000:.0f} ms, "

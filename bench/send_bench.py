@@ -112,7 +112,8 @@ def report(batch: int, load: st.LoadResult, load_cpu: float, drained: float,
     """Print the figures of one batch size."""
     elapsed = max(load.last_answer - load.first_sent, 1e-9)
     codes = ", ".join(f"HTTP {k} x{v}" for k, v in sorted(load.statuses.items()))
-    print(f"\nbatch {batch:>3}: {load.requests} requests, {load.accepted} messages accepted in "
+    print(f"\n{st.host_speed()}, timed right after the run")
+    print(f"batch {batch:>3}: {load.requests} requests, {load.accepted} messages accepted in "
           f"{elapsed:.2f} s ({codes}); backlog drained {drained:.1f} s before")
     print(f"  accepted {load.accepted / elapsed:,.0f} msg/s ({load.requests / elapsed:,.0f} "
           f"req/s); latency p50 {load.percentile(50) * 1000:.1f} ms, "
