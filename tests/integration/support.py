@@ -107,9 +107,21 @@ async def start_worker(env: dict[str, str], log: IO[bytes] | None = None
         sys.executable, "-m", "gateway", "worker", env=env, stdout=out, stderr=out)
 
 
+STOP_SECONDS = 30.0  # a SIGTERMed worker drains for a few seconds at most
+
+
 async def stop_all(procs: Sequence[asyncio.subprocess.Process | None]) -> None:
-    """Terminate whatever is still running."""
+    """Terminate whatever is still running; one that outlives SIGTERM by ``STOP_SECONDS`` is
+    killed and reported (a worker that does not stop is a bug, not a reason to hang)."""
+    stuck = []
     for proc in procs:
         if proc is not None and proc.returncode is None:
             proc.terminate()
-            await proc.wait()
+            try:
+                async with asyncio.timeout(STOP_SECONDS):
+                    await proc.wait()
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+                stuck.append(proc.pid)
+    assert not stuck, f"processes {stuck} did not exit within {STOP_SECONDS} s of SIGTERM"
