@@ -847,8 +847,9 @@ class Store:
         (result,) = await self._accept_many(
             [AcceptCall(None, messages, window_seconds, job_id, job_payload,
                         job_expiry_seconds)])
-        if not isinstance(result, list):
-            raise result if isinstance(result, Exception) else AssertionError(result)
+        if isinstance(result, Exception):
+            raise result
+        assert isinstance(result, list)  # no limits, so never refused by one
         return result
 
     async def _accept_many(
@@ -857,9 +858,11 @@ class Store:
         """Every call in one run of the accept script (so one round trip), each call still
         all-or-nothing on its own; the wake-up job enqueued is the last call's."""
         todo = [c for c in calls if c.messages]
+        if not todo:
+            return [[] for _ in calls]
         answers = iter(json.loads(await self._durably(
             self._accept, keys=[ARQ_JOB_PREFIX + todo[-1].job_id, ARQ_QUEUE],
-            args=self._accept_args(todo)))) if todo else iter(())
+            args=self._accept_args(todo))))
         return [_accept_answer(next(answers), c) if c.messages else [] for c in calls]
 
     def _accept_args(self, calls: Sequence[AcceptCall]) -> list[Any]:
@@ -1141,7 +1144,9 @@ def _accept_request(call: AcceptCall) -> dict[str, Any]:
     return request
 
 
-def _accept_answer(answer: Any, call: AcceptCall) -> list[AcceptResult] | LimitExceeded | Exception:
+def _accept_answer(
+    answer: Any, call: AcceptCall
+) -> list[AcceptResult] | LimitExceeded | Exception:
     """One request's answer from the accept script."""
     if "k" in answer:
         refs = iter(answer["r"])  # earlier ids of the duplicates, in order
