@@ -165,8 +165,7 @@ class Dispatcher:
         ours to claim (a backlog). The next batch then starts as soon as half of what this
         worker has in flight is done, so the slowest messages of a batch (paced after a
         throttle, say) do not leave the window idle while they finish."""
-        limit = self._batch_limit()
-        due = await self.store.due(self.served(), limit) if limit else []
+        limit, due = await self._due()
         tasks = await self._start(due) if due else []
         if len(due) >= limit and tasks:
             await self._inflight_at_most(limit // 2)
@@ -177,17 +176,18 @@ class Dispatcher:
 
     async def drain_due(self) -> int:
         """Claim and send a batch of what is due on the channels this worker serves."""
-        limit = self._batch_limit()
-        due = await self.store.due(self.served(), limit) if limit else []
+        _, due = await self._due()
         return await self.send(due) if due else 0
 
-    def _batch_limit(self) -> int:
-        """How many due messages one claim takes: four windows of every bind (0: none served)."""
+    async def _due(self) -> tuple[int, list[str]]:
+        """(batch size, due ids of the channels served, at most that many): a batch is four
+        windows of every bind; none when no channel is served or the worker is stopping."""
         served = self.served()
         if not served or not self._accepting:
-            return 0
-        return max(100, sum(self.channels[c].binds * self.channels[c].window
-                            for c in served) * 4)
+            return 0, []
+        limit = max(100, sum(self.channels[c].binds * self.channels[c].window
+                             for c in served) * 4)
+        return limit, await self.store.due(served, limit)
 
     # --- sending -----------------------------------------------------------------------------
 

@@ -844,26 +844,13 @@ class Store:
         """Store messages and enqueue their job atomically, in one round trip (no key limits)."""
         if not messages:
             return []
-        (result,) = await self._accept_many(
+        (result,) = await self.accept_within_many(
             [AcceptCall(None, messages, window_seconds, job_id, job_payload,
                         job_expiry_seconds)])
         if isinstance(result, Exception):
             raise result
         assert isinstance(result, list)  # no limits, so never refused by one
         return result
-
-    async def _accept_many(
-        self, calls: Sequence[AcceptCall]
-    ) -> list[list[AcceptResult] | LimitExceeded | Exception]:
-        """Every call in one run of the accept script (so one round trip), each call still
-        all-or-nothing on its own; the wake-up job enqueued is the last call's."""
-        todo = [c for c in calls if c.messages]
-        if not todo:
-            return [[] for _ in calls]
-        answers = iter(json.loads(await self._durably(
-            self._accept, keys=[ARQ_JOB_PREFIX + todo[-1].job_id, ARQ_QUEUE],
-            args=self._accept_args(todo))))
-        return [_accept_answer(next(answers), c) if c.messages else [] for c in calls]
 
     def _accept_args(self, calls: Sequence[AcceptCall]) -> list[Any]:
         """ARGV of the accept script for ``calls`` (none of them empty)."""
@@ -1106,7 +1093,7 @@ class Store:
     ) -> list[AcceptResult] | LimitExceeded:
         """:meth:`accept` behind the key's token bucket and daily quota, in the same script and
         round trip: over a limit, nothing is stored. Every recipient costs one token."""
-        (result,) = await self._accept_many([AcceptCall(
+        (result,) = await self.accept_within_many([AcceptCall(
             limits, messages, window_seconds, job_id, job_payload, job_expiry_seconds)])
         if isinstance(result, Exception):
             raise result
@@ -1115,9 +1102,17 @@ class Store:
     async def accept_within_many(
         self, calls: Sequence[AcceptCall]
     ) -> list[list[AcceptResult] | LimitExceeded | Exception]:
-        """Several requests' :meth:`accept_within` in one script run and round trip, each
-        still all-or-nothing; a request's refusal or error is its result, not the others'."""
-        return await self._accept_many(calls)
+        """Several requests' :meth:`accept_within` (or :meth:`accept`, without limits) in one
+        run of the accept script and one round trip, each still all-or-nothing; a request's
+        refusal or error is its result, not the others'. The wake-up job enqueued is the last
+        request's."""
+        todo = [c for c in calls if c.messages]
+        if not todo:
+            return [[] for _ in calls]
+        answers = iter(json.loads(await self._durably(
+            self._accept, keys=[ARQ_JOB_PREFIX + todo[-1].job_id, ARQ_QUEUE],
+            args=self._accept_args(todo))))
+        return [_accept_answer(next(answers), c) if c.messages else [] for c in calls]
 
     async def queue_depths(self, channels: Sequence[str]) -> tuple[int, dict[str, int]]:
         """Jobs in the arq queue, and unfinished messages per channel (pending index):
