@@ -543,12 +543,14 @@ def send_requests(port: int, api_key: str, batch: int, count: int = 64) -> list[
 class EventCounter(asyncio.Protocol):
     """Counts final-state events on ``smsgw:events`` from a raw RESP subscription.
 
-    A transition is published as ``"{id} {status}"``; counting ``" {status}\\r\\n"`` in the raw
-    stream (carrying a short tail across reads) costs a few microseconds per read, not per event.
+    A script run publishes its transitions as one message of ``"{id} {status}"`` lines; counting
+    each status where a line ends (``\\n`` inside the message, ``\\r\\n`` at the end of the RESP
+    bulk string) in the raw stream, carrying a short tail across reads, costs a few
+    microseconds per read, not per event.
     """
 
-    MARKS = tuple(b" " + s + b"\r\n" for s in FINAL_STATES)
-    DELIVERED = b" delivered\r\n"
+    MARKS = tuple(b" " + s + end for s in FINAL_STATES for end in (b"\n", b"\r\n"))
+    DELIVERED = (b" delivered\n", b" delivered\r\n")
 
     def __init__(self) -> None:
         self.finals = 0
@@ -574,7 +576,7 @@ class EventCounter(asyncio.Protocol):
         for mark in self.MARKS:
             n = (self._tail[len(self._tail) - len(mark) + 1:] + data).count(mark)
             self.finals += n
-            if mark == self.DELIVERED:
+            if mark in self.DELIVERED:
                 self.delivered += n
         self._tail = (self._tail + data)[-16:]
         self._check()

@@ -24,7 +24,8 @@ Key schema (prefix ``smsgw:``)::
     children:{account}     set   the accounts a Partner account owns
     bucket:{keyid}         hash  an API key's token bucket (messages), shared by all gateways
     quota:{keyid}:{day}    str   messages an API key sent on a UTC day (day number)
-    events                 pubsub "{id} {status}" published on every transition
+    events                 pubsub "{id} {status}" lines: a script run's transitions (and MO
+                                 as "{id} mo") in one message; see parse_events()
     wh:*, inbound:*, mo:in:*  webhooks: see the "Webhooks" section at the end
     stats:{minute}         hash  "{channel}|{status}" -> transitions to it in that minute
                                  (minute = epoch ms // 60000; "accepted" for new messages)
@@ -55,7 +56,7 @@ PREFIX = "smsgw:"
 # What a Redis outage looks like to callers: retry, degrade, or answer 503 — never crash.
 REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 ACCEPT_GRACE_MS = 0  # due at once: the wake-up job, or any worker's reaper, claims it
-EVENTS = PREFIX + "events"  # pub/sub: "{id} {status}" on every transition
+EVENTS = PREFIX + "events"  # pub/sub: "{id} {status}" lines, see parse_events()
 ARQ_QUEUE = "arq:queue"
 ARQ_JOB_PREFIX = "arq:job:"
 
@@ -128,6 +129,12 @@ def api_key_key(secret_hash: str) -> str:
 def now_ms() -> int:
     """Wall-clock milliseconds, the unit of every stored timestamp."""
     return time.time_ns() // 1_000_000
+
+
+def parse_events(data: bytes | str) -> list[tuple[str, str]]:
+    """(id, status) of every line of one message published on :data:`EVENTS`."""
+    text = data.decode() if isinstance(data, bytes) else data
+    return [(i, status) for i, _, status in (line.partition(" ") for line in text.split("\n"))]
 
 
 # --- values crossing the store boundary -------------------------------------------------------
@@ -295,9 +302,11 @@ local function failure(id, channel, status, detail, at)
   redis.call('LTRIM', '{PREFIX}failures', 0, {FAILURES_KEPT - 1})
 end
 -- A script that moves many messages counts them here and writes the sums once at its end
--- (flush_counts): one HINCRBY per minute, channel and status, one EXPIRE per minute, instead
--- of both per transition.
+-- (flush_run): one HINCRBY per minute, channel and status, one EXPIRE per minute, instead
+-- of both per transition. Its transitions' events go out alike: one PUBLISH per run, a line
+-- per transition (each redis.call costs the script more than the command itself).
 local counts = {{}}
+local events = {{}}
 local function count(channel, what, at)
   local k = '{PREFIX}stats:' .. math.floor(at / 60000)
   local c = counts[k]
@@ -305,12 +314,16 @@ local function count(channel, what, at)
   local fld = channel .. '|' .. what
   c[fld] = (c[fld] or 0) + 1
 end
-local function flush_counts()
+local function flush_run()
   for k, c in pairs(counts) do
     for fld, n in pairs(c) do redis.call('HINCRBY', k, fld, n) end
     redis.call('EXPIRE', k, {STATS_TTL_SECONDS})
   end
   counts = {{}}
+  if #events > 0 then
+    redis.call('PUBLISH', '{EVENTS}', table.concat(events, '\\n'))
+    events = {{}}
+  end
 end
 """
 
@@ -365,7 +378,7 @@ local function move(key, f, dst, at, detail, extra)
   f.status, f.tr = dst, tr
   for i = 1, #extra, 2 do f[extra[i]] = extra[i + 1] end
   local id = string.sub(key, #P + 3)
-  redis.call('PUBLISH', P .. 'events', id .. ' ' .. dst)
+  events[#events + 1] = id .. ' ' .. dst
   capture(key, f.account, dst, at)
   count(f.channel or '', dst, at)
   if FINAL[dst] and dst ~= 'delivered' then
@@ -576,7 +589,7 @@ for i = 5, #ARGV do
     end
   end
 end
-flush_counts()
+flush_run()
 return cjson.encode(out)
 """
 
@@ -627,7 +640,7 @@ for _, o in ipairs(cjson.decode(ARGV[3])) do
     end
   end
 end
-flush_counts()
+flush_run()
 return applied
 """
 
@@ -660,7 +673,7 @@ for i, r in ipairs(cjson.decode(ARGV[3])) do
     out[i] = 'ignored'
   end
 end
-flush_counts()
+flush_run()
 return cjson.encode(out)
 """
 

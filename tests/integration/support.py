@@ -19,7 +19,7 @@ from worker.jobs import job_payload
 from worker.lifecycle import FINAL
 from worker.simulator.config import SimulatorConfig
 from worker.simulator.server import Simulator
-from worker.store import EVENTS, NewMessage, Store, now_ms
+from worker.store import EVENTS, NewMessage, Store, now_ms, parse_events
 
 ACCOUNTS = {"smsgw": "secret"}
 
@@ -76,10 +76,10 @@ async def wait_final(redis_url: str, ids: Sequence[str]) -> dict[str, str]:
                 msg = await pubsub.get_message(timeout=5)
                 if msg is None or msg["type"] != "message":
                     continue
-                api_id, _, status = msg["data"].decode().partition(" ")
-                if api_id in waiting and status in FINAL:
-                    statuses[api_id] = status
-                    waiting.discard(api_id)
+                for api_id, status in parse_events(msg["data"]):
+                    if api_id in waiting and status in FINAL:
+                        statuses[api_id] = status
+                        waiting.discard(api_id)
     finally:
         await redis.aclose()
     return statuses

@@ -13,7 +13,7 @@ import pytest
 from redis.asyncio import Redis
 
 from worker.redisproc import free_port
-from worker.store import EVENTS
+from worker.store import EVENTS, parse_events
 
 pytestmark = pytest.mark.integration
 
@@ -96,7 +96,7 @@ async def _send_and_see_delivered(port: int, redis_url: str) -> None:
             (msg,) = (await resp.json())["messages"]
         assert msg["accepted"] and msg["to"] == "27820000001"  # dev default country code 27
         async for event in pubsub.listen():
-            if event["type"] == "message" and event["data"].decode() == (
-                    f"{msg['apiMessageId']} delivered"):
+            if event["type"] == "message" and (
+                    (msg["apiMessageId"], "delivered") in parse_events(event["data"])):
                 break
     await redis.aclose()

@@ -22,7 +22,7 @@ from worker.config import Settings, settings_from_dict
 from worker.jobs import arq_settings
 from worker.simulator.config import SimulatorConfig
 from worker.simulator.server import Simulator
-from worker.store import EVENTS, Store
+from worker.store import EVENTS, Store, parse_events
 
 pytestmark = pytest.mark.integration
 
@@ -82,8 +82,8 @@ async def _subscribed(redis: Redis) -> AsyncIterator[tuple[str, str]]:
         yield "", "subscribed"
         async for msg in pubsub.listen():
             if msg["type"] == "message":
-                api_id, _, status = msg["data"].decode().partition(" ")
-                yield api_id, status
+                for event in parse_events(msg["data"]):
+                    yield event
 
 
 async def test_a_posted_sms_is_submitted_and_its_receipt_makes_it_delivered(stack: Stack) -> None:

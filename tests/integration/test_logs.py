@@ -32,7 +32,7 @@ from worker.logs import MASK, Redactor, setup_logging
 from worker.redisproc import free_port
 from worker.simulator.config import SimulatorConfig
 from worker.simulator.server import Simulator
-from worker.store import EVENTS, NewMessage, Store
+from worker.store import EVENTS, NewMessage, Store, parse_events
 
 pytestmark = pytest.mark.integration
 
@@ -130,9 +130,9 @@ async def test_no_key_password_or_content_in_logs_at_the_default_level(
                                      headers={"Authorization": f"Bearer {key}"}) as resp:
                     assert resp.status == 200
                     api_id = (await resp.json())["messages"][0]["apiMessageId"]
-                delivered = f"{api_id} delivered".encode()
                 async for event in pubsub.listen():
-                    if event["type"] == "message" and event["data"] == delivered:
+                    if event["type"] == "message" and (
+                            (api_id, "delivered") in parse_events(event["data"])):
                         break
             async with http.post(f"http://127.0.0.1:{port}{SEND_PATH}?apikey={wrong_key}",
                                  json=body) as resp:

@@ -29,7 +29,7 @@ from worker.redisconn import redis_client
 from worker.redisproc import RedisProcess, SentinelProcess
 from worker.simulator.config import SimulatorConfig
 from worker.simulator.server import Simulator
-from worker.store import EVENTS, Store
+from worker.store import EVENTS, Store, parse_events
 
 pytestmark = pytest.mark.integration
 
@@ -205,10 +205,10 @@ async def _wait_some_final(redis: Redis, waiting: set[str]) -> None:
         while waiting:
             msg = await pubsub.get_message(timeout=5)
             if msg is not None and msg["type"] == "message":
-                api_id, _, status = msg["data"].decode().partition(" ")
-                if api_id in waiting and status in FINAL:
-                    assert status == "delivered"
-                    waiting.discard(api_id)
+                for api_id, status in parse_events(msg["data"]):
+                    if api_id in waiting and status in FINAL:
+                        assert status == "delivered"
+                        waiting.discard(api_id)
 
 
 async def test_a_send_no_replica_confirms_is_refused_as_not_replicated_but_kept(

@@ -29,7 +29,7 @@ from worker.jobs import arq_settings
 from worker.simulator.config import SimulatorConfig
 from worker.simulator.server import Simulator
 from worker.smpp.pdu import ESME_RINVDSTADR
-from worker.store import EVENTS, Overview, Store
+from worker.store import EVENTS, Overview, Store, parse_events
 
 pytestmark = pytest.mark.integration
 
@@ -90,9 +90,9 @@ async def _send(stack: Stack, numbers: list[str]) -> list[str]:
             while waiting:
                 msg = await pubsub.get_message(timeout=5)
                 if msg and msg["type"] == "message":
-                    api_id, _, status = msg["data"].decode().partition(" ")
-                    if status in ("delivered", "failed"):
-                        waiting.discard(api_id)
+                    for api_id, status in parse_events(msg["data"]):
+                        if status in ("delivered", "failed"):
+                            waiting.discard(api_id)
     return ids
 
 

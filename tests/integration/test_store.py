@@ -8,7 +8,7 @@ from redis.asyncio import Redis
 
 from worker.ids import new_id
 from worker.lifecycle import Status, combine_parts
-from worker.store import NewMessage, Outcome, ReceiptEvent, Store
+from worker.store import EVENTS, NewMessage, Outcome, ReceiptEvent, Store, parse_events
 
 
 def _msg(to: str = "27820000001", cmid: str = "", fp: str = "fp1", parts: int = 1) -> NewMessage:
@@ -68,6 +68,25 @@ async def test_claim_then_submit_then_receipt_reaches_delivered(redis: Redis) ->
     assert rec is not None and rec.status == "delivered"
     assert [t[0] for t in rec.transitions()] == ["queued", "sending", "submitted", "delivered"]
     assert await redis.zcard("smsgw:pending:sim") == 0
+
+
+async def test_a_script_runs_transitions_are_published_as_one_event_message(
+    redis: Redis,
+) -> None:
+    store = Store(redis, retention_seconds=100)
+    ids = await _accept(store, [_msg(to=f"2782000000{i}") for i in range(3)])
+    async with redis.pubsub() as pubsub:
+        await pubsub.subscribe(EVENTS)
+        assert (await pubsub.get_message(timeout=5) or {}).get("type") == "subscribe"
+        await store.claim(ids, worker="w1", lease_ms=10_000, served=["sim"])
+        await store.record_outcomes([Outcome(api_id=i, channel="sim", smsc_ids=[f"s{i}"])
+                                     for i in ids], dlr_ttl_seconds=100)
+        messages = []
+        while len(messages) < 2:
+            msg = await pubsub.get_message(timeout=5)
+            assert msg is not None, "an event message is missing"
+            messages.append(parse_events(msg["data"]))
+    assert messages == [[(i, "sending") for i in ids], [(i, "submitted") for i in ids]]
 
 
 async def test_receipt_before_submit_response_is_held_then_applied(redis: Redis) -> None:

@@ -235,7 +235,8 @@ async def subscribed(redis: Redis, channel: str) -> AsyncIterator[AsyncIterator[
         async def messages() -> AsyncIterator[str]:
             async for msg in pubsub.listen():
                 if msg["type"] == "message":
-                    yield msg["data"].decode()
+                    for line in msg["data"].decode().split("\n"):
+                        yield line
 
         yield messages()
 

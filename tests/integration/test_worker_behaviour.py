@@ -28,7 +28,16 @@ from worker.simulator.config import SimulatorConfig
 from worker.simulator.records import Concat, SubmitRecord
 from worker.simulator.server import Simulator
 from worker.smpp import pdu
-from worker.store import EVENTS, NewMessage, Outcome, ReceiptEvent, Record, Store, now_ms
+from worker.store import (
+    EVENTS,
+    NewMessage,
+    Outcome,
+    ReceiptEvent,
+    Record,
+    Store,
+    now_ms,
+    parse_events,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -102,12 +111,12 @@ async def transitions(redis_url: str) -> AsyncIterator[Callable[[Collection[str]
         async for msg in pubsub.listen():
             if msg["type"] != "message":
                 continue
-            api_id, _, status = msg["data"].decode().partition(" ")
-            if status in FINAL and api_id in waiting:
-                finals[api_id] = status
-                waiting.discard(api_id)
-                if not waiting:
-                    return finals
+            for api_id, status in parse_events(msg["data"]):
+                if status in FINAL and api_id in waiting:
+                    finals[api_id] = status
+                    waiting.discard(api_id)
+            if not waiting:
+                return finals
         raise AssertionError("event stream ended")
 
     try:

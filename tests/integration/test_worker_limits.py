@@ -22,7 +22,7 @@ from tests.integration.support import (
     stop_all,
 )
 from worker.simulator.server import Simulator
-from worker.store import EVENTS, Store
+from worker.store import EVENTS, Store, parse_events
 
 pytestmark = pytest.mark.integration
 
@@ -50,9 +50,9 @@ async def _run_until_final(redis_url: str, env: dict[str, str], workers: int,
             await start()
             finals = 0
             async for msg in pubsub.listen():
-                if msg["type"] == "message" and msg["data"].decode().endswith(
-                        (" delivered", " failed", " undelivered")):
-                    finals += 1
+                if msg["type"] == "message":
+                    finals += sum(status in ("delivered", "failed", "undelivered")
+                                  for _, status in parse_events(msg["data"]))
                     if finals == count:
                         break
     finally:
