@@ -63,6 +63,26 @@ class DispatchSettings:
     reap_interval_seconds: float = 0.5
 
 
+class _Slot:
+    """A message's hold on one of its channel's unrecorded slots (see Dispatcher._send_one)."""
+
+    __slots__ = ("_held", "_sem")
+
+    def __init__(self, sem: asyncio.Semaphore) -> None:
+        self._sem = sem
+        self._held = False
+
+    async def take(self) -> None:
+        await self._sem.acquire()
+        self._held = True
+
+    def let_go(self) -> None:
+        """Release the slot if this message holds it (a cancelled take() holds nothing)."""
+        if self._held:
+            self._held = False
+            self._sem.release()
+
+
 class Dispatcher:
     """Claims messages, submits their parts, records outcomes and receipts in batches."""
 
@@ -229,18 +249,20 @@ class Dispatcher:
     async def _send_one(self, msg: Claimed) -> None:
         # The slot is held until the outcome is in Redis, so at most one window per bind is
         # ever answered-but-unrecorded: the bound on duplicates if this process is killed.
+        slot = _Slot(self._unrecorded[msg.channel])
         with message_context(msg.api_id, msg.channel):
             try:
-                async with self._unrecorded[msg.channel]:
-                    content_log.debug("content: %r", msg.content)
-                    outcome = await self._submit_parts(msg)
-                    self.metrics.outcome(outcome)
-                    _log_outcome(outcome)
-                    await self._outcomes.put(outcome)
+                await slot.take()
+                content_log.debug("content: %r", msg.content)
+                outcome = await self._submit_parts(msg, slot)
+                self.metrics.outcome(outcome)
+                _log_outcome(outcome)
+                await self._outcomes.put(outcome)
             finally:
+                slot.let_go()
                 self._sending.discard(msg.api_id)
 
-    async def _submit_parts(self, msg: Claimed) -> Outcome:
+    async def _submit_parts(self, msg: Claimed, slot: _Slot) -> Outcome:
         channel = self.channels.get(msg.channel)
         pool = self.pools.get(msg.channel)
         if channel is None or pool is None:
@@ -272,7 +294,8 @@ class Dispatcher:
             )
             # Once a part is accepted, a later part is retried in place: re-queueing the whole
             # message would submit the accepted parts again (and keep the order of parts).
-            answer = await self._submit_part(msg, channel, pool, sm, in_place=bool(smsc_ids))
+            answer = await self._submit_part(msg, channel, pool, sm, slot,
+                                             in_place=bool(smsc_ids))
             if isinstance(answer, Outcome):
                 return answer
             smsc_ids.append(answer)
@@ -281,7 +304,7 @@ class Dispatcher:
 
     async def _submit_part(
         self, msg: Claimed, channel: Channel, pool: ChannelPool, sm: pdu.ShortMessage,
-        *, in_place: bool,
+        slot: _Slot, *, in_place: bool,
     ) -> str | Outcome:
         """The part's SMSC id, or the message's outcome when the part was not accepted."""
         attempt = paced = 0
@@ -300,11 +323,17 @@ class Dispatcher:
                 if res.status in PACE_STATUSES and not self._too_old(msg, channel):
                     # "Slow down" is not a failure: resend this part after a short pause,
                     # without spending an attempt. A first part that stays throttled goes back
-                    # to the queue (still no attempt spent) so it cannot hold a window slot.
+                    # to the queue (still no attempt spent) rather than pausing ever longer.
                     paced += 1
                     if paced > PACE_IN_PLACE and not in_place:
                         return self._deferred(msg, code, text, paced)
-                    await asyncio.sleep(min(1.0, self._rng.uniform(0.01, 0.02) * 2 ** paced))
+                    pause = min(1.0, self._rng.uniform(0.01, 0.02) * 2 ** paced)
+                    if in_place:  # earlier parts are answered, not yet recorded: keep the slot
+                        await asyncio.sleep(pause)
+                    else:  # nothing of it is on the wire or unrecorded: another may use it
+                        slot.let_go()
+                        await asyncio.sleep(pause)
+                        await slot.take()
                     continue
             except SessionClosed as exc:
                 code, text = "BindDown", str(exc)

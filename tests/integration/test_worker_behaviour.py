@@ -508,6 +508,27 @@ async def test_throttling_spends_no_attempts(redis_url: str, redis: Redis) -> No
     assert sim.stats()["responses"].get("ESME_RTHROTTLED", 0) > 0
 
 
+async def test_a_message_paused_by_throttling_leaves_its_slot_to_the_next(
+    redis_url: str, redis: Redis
+) -> None:
+    # One slot (1 bind, window 1) and an SMSC that throttles every submit to A's number. While
+    # A pauses before resending, nothing of it is on the wire or unrecorded, so B goes out.
+    store = Store(redis, 3600)
+    a_to, b_to = "27829990001", "27820000001"
+    async with (simulator(error_prefixes={"2782999": pdu.ESME_RTHROTTLED}) as sim,
+                worker(store, sim.port, reap_interval=3600, window=1) as dispatcher,
+                transitions(redis_url) as until_final, asyncio.timeout(WAIT)):
+        (a,) = await accept(store, [(a_to, "throttled")])
+        (b,) = await accept(store, [(b_to, "next")])
+        sending = asyncio.create_task(dispatcher.send([a, b]))
+        assert await until_final([b]) == {b: "delivered"}
+        await sending  # A goes back to the queue after its paced resends
+    to_a = [i for i, s in enumerate(sim.submits) if s.destination == a_to]
+    to_b = [i for i, s in enumerate(sim.submits) if s.destination == b_to]
+    assert to_a[0] == 0 and len(to_a) > 1  # A had the slot first and was resent
+    assert to_b[0] < to_a[1]
+
+
 async def test_the_reaper_drains_a_backlog_of_several_batches_without_pausing(
     redis_url: str, redis: Redis
 ) -> None:
