@@ -49,10 +49,6 @@ RECEIPT_MARGIN_MS = 3600_000  # receipts can trail the validity period
 # SMSC answers that mean "slow down" (throttled, queue full): paced retries in place.
 PACE_STATUSES = frozenset({pdu.ESME_RTHROTTLED, pdu.ESME_RMSGQFUL})
 PACE_IN_PLACE = 5  # paced resends of a first part before it yields its slot
-# Ids per claim script. Redis runs one script at a time: a claim of 400 held every other
-# client (outcomes, receipts, accepts) for ~16-20 ms on this VM; 100 hold it ~4-5 ms, and the
-# first submits start after the first 100 are claimed.
-CLAIM_CHUNK = 100
 
 
 
@@ -230,21 +226,11 @@ class Dispatcher:
         # Never claim again what this process is sending (the store would let us: a claim of
         # ours whose reply was lost must be recoverable without waiting for us to die).
         ids = [i for i in ids if i not in self._sending]
+        claimed = await self.store.claim(ids, worker=self.worker_id,
+                                         lease_ms=self.settings.lease_ms, served=self.served())
+        self._sending.update(c.api_id for c in claimed)
         loop = asyncio.get_running_loop()
-        tasks: list[asyncio.Task[None]] = []
-        for at in range(0, len(ids), CLAIM_CHUNK):
-            try:
-                claimed = await self.store.claim(
-                    ids[at:at + CLAIM_CHUNK], worker=self.worker_id,
-                    lease_ms=self.settings.lease_ms, served=self.served())
-            except REDIS_ERRORS as exc:
-                if not tasks:
-                    raise
-                log.warning("claim: redis unavailable (%s); the rest stay due", exc)
-                break
-            self._sending.update(c.api_id for c in claimed)
-            tasks += [self._track(loop.create_task(self._send_one(c))) for c in claimed]
-        return tasks
+        return [self._track(loop.create_task(self._send_one(c))) for c in claimed]
 
     def _track(self, task: asyncio.Task[None]) -> asyncio.Task[None]:
         self._inflight.add(task)
