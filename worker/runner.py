@@ -9,6 +9,7 @@ import random
 import redis.exceptions
 from arq.worker import Worker
 
+from worker import eventloop
 from worker.config import Settings
 from worker.health import HealthAddress
 from worker.jobs import arq_settings
@@ -26,7 +27,7 @@ def run_worker(
 
     ``health_port``: serve /health and /metrics there (default: ``worker.health_port``)."""
     health = HealthAddress(health_host, health_port) if health_port else None
-    asyncio.run(serve(settings, burst=burst, health=health))
+    eventloop.run(serve(settings, burst=burst, health=health))
     return 0
 
 

@@ -12,6 +12,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from worker import eventloop
 from worker.gctune import tune_gc
 from worker.simulator.config import SimulatorConfig
 from worker.simulator.server import Simulator
@@ -174,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(exc))
     tune_gc()
     try:
-        asyncio.run(serve(config, args.host, args.port))
+        eventloop.run(serve(config, args.host, args.port))
     except OSError as exc:
         print(f"smsc-sim: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1

@@ -10,6 +10,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 from worker.simulator.config import SimulatorConfig
 from worker.simulator.policies import Outcome, SubmitPolicy, judge
@@ -124,8 +125,8 @@ class SmscSession(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Register the connection."""
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports do not subclass asyncio.Transport
+        self._transport = cast(asyncio.Transport, transport)
         self._ctx.sessions.add(self)
         self._ctx.stats.connections += 1
 
