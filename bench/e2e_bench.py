@@ -38,6 +38,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _stack as st  # a sibling module, not a package
 
+from worker import eventloop  # the load generator runs on uvloop too
+
 THROTTLE_ARGS = ("--error-rate", "0x58:0.1")
 WARMUP_MESSAGES = 200
 ID_RE = re.compile(rb'"apiMessageId":\s*"([0-9A-Z]{26})"')
@@ -266,4 +268,4 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 if __name__ == "__main__":
     with contextlib.suppress(KeyboardInterrupt):
-        sys.exit(asyncio.run(main_async(parse_args())))
+        sys.exit(eventloop.run(main_async(parse_args())))

@@ -39,6 +39,7 @@ from redis.asyncio import Redis
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _stack as st  # a sibling module, not a package
 
+from worker import eventloop  # the load generator runs on uvloop too
 from worker.store import ARQ_QUEUE, pending_key
 
 
@@ -193,4 +194,4 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main_async(parse_args())))
+    sys.exit(eventloop.run(main_async(parse_args())))
