@@ -870,7 +870,7 @@ class Store:
         last = calls[-1]
         requests = [_accept_request(c) for c in calls]
         return [now_ms(), self._retention, ACCEPT_GRACE_MS, last.job_id, last.job_payload,
-                last.job_expiry_seconds * 1000, json.dumps(requests, ensure_ascii=False)]
+                last.job_expiry_seconds * 1000, to_json(requests)]  # see record_outcomes
 
     async def claim(
         self, ids: Sequence[str], *, worker: str, lease_ms: int, served: Sequence[str]
