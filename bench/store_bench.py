@@ -1,0 +1,107 @@
+"""Benchmark: Redis time per message of each store script, measured inside redis-server.
+
+Redis runs one script at a time, so the time its scripts take per message bounds how many
+messages all gateways and workers together can accept and deliver, and every long script
+delays everyone else's. This stores, claims, records the submit outcome of and applies a
+receipt to N single-part messages, in batches as the gateway and the worker send them, and
+prints redis-server's own accounting (INFO commandstats): microseconds per message spent in
+each script, and how much of that the Redis commands inside it took (the rest is Lua).
+
+    .venv/bin/python bench/store_bench.py [--messages 4000] [--batch 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from redis.asyncio import Redis
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _stack as st  # a sibling module, not a package
+
+from worker.ids import new_id
+from worker.lifecycle import Status
+from worker.redisproc import RedisProcess
+from worker.store import NewMessage, Outcome, ReceiptEvent, Store
+
+Step = Callable[[Sequence[str]], Awaitable[Any]]
+
+
+def _steps(store: Store, messages: dict[str, NewMessage]) -> list[tuple[str, Step]]:
+    """The lifecycle of a message, one store call per step, as gateway and worker make them."""
+    async def accept(ids: Sequence[str]) -> Any:
+        return await store.accept([messages[i] for i in ids], window_seconds=86400,
+                                  job_id=new_id(), job_payload=b"job", job_expiry_seconds=60)
+
+    async def claim(ids: Sequence[str]) -> Any:
+        return await store.claim(ids, worker="bench", lease_ms=600_000, served=["sim"])
+
+    async def outcomes(ids: Sequence[str]) -> Any:
+        return await store.record_outcomes(
+            [Outcome(api_id=i, channel="sim", smsc_ids=[f"s{i}"], receipt_wait_ms=3_600_000)
+             for i in ids], dlr_ttl_seconds=3600)
+
+    async def receipts(ids: Sequence[str]) -> Any:
+        return await store.record_receipts(
+            [ReceiptEvent(channel="sim", candidates=[f"s{i}"], state=Status.DELIVERED,
+                          stat="DELIVRD", err="000") for i in ids], held_ttl_seconds=3600)
+
+    return [("accept", accept), ("claim", claim), ("outcome", outcomes), ("receipt", receipts)]
+
+
+async def _measure(redis: Redis, step: Step, ids: Sequence[str], batch: int) -> str:
+    await step(ids[:1])  # loads the script, outside the measurement
+    await redis.config_resetstat()
+    rest = ids[1:]
+    for at in range(0, len(rest), batch):
+        await step(rest[at:at + batch])
+    stats = await redis.info("commandstats")
+    n = len(rest)
+    script = stats["cmdstat_evalsha"]["usec"] / n
+    inner = {k.removeprefix("cmdstat_"): v["usec"] / n for k, v in stats.items()
+             if k not in ("cmdstat_evalsha", "cmdstat_config")}
+    top = ", ".join(f"{k} {v:.1f}" for k, v in sorted(inner.items(), key=lambda kv: -kv[1])
+                    if v >= 0.5)
+    return (f"{script:6.1f} us per message in the script; commands inside "
+            f"{sum(inner.values()):5.1f} ({top})")
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    async with RedisProcess() as url:
+        redis = Redis.from_url(url)
+        try:
+            store = Store(redis, 3600)
+            await store.heartbeat("bench", 600_000)
+            messages = {m.api_id: m for m in (
+                NewMessage(api_id=new_id(), account="acme", channel="sim", to=f"2782{n:07d}",
+                           content="Your code is 123456", encoding="gsm7", segments=1)
+                for n in range(args.messages))}
+            ids = list(messages)
+            print(f"{args.messages} messages, batches of {args.batch} (accept: of 100), "
+                  "redis-server's own time (INFO commandstats):")
+            for name, step in _steps(store, messages):
+                batch = 100 if name == "accept" else args.batch
+                print(f"  {name:8s} {await _measure(redis, step, ids, batch)}")
+        finally:
+            await redis.aclose()
+    print(st.host_speed())
+    return 0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--messages", type=int, default=4000)
+    p.add_argument("--batch", type=int, default=50, help="messages per worker script run")
+    args = p.parse_args(argv)
+    if not 2 <= args.messages <= 200_000 or not 1 <= args.batch <= 1000:
+        p.error("--messages must be within [2, 200000] and --batch within [1, 1000]")
+    return args
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main_async(parse_args())))
