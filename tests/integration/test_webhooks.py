@@ -43,8 +43,10 @@ pytestmark = pytest.mark.integration
 
 SEND = "/communication/message/smpp/sms"
 README = Path(__file__).resolve().parents[2] / "README.md"
+# The sinks listen on 127.0.0.1, which production settings refuse as a webhook target.
 FAST_RETRIES = WebhookSettings(timeout_seconds=5, backoff_min_seconds=0.05,
-                               backoff_max_seconds=0.2, lease_seconds=10)
+                               backoff_max_seconds=0.2, lease_seconds=10,
+                               allow_private_networks=True)
 
 
 # --- a local HTTP sink ----------------------------------------------------------------------------
@@ -297,7 +299,7 @@ async def test_accounts_without_a_callback_get_no_events(stack: Stack) -> None:
 
 @pytest.mark.parametrize("hooks", [WebhookSettings(
     timeout_seconds=2, max_age_seconds=1, backoff_min_seconds=0.1, backoff_max_seconds=0.2,
-    lease_seconds=10)])
+    lease_seconds=10, allow_private_networks=True)])
 async def test_the_dead_letter_appears_and_replays(stack: Stack) -> None:
     sink = await stack.sink(default=503)
     await stack.set_callback("acme", sink.url)
@@ -329,7 +331,8 @@ async def test_the_dead_letter_appears_and_replays(stack: Stack) -> None:
 
 
 @pytest.mark.parametrize("hooks", [WebhookSettings(
-    timeout_seconds=60, backoff_min_seconds=1, lease_seconds=90, concurrency_per_account=4)])
+    timeout_seconds=60, backoff_min_seconds=1, lease_seconds=90, concurrency_per_account=4,
+    allow_private_networks=True)])
 async def test_a_slow_sink_does_not_delay_submits(stack: Stack) -> None:
     slow = await stack.sink()
     slow.gate.clear()  # holds every request until the end of the test

@@ -107,7 +107,8 @@ async def test_events_a_dead_deliverer_left_unacknowledged_go_to_its_successor(
     (read,) = await hooks.read_events({"acme": ">"}, count=10, block_ms=None)
     await redis.set(webhook_lease_key("acme"), "dead-process", px=300)
 
-    settings = WebhookSettings(timeout_seconds=1, lease_seconds=2, backoff_min_seconds=0.05)
+    settings = WebhookSettings(timeout_seconds=1, lease_seconds=2, backoff_min_seconds=0.05,
+                               allow_private_networks=True)  # the sink is on 127.0.0.1
     async with asyncio.timeout(20), subscribed(redis, WEBHOOK_NOTIFY) as notices, \
             _running(redis_url, settings, "next"):
         await until_all(notices, {f"acme delivered {api_id}.submitted"})
