@@ -356,3 +356,38 @@ async def test_a_slow_sink_does_not_delay_submits(stack: Stack) -> None:
     assert 4 <= pending <= WebhookSettings().queue_per_account  # read ahead, not acked
     slow.gate.set()
 
+
+
+async def outcomes(messages: AsyncIterator[str], account: str, event_ids: set[str]
+                   ) -> dict[str, str]:
+    """Consume webhook notices until each of ``event_ids`` was delivered or dead-lettered."""
+    seen: dict[str, str] = {}
+    async for text in messages:
+        got_account, outcome, event = text.split(" ", 2)
+        if got_account == account and event in event_ids and outcome in ("delivered", "dead"):
+            seen[event] = outcome
+            if seen.keys() == event_ids:
+                break
+    return seen
+
+
+@pytest.mark.parametrize("hooks", [WebhookSettings(  # production's guard, 24 h max age
+    timeout_seconds=5, backoff_min_seconds=0.05, backoff_max_seconds=0.2, lease_seconds=10)])
+async def test_a_callback_name_that_resolves_to_loopback_gets_nothing_and_is_dead_lettered(
+    stack: Stack,
+) -> None:
+    sink = await stack.sink()
+    local = sink.url.replace("127.0.0.1", "localhost")
+    await stack.set_callback("acme", local)  # a name: accepted, it is checked at delivery
+    async with asyncio.timeout(30), subscribed(stack.redis, WEBHOOK_NOTIFY) as notices:
+        (api_id,) = await stack.send("acme", 1)
+        events = {f"{api_id}.submitted", f"{api_id}.delivered"}
+        assert await outcomes(notices, "acme", events) == dict.fromkeys(events, "dead")
+
+    assert sink.hits == []
+    status, listed = await stack.call("GET", "/admin/webhooks/dead?account=acme", stack.admin)
+    assert status == 200 and {r["eventId"] for r in listed["results"]} == events
+    for row in listed["results"]:
+        assert row["attempts"] == 1  # a refused target is not retried for its 24 h
+        assert "127.0.0.1" in row["reason"] and row["reason"].endswith(" not public")
+        assert row["reason"].startswith("target address")
