@@ -80,7 +80,8 @@ def _url(url: str, settings: Settings) -> str:
     gw = settings.gateway
     hosts = {gw.host, "127.0.0.1", "localhost"} if gw.host in ("0.0.0.0", "::") else {gw.host}
     return check_url(url, own_origins=[f"{h}:{gw.port}" for h in hosts],
-                     admin_operations=ADMIN_OPERATIONS)
+                     admin_operations=ADMIN_OPERATIONS,
+                     allow_private_networks=settings.webhooks.allow_private_networks)
 
 
 def _channel(channel: str, settings: Settings) -> str:

@@ -88,7 +88,10 @@ def _write_config(tmp: Path, args: argparse.Namespace, host: str, port: int) -> 
         f'password = "{args.smsc_password}"\n'
         "binds = 2\n"
         "window = 50\n"
-        "enquire_link_seconds = 15\n"
+        "enquire_link_seconds = 15\n\n"
+        # A developer's webhook receiver runs on this machine (127.0.0.1, localhost).
+        "[webhooks]\n"
+        "allow_private_networks = true\n"
     )
     return path
 

@@ -4,6 +4,9 @@ A URL must be http(s) with a host, carry no credentials, and must not point at t
 not at its own origin (as the caller reached it, or as configured), and on no host at a path of
 its admin API, so a webhook can never be turned against the gateway's own admin endpoints.
 The delivery process never follows redirects, so a redirect cannot get around this either.
+Unless ``[webhooks] allow_private_networks`` is on, a host that is an IP literal must be a
+public address (worker/netguard.py). Names are not resolved here (their answers can change):
+the delivery process checks every address it connects to.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
+from worker.netguard import is_public, literal_address
 from worker.store import WebhookStore
 
 MAX_URL_CHARS = 2000
@@ -48,7 +52,8 @@ def new_webhook_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 
 
-def check_url(url: str, *, own_origins: Iterable[str], admin_operations: Iterable[str]) -> str:
+def check_url(url: str, *, own_origins: Iterable[str], admin_operations: Iterable[str],
+              allow_private_networks: bool) -> str:
     """``url`` if it may receive webhooks, else InvalidWebhook.
 
     ``own_origins`` are this gateway's ``host:port`` forms; ``admin_operations`` the names of
@@ -73,7 +78,19 @@ def check_url(url: str, *, own_origins: Iterable[str], admin_operations: Iterabl
     admin_names = {name.lower() for name in admin_operations}
     if _ADMIN_PATH.match(path) or (predefined and predefined[1].lower() in admin_names):
         raise InvalidWebhook("url", "'url' must not point at the gateway's admin endpoints")
+    if not allow_private_networks:
+        _check_public(parts.hostname)
     return url.strip()
+
+
+def _check_public(host: str) -> None:
+    try:
+        ip = literal_address(host)
+    except ValueError:
+        raise InvalidWebhook("url", f"'url' has a host that is not a valid IP address: {host}"
+                             ) from None
+    if ip is not None and not is_public(ip):
+        raise InvalidWebhook("url", f"'url' must point at a public address, not {ip}")
 
 
 async def set_callback(store: WebhookStore, account: str, url: str, *,

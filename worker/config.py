@@ -114,6 +114,9 @@ class WebhookSettings:
     concurrency_per_account: int = 4  # POSTs in flight per account (never two per message)
     queue_per_account: int = 200  # events read ahead per account
     lease_seconds: float = 30.0  # a dead process's accounts are taken over after this
+    # Tenants choose the URLs: only globally routable unicast addresses, unless this is on
+    # (dev mode and tests, whose receivers listen on 127.0.0.1). See worker/netguard.py.
+    allow_private_networks: bool = False
 
 
 @dataclass(frozen=True, slots=True)

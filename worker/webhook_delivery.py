@@ -11,6 +11,9 @@ per account), so sending never waits for a receiver: this separate process reads
 - **At-least-once, crash-safe.** An event leaves the stream only after a 2xx (or when
   dead-lettered), in one script with its XACK. One process at a time delivers an account (a
   lease in Redis); a successor first re-reads the events its predecessor left unacknowledged.
+- **Public targets only** (unless ``allow_private_networks``): no connection is ever made to a
+  private, loopback, link-local... address (worker/webhook_resolver.py). Such a target is a
+  permanent failure: the event is dead-lettered at once, with the reason.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from redis.asyncio import Redis
 from worker.config import Settings, WebhookSettings
 from worker.redisconn import redis_client
 from worker.store import REDIS_ERRORS, WebhookEvent, WebhookStore, WebhookTargets
+from worker.webhook_resolver import PublicResolver, RefusedTarget, check_literal
 from worker.webhooks import (
     EVENT_ID_HEADER,
     EVENT_TYPE_HEADER,
@@ -53,27 +57,40 @@ DISCOVER_SECONDS = 1.0  # how soon an account's first URL is noticed
 
 @dataclass(frozen=True, slots=True)
 class PostResult:
-    """What one POST achieved: ``ok`` for any 2xx, else why not."""
+    """What one POST achieved: ``ok`` for any 2xx, else why not; ``permanent`` when no retry
+    can succeed (the target is refused)."""
 
     ok: bool
     detail: str
+    permanent: bool = False
 
 
 class Poster:
-    """POSTs with a short timeout, never following redirects (a redirect is a failure)."""
+    """POSTs with a short timeout, never following redirects (a redirect is a failure). With
+    ``public_only``, the session's connector must resolve through a PublicResolver."""
 
-    def __init__(self, session: aiohttp.ClientSession, timeout_seconds: float) -> None:
+    def __init__(self, session: aiohttp.ClientSession, timeout_seconds: float, *,
+                 public_only: bool) -> None:
         self._session = session
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+        self._public_only = public_only
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> PostResult:
         """POST ``body``; any 2xx is delivered."""
         try:
+            if self._public_only:
+                check_literal(url)
             async with self._session.post(url, data=body, headers=headers, timeout=self._timeout,
                                           allow_redirects=False) as resp:
                 return PostResult(200 <= resp.status < 300, f"HTTP {resp.status}")
+        except RefusedTarget as exc:
+            return PostResult(False, str(exc), permanent=True)
         except TimeoutError:
             return PostResult(False, "timeout")
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, RefusedTarget):  # raised by the PublicResolver
+                return PostResult(False, str(exc.os_error), permanent=True)
+            return PostResult(False, type(exc).__name__)
         except aiohttp.ClientError as exc:
             return PostResult(False, type(exc).__name__)
 
@@ -128,14 +145,22 @@ class WebhookService:
 
     async def run(self) -> None:
         """Serve until cancelled; on the way out, hand every account over at once."""
-        connector = aiohttp.TCPConnector(limit=0)  # accounts must not queue behind each other
-        async with aiohttp.ClientSession(connector=connector,
-                                         headers={"User-Agent": "smsgw-webhooks"}) as session:
-            self._poster = Poster(session, self._settings.timeout_seconds)
-            try:
-                await self._loop()
-            finally:
-                await self._hand_over()
+        public_only = not self._settings.allow_private_networks
+        resolver = PublicResolver(aiohttp.DefaultResolver()) if public_only else None
+        # limit=0: accounts must not queue behind each other
+        connector = aiohttp.TCPConnector(limit=0, resolver=resolver)
+        try:
+            async with aiohttp.ClientSession(connector=connector,
+                                             headers={"User-Agent": "smsgw-webhooks"}) as session:
+                self._poster = Poster(session, self._settings.timeout_seconds,
+                                      public_only=public_only)
+                try:
+                    await self._loop()
+                finally:
+                    await self._hand_over()
+        finally:
+            if resolver is not None:  # a resolver passed in is not closed by its connector
+                await resolver.close()
 
     async def _loop(self) -> None:
         next_refresh = next_renewal = 0.0
@@ -213,7 +238,7 @@ class WebhookService:
             delay = retry_delay(attempt, self._settings.backoff_min_seconds,
                                 self._settings.backoff_max_seconds, self._rng)
             age = time.time() + delay - event.queued_ms / 1000
-            if age > self._settings.max_age_seconds:
+            if result.permanent or age > self._settings.max_age_seconds:
                 log.warning("webhook %s of account %s dead-lettered after %d attempts (%s)",
                             eid, event.account, attempt, result.detail)
                 await self._patiently(functools.partial(

@@ -214,11 +214,12 @@ def _channel(request: web.Request, dto: wire.Model) -> str:
 
 
 def _checked_url(request: web.Request, url: str | None) -> str:
+    hooks = request.app[GATEWAY].settings.webhooks
     try:
         if not url:
             raise InvalidWebhook("url", "'url' is required")
-        return check_url(url, own_origins=own_origins(request),
-                         admin_operations=ADMIN_OPERATIONS)
+        return check_url(url, own_origins=own_origins(request), admin_operations=ADMIN_OPERATIONS,
+                         allow_private_networks=hooks.allow_private_networks)
     except InvalidWebhook as exc:
         raise _invalid(exc) from None
 

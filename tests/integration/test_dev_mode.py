@@ -1,4 +1,5 @@
-"""`smsgw dev` as a newcomer runs it: real child processes, a curl-able API, clean Ctrl-C."""
+"""`smsgw dev` as a newcomer runs it: real child processes, a curl-able API, webhooks to a
+receiver on the same machine, clean Ctrl-C."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import aiohttp
 import pytest
 from redis.asyncio import Redis
 
+from tests.integration.test_webhooks import Sink, start_sink
 from worker.redisproc import free_port
 from worker.store import EVENTS, parse_events
 
@@ -52,7 +54,7 @@ async def _read_until(stream: asyncio.StreamReader, marker: str, seen: list[str]
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
-async def test_dev_mode_sends_an_sms_and_stops_every_child_on_signal(
+async def test_dev_mode_sends_an_sms_posts_its_webhooks_locally_and_stops_on_signal(
     stop_signal: signal.Signals,
 ) -> None:
     port, smsc_port = free_port(), free_port()
@@ -69,8 +71,18 @@ async def test_dev_mode_sends_an_sms_and_stops_every_child_on_signal(
         async with asyncio.timeout(60):
             redis_url = (await _read_until(proc.stdout, "redis: ", seen)).split()[1]
             await _read_until(proc.stdout, "smsgw is running", seen)
+            status_link = await _read_until(proc.stdout, "/admin/status#key=", seen)
+            admin_key = status_link.split("#key=", 1)[1].strip()
             drain = asyncio.create_task(proc.stdout.read())
-            await _send_and_see_delivered(port, redis_url)
+            sink, runner = await start_sink(Sink())  # on 127.0.0.1, as a developer's would be
+            try:
+                await _set_callback(port, admin_key, sink.url)
+                api_id = await _send_and_see_delivered(port, redis_url)
+                hits = await sink.wait_for(2, answered=200)
+            finally:
+                await runner.cleanup()
+            assert [(h.json["apiMessageId"], h.json["status"]) for h in hits] == [
+                (api_id, "submitted"), (api_id, "delivered")]
             children = _descendants(proc.pid)
             assert len(children) >= 5  # redis, simulator, worker, webhooks, gateway
             os.killpg(proc.pid, stop_signal)
@@ -83,7 +95,14 @@ async def test_dev_mode_sends_an_sms_and_stops_every_child_on_signal(
     assert [pid for pid in children if _alive(pid)] == []
 
 
-async def _send_and_see_delivered(port: int, redis_url: str) -> None:
+async def _set_callback(port: int, admin_key: str, url: str) -> None:
+    async with aiohttp.ClientSession() as http, http.put(
+            f"http://127.0.0.1:{port}/admin/accounts/demo/callback", json={"url": url},
+            headers={"Authorization": f"Bearer {admin_key}"}) as resp:
+        assert resp.status == 200, await resp.text()
+
+
+async def _send_and_see_delivered(port: int, redis_url: str) -> str:
     redis = Redis.from_url(redis_url)
     async with redis.pubsub() as pubsub, aiohttp.ClientSession(
         headers={"Authorization": "Bearer dev-test-key"}) as http:
@@ -100,3 +119,4 @@ async def _send_and_see_delivered(port: int, redis_url: str) -> None:
                     (msg["apiMessageId"], "delivered") in parse_events(event["data"])):
                 break
     await redis.aclose()
+    return str(msg["apiMessageId"])

@@ -43,8 +43,10 @@ pytestmark = pytest.mark.integration
 
 SEND = "/communication/message/smpp/sms"
 README = Path(__file__).resolve().parents[2] / "README.md"
+# The sinks listen on 127.0.0.1, which production settings refuse as a webhook target.
 FAST_RETRIES = WebhookSettings(timeout_seconds=5, backoff_min_seconds=0.05,
-                               backoff_max_seconds=0.2, lease_seconds=10)
+                               backoff_max_seconds=0.2, lease_seconds=10,
+                               allow_private_networks=True)
 
 
 # --- a local HTTP sink ----------------------------------------------------------------------------
@@ -297,7 +299,7 @@ async def test_accounts_without_a_callback_get_no_events(stack: Stack) -> None:
 
 @pytest.mark.parametrize("hooks", [WebhookSettings(
     timeout_seconds=2, max_age_seconds=1, backoff_min_seconds=0.1, backoff_max_seconds=0.2,
-    lease_seconds=10)])
+    lease_seconds=10, allow_private_networks=True)])
 async def test_the_dead_letter_appears_and_replays(stack: Stack) -> None:
     sink = await stack.sink(default=503)
     await stack.set_callback("acme", sink.url)
@@ -329,7 +331,8 @@ async def test_the_dead_letter_appears_and_replays(stack: Stack) -> None:
 
 
 @pytest.mark.parametrize("hooks", [WebhookSettings(
-    timeout_seconds=60, backoff_min_seconds=1, lease_seconds=90, concurrency_per_account=4)])
+    timeout_seconds=60, backoff_min_seconds=1, lease_seconds=90, concurrency_per_account=4,
+    allow_private_networks=True)])
 async def test_a_slow_sink_does_not_delay_submits(stack: Stack) -> None:
     slow = await stack.sink()
     slow.gate.clear()  # holds every request until the end of the test
@@ -353,3 +356,38 @@ async def test_a_slow_sink_does_not_delay_submits(stack: Stack) -> None:
     assert 4 <= pending <= WebhookSettings().queue_per_account  # read ahead, not acked
     slow.gate.set()
 
+
+
+async def outcomes(messages: AsyncIterator[str], account: str, event_ids: set[str]
+                   ) -> dict[str, str]:
+    """Consume webhook notices until each of ``event_ids`` was delivered or dead-lettered."""
+    seen: dict[str, str] = {}
+    async for text in messages:
+        got_account, outcome, event = text.split(" ", 2)
+        if got_account == account and event in event_ids and outcome in ("delivered", "dead"):
+            seen[event] = outcome
+            if seen.keys() == event_ids:
+                break
+    return seen
+
+
+@pytest.mark.parametrize("hooks", [WebhookSettings(  # production's guard, 24 h max age
+    timeout_seconds=5, backoff_min_seconds=0.05, backoff_max_seconds=0.2, lease_seconds=10)])
+async def test_a_callback_name_that_resolves_to_loopback_gets_nothing_and_is_dead_lettered(
+    stack: Stack,
+) -> None:
+    sink = await stack.sink()
+    local = sink.url.replace("127.0.0.1", "localhost")
+    await stack.set_callback("acme", local)  # a name: accepted, it is checked at delivery
+    async with asyncio.timeout(30), subscribed(stack.redis, WEBHOOK_NOTIFY) as notices:
+        (api_id,) = await stack.send("acme", 1)
+        events = {f"{api_id}.submitted", f"{api_id}.delivered"}
+        assert await outcomes(notices, "acme", events) == dict.fromkeys(events, "dead")
+
+    assert sink.hits == []
+    status, listed = await stack.call("GET", "/admin/webhooks/dead?account=acme", stack.admin)
+    assert status == 200 and {r["eventId"] for r in listed["results"]} == events
+    for row in listed["results"]:
+        assert row["attempts"] == 1  # a refused target is not retried for its 24 h
+        assert "127.0.0.1" in row["reason"] and row["reason"].endswith(" not public")
+        assert row["reason"].startswith("target address")

@@ -5,6 +5,7 @@
 # ruff: noqa: F811
 from __future__ import annotations
 
+import aiohttp
 import pytest
 
 from gateway.accounts_cli import run_accounts
@@ -13,20 +14,51 @@ from gateway.dto import ADMIN_OPERATIONS
 from gateway.keys_cli import create_key
 from gateway.webhook_config import InvalidWebhook, check_url
 from tests.integration.test_webhooks import Stack, hooks, stack  # noqa: F401
-from worker.config import settings_from_dict
-from worker.store import Store
+from worker.config import WebhookSettings, settings_from_dict
+from worker.store import Store, WebhookStore
 
 pytestmark = pytest.mark.integration
 
 OWN = ["127.0.0.1:8080", "gw.example.com:443"]
 
 
+# URL -> the address it names: loopback, cloud metadata, a private network.
+PRIVATE_URLS = {"http://127.0.0.1:9/x": "127.0.0.1", "http://[::1]/x": "::1",
+                "http://169.254.169.254/x": "169.254.169.254", "http://10.0.0.1/x": "10.0.0.1"}
+
+
 @pytest.mark.parametrize("url", [
-    "https://hooks.example.com/smsgw", "http://127.0.0.1:9000/cb",
+    "https://hooks.example.com/smsgw", "http://8.8.8.8:9000/cb", "https://[2606:4700::1111]/cb",
     "https://shop.example/api/sms-callback",  # /api/ is fine when it is not one of ours
+    "http://localhost:9000/cb",  # a name: not resolved now, its addresses are checked at delivery
 ])
 def test_http_and_https_receivers_are_accepted(url: str) -> None:
-    assert check_url(url, own_origins=OWN, admin_operations=ADMIN_OPERATIONS) == url
+    assert check_url(url, own_origins=OWN, admin_operations=ADMIN_OPERATIONS,
+                     allow_private_networks=False) == url
+
+
+@pytest.mark.parametrize("url", [
+    *PRIVATE_URLS, "http://0.0.0.0/x", "http://172.16.0.1/x", "http://192.168.1.1/x",
+    "http://100.64.0.1/x", "https://[fd00::1]:8443/x", "http://[fe80::1%25eth0]/x",
+    "http://[::ffff:127.0.0.1]/x", "http://127.1/x", "http://2130706433/x", "http://0x7f.1/x",
+    "http://224.0.0.1/x",
+])
+def test_ip_literals_that_are_not_public_are_refused_unless_private_networks_are_allowed(
+    url: str,
+) -> None:
+    with pytest.raises(InvalidWebhook) as refused:
+        check_url(url, own_origins=OWN, admin_operations=ADMIN_OPERATIONS,
+                  allow_private_networks=False)
+    assert refused.value.field == "url"
+    assert refused.value.message.startswith("'url' must point at a public address, not ")
+    assert check_url(url, own_origins=OWN, admin_operations=ADMIN_OPERATIONS,
+                     allow_private_networks=True) == url
+
+
+def test_a_host_that_looks_numeric_but_is_no_address_is_refused() -> None:
+    with pytest.raises(InvalidWebhook, match=r"not a valid IP address: 1\.2\.3\.4\.5$"):
+        check_url("http://1.2.3.4.5/x", own_origins=OWN, admin_operations=ADMIN_OPERATIONS,
+                  allow_private_networks=False)
 
 
 @pytest.mark.parametrize("url", [
@@ -39,7 +71,8 @@ def test_http_and_https_receivers_are_accepted(url: str) -> None:
 ])
 def test_urls_that_are_not_http_or_aim_at_the_gateway_admin_are_refused(url: str) -> None:
     with pytest.raises(InvalidWebhook):
-        check_url(url, own_origins=OWN, admin_operations=ADMIN_OPERATIONS)
+        check_url(url, own_origins=OWN, admin_operations=ADMIN_OPERATIONS,
+                  allow_private_networks=True)
 
 
 async def test_an_admin_sets_a_callback_and_the_secret_is_shown_only_when_generated(
@@ -89,11 +122,48 @@ async def test_roles_decide_whose_webhooks_a_key_manages(stack: Stack) -> None:
     assert (status, dead["results"]) == (200, [])
 
 
-async def _accounts(redis_url: str, capsys: pytest.CaptureFixture[str], *argv: str
-                    ) -> tuple[int, str, str]:
+@pytest.mark.parametrize("hooks", [WebhookSettings()])  # production's: private refused
+async def test_the_api_refuses_webhook_urls_at_private_addresses_and_stores_nothing(
+    stack: Stack,
+) -> None:
+    for url, address in PRIVATE_URLS.items():
+        for path in ("/admin/accounts/acme/callback", "/admin/accounts/acme/inbound/sim"):
+            status, reply = await stack.call("PUT", path, stack.admin, {"url": url})
+            assert status == 400, (path, url)
+            (error,) = reply["ResponseStatus"]["Errors"]
+            assert (error["FieldName"], error["Message"]) == (
+                "url", f"'url' must point at a public address, not {address}")
+    async with aiohttp.ClientSession() as http, http.put(
+            stack.base + "/admin/accounts/acme/callback", json={"url": "http://10.0.0.1/x"},
+            headers={"Authorization": f"Bearer {stack.admin}", "Accept": "application/xml"},
+    ) as resp:
+        assert (resp.status, resp.content_type) == (400, "application/xml")
+        xml = await resp.text()
+    assert "<d2p1:FieldName>url</d2p1:FieldName>" in xml and "not 10.0.0.1" in xml
+    hooks = WebhookStore(stack.redis)
+    targets = await hooks.targets("acme")
+    assert targets is not None
+    assert (targets.callback_url, targets.secret, dict(targets.inbound)) == ("", "", {})
+    assert "acme" not in await hooks.hooked_accounts()
+
+
+async def test_the_api_accepts_private_addresses_when_the_config_allows_them(
+    stack: Stack,
+) -> None:
+    assert stack.settings.webhooks.allow_private_networks
+    for url in PRIVATE_URLS:
+        status, reply = await stack.call("PUT", "/admin/accounts/acme/callback", stack.admin,
+                                         {"url": url})
+        assert (status, reply["webhooks"]["callbackUrl"]) == (200, url)
+
+
+async def _accounts(redis_url: str, capsys: pytest.CaptureFixture[str], *argv: str,
+                    allow_private_networks: bool = False) -> tuple[int, str, str]:
     capsys.readouterr()
     args = build_parser().parse_args(["accounts", *argv])
-    settings = settings_from_dict({"channels": {"sim": {}}}, {"REDIS_URL": redis_url}, "test")
+    settings = settings_from_dict(
+        {"channels": {"sim": {}}, "webhooks": {"allow_private_networks": allow_private_networks}},
+        {"REDIS_URL": redis_url}, "test")
     code = await run_accounts(args, settings)
     out, err = capsys.readouterr()
     return code, out, err
@@ -119,3 +189,22 @@ async def test_the_accounts_cli_sets_shows_and_clears_webhook_urls(
     assert code == 0 and "cleared" in err
     code, out, _ = await _accounts(url, capsys, "dead-letters", "acme", "--json")
     assert (code, out.strip()) == (0, "[]")
+
+
+async def test_the_accounts_cli_refuses_private_addresses_unless_the_config_allows_them(
+    stack: Stack, capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = stack.settings.redis_url
+    code, out, err = await _accounts(url, capsys, "set-callback", "acme", "http://10.0.0.1/x")
+    assert (code, out) == (2, "")
+    assert "'url' must point at a public address, not 10.0.0.1" in err
+    code, _, _ = await _accounts(url, capsys, "set-inbound", "acme", "sim", "http://[::1]/mo")
+    assert code == 2
+    targets = await WebhookStore(stack.redis).targets("acme")
+    assert targets is not None and (targets.callback_url, dict(targets.inbound)) == ("", {})
+
+    code, out, _ = await _accounts(url, capsys, "set-callback", "acme", "http://10.0.0.1/x",
+                                   allow_private_networks=True)
+    assert code == 0 and out.strip().startswith("whsec_")
+    targets = await WebhookStore(stack.redis).targets("acme")
+    assert targets is not None and targets.callback_url == "http://10.0.0.1/x"

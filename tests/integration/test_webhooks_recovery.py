@@ -10,7 +10,13 @@ import pytest
 from redis.asyncio import Redis
 
 from gateway.keys_cli import create_key
-from tests.integration.test_webhooks import Sink, start_sink, subscribed, until_all
+from tests.integration.test_webhooks import (
+    Sink,
+    outcomes,
+    start_sink,
+    subscribed,
+    until_all,
+)
 from worker.config import WebhookSettings
 from worker.jobs import job_payload
 from worker.lifecycle import Status
@@ -107,7 +113,8 @@ async def test_events_a_dead_deliverer_left_unacknowledged_go_to_its_successor(
     (read,) = await hooks.read_events({"acme": ">"}, count=10, block_ms=None)
     await redis.set(webhook_lease_key("acme"), "dead-process", px=300)
 
-    settings = WebhookSettings(timeout_seconds=1, lease_seconds=2, backoff_min_seconds=0.05)
+    settings = WebhookSettings(timeout_seconds=1, lease_seconds=2, backoff_min_seconds=0.05,
+                               allow_private_networks=True)  # the sink is on 127.0.0.1
     async with asyncio.timeout(20), subscribed(redis, WEBHOOK_NOTIFY) as notices, \
             _running(redis_url, settings, "next"):
         await until_all(notices, {f"acme delivered {api_id}.submitted"})
@@ -140,3 +147,29 @@ async def test_a_webhook_without_a_url_any_more_is_dead_lettered_with_the_reason
     (dead,) = await hooks.dead_letters("acme", 10)
     assert dead.fields["reason"] == "no URL configured" and dead.fields["id"] == api_id
 
+
+
+@pytest.mark.parametrize(("host", "address"), [("127.0.0.1", "127.0.0.1"),
+                                             ("[::ffff:127.0.0.1]", "::ffff:7f00:1")])
+async def test_a_stored_url_at_a_loopback_literal_is_dead_lettered_without_a_connection(
+    redis: Redis, redis_url: str, sink: Sink, host: str, address: str,
+) -> None:
+    # Stored directly, as a URL set while private networks were allowed would be: aiohttp
+    # connects to IP literals without a lookup, so the deliverer checks them itself.
+    store = await _accounts(redis, "acme")
+    hooks = WebhookStore(redis)
+    url = sink.url.replace("127.0.0.1", host)
+    await hooks.set_callback("acme", url, new_secret="s")
+    (api_id,) = await _claimed(store, "acme")
+    await store.record_outcomes([Outcome(api_id=api_id, channel="sim", smsc_ids=["abc"])],
+                                dlr_ttl_seconds=60)
+
+    settings = WebhookSettings(timeout_seconds=1, lease_seconds=2, backoff_min_seconds=0.05)
+    event = f"{api_id}.submitted"
+    async with asyncio.timeout(20), subscribed(redis, WEBHOOK_NOTIFY) as notices, \
+            _running(redis_url, settings, "w"):
+        assert await outcomes(notices, "acme", {event}) == {event: "dead"}
+    assert sink.hits == []
+    (dead,) = await hooks.dead_letters("acme", 10)
+    assert dead.fields["attempts"] == "1"
+    assert dead.fields["reason"] == f"target address {address} is not public"

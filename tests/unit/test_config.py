@@ -84,6 +84,14 @@ def test_defaults_need_no_file() -> None:
     assert settings.retention_seconds == 7 * 86400
 
 
+def test_webhooks_reach_private_networks_only_when_the_file_allows_it(tmp_path: Path) -> None:
+    assert settings_from_dict({}, {}, source="<defaults>").webhooks.allow_private_networks is False
+    allowed = load_settings(_write(tmp_path, "[webhooks]\nallow_private_networks = true\n"))
+    assert allowed.webhooks.allow_private_networks is True
+    with pytest.raises(ConfigError, match=r"webhooks\.allow_private_networks: must be true or"):
+        load_settings(_write(tmp_path, "[webhooks]\nallow_private_networks = 'yes'\n"))
+
+
 def test_the_process_stops_at_start_on_a_bad_value(tmp_path: Path) -> None:
     env = _write(tmp_path, "[channels.sim]\nwindow = 'big'\n")
     proc = subprocess.run([sys.executable, "-m", "gateway", "worker"], env=env,
