@@ -31,7 +31,14 @@ import pytest
 from aiohttp import web
 
 from gateway import cli
-from worker.config import ENV_VARS, Channel, GatewaySettings, WorkerSettings, load_settings
+from worker.config import (
+    ENV_VARS,
+    Channel,
+    GatewaySettings,
+    WebhookSettings,
+    WorkerSettings,
+    load_settings,
+)
 from worker.redisproc import free_port
 from worker.simulator import cli as sim_cli
 
@@ -590,6 +597,7 @@ def test_example_config_shows_every_setting() -> None:
         "channels.sim": _field_names(Channel) - {"name"},
         "gateway": _field_names(GatewaySettings) - {"admin_bootstrap_key"},
         "worker": _field_names(WorkerSettings),
+        "webhooks": _field_names(WebhookSettings),
     }
     for table, names in expected.items():
         body = raw
