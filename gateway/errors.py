@@ -56,8 +56,8 @@ class BadRequest(ApiError):
 class Unauthorized(ApiError):
     status, code = 401, "Unauthorized"
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message, headers={"WWW-Authenticate": 'Basic realm="/auth/apikey"'})
+    def __init__(self, message: str, challenge: str = 'Basic realm="/auth/apikey"') -> None:
+        super().__init__(message, headers={"WWW-Authenticate": challenge})
 
 
 class Forbidden(ApiError):

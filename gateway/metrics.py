@@ -8,6 +8,7 @@ Messages are counted where the store answers, so counting costs no extra Redis r
 from __future__ import annotations
 
 import asyncio
+import hmac
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -24,6 +25,7 @@ from prometheus_client import (
 )
 from redis.asyncio import Redis
 
+from gateway.errors import Unauthorized
 from worker.metrics import Children
 from worker.store import AcceptResult, LimitExceeded, NewMessage, Store
 
@@ -96,6 +98,7 @@ class GatewayMetrics:
 
 
 METRICS = web.AppKey("metrics", GatewayMetrics)
+METRICS_TOKEN = web.AppKey("metrics_token", str)  # "" when /metrics is open
 
 
 class MeteredStore(Store):
@@ -137,6 +140,11 @@ def metrics_middleware(metrics: GatewayMetrics) -> Callable[..., Awaitable[web.S
 
 
 async def metrics_view(request: web.Request) -> web.Response:
-    """GET /metrics: Prometheus text format."""
+    """GET /metrics: Prometheus text format; with a metrics token set, for its bearer only."""
+    token = request.app[METRICS_TOKEN]
+    if token and not hmac.compare_digest(request.headers.get("Authorization", "").encode(),
+                                         f"Bearer {token}".encode()):
+        raise Unauthorized("metrics need Authorization: Bearer <SMSGW_METRICS_TOKEN>",
+                           challenge='Bearer realm="metrics"')
     body = request.app[METRICS].render()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -36,6 +36,7 @@ ENV_VARS = (
     "SMSGW_DEFAULT_CHANNEL",
     "SMSGW_DEFAULT_COUNTRY_CODE",
     "SMSGW_BOOTSTRAP_ADMIN_KEY",
+    "SMSGW_METRICS_TOKEN",
     "SMSGW_DEV_API_KEY",
     "SMSGW_LOG_FORMAT",  # json or console; read by the CLI entry point
 )
@@ -91,6 +92,9 @@ class GatewaySettings:
     max_body_bytes: int = 4 * 1024 * 1024
     idempotency_window_seconds: int = 86400
     admin_bootstrap_key: str = field(default="", repr=False)
+    # A secret, so from SMSGW_METRICS_TOKEN only: when set, GET /metrics needs it as a Bearer
+    # token (the API port may face the internet; metrics name channels and volumes).
+    metrics_token: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +164,7 @@ def settings_from_dict(raw: Mapping[str, Any], env: Mapping[str, str], source: s
         ("SMSGW_DEFAULT_CHANNEL", "default_channel"),
         ("SMSGW_DEFAULT_COUNTRY_CODE", "default_country_code"),
         ("SMSGW_BOOTSTRAP_ADMIN_KEY", "admin_bootstrap_key"),
+        ("SMSGW_METRICS_TOKEN", "metrics_token"),
     ):
         if env.get(var):
             gateway_raw[key] = env[var]

@@ -151,9 +151,10 @@ class ConsoleFormatter(logging.Formatter):
 
 
 def config_secrets(settings: Settings) -> list[str]:
-    """The secrets a configuration holds: SMPP passwords and the bootstrap admin key."""
+    """The secrets a configuration holds: SMPP passwords, the bootstrap admin key and the
+    metrics token."""
     found = [ch.password for ch in settings.channels.values()]
-    found.append(settings.gateway.admin_bootstrap_key)
+    found += [settings.gateway.admin_bootstrap_key, settings.gateway.metrics_token]
     return [s for s in found if s]
 
 

@@ -189,6 +189,33 @@ async def test_every_route_of_send_status_and_admin_requires_a_key(
     assert code == 401 and headers["WWW-Authenticate"] == REALM
 
 
+async def test_with_a_metrics_token_metrics_answer_its_bearer_only(redis_url: str) -> None:
+    settings = settings_from_dict({}, {"REDIS_URL": redis_url,
+                                       "SMSGW_METRICS_TOKEN": "scrape-secret"}, source="test")
+    runner = web.AppRunner(create_app(settings))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/metrics"
+    try:
+        async with aiohttp.ClientSession() as http:
+            for auth in (None, "Bearer wrong", "Basic c2NyYXBlLXNlY3JldDo="):
+                headers = {"Authorization": auth} if auth else {}
+                async with http.get(url, headers=headers) as resp:
+                    assert resp.status == 401
+                    assert resp.headers["WWW-Authenticate"] == 'Bearer realm="metrics"'
+                    assert "ResponseStatus" in await resp.text()
+            async with http.get(url, headers={"Authorization": "Bearer scrape-secret"}) as resp:
+                assert resp.status == 200
+                assert "smsgw_http_requests_total" in await resp.text()
+    finally:
+        await runner.cleanup()
+
+
+async def test_without_a_metrics_token_metrics_are_open(gw: Gw) -> None:
+    code, body, _ = await gw.call("GET", "/metrics")
+    assert code == 200 and "smsgw_http_requests_total" in str(body)
+
+
 # --- isolation ---------------------------------------------------------------------------------
 
 

@@ -39,6 +39,7 @@ from worker.config import (
     WorkerSettings,
     load_settings,
 )
+from worker.logs import config_secrets
 from worker.redisproc import free_port
 from worker.simulator import cli as sim_cli
 
@@ -487,6 +488,15 @@ def test_bootstrap_admin_key_comes_only_from_the_environment() -> None:
     assert "admin_bootstrap_key" not in tomllib.loads(EXAMPLE_TOML.read_text())["gateway"]
 
 
+def test_the_metrics_token_comes_only_from_the_environment_and_is_a_logged_secret() -> None:
+    env = service("gateway")["environment"]
+    assert re.fullmatch(r"\$\{SMSGW_METRICS_TOKEN(:-)?\}", env["SMSGW_METRICS_TOKEN"])
+    assert "metrics_token" not in tomllib.loads(EXAMPLE_TOML.read_text())["gateway"]
+    settings = load_settings({"SMSGW_METRICS_TOKEN": "scrape-secret"})
+    assert settings.gateway.metrics_token == "scrape-secret"
+    assert "scrape-secret" in config_secrets(settings)  # redacted from every log line
+
+
 @pytest.mark.parametrize("name", ["gateway", "worker"])
 def test_config_file_is_mounted_read_only_where_smsgw_config_points(name: str) -> None:
     host, target, mode = mounted_config(service(name))
@@ -595,7 +605,7 @@ def test_example_config_shows_every_setting() -> None:
     raw = tomllib.loads(EXAMPLE_TOML.read_text())
     expected = {
         "channels.sim": _field_names(Channel) - {"name"},
-        "gateway": _field_names(GatewaySettings) - {"admin_bootstrap_key"},
+        "gateway": _field_names(GatewaySettings) - {"admin_bootstrap_key", "metrics_token"},
         "worker": _field_names(WorkerSettings),
         "webhooks": _field_names(WebhookSettings),
     }
