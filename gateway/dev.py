@@ -80,7 +80,8 @@ def _write_config(tmp: Path, args: argparse.Namespace, host: str, port: int) -> 
     path.write_text(
         "[gateway]\n"
         'default_channel = "sim"\n'
-        'default_country_code = "27"\n\n'
+        'default_country_code = "27"\n'
+        "access_log = true\n\n"  # a developer sees each request
         "[channels.sim]\n"
         f'host = "{host}"\n'
         f"port = {port}\n"

@@ -13,6 +13,7 @@ import sys
 import traceback
 
 from aiohttp import web
+from aiohttp.log import access_logger
 
 from gateway.app import create_app
 from worker.config import Settings
@@ -20,8 +21,10 @@ from worker.config import Settings
 
 def serve(settings: Settings, host: str, port: int, processes: int) -> int:
     """Serve until SIGINT/SIGTERM; with ``processes`` > 1, fork that many workers."""
+    access_log = access_logger if settings.gateway.access_log else None
     if processes <= 1:
-        web.run_app(create_app(settings), host=host, port=port, print=None)
+        web.run_app(create_app(settings), host=host, port=port, print=None,
+                    access_log=access_log)
         return 0
     children = []
     for _ in range(processes):
@@ -30,7 +33,7 @@ def serve(settings: Settings, host: str, port: int, processes: int) -> int:
             code = 1
             try:
                 web.run_app(create_app(settings), host=host, port=port, reuse_port=True,
-                            print=None)
+                            print=None, access_log=access_log)
                 code = 0
             except Exception:  # the child's boundary: report, exit, the parent sees it
                 traceback.print_exc()

@@ -98,7 +98,8 @@ async def test_no_key_password_or_content_in_logs_at_the_default_level(
     redis_url: str, redis: Redis, sim: Simulator, tmp_path: Path,
 ) -> None:
     config = tmp_path / "smsgw.toml"
-    config.write_text(f'[gateway]\ndefault_channel = "sim"\n\n[channels.sim]\nport = {sim.port}\n'
+    config.write_text(f'[gateway]\ndefault_channel = "sim"\naccess_log = true\n\n'
+                      f'[channels.sim]\nport = {sim.port}\n'
                       f'system_id = "smsgw"\npassword = "{PASSWORD}"\n')
     key = await create_key(Store(redis, 3600), name="t", account="acme",
                            roles=frozenset({"Client"}), channels=None)
@@ -148,6 +149,29 @@ async def test_no_key_password_or_content_in_logs_at_the_default_level(
     # the lines that would have carried them are there, masked
     assert any(SEND_PATH in r["msg"] and f"apikey={MASK} " in r["msg"] for r in records)
     assert any(r["msg"].startswith("worker ") and "started" in r["msg"] for r in records)
+
+
+@pytest.mark.parametrize("access_log", [False, True])
+async def test_a_line_per_request_only_with_the_access_log_on(
+    redis_url: str, tmp_path: Path, access_log: bool,
+) -> None:
+    config = tmp_path / "smsgw.toml"
+    config.write_text(f"[gateway]\naccess_log = {str(access_log).lower()}\n")
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("SMSGW_")}
+    env = {**base_env, "REDIS_URL": redis_url, "SMSGW_CONFIG": str(config)}
+    port = free_port()
+    gateway = await _spawn(["gateway", "--host", "127.0.0.1", "--port", str(port)], env)
+    try:
+        async with asyncio.timeout(30):
+            await _wait_listening(port)
+            async with aiohttp.ClientSession() as http:
+                for _ in range(3):
+                    async with http.get(f"http://127.0.0.1:{port}/health/live") as resp:
+                        assert resp.status == 200
+    finally:
+        await _stop(*gateway)
+    requests = [ln for ln in gateway[1].lines if "GET /health/live" in ln]
+    assert len(requests) == (3 if access_log else 0)
 
 
 @pytest.fixture
