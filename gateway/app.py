@@ -14,7 +14,6 @@ from gateway.errors import error_middleware
 from gateway.keycache import GatewayStore
 from gateway.metrics import (
     METRICS,
-    METRICS_TOKEN,
     GatewayMetrics,
     metrics_middleware,
     metrics_view,
@@ -38,7 +37,6 @@ def create_app(settings: Settings) -> web.Application:
         client_max_size=settings.gateway.max_body_bytes,
     )
     app[METRICS] = metrics
-    app[METRICS_TOKEN] = settings.gateway.metrics_token
     app.cleanup_ctx.append(_resources(settings))
     app.cleanup_ctx.append(_bootstrap_admin(settings.gateway.admin_bootstrap_key))
     _routes(app)

@@ -25,6 +25,7 @@ from prometheus_client import (
 )
 from redis.asyncio import Redis
 
+from gateway.context import GATEWAY
 from gateway.errors import Unauthorized
 from worker.metrics import Children
 from worker.store import AcceptResult, LimitExceeded, NewMessage, Store
@@ -98,7 +99,6 @@ class GatewayMetrics:
 
 
 METRICS = web.AppKey("metrics", GatewayMetrics)
-METRICS_TOKEN = web.AppKey("metrics_token", str)  # "" when /metrics is open
 
 
 class MeteredStore(Store):
@@ -141,7 +141,7 @@ def metrics_middleware(metrics: GatewayMetrics) -> Callable[..., Awaitable[web.S
 
 async def metrics_view(request: web.Request) -> web.Response:
     """GET /metrics: Prometheus text format; with a metrics token set, for its bearer only."""
-    token = request.app[METRICS_TOKEN]
+    token = request.app[GATEWAY].settings.gateway.metrics_token
     if token and not hmac.compare_digest(request.headers.get("Authorization", "").encode(),
                                          f"Bearer {token}".encode()):
         raise Unauthorized("metrics need Authorization: Bearer <SMSGW_METRICS_TOKEN>",
