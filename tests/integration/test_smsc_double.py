@@ -10,7 +10,7 @@ import pytest
 from tests.smsc_double import Conn, Script, ScriptedSmsc
 from worker.smpp import pdu
 from worker.smpp.pdu import Pdu, ShortMessage
-from worker.smpp.session import Session, SessionParams
+from worker.smpp.session import Session, SessionClosed, SessionParams
 
 pytestmark = pytest.mark.integration
 
@@ -63,3 +63,12 @@ async def test_a_script_overrides_one_answer_and_the_double_delivers_to_the_esme
     assert result.status == pdu.ESME_RINVDSTADR
     assert resp.command_id == pdu.DELIVER_SM_RESP and resp.status == pdu.ESME_ROK
     assert [sm.short_message for sm in delivered] == [b"MO"]
+
+
+async def test_a_submit_after_the_bind_ended_says_it_was_never_written() -> None:
+    async with ScriptedSmsc() as smsc:
+        session = await Session.open(_params(smsc.port), _ok, "t")
+        session.abort()
+        with pytest.raises(SessionClosed) as caught:
+            await session.submit(ShortMessage(destination_addr="1", short_message=b"x"))
+    assert caught.value.written is False

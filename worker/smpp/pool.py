@@ -125,10 +125,10 @@ class ChannelPool:
 
     async def _pick(self, wait_bind: float) -> Session:
         if not self._ready.is_set() and not await self.wait_ready(wait_bind):
-            raise SessionClosed(f"{self.channel.name}: no bind up")
+            raise SessionClosed(f"{self.channel.name}: no bind up", written=False)
         live = [s for s in self._tx if s.bound]
         if not live:
-            raise SessionClosed(f"{self.channel.name}: no bind up")
+            raise SessionClosed(f"{self.channel.name}: no bind up", written=False)
         return least_loaded(live, next(self._rr))
 
     async def stop(self, drain_seconds: float) -> None:

@@ -30,7 +30,15 @@ returns an ``asyncio.Future`` (not a coroutine) costs no task per deliver_sm."""
 
 
 class SessionClosed(Exception):
-    """The bind is down: nothing was, or may have been, answered."""
+    """The bind is down: nothing was, or may have been, answered.
+
+    ``written`` is False when the request never left this process (no bind, connection already
+    closed): the SMSC cannot have seen it, so it cannot have been accepted.
+    """
+
+    def __init__(self, message: str, *, written: bool = True) -> None:
+        super().__init__(message)
+        self.written = written
 
 
 class BindRefused(Exception):
@@ -155,7 +163,7 @@ class Session(asyncio.Protocol):
         """submit_sm within the window; waits for its response or raises SessionClosed."""
         async with self._window:
             if not self.bound:
-                raise SessionClosed(f"{self.name}: not bound")
+                raise SessionClosed(f"{self.name}: not bound", written=False)
             resp = await self._request(pdu.SUBMIT_SM, sm.encode())
         if resp.command_id == pdu.GENERIC_NACK:
             return SubmitResult(resp.status or pdu.ESME_RSYSERR, nack=True)
@@ -163,7 +171,7 @@ class Session(asyncio.Protocol):
 
     async def _request(self, command_id: int, body: bytes = b"") -> Pdu:
         if self._transport is None or self._closed.is_set():
-            raise SessionClosed(f"{self.name}: connection closed")
+            raise SessionClosed(f"{self.name}: connection closed", written=False)
         self._seq = self._seq % 0x7FFFFFFF + 1
         seq = self._seq
         loop = self._loop
