@@ -1,6 +1,6 @@
 # Two commands for a newcomer: `make run` and `make test`.
 PY ?= python3
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 

@@ -25,3 +25,21 @@ async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any]]) -> None:
             task.cancel()
         _, pending = await asyncio.wait(pending, timeout=RECANCEL_SECONDS)
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def accept_cancellation() -> None:
+    """Mark the current task's cancellation as handled, before it goes on to clean up.
+
+    Call it where a task catches its own cancellation and still has work to do (drain, hand
+    leases over, close). Up to Python 3.11.2 (Debian 12's python3), ``asyncio.timeout`` turns
+    its own expiry into TimeoutError only when the task has no cancellation pending at all; in
+    a task that was cancelled and carried on, every expiry then raises CancelledError instead.
+    redis-py checks a pooled connection with a zero timeout, so the cleanup's first Redis call
+    failed: a SIGTERMed worker left outcomes unrecorded (sent again by another worker) and a
+    stopped webhook deliverer kept its leases. Later 3.11 releases count only cancellations
+    that arrive inside the timeout, so this is harmless there.
+    """
+    task = asyncio.current_task()
+    if task is not None:
+        while task.cancelling():
+            task.uncancel()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote
 
 from arq.connections import ArqRedis, RedisSettings
 from redis.asyncio import Redis
@@ -42,16 +42,14 @@ class SentinelTarget:
 
 def parse_sentinel_url(url: str) -> SentinelTarget:
     """The parts of a ``redis+sentinel://`` URL; ValueError saying what is wrong."""
-    parts = urlsplit(url)
-    if parts.scheme != SENTINEL_SCHEME:
-        raise ValueError(f"not a {SENTINEL_SCHEME}:// URL")
-    userinfo, _, hosts = parts.netloc.rpartition("@")
+    netloc, path_text, query_text = _split_sentinel_url(url)
+    userinfo, _, hosts = netloc.rpartition("@")
     user, _, password = userinfo.partition(":")
     sentinels = tuple(_host_port(h) for h in hosts.split(","))
-    path = [p for p in parts.path.split("/") if p]
+    path = [p for p in path_text.split("/") if p]
     if not path or len(path) > 2:
         raise ValueError("the path must name the service: redis+sentinel://h1,h2/mymaster[/db]")
-    query = parse_qs(parts.query)
+    query = parse_qs(query_text)
     db_text = path[1] if len(path) == 2 else query.get("db", ["0"])[0]
     if not db_text.isdigit():
         raise ValueError(f"the database must be a number, got {db_text!r}")
@@ -65,7 +63,7 @@ def parse_sentinel_url(url: str) -> SentinelTarget:
 
 def check_redis_url(url: str) -> None:
     """Raise ValueError unless ``url`` is a Redis URL this module can connect to."""
-    scheme = urlsplit(url).scheme
+    scheme = _scheme(url)
     if scheme == SENTINEL_SCHEME:
         parse_sentinel_url(url)
     elif scheme not in DIRECT_SCHEMES:
@@ -76,7 +74,7 @@ def redis_client(url: str, **options: Any) -> Redis:
     """A client of the server (or Sentinel-named primary) at ``url``; ``options`` go to every
     data connection (timeouts, health checks). Closing the client closes everything it opened.
     """
-    if urlsplit(url).scheme != SENTINEL_SCHEME:
+    if _scheme(url) != SENTINEL_SCHEME:
         direct: Redis = Redis.from_url(url, **options)
         return direct
     target = parse_sentinel_url(url)
@@ -87,7 +85,7 @@ def redis_client(url: str, **options: Any) -> Redis:
 
 def arq_redis_settings(url: str) -> RedisSettings:
     """arq's settings for ``url`` (``sentinel=True`` with the sentinels as hosts)."""
-    if urlsplit(url).scheme != SENTINEL_SCHEME:
+    if _scheme(url) != SENTINEL_SCHEME:
         return RedisSettings.from_dsn(url)
     target = parse_sentinel_url(url)
     return RedisSettings(host=list(target.sentinels), sentinel=True,
@@ -101,7 +99,7 @@ def arq_redis_pool(url: str) -> ArqRedis | None:
     arq builds its own Sentinel client from :func:`arq_redis_settings` but never closes the
     connections to the sentinels; this one closes them with the pool. No I/O happens here.
     """
-    if urlsplit(url).scheme != SENTINEL_SCHEME:
+    if _scheme(url) != SENTINEL_SCHEME:
         return None
     target = parse_sentinel_url(url)
     pool: ArqRedis = _sentinel(target, {"socket_connect_timeout": 5}).master_for(
@@ -140,6 +138,25 @@ class SentinelArqRedis(ArqRedis):
         """Close the data connections, then the connections to the sentinels."""
         await super().aclose(close_connection_pool)
         await _close_sentinels(self.connection_pool)
+
+
+def _scheme(url: str) -> str:
+    """The URL's scheme, without urlsplit (see ``_split_sentinel_url``)."""
+    scheme, sep, _ = url.partition("://")
+    return scheme.lower() if sep else ""
+
+
+def _split_sentinel_url(url: str) -> tuple[str, str, str]:
+    """(netloc, path, query) of a sentinel URL, split by hand: urlsplit checks the netloc as one
+    host, and a list with an IPv6 member (``s1,[::1]:26381``) is "Invalid IPv6 URL" to the
+    urllib of some patch releases (Debian 12's Python 3.11.2)."""
+    prefix = f"{SENTINEL_SCHEME}://"
+    if not url.lower().startswith(prefix):
+        raise ValueError(f"not a {SENTINEL_SCHEME}:// URL")
+    rest, _, _fragment = url[len(prefix):].partition("#")
+    rest, _, query = rest.partition("?")
+    netloc, slash, path = rest.partition("/")
+    return netloc, slash + path, query
 
 
 def _host_port(text: str) -> tuple[str, int]:

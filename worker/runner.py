@@ -10,6 +10,7 @@ import redis.exceptions
 from arq.worker import Worker
 
 from worker import eventloop
+from worker.cancel import accept_cancellation
 from worker.config import Settings
 from worker.health import HealthAddress
 from worker.jobs import arq_settings
@@ -51,6 +52,7 @@ async def serve(
                 log.warning("redis unavailable (%s); resuming in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
     except asyncio.CancelledError:
+        accept_cancellation()  # SIGTERM is how we stop: the drain below must not see it
         log.info("worker stopping")
     finally:
         await worker.close()

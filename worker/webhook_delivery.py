@@ -33,6 +33,7 @@ from typing import TypeVar
 import aiohttp
 from redis.asyncio import Redis
 
+from worker.cancel import accept_cancellation
 from worker.config import Settings, WebhookSettings
 from worker.redisconn import redis_client
 from worker.store import REDIS_ERRORS, WebhookEvent, WebhookStore, WebhookTargets
@@ -157,6 +158,7 @@ class WebhookService:
                 try:
                     await self._loop()
                 finally:
+                    accept_cancellation()  # cancelling is how we stop: hand over regardless
                     await self._hand_over()
         finally:
             if resolver is not None:  # a resolver passed in is not closed by its connector

@@ -1,4 +1,4 @@
-"""Stopping background tasks for sure (worker.cancel.cancel_and_wait)."""
+"""Stopping background tasks for sure, and cleaning up after being stopped (worker.cancel)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from worker.cancel import cancel_and_wait
+from worker.cancel import accept_cancellation, cancel_and_wait
 
 
 async def _swallows_one_cancellation(stopped: asyncio.Event) -> None:
@@ -51,3 +51,28 @@ async def test_finished_and_failed_tasks_are_collected_without_error() -> None:
     async with asyncio.timeout(5):
         await cancel_and_wait([done, failed])
     assert done.done() and failed.done()
+
+
+async def _cleanup_after_cancel() -> str:
+    """Catch our own cancellation, then clean up under a timeout that expires (as redis-py's
+    zero-timeout check of a pooled connection does)."""
+    try:
+        await asyncio.Event().wait()
+    except asyncio.CancelledError:
+        accept_cancellation()
+    try:
+        async with asyncio.timeout(0):
+            await asyncio.Event().wait()
+    except TimeoutError:
+        return "timed out"
+    return "unreachable"
+
+
+async def test_a_timeout_in_cleanup_after_an_accepted_cancellation_is_a_timeout() -> None:
+    # Without accept_cancellation, Python 3.11.2 raises CancelledError out of the timeout.
+    task = asyncio.create_task(_cleanup_after_cancel())
+    await asyncio.sleep(0)
+    task.cancel()
+    async with asyncio.timeout(5):
+        assert await task == "timed out"
+    assert task.cancelling() == 0
