@@ -12,6 +12,7 @@ Key schema (prefix ``smsgw:``)::
     w:{worker}             str   heartbeat of a live worker (expires when it dies)
     tps:{channel}          hash  token bucket shared by every worker of a channel
     ref:{channel}:{to}     hash  concatenation refs in use for a destination: ref -> until_ms
+                                 (freed once the message's parts are answered)
     bind:{channel}:{kind}:{slot} str  which worker holds a bind slot (the SMSC caps binds)
     mo:{id}                hash  a mobile-originated message (reassembled when concatenated)
     mo:list:{channel}      list  newest MO ids of a channel (capped)
@@ -384,9 +385,17 @@ local function move(key, f, dst, at, detail, extra)
   if FINAL[dst] and dst ~= 'delivered' then
     failure(id, f.channel or '', dst, detail or '', at)
   end
+  if f.ref and dst ~= 'queued' and dst ~= 'sending' then
+    -- Every part is answered (or none will be sent): free the concatenation ref for the next
+    -- message to the number, as a receipt finds its message by SMSC id. A retry keeps it, as
+    -- a part that timed out may be on the handset. Off the record too, so no later move frees
+    -- a ref another message has taken since.
+    redis.call('HDEL', P .. 'ref:' .. f.channel .. ':' .. f.to, f.ref)
+    redis.call('HDEL', key, 'ref')
+    f.ref = false
+  end
   if FINAL[dst] or dst == 'unknown' then
-    -- Settled: free its concatenation ref and drop it from its channel's due index.
-    if f.ref then redis.call('HDEL', P .. 'ref:' .. f.channel .. ':' .. f.to, f.ref) end
+    -- Settled: drop it from its channel's due index.
     redis.call('ZREM', P .. 'pending:' .. f.channel, id)
   end
   return true
@@ -939,7 +948,8 @@ class Store:
     async def allocate_ref(
         self, api_id: str, channel: str, to: str, *, modulo: int, hold_ms: int, start: int
     ) -> int | None:
-        """A concatenation reference no unfinished message to ``to`` uses, or None."""
+        """A concatenation reference no message to ``to`` holds, or None. A message holds
+        it until every part is answered, a retry included (``hold_ms`` if nothing frees it)."""
         ref = await self._alloc_ref(keys=[ref_key(channel, to), msg_key(api_id)],
                                     args=[now_ms(), modulo, hold_ms, start])
         return None if int(ref) < 0 else int(ref)
