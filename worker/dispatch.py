@@ -19,7 +19,7 @@ from typing import Any
 from worker.batcher import Batcher
 from worker.bindcap import BindLeases
 from worker.config import Channel
-from worker.encoding import decode_text, parse_udh, split
+from worker.encoding import parse_udh, split
 from worker.ids import new_id
 from worker.lifecycle import Status
 from worker.logs import CONTENT_LOGGER, message_context
@@ -429,7 +429,7 @@ class Dispatcher:
             total = pdu.tlv_int(sm.tlvs.get(pdu.SAR_TOTAL_SEGMENTS, b"\x01"))
             seq = pdu.tlv_int(sm.tlvs.get(pdu.SAR_SEGMENT_SEQNUM, b"\x01"))
         part = MoPart(api_id=new_id(), channel=channel, source=sm.source_addr,
-                      destination=sm.destination_addr, text=decode_text(body, sm.data_coding),
+                      destination=sm.destination_addr, body=body, data_coding=sm.data_coding,
                       ref=ref, total=max(total, 1), seq=seq)
         first = asyncio.get_running_loop().create_task(self.store.record_mo(part))
         return self._answers.answer(first, functools.partial(self.store.record_mo, part),
