@@ -269,7 +269,10 @@ class Dispatcher:
             return self._failed(msg, "NoChannel", f"channel {msg.channel!r} is not configured")
         if self._too_old(msg, channel):
             return self._failed(msg, "Expired", "max age reached before the SMSC accepted it")
-        parts = split(msg.content, channel.split_mode, 0)
+        try:
+            parts = split(msg.content, channel.split_mode, 0)
+        except ValueError as exc:  # accepted under another split mode, or before the limit
+            return self._failed(msg, "TooLong", str(exc))
         if len(parts) > 1:  # concatenated (never in payload mode): it needs its reference
             modulo = 0x100 if channel.split_mode == "udh8" else 0x10000
             got = await self.store.allocate_ref(
