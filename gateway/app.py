@@ -54,7 +54,8 @@ def _resources(settings: Settings):  # type: ignore[no-untyped-def]
                 settings.replica_acks, settings.replica_ack_timeout_ms)),
             rules=Rules(default_channel=gw.default_channel,
                         default_country_code=gw.default_country_code,
-                        max_segments=gw.max_segments, channels=frozenset(settings.channels)),
+                        max_segments=gw.max_segments,
+                        channels={n: c.split_mode for n, c in settings.channels.items()}),
         )
         yield
         await redis.aclose()

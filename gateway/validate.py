@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from worker.encoding import TextInfo, analyse
+from worker.encoding import SplitMode, TextInfo, analyse
 
 _SEPARATORS = re.compile(r"[,;]")
 _FORMATTING = re.compile(r"[\s\-().]")
@@ -20,7 +20,7 @@ class Rules:
     default_channel: str
     default_country_code: str
     max_segments: int
-    channels: Collection[str]
+    channels: Mapping[str, SplitMode]  # each channel's split mode: it decides the count
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +100,9 @@ class Validator:
     def __init__(self, rules: Rules, allowed_channels: Collection[str] | None) -> None:
         self._rules = rules
         self._allowed = allowed_channels
-        self._channels: dict[str | None, tuple[str, str]] = {}  # -> (name, "") or ("", why)
-        self._texts: dict[str, TextInfo] = {}
+        # -> (name, "", its split mode) or ("", why, "udh8")
+        self._channels: dict[str | None, tuple[str, str, SplitMode]] = {}
+        self._texts: dict[tuple[str, SplitMode], TextInfo] = {}
         self._fingerprints: dict[tuple[str, str], str] = {}
 
     def check(self, channel: str | None, to: str | None, content: str | None,
@@ -110,16 +111,16 @@ class Validator:
         resolved = self._channels.get(channel)
         if resolved is None:
             resolved = self._channels[channel] = self._channel(channel)
-        name, why = resolved
+        name, why, mode = resolved
         if why:
             raise Invalid(why)
         if cmid is not None and len(cmid) > 64:
             raise Invalid("'clientMessageId' must be at most 64 characters")
         if not content:
             raise Invalid("'content' must not be empty")
-        info = self._texts.get(content)
+        info = self._texts.get((content, mode))
         if info is None:
-            info = self._texts[content] = analyse(content)
+            info = self._texts[content, mode] = analyse(content, mode)
         if info.segments > self._rules.max_segments:
             raise Invalid(f"'content' needs {info.segments} SMS segments ({info.encoding}); "
                           f"the limit is {self._rules.max_segments}")
@@ -129,15 +130,16 @@ class Validator:
         return Valid(channel=name, recipients=tos, content=content, cmid=cmid or "",
                      encoding=info.encoding, segments=info.segments, fingerprint=fp)
 
-    def _channel(self, channel: str | None) -> tuple[str, str]:
+    def _channel(self, channel: str | None) -> tuple[str, str, SplitMode]:
         name = (channel or "").strip() or self._rules.default_channel
         if not name:
-            return "", "'channel' is required (no default channel is configured)"
-        if name not in self._rules.channels:
-            return "", f"channel '{name}' does not exist"
+            return "", "'channel' is required (no default channel is configured)", "udh8"
+        mode = self._rules.channels.get(name)
+        if mode is None:
+            return "", f"channel '{name}' does not exist", "udh8"
         if self._allowed is not None and name not in self._allowed:
-            return "", f"channel '{name}' is not allowed for this API key"
-        return name, ""
+            return "", f"channel '{name}' is not allowed for this API key", "udh8"
+        return name, "", mode
 
     def _fingerprint(self, name: str, content: str) -> str:
         fp = self._fingerprints.get((name, content))

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from worker.encoding import MAX_SEGMENTS, SplitMode
 from worker.redisconn import check_redis_url
 
 T = TypeVar("T")
 
 BindMode = Literal["transceiver", "transmitter_receiver"]
-SplitMode = Literal["udh8", "udh16", "sar", "payload"]
 ReceiptIdFormat = Literal["auto", "same", "hex_to_dec", "dec_to_hex"]
 
 MAX_REPLICA_WAIT_MS = 4000  # below the 5 s read timeout of the gateway's Redis client
@@ -280,6 +280,10 @@ def _check_cross_fields(settings: Settings) -> None:
         if ch.reconnect_max_seconds < ch.reconnect_min_seconds:
             raise ConfigError(f"{where}.reconnect_max_seconds: must be >= reconnect_min_seconds")
     gw = settings.gateway
+    # The worker cannot send more: one octet counts the parts in a UDH or SAR header.
+    if not 1 <= gw.max_segments <= MAX_SEGMENTS:
+        raise ConfigError(f"{src}: gateway.max_segments: must be between 1 and {MAX_SEGMENTS}, "
+                          f"got {gw.max_segments}")
     if gw.default_channel and gw.default_channel not in settings.channels:
         raise ConfigError(
             f"{src}: gateway.default_channel: no channel named {gw.default_channel!r}"

@@ -19,7 +19,7 @@ from typing import Any
 from worker.batcher import Batcher
 from worker.bindcap import BindLeases
 from worker.config import Channel
-from worker.encoding import decode_text, parse_udh, split
+from worker.encoding import parse_udh, split
 from worker.ids import new_id
 from worker.lifecycle import Status
 from worker.logs import CONTENT_LOGGER, message_context
@@ -269,7 +269,10 @@ class Dispatcher:
             return self._failed(msg, "NoChannel", f"channel {msg.channel!r} is not configured")
         if self._too_old(msg, channel):
             return self._failed(msg, "Expired", "max age reached before the SMSC accepted it")
-        parts = split(msg.content, channel.split_mode, 0)
+        try:
+            parts = split(msg.content, channel.split_mode, 0)
+        except ValueError as exc:  # accepted under another split mode, or before the limit
+            return self._failed(msg, "TooLong", str(exc))
         if len(parts) > 1:  # concatenated (never in payload mode): it needs its reference
             modulo = 0x100 if channel.split_mode == "udh8" else 0x10000
             got = await self.store.allocate_ref(
@@ -429,7 +432,7 @@ class Dispatcher:
             total = pdu.tlv_int(sm.tlvs.get(pdu.SAR_TOTAL_SEGMENTS, b"\x01"))
             seq = pdu.tlv_int(sm.tlvs.get(pdu.SAR_SEGMENT_SEQNUM, b"\x01"))
         part = MoPart(api_id=new_id(), channel=channel, source=sm.source_addr,
-                      destination=sm.destination_addr, text=decode_text(body, sm.data_coding),
+                      destination=sm.destination_addr, body=body, data_coding=sm.data_coding,
                       ref=ref, total=max(total, 1), seq=seq)
         first = asyncio.get_running_loop().create_task(self.store.record_mo(part))
         return self._answers.answer(first, functools.partial(self.store.record_mo, part),

@@ -94,21 +94,33 @@ class Concat:
     ref_bits: int  # 8 or 16: the same number in the two forms names different messages
 
 
-def analyse(text: str) -> TextInfo:
-    """Encoding, length in units and segment count of ``text``; cheap, encodes nothing."""
-    chars = set(text)
-    encoding: Encoding
-    if chars <= _BASIC:
-        encoding, units = "gsm7", len(text)
-    elif chars <= _GSM:
-        encoding = "gsm7"
-        units = len(text) + sum(text.count(c) for c in chars & _EXTENDED)
-    else:
-        encoding = "ucs2"
-        units = len(text) + sum(text.count(c) for c in chars if c > _BMP_MAX)
-    single, multi, _ = _LIMITS[encoding]
-    segments = 1 if units <= single else -(-units // multi)
+def analyse(text: str, mode: SplitMode = "udh8") -> TextInfo:
+    """Encoding, length in units and segment count of ``text`` sent in ``mode``.
+
+    The count is the number of parts :func:`split` makes, both cut by :func:`_starts`; in
+    payload mode, the SMS the SMSC makes of the one PDU, taken to be cut as udh8. Cheap for a
+    text that fits one SMS (encodes nothing). Beyond 255 segments the count is a lower bound
+    (the text is not cut: no limit allows it).
+    """
+    encoding, units = _measure(text)
+    single, multi, multi16 = _LIMITS[encoding]
+    if units <= single:
+        return TextInfo(encoding=encoding, units=units, segments=1)
+    size = multi16 if mode == "udh16" else multi
+    segments = -(-units // size)  # exact without two-unit characters, else a lower bound
+    if segments <= MAX_SEGMENTS and (encoding == "ucs2" or units != len(text)):
+        segments = len(_starts(_encode(text, encoding), encoding, size))
     return TextInfo(encoding=encoding, units=units, segments=segments)
+
+
+def _measure(text: str) -> tuple[Encoding, int]:
+    """The encoding ``text`` needs and its length in units, counted without encoding."""
+    chars = set(text)
+    if chars <= _BASIC:
+        return "gsm7", len(text)
+    if chars <= _GSM:
+        return "gsm7", len(text) + sum(text.count(c) for c in chars & _EXTENDED)
+    return "ucs2", len(text) + sum(text.count(c) for c in chars if c > _BMP_MAX)
 
 
 def split(text: str, mode: SplitMode, ref: int) -> list[Part]:
@@ -118,19 +130,21 @@ def split(text: str, mode: SplitMode, ref: int) -> list[Part]:
     that fits one SMS is one plain part in every mode. Raises ValueError beyond 255 segments,
     which the gateway's segment limit rules out.
     """
-    info = analyse(text)
-    coding = DC_DEFAULT if info.encoding == "gsm7" else DC_UCS2
-    single, multi, multi16 = _LIMITS[info.encoding]
-    if info.units <= single:
-        return [Part(_encode(text, info.encoding), 0, coding)]
+    encoding, units = _measure(text)
+    coding = DC_DEFAULT if encoding == "gsm7" else DC_UCS2
+    single, multi, multi16 = _LIMITS[encoding]
+    body = _encode(text, encoding)
+    if units <= single:
+        return [Part(body, 0, coding)]
     if mode == "payload":
-        return [Part(b"", 0, coding, {MESSAGE_PAYLOAD: _encode(text, info.encoding)})]
-    pieces = _cut(text, info.encoding, multi16 if mode == "udh16" else multi)
-    total = len(pieces)
+        return [Part(b"", 0, coding, {MESSAGE_PAYLOAD: body})]
+    starts = _starts(body, encoding, multi16 if mode == "udh16" else multi)
+    total = len(starts)
     if total > MAX_SEGMENTS:
         raise ValueError(f"text needs {total} segments; at most {MAX_SEGMENTS} fit a reference")
-    return [_part(_encode(p, info.encoding), coding, mode, ref, total, seq)
-            for seq, p in enumerate(pieces, 1)]
+    ends = [*starts[1:], len(body)]
+    return [_part(body[start:end], coding, mode, ref, total, seq)
+            for seq, (start, end) in enumerate(zip(starts, ends, strict=True), 1)]
 
 
 def _part(body: bytes, coding: int, mode: SplitMode, ref: int, total: int, seq: int) -> Part:
@@ -145,19 +159,24 @@ def _part(body: bytes, coding: int, mode: SplitMode, ref: int, total: int, seq: 
     return Part(udh + body, ESM_UDHI, coding)
 
 
-def _cut(text: str, encoding: Encoding, size: int) -> list[str]:
-    """Pieces of at most ``size`` units; a two-unit character is never cut in half."""
-    gsm = encoding == "gsm7"
-    pieces: list[str] = []
-    start = used = 0
-    for i, ch in enumerate(text):
-        cost = 2 if (ch in _EXTENDED if gsm else ch > _BMP_MAX) else 1
-        if used + cost > size:
-            pieces.append(text[start:i])
-            start, used = i, 0
-        used += cost
-    pieces.append(text[start:])
-    return pieces
+def _starts(body: bytes, encoding: Encoding, size: int) -> list[int]:
+    """Where each part of an encoded text begins: parts of ``size`` units, none ending in the
+    first unit of a two-unit character (GSM escape, UTF-16 high surrogate), which would be cut
+    from its second. The one place that decides the parts, for the count and the wire alike.
+    """
+    width = 1 if encoding == "gsm7" else 2
+    step = size * width
+    starts = [0]
+    start = 0
+    while len(body) - start > step:
+        end = start + step
+        lead = body[end - width]
+        # 0x1B is never an extension code, so in gsm7 it only ever opens an escape.
+        if (lead == 0x1B) if width == 1 else (0xD8 <= lead <= 0xDB):
+            end -= width
+        starts.append(end)
+        start = end
+    return starts
 
 
 def _encode(text: str, encoding: Encoding) -> bytes:

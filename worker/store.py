@@ -12,10 +12,12 @@ Key schema (prefix ``smsgw:``)::
     w:{worker}             str   heartbeat of a live worker (expires when it dies)
     tps:{channel}          hash  token bucket shared by every worker of a channel
     ref:{channel}:{to}     hash  concatenation refs in use for a destination: ref -> until_ms
+                                 (freed once the message's parts are answered)
     bind:{channel}:{kind}:{slot} str  which worker holds a bind slot (the SMSC caps binds)
     mo:{id}                hash  a mobile-originated message (reassembled when concatenated)
     mo:list:{channel}      list  newest MO ids of a channel (capped)
-    mo:parts:{channel}:{from}:{ref} hash  parts of a concatenated MO message: seq -> text
+    mo:parts:{channel}:{from}:{ref} hash  parts of a concatenated MO message, as received:
+                                 seq -> "{data_coding}:{hex of the octets}"
     dlr:{channel}:{smscid} str   SMSC message id -> "{id}|{part}" (receipt correlation)
     held:{channel}:{smscid} str  a receipt that arrived before its submit_sm_resp was recorded
     key:{sha256}           hash  an API key, stored only as the hash of the secret
@@ -50,6 +52,7 @@ from pydantic_core import to_json
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
+from worker.encoding import decode_text
 from worker.lifecycle import ALLOWED, FINAL, SEVERITY, Status
 
 PREFIX = "smsgw:"
@@ -224,7 +227,8 @@ class MoPart:
     channel: str
     source: str
     destination: str
-    text: str
+    body: bytes  # the text's octets, undecoded: a character may straddle two parts
+    data_coding: int = 0
     ref: str = ""  # "" for a single-part message; else "{bits}:{ref}"
     total: int = 1
     seq: int = 1
@@ -384,9 +388,17 @@ local function move(key, f, dst, at, detail, extra)
   if FINAL[dst] and dst ~= 'delivered' then
     failure(id, f.channel or '', dst, detail or '', at)
   end
+  if f.ref and dst ~= 'queued' and dst ~= 'sending' then
+    -- Every part is answered (or none will be sent): free the concatenation ref for the next
+    -- message to the number, as a receipt finds its message by SMSC id. A retry keeps it, as
+    -- a part that timed out may be on the handset. Off the record too, so no later move frees
+    -- a ref another message has taken since.
+    redis.call('HDEL', P .. 'ref:' .. f.channel .. ':' .. f.to, f.ref)
+    redis.call('HDEL', key, 'ref')
+    f.ref = false
+  end
   if FINAL[dst] or dst == 'unknown' then
-    -- Settled: free its concatenation ref and drop it from its channel's due index.
-    if f.ref then redis.call('HDEL', P .. 'ref:' .. f.channel .. ':' .. f.to, f.ref) end
+    -- Settled: drop it from its channel's due index.
     redis.call('ZREM', P .. 'pending:' .. f.channel, id)
   end
   return true
@@ -740,22 +752,34 @@ return 0
 
 
 _MO = _COMMON_LUA + r"""
--- ARGV: now, retention_s, part_json. Returns the MO id once complete, or '' while parts miss.
-local now, retention = tonumber(ARGV[1]), tonumber(ARGV[2])
+-- ARGV: now, retention_s, part_json, joined. part: {id, channel, source, destination, text,
+-- ref, total, seq, dc, hex}. Returns the MO id once recorded, '' while parts are missing.
+-- A part of a concatenated message is kept as received (a character may straddle two parts);
+-- with every part in, the answer is '?{dc}:{hex of their octets joined}' for the caller to
+-- decode, and the same call again with that hex as ``joined`` and the text records it (unless
+-- the parts have changed meanwhile: the new join is the answer then).
+local now, retention, joined = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[4]
 local m = cjson.decode(ARGV[3])
 -- Run again after an unconfirmed write (see NotReplicated): recorded once, listed once.
 if redis.call('EXISTS', P .. 'mo:' .. m.id) == 1 then return m.id end
-local text = m.text
 if m.total > 1 then
   local pk = P .. 'mo:parts:' .. m.channel .. ':' .. m.source .. ':' .. m.ref
-  redis.call('HSET', pk, m.seq, m.text)
+  -- Gone between the calls: another delivery of a part completed the message.
+  if joined ~= '' and redis.call('EXISTS', pk) == 0 then return '' end
+  redis.call('HSET', pk, m.seq, m.dc .. ':' .. m.hex)
   redis.call('EXPIRE', pk, 86400)
   if redis.call('HLEN', pk) < m.total then return '' end
-  local parts = {}
-  for i = 1, m.total do parts[i] = redis.call('HGET', pk, i) or '' end
-  text = table.concat(parts)
+  local dc, octets = m.dc, {}
+  for i = 1, m.total do
+    local c, hex = string.match(redis.call('HGET', pk, i) or '', '^(%d+):(%x*)$')
+    if i == 1 and c then dc = c end
+    octets[i] = hex or ''
+  end
+  local now_joined = table.concat(octets)
+  if now_joined ~= joined then return '?' .. dc .. ':' .. now_joined end
   redis.call('DEL', pk)
 end
+local text = m.text
 local key = P .. 'mo:' .. m.id
 redis.call('HSET', key, 'id', m.id, 'channel', m.channel, 'from', m.source,
            'to', m.destination, 'text', text, 'parts', m.total, 'received_at', now)
@@ -939,7 +963,8 @@ class Store:
     async def allocate_ref(
         self, api_id: str, channel: str, to: str, *, modulo: int, hold_ms: int, start: int
     ) -> int | None:
-        """A concatenation reference no unfinished message to ``to`` uses, or None."""
+        """A concatenation reference no message to ``to`` holds, or None. A message holds
+        it until every part is answered, a retry included (``hold_ms`` if nothing frees it)."""
         ref = await self._alloc_ref(keys=[ref_key(channel, to), msg_key(api_id)],
                                     args=[now_ms(), modulo, hold_ms, start])
         return None if int(ref) < 0 else int(ref)
@@ -964,13 +989,23 @@ class Store:
         await self._release_lease(keys=[bind_key(channel, kind, slot)], args=[owner])
 
     async def record_mo(self, part: MoPart) -> str:
-        """Record an MO message (or one part of it); its id once complete, else ''."""
+        """Record an MO message (or one part of it); its id once complete, else ''.
+
+        The parts of a concatenated message are joined as octets, then decoded."""
+        single = part.total <= 1
         payload = {"id": part.api_id, "channel": part.channel, "source": part.source,
-                   "destination": part.destination, "text": part.text, "ref": part.ref,
-                   "total": part.total, "seq": part.seq}
-        raw = await self._durably(self._mo, args=[now_ms(), self._retention,
-                                                  json.dumps(payload, ensure_ascii=False)])
-        return raw.decode() if isinstance(raw, bytes) else str(raw)
+                   "destination": part.destination, "ref": part.ref, "total": part.total,
+                   "seq": part.seq, "dc": part.data_coding,
+                   "hex": "" if single else part.body.hex(),
+                   "text": decode_text(part.body, part.data_coding) if single else ""}
+        joined = ""
+        while True:  # a second round trip for the part that completes a message, rarely more
+            answer = _text(await self._durably(self._mo, args=[
+                now_ms(), self._retention, json.dumps(payload, ensure_ascii=False), joined]))
+            if not answer.startswith("?"):
+                return answer
+            coding, _, joined = answer[1:].partition(":")
+            payload["text"] = decode_text(bytes.fromhex(joined), int(coding))
 
     async def mo_messages(self, channel: str, limit: int) -> list[dict[str, str]]:
         """The newest MO messages of a channel."""

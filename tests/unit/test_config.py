@@ -60,6 +60,9 @@ def test_env_overrides_the_file(tmp_path: Path) -> None:
     ("[gateway]\ndefault_channel = 'nope'\n", "gateway.default_channel", "no channel"),
     ("redis_url = 'http://x'\n", "redis_url", "redis://"),
     ("[gateway]\nmax_segments = -1\n", "gateway.max_segments", "non-negative"),
+    # A concatenated text has at most 255 parts (one octet counts them in UDH and SAR).
+    ("[gateway]\nmax_segments = 256\n", "gateway.max_segments", "between 1 and 255"),
+    ("[gateway]\nmax_segments = 0\n", "gateway.max_segments", "between 1 and 255"),
 ])
 def test_a_bad_value_names_the_file_the_field_and_the_problem(
     tmp_path: Path, toml: str, field: str, problem: str
@@ -76,6 +79,13 @@ def test_unreadable_and_invalid_toml_are_config_errors(tmp_path: Path) -> None:
         load_settings({"SMSGW_CONFIG": str(tmp_path / "missing.toml")})
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_settings(_write(tmp_path, "[channels\n"))
+
+
+def test_the_largest_segment_limit_is_what_a_concatenation_header_can_count(
+    tmp_path: Path,
+) -> None:
+    assert load_settings(_write(tmp_path, "[gateway]\nmax_segments = 255\n")
+                         ).gateway.max_segments == 255
 
 
 def test_defaults_need_no_file() -> None:

@@ -364,3 +364,45 @@ def test_split_gives_several_parts_exactly_when_analyse_counts_several_segments(
                        for _ in range(rng.randrange(0, 400)))
         several = len(split(text, mode, 0)) > 1
         assert several == (mode != "payload" and analyse(text).segments > 1), text
+
+
+# --- the count is the parts on the wire ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mode", "text", "parts"),
+    [
+        ("udh8", "a" * 152 + "€" + "b" * 152, 3),  # 305 septets, but € cannot end part one
+        ("udh8", "a" * 152 + ("€" + "a" * 150) * 9 + "€" + "a" * 6, 11),  # 1,528 septets
+        ("udh16", "a" * 306, 3),  # a 7-octet UDH leaves 152 septets a part, not 153
+        ("udh8", EMOJI * 335, 11),  # 670 units, but 67 is odd: 33 emoji a part
+        ("sar", EMOJI * 335, 11),
+        ("udh16", EMOJI * 335, 11),
+    ],
+)
+def test_the_segment_count_is_the_number_of_parts_sent(
+    mode: SplitMode, text: str, parts: int
+) -> None:
+    assert len(split(text, mode, 1)) == parts
+    assert analyse(text, mode).segments == parts
+
+
+def test_the_segment_count_of_every_mode_is_the_number_of_parts_on_random_texts() -> None:
+    # Texts near the boundaries, where two-unit characters (escapes, surrogate pairs, even a
+    # lone surrogate) fall at the cuts; payload mode sends one PDU that the SMSC cuts as udh8.
+    rng = random.Random(4242)
+    alphabets = ["ab", "a€", "a€[~", "aж", "ж" + EMOJI, "a" + EMOJI, "ж\ud83d" + EMOJI]
+    for _ in range(3000):
+        alphabet = rng.choice(alphabets)
+        size = rng.choice((67, 70, 152, 153, 160))
+        length = rng.randrange(size - 5, size * rng.randint(1, 12) + 5)
+        text = "".join(rng.choice(alphabet) for _ in range(length))
+        for mode in CONCAT_MODES:
+            assert analyse(text, mode).segments == len(split(text, mode, 1)), (mode, text)
+        assert len(split(text, "payload", 1)) == 1
+        assert analyse(text, "payload").segments == len(split(text, "udh8", 1)), text
+
+
+def test_a_text_beyond_255_segments_is_counted_beyond_255_without_being_cut() -> None:
+    assert analyse("€" * 153 * 255).segments > 255
+    assert analyse("x" * 4_000_000).segments == -(-4_000_000 // 153)

@@ -25,7 +25,7 @@ from worker.store import AcceptResult
 FIELDS = ("channel", "to", "content", "clientMessageId")
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 RULES = Rules(default_channel="sim", default_country_code="27", max_segments=3,
-              channels=frozenset({"sim", "other", "closed"}))
+              channels={"sim": "udh8", "other": "udh16", "closed": "sar"})
 ALLOWED = frozenset({"sim", "other"})
 # Text that exercises escaping in both formats: quotes, backslash, markup, controls, line
 # and paragraph separators, GSM extension characters, non-BMP.
