@@ -14,7 +14,7 @@ import pytest
 from redis.asyncio import Redis
 
 from tests.integration.support import accept_messages, numbers
-from tests.smsc_double import Conn, Script, ScriptedSmsc
+from tests.smsc_double import Conn, Script, ScriptedSmsc, submit_resp_body
 from worker.config import settings_from_dict
 from worker.dispatch import Dispatcher, DispatchSettings
 from worker.ids import new_id
@@ -136,3 +136,42 @@ async def test_messages_wait_out_an_smsc_outage_and_all_go_out_after_it(redis: R
         await smsc.stop()
     assert await states(store, ids) == [("submitted", 1)] * 10
     assert sorted(s.destination_addr for s in smsc.submits) == numbers(10)
+
+
+class AcceptsOnePartThenUnbinds(Script):
+    """Accepts the first submit_sm and unbinds in the same write, so the next part finds no
+    bind up and never leaves the ESME; refuses the next ``refusals`` binds, then behaves."""
+
+    def __init__(self, refusals: int) -> None:
+        self.refusals = refusals
+        self.answered = 0
+
+    async def on_bind(self, conn: Conn, p: Pdu) -> None:
+        if conn.index > 0 and self.refusals:
+            self.refusals -= 1
+            conn.respond(p, status=pdu.ESME_RBINDFAIL)
+            return
+        await super().on_bind(conn, p)
+
+    async def on_submit(self, conn: Conn, p: Pdu) -> None:
+        self.answered += 1
+        if self.answered > 1:
+            await super().on_submit(conn, p)
+            return
+        resp = pdu.encode_pdu(pdu.SUBMIT_SM_RESP, pdu.ESME_ROK, p.seq,
+                              submit_resp_body(conn.next_id()))
+        conn.transport.write(resp + pdu.encode_pdu(pdu.UNBIND, 0, 1))
+
+
+async def test_a_later_part_that_finds_no_bind_waits_for_one_without_spending_attempts(
+    redis: Redis,
+) -> None:
+    # One attempt allowed: a later part that spent it on finding no bind would fail the message.
+    store = Store(redis, 3600)
+    async with ScriptedSmsc(AcceptsOnePartThenUnbinds(refusals=3)) as smsc:
+        async with dispatcher(store, smsc.port, reaper=False, max_attempts=1) as d:
+            assert await d.pools["sim"].wait_ready(WAIT)
+            ids = await accept_messages(store, [("27820000001", "two parts " * 20)])
+            assert await d.send(ids) == 1
+    assert await states(store, ids) == [("submitted", 1)]
+    assert len(smsc.submits) == 2 and smsc.binds == 5  # bound, 3 refused, bound again
