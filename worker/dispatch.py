@@ -151,8 +151,10 @@ class Dispatcher:
         await self._answers.close()
 
     def served(self) -> list[str]:
-        """Channels this worker holds a transmitting bind slot of."""
-        return [name for name, pool in self.pools.items() if pool.serving]
+        """Channels this worker has a transmitting bind up on: the only ones it claims for.
+        A slot lease alone is not enough (the SMSC may be down, refusing or not answering):
+        a claim it cannot submit would only keep its messages from a worker that can."""
+        return [name for name, pool in self.pools.items() if pool.bound]
 
     async def heartbeat_forever(self) -> None:
         """Keep this worker's claims alive; a SIGKILLed worker's expire within the lease.
@@ -303,7 +305,7 @@ class Dispatcher:
                 return answer
             smsc_ids.append(answer)
         return Outcome(api_id=msg.api_id, channel=msg.channel, smsc_ids=smsc_ids,
-                       receipt_wait_ms=self._receipt_waits[msg.channel])
+                       receipt_wait_ms=self._receipt_waits[msg.channel], attempted=True)
 
     async def _submit_part(
         self, msg: Claimed, channel: Channel, pool: ChannelPool, sm: pdu.ShortMessage,
@@ -322,7 +324,7 @@ class Dispatcher:
                 code = f"0x{res.status:08X}"
                 text = pdu.status_name(res.status) + (" (generic_nack)" if res.nack else "")
                 if res.status not in channel.transient_statuses:
-                    return self._failed(msg, code, text)
+                    return self._failed(msg, code, text, attempted=True)
                 if res.status in PACE_STATUSES and not self._too_old(msg, channel):
                     # "Slow down" is not a failure: resend this part after a short pause,
                     # without spending an attempt. A first part that stays throttled goes back
@@ -339,14 +341,36 @@ class Dispatcher:
                         await slot.take()
                     continue
             except SessionClosed as exc:
+                if not exc.written:  # the SMSC never saw it: wait for a bind, spend nothing
+                    unsent = await self._unsent(msg, channel, str(exc), in_place=in_place)
+                    if unsent is not None:
+                        return unsent
+                    continue
                 code, text = "BindDown", str(exc)
             if not in_place:
                 return self._retry_or_fail(msg, channel, code, text)
             attempt += 1
             if attempt >= channel.max_attempts:
                 return self._failed(msg, code, f"{text}; a later part gave up after {attempt} "
-                                               "attempts (earlier parts were accepted)")
+                                               "attempts (earlier parts were accepted)",
+                                    attempted=True)
             await asyncio.sleep(backoff(attempt, 0.2, 5.0, self._rng))
+
+    async def _unsent(
+        self, msg: Claimed, channel: Channel, text: str, *, in_place: bool
+    ) -> Outcome | None:
+        """A part that never left this process (no bind up): the message goes back to the
+        queue without spending an attempt (a first part), or this part is tried again after
+        a pause (a later part: earlier ones are accepted). Either way only max age fails it.
+        None: try the part again."""
+        if self._too_old(msg, channel):
+            return self._failed(msg, "Expired", f"max age reached with no bind up ({text})")
+        if not in_place:
+            return Outcome(api_id=msg.api_id, channel=msg.channel, status=Status.QUEUED,
+                           error_code="BindDown", error_text=text,
+                           retry_at=now_ms() + int(self._rng.uniform(0.5, 1.0) * 1000))
+        await asyncio.sleep(self._rng.uniform(0.2, 0.5))
+        return None
 
     def _deferred(self, msg: Claimed, code: str, text: str, paced: int) -> Outcome:
         delay = backoff(min(msg.attempts + paced, 8), 0.5, 30.0, self._rng)
@@ -358,16 +382,20 @@ class Dispatcher:
     def _too_old(msg: Claimed, channel: Channel) -> bool:
         return now_ms() - msg.accepted_at > channel.max_age_seconds * 1000
 
-    def _failed(self, msg: Claimed, code: str, text: str) -> Outcome:
+    def _failed(self, msg: Claimed, code: str, text: str, *, attempted: bool = False) -> Outcome:
         return Outcome(api_id=msg.api_id, channel=msg.channel, status=Status.FAILED,
-                       error_code=code, error_text=text)
+                       error_code=code, error_text=text, attempted=attempted)
 
     def _retry_or_fail(self, msg: Claimed, channel: Channel, code: str, text: str) -> Outcome:
-        if msg.attempts >= channel.max_attempts:
-            return self._failed(msg, code, f"{text}; gave up after {msg.attempts} attempts")
-        delay = backoff(msg.attempts, 0.5, 30.0, self._rng)
+        """After a submit that reached the SMSC and was not accepted: it spent an attempt."""
+        spent = msg.attempts + 1
+        if spent >= channel.max_attempts:
+            return self._failed(msg, code, f"{text}; gave up after {spent} attempts",
+                                attempted=True)
+        delay = backoff(spent, 0.5, 30.0, self._rng)
         return Outcome(api_id=msg.api_id, channel=msg.channel, status=Status.QUEUED,
-                       error_code=code, error_text=text, retry_at=now_ms() + int(delay * 1000))
+                       error_code=code, error_text=text, retry_at=now_ms() + int(delay * 1000),
+                       attempted=True)
 
     async def _flush_outcomes(self, outcomes: Sequence[Outcome]) -> list[int]:
         # An answered submit must be recorded, or it would be sent again: keep trying through

@@ -187,7 +187,7 @@ class Claimed:
     channel: str
     to: str
     content: str
-    attempts: int
+    attempts: int  # spent before this claim (submits that reached the SMSC)
     accepted_at: int
     reclaimed: bool  # the previous holder died: its submit may have reached the SMSC
 
@@ -203,7 +203,8 @@ class Outcome:
     error_code: str = ""
     error_text: str = ""
     retry_at: int = 0
-    deferred: bool = False  # waited for a resource (a free concatenation ref): not an attempt
+    deferred: bool = False  # waited for a resource (a free ref, a throttled SMSC)
+    attempted: bool = False  # a submit of it reached the SMSC: spends one of max_attempts
     receipt_wait_ms: int = 0  # submitted: becomes unknown if no receipt settles it by then
 
 
@@ -592,9 +593,12 @@ for i = 5, #ARGV do
     elseif not served[ch] then
       redis.call('ZADD', pk, now, id)
     elseif st == 'sending' or tonumber(f.next_at or '0') <= now then
-      local attempts = tonumber(f.attempts or '0') + 1
-      move(key, f, 'sending', now, st == 'sending' and 'reclaimed' or ('attempt ' .. attempts),
-           {'worker', worker, 'attempts', attempts})
+      -- A claim spends no attempt: the outcome does, when its submit reached the SMSC. Only a
+      -- dead holder's claim is counted here, as its submit may have gone out unrecorded.
+      local attempts = tonumber(f.attempts or '0')
+      if st == 'sending' and f.worker ~= worker then attempts = attempts + 1 end
+      move(key, f, 'sending', now, st == 'sending' and 'reclaimed' or
+           ('attempt ' .. (attempts + 1)), {'worker', worker, 'attempts', attempts})
       redis.call('ZADD', pk, lease, id)
       out[#out + 1] = {id, ch, f.to, f.content, attempts, f.accepted_at,
                        st == 'sending' and 1 or 0}
@@ -606,12 +610,14 @@ return cjson.encode(out)
 """
 
 _OUTCOMES = _COMMON_LUA + r"""
--- ARGV: now, dlr_ttl_s, outcomes_json; each: {id, channel, ids, status, code, text, retry_at}
+-- ARGV: now, dlr_ttl_s, outcomes_json; each: {id, channel, ids, status, code, text, retry_at,
+-- attempted, receipt_wait}. An attempted outcome (its submit reached the SMSC) spends one.
 local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
 local applied = 0
 for _, o in ipairs(cjson.decode(ARGV[3])) do
   local key = P .. 'm:' .. o.id
   local f = fetch(key)
+  if o.attempted and f.status == 'sending' then redis.call('HINCRBY', key, 'attempts', 1) end
   if o.status == 'submitted' then
     local extra = {'submitted_at', now, 'smsc_ids', table.concat(o.ids, ','), 'nparts', #o.ids}
     if move(key, f, 'submitted', now, table.concat(o.ids, ','), extra) then
@@ -641,7 +647,6 @@ for _, o in ipairs(cjson.decode(ARGV[3])) do
     if move(key, f, 'queued', now, o.code .. ' ' .. o.text,
             {'next_at', o.retry_at, 'err_code', o.code, 'err_text', o.text}) then
       applied = applied + 1
-      if o.deferred then redis.call('HINCRBY', key, 'attempts', -1) end
       redis.call('ZADD', P .. 'pending:' .. o.channel, o.retry_at, o.id)
     end
   else
@@ -918,7 +923,7 @@ class Store:
         payload = [
             {"id": o.api_id, "channel": o.channel, "ids": list(o.smsc_ids),
              "status": str(o.status), "code": o.error_code, "text": o.error_text,
-             "retry_at": o.retry_at, "deferred": o.deferred,
+             "retry_at": o.retry_at, "attempted": o.attempted,
              "receipt_wait": o.receipt_wait_ms}
             for o in outcomes
         ]

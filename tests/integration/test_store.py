@@ -142,7 +142,28 @@ async def test_a_dead_workers_claim_is_taken_over_and_marked_reclaimed(redis: Re
     await store.claim([api_id], worker="w1", lease_ms=10_000, served=["sim"])
     await redis.delete("smsgw:w:w1")  # what expiry does to a SIGKILLed worker's heartbeat
     (taken,) = await store.claim([api_id], worker="w2", lease_ms=10_000, served=["sim"])
-    assert taken.reclaimed and taken.attempts == 2
+    # the dead holder's submit may have reached the SMSC: its attempt is counted now
+    assert taken.reclaimed and taken.attempts == 1
+
+
+async def test_only_a_submit_that_reached_the_smsc_spends_an_attempt(redis: Redis) -> None:
+    store = Store(redis, retention_seconds=100)
+    (api_id,) = await _accept(store, [_msg()])
+
+    async def claim_and_record(attempted: bool) -> int:
+        await redis.zadd("smsgw:pending:sim", {api_id: 0})  # due again at once
+        (claimed,) = await store.claim([api_id], worker="w1", lease_ms=10_000, served=["sim"])
+        await store.record_outcomes(
+            [Outcome(api_id=api_id, channel="sim", status=Status.QUEUED, error_code="BindDown",
+                     attempted=attempted)], dlr_ttl_seconds=100)
+        return claimed.attempts
+
+    assert await claim_and_record(False) == 0  # a claim alone spends nothing
+    assert await claim_and_record(True) == 0  # (what was spent before this claim)
+    assert await claim_and_record(False) == 1
+    assert await claim_and_record(True) == 1
+    (rec,) = await store.get([api_id])
+    assert rec is not None and rec.fields["attempts"] == "2"
 
 
 async def test_a_worker_does_not_claim_a_channel_it_does_not_serve(redis: Redis) -> None:
@@ -229,4 +250,5 @@ async def test_a_live_worker_takes_back_its_own_claim_whose_reply_it_lost(redis:
     assert await store.claim([api_id], worker="w1", lease_ms=10_000, served=["sim"]) == []
     await redis.zadd("smsgw:pending:sim", {api_id: 0})  # the lease has passed
     (again,) = await store.claim([api_id], worker="w1", lease_ms=10_000, served=["sim"])
-    assert again.reclaimed and again.attempts == 2
+    # w1 never had it in flight (it lost the reply), so nothing of it was sent: no attempt
+    assert again.reclaimed and again.attempts == 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,6 +44,50 @@ class SlotLeases(Protocol):
 def backoff(attempt: int, low: float, high: float, rng: random.Random) -> float:
     """Exponential backoff with full jitter, so binds of many workers never reconnect in step."""
     return rng.uniform(low, min(high, low * 2 ** min(attempt, 16)))
+
+
+# A bind lost sooner than this after it came up counts as a failed attempt: an SMSC that
+# accepts binds and drops them at once (or unbinds them) must see backoff, not a bind storm.
+STABLE_BIND_SECONDS = 10.0
+
+
+class Reconnect:
+    """When one bind slot may try to bind again; pure (times in, waits out), so it is tested
+    without a clock. Two rules: failures (refused, timed out, or a bind lost before it was
+    stable) grow the wait up to ``high`` with full jitter; and never two attempts within
+    ``low`` seconds of each other, however the last one ended."""
+
+    def __init__(self, low: float, high: float, rng: random.Random,
+                 stable_seconds: float = STABLE_BIND_SECONDS) -> None:
+        self.low, self.high, self.stable_seconds = low, high, stable_seconds
+        self.failures = 0
+        self._rng = rng
+        self._started = -math.inf
+        self._bound_at: float | None = None
+        self._next = -math.inf
+
+    def wait(self, now: float) -> float:
+        """Seconds from ``now`` until the next attempt may start."""
+        return max(0.0, self._next - now)
+
+    def attempt(self, now: float) -> None:
+        """A bind attempt starts."""
+        self._started, self._bound_at = now, None
+
+    def bound(self, now: float) -> None:
+        """The attempt's bind is up."""
+        self._bound_at = now
+
+    def ended(self, now: float, at_least: float = 0.0) -> float:
+        """The attempt failed, or its bind ended; returns the wait before the next attempt
+        (``at_least`` seconds from now, as after a refused bind)."""
+        if self._bound_at is not None and now - self._bound_at >= self.stable_seconds:
+            self.failures, wait = 0, 0.0  # a good bind ended: rebind now
+        else:
+            wait = backoff(self.failures, self.low, self.high, self._rng)
+            self.failures += 1
+        self._next = max(now + max(wait, at_least), self._started + self.low)
+        return self.wait(now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +196,9 @@ class ChannelPool:
 
     async def _supervise(self, index: int, command: int, kind: str) -> None:
         name = self._bind_name(index)
+        # Per bind slot for the pool's life, so that a lost lease does not reset it either.
+        policy = Reconnect(self.channel.reconnect_min_seconds,
+                           self.channel.reconnect_max_seconds, self._rng)
         await self._pause(self._first_wait(index))
         while not self._stopping.is_set():
             slot = await self._leases.acquire(self.channel.name, kind, self.channel.binds)
@@ -163,7 +211,7 @@ class ChannelPool:
                 self._tx_slots.add(slot)
             renewer = asyncio.create_task(self._renew(kind, slot))
             try:
-                await self._bind_loop(name, command, kind, renewer)
+                await self._bind_loop(name, command, kind, renewer, policy)
             finally:
                 renewer.cancel()
                 self._tx_slots.discard(slot)
@@ -179,27 +227,32 @@ class ChannelPool:
             await self._pause(self._leases.ttl_seconds / 3)
 
     async def _bind_loop(
-        self, name: str, command: int, kind: str, renewer: asyncio.Task[None]
+        self, name: str, command: int, kind: str, renewer: asyncio.Task[None], policy: Reconnect
     ) -> None:
-        """Bind, hold, rebind with backoff — while the slot is ours."""
-        attempt = 0
+        """Bind, hold, rebind as ``policy`` allows — while the slot is ours."""
+        loop = asyncio.get_running_loop()
         while not self._stopping.is_set() and not renewer.done():
+            await self._pause(policy.wait(loop.time()))
+            if self._stopping.is_set() or renewer.done():
+                return
+            policy.attempt(loop.time())
             try:
                 session = await Session.open(self._params(command), self._on_deliver, name)
             except BindRefused as exc:
+                delay = policy.ended(loop.time(), self.channel.bind_refused_retry_seconds)
                 log.error("%s: %s; check system_id/password; retrying in %.0fs",
-                          name, exc, self.channel.bind_refused_retry_seconds)
-                await self._pause(self.channel.bind_refused_retry_seconds)
+                          name, exc, delay)
                 continue
             except (OSError, SessionClosed, TimeoutError) as exc:
-                delay = backoff(attempt, self.channel.reconnect_min_seconds,
-                                self.channel.reconnect_max_seconds, self._rng)
-                attempt += 1
+                delay = policy.ended(loop.time())
                 log.warning("%s: connect failed (%s); retry in %.1fs", name, exc, delay)
-                await self._pause(delay)
                 continue
-            attempt = 0
+            policy.bound(loop.time())
             await self._hold(name, session, kind, renewer)
+            delay = policy.ended(loop.time())
+            if not self._stopping.is_set():
+                self.reconnects += 1
+                log.warning("%s: bind lost; rebinding in %.1fs", name, delay)
 
     async def _hold(
         self, name: str, session: Session, kind: str, renewer: asyncio.Task[None]
@@ -222,9 +275,6 @@ class ChannelPool:
             self._tx.remove(session)
         if not any(s.bound for s in self._tx):
             self._ready.clear()
-        if not self._stopping.is_set():
-            self.reconnects += 1
-            log.warning("%s: bind lost, reconnecting", name)
 
     async def _pause(self, seconds: float) -> None:
         try:
