@@ -7,7 +7,8 @@ Guards against aiosmpplib's measured defects by construction:
 - a dropped connection fails every in-flight submit at once with :class:`SessionClosed`;
 - a request unanswered within the response timeout fails with :class:`SessionClosed` (one
   periodic sweep of deadlines per session, not a timer per request: it is the hot path);
-- a failing deliver_sm handler answers that PDU with an error, it never kills the reader.
+- a failing deliver_sm (or data_sm) handler answers that PDU with an error, it never kills
+  the reader.
 """
 
 from __future__ import annotations
@@ -250,7 +251,7 @@ class Session(asyncio.Protocol):
                 log.warning("%s: generic_nack %s for unknown seq %d",
                             self.name, pdu.status_name(p.status), p.seq)
             return
-        if p.command_id == pdu.DELIVER_SM:
+        if p.command_id == pdu.DELIVER_SM or p.command_id == pdu.DATA_SM:
             # After the submitters this read has woken: a receipt right behind its
             # submit_sm_resp then reaches Redis after that submit's outcome (not held).
             self._loop.call_soon(self._deliver, p)
@@ -259,47 +260,57 @@ class Session(asyncio.Protocol):
         elif p.command_id == pdu.UNBIND:
             self._write(pdu.UNBIND_RESP, pdu.ESME_ROK, p.seq)
             self.abort()
+        elif p.command_id == pdu.ALERT_NOTIFICATION:
+            # SMPP 3.4 has no alert_notification_resp (a generic_nack would be a protocol
+            # error), and we never ask for alerts (no set_dpf): nothing to do.
+            log.debug("%s: alert_notification ignored", self.name)
         else:
             self._write(pdu.GENERIC_NACK, pdu.ESME_RINVCMDID, p.seq)
 
     def _deliver(self, p: Pdu) -> None:
-        # The receipt is acknowledged only after the handler has recorded it.
+        # The receipt is acknowledged only after the handler has recorded it. data_sm carries
+        # a receipt or an MO message like deliver_sm, in its own body layout.
+        resp_id = p.command_id | pdu.RESP_BIT
         try:
-            sm = ShortMessage.decode(p.body)
+            if p.command_id == pdu.DATA_SM:
+                sm = ShortMessage.decode_data_sm(p.body)
+            else:
+                sm = ShortMessage.decode(p.body)
         except pdu.PduError as exc:
-            log.warning("%s: malformed deliver_sm: %s", self.name, exc)
-            self._write(pdu.DELIVER_SM_RESP, pdu.ESME_RSYSERR, p.seq, b"\x00")
+            log.warning("%s: malformed %s: %s", self.name, pdu.command_name(p.command_id), exc)
+            self._write(resp_id, pdu.ESME_RSYSERR, p.seq, b"\x00")
             return
         try:
             answer = self._on_deliver(sm)
         except Exception as exc:  # error boundary: one bad receipt must not kill the reader
-            self._handler_failed(exc, p.seq)
+            self._handler_failed(exc, resp_id, p.seq)
             return
         if isinstance(answer, asyncio.Future):
-            answer.add_done_callback(functools.partial(self._answer, p.seq))
+            answer.add_done_callback(functools.partial(self._answer, resp_id, p.seq))
         else:
-            self._spawn(self._await_answer(answer, p.seq))
+            self._spawn(self._await_answer(answer, resp_id, p.seq))
 
-    async def _await_answer(self, answer: Awaitable[int], seq: int) -> None:
+    async def _await_answer(self, answer: Awaitable[int], resp_id: int, seq: int) -> None:
         try:
             status = await answer
         except Exception as exc:  # error boundary, as in _deliver
-            self._handler_failed(exc, seq)
+            self._handler_failed(exc, resp_id, seq)
             return
-        self._write(pdu.DELIVER_SM_RESP, status, seq, b"\x00")
+        self._write(resp_id, status, seq, b"\x00")
 
-    def _answer(self, seq: int, answer: asyncio.Future[int]) -> None:
+    def _answer(self, resp_id: int, seq: int, answer: asyncio.Future[int]) -> None:
         if answer.cancelled():
             return
         exc = answer.exception()
         if isinstance(exc, Exception):
-            self._handler_failed(exc, seq)
+            self._handler_failed(exc, resp_id, seq)
         elif exc is None:
-            self._write(pdu.DELIVER_SM_RESP, answer.result(), seq, b"\x00")
+            self._write(resp_id, answer.result(), seq, b"\x00")
 
-    def _handler_failed(self, exc: Exception, seq: int) -> None:
-        log.error("%s: deliver_sm handler failed; SMSC will redeliver", self.name, exc_info=exc)
-        self._write(pdu.DELIVER_SM_RESP, pdu.ESME_RSYSERR, seq, b"\x00")
+    def _handler_failed(self, exc: Exception, resp_id: int, seq: int) -> None:
+        log.error("%s: %s handler failed; SMSC will redeliver", self.name,
+                  pdu.command_name(resp_id & ~pdu.RESP_BIT), exc_info=exc)
+        self._write(resp_id, pdu.ESME_RSYSERR, seq, b"\x00")
 
     def _write(self, command_id: int, status: int, seq: int, body: bytes = b"") -> None:
         self._send(pdu.encode_pdu(command_id, status, seq, body))
