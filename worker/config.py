@@ -9,6 +9,7 @@ process stops before it serves anything.
 from __future__ import annotations
 
 import dataclasses
+import ssl
 import tomllib
 import types
 import typing
@@ -95,6 +96,16 @@ class Channel:
     max_attempts: int = bounded(5, 1, 100)
     max_age_seconds: int = bounded(3600, 1, 30 * DAY)
     receipt_id_format: ReceiptIdFormat = "auto"
+    # SMPP over TLS (Kannel's use-ssl). The SMSC's certificate is always verified: against
+    # tls_ca_file (PEM) or the system's trust store, for tls_server_name or else host.
+    tls: bool = False
+    tls_ca_file: str = ""
+    tls_cert_file: str = ""  # a client certificate (PEM), for SMSCs that ask for one
+    tls_key_file: str = ""  # its private key, unless tls_cert_file holds it too
+    tls_server_name: str = ""
+    # Built from the settings above once, at load (never per connect). Not a setting.
+    tls_context: ssl.SSLContext | None = field(
+        default=None, compare=False, repr=False, metadata={"derived": True})
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,8 +203,9 @@ def settings_from_dict(raw: Mapping[str, Any], env: Mapping[str, str], source: s
         if env.get(var):
             gateway_raw[key] = env[var]
     channels = {
-        name: _build(Channel, {**_table(body, f"channels.{name}", source), "name": name},
-                     f"channels.{name}", source)
+        name: _with_tls_context(
+            _build(Channel, {**_table(body, f"channels.{name}", source), "name": name},
+                   f"channels.{name}", source), source)
         for name, body in channels_raw.items()
     }
     settings = _build(
@@ -211,6 +223,55 @@ def settings_from_dict(raw: Mapping[str, Any], env: Mapping[str, str], source: s
     )
     _check_cross_fields(settings)
     return settings
+
+
+def _with_tls_context(ch: Channel, source: str) -> Channel:
+    """``ch`` with its SSL context, built here so that a bad file stops the process at start."""
+    where = f"{source}: channels.{ch.name}"
+    if not ch.tls:
+        for key in ("tls_ca_file", "tls_cert_file", "tls_key_file", "tls_server_name"):
+            if getattr(ch, key):
+                # Most likely a forgotten `tls = true`: the password would go out in clear.
+                raise ConfigError(f"{where}.{key}: only used with tls = true")
+        return ch
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)  # verifies certificate and name
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if ch.tls_ca_file:
+        _readable(ch.tls_ca_file, f"{where}.tls_ca_file")
+        try:
+            ctx.load_verify_locations(cafile=ch.tls_ca_file)
+        except ssl.SSLError as exc:
+            raise ConfigError(f"{where}.tls_ca_file: no certificate in {ch.tls_ca_file} "
+                              f"({exc.reason})") from None
+    if ch.tls_key_file and not ch.tls_cert_file:
+        raise ConfigError(f"{where}.tls_key_file: needs tls_cert_file")
+    if ch.tls_cert_file:
+        _readable(ch.tls_cert_file, f"{where}.tls_cert_file")
+        if ch.tls_key_file:
+            _readable(ch.tls_key_file, f"{where}.tls_key_file")
+        _load_client_cert(ctx, ch, where)
+    return dataclasses.replace(ch, tls_context=ctx)
+
+
+def _load_client_cert(ctx: ssl.SSLContext, ch: Channel, where: str) -> None:
+    try:
+        ctx.load_cert_chain(ch.tls_cert_file, ch.tls_key_file or None)
+    except ssl.SSLError as exc:
+        if exc.reason == "KEY_VALUES_MISMATCH":
+            problem = "the certificate and tls_key_file do not match"
+        elif not ch.tls_key_file:
+            problem = "no private key in it (set tls_key_file)"
+        else:
+            problem = f"not a PEM certificate and key ({exc.reason})"
+        raise ConfigError(f"{where}.tls_cert_file: {problem}") from None
+
+
+def _readable(path: str, name: str) -> None:
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read {path}: {exc.strerror}") from None
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -239,7 +300,7 @@ def _build(cls: type[T], values: Mapping[str, Any], where: str, source: str) -> 
     kwargs: dict[str, Any] = {}
     for key, value in values.items():
         name = f"{where}.{key}" if where else key
-        if key not in fields:
+        if key not in fields or fields[key].metadata.get("derived"):
             raise ConfigError(f"{source}: {name}: unknown setting")
         if key in _NESTED and not where:
             kwargs[key] = value

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import ssl
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 from worker.config import (
     Channel,
@@ -196,3 +198,84 @@ def test_the_defaults_and_the_bounds_themselves_are_accepted() -> None:
              "max_attempts": 100, "window": 1000, "validity_seconds": 30 * 86400}
     ch = settings_from_dict({"channels": {"x": edges}}, {}, "t.toml").channels["x"]
     assert (ch.enquire_link_seconds, ch.reconnect_min_seconds) == (1.0, 0.01)
+
+
+# --- TLS (issue 11): the context is built once, at load; a bad file stops the process there ---
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+def _tls_channel(**fields: Any) -> dict[str, Any]:
+    return {"channels": {"x": {"tls": True, **fields}}}
+
+
+def test_a_tls_channel_verifies_the_smsc_certificate_by_default(
+    tmp_path: Path, ca: trustme.CA
+) -> None:
+    ca.cert_pem.write_to_path(tmp_path / "ca.pem")
+    ch = settings_from_dict(_tls_channel(tls_ca_file=str(tmp_path / "ca.pem")), {},
+                            "t.toml").channels["x"]
+    assert isinstance(ch.tls_context, ssl.SSLContext)
+    assert ch.tls_context.verify_mode == ssl.CERT_REQUIRED and ch.tls_context.check_hostname
+    assert ch.tls_context.minimum_version >= ssl.TLSVersion.TLSv1_2
+    plain = settings_from_dict({"channels": {"x": {}}}, {}, "t.toml").channels["x"]
+    assert plain.tls is False and plain.tls_context is None
+
+
+def test_a_tls_channel_without_a_ca_file_trusts_the_system_store() -> None:
+    ch = settings_from_dict(_tls_channel(), {}, "t.toml").channels["x"]
+    assert ch.tls_context is not None and ch.tls_context.verify_mode == ssl.CERT_REQUIRED
+
+
+def test_a_tls_channel_loads_its_client_certificate_and_key(
+    tmp_path: Path, ca: trustme.CA
+) -> None:
+    leaf = ca.issue_cert("smsgw-client")
+    leaf.cert_chain_pems[0].write_to_path(tmp_path / "client.pem")
+    leaf.private_key_pem.write_to_path(tmp_path / "client.key")
+    ch = settings_from_dict(_tls_channel(tls_cert_file=str(tmp_path / "client.pem"),
+                                         tls_key_file=str(tmp_path / "client.key")),
+                            {}, "t.toml").channels["x"]
+    assert ch.tls_context is not None
+
+
+def _bad_tls_cases(tmp: Path, ca: trustme.CA) -> list[tuple[dict[str, Any], str, str]]:
+    (tmp / "garbage.pem").write_text("not a certificate")
+    leaf, other = ca.issue_cert("a"), ca.issue_cert("b")
+    leaf.cert_chain_pems[0].write_to_path(tmp / "a.pem")
+    other.private_key_pem.write_to_path(tmp / "b.key")
+    missing = str(tmp / "missing.pem")
+    return [
+        (_tls_channel(tls_ca_file=missing), "tls_ca_file", "cannot read"),
+        (_tls_channel(tls_ca_file=str(tmp / "garbage.pem")), "tls_ca_file", "no certificate"),
+        (_tls_channel(tls_cert_file=missing), "tls_cert_file", "cannot read"),
+        (_tls_channel(tls_cert_file=str(tmp / "a.pem"), tls_key_file=missing), "tls_key_file",
+         "cannot read"),
+        (_tls_channel(tls_cert_file=str(tmp / "a.pem"), tls_key_file=str(tmp / "b.key")),
+         "tls_cert_file", "do not match"),
+        (_tls_channel(tls_cert_file=str(tmp / "a.pem")), "tls_cert_file", "no private key"),
+        (_tls_channel(tls_key_file=str(tmp / "b.key")), "tls_key_file", "needs tls_cert_file"),
+        ({"channels": {"x": {"tls_ca_file": str(tmp / "a.pem")}}}, "tls_ca_file",
+         "only used with tls = true"),
+    ]
+
+
+def test_a_bad_tls_file_or_setting_is_refused_naming_the_field(
+    tmp_path: Path, ca: trustme.CA
+) -> None:
+    for raw, key, problem in _bad_tls_cases(tmp_path, ca):
+        with pytest.raises(ConfigError) as err:
+            settings_from_dict(raw, {}, "t.toml")
+        message = str(err.value)
+        assert f"t.toml: channels.x.{key}:" in message and problem in message, (raw, message)
+
+
+def test_the_process_stops_at_start_on_a_missing_ca_file(tmp_path: Path) -> None:
+    env = _write(tmp_path, f"[channels.sim]\ntls = true\ntls_ca_file = '{tmp_path}/nope.pem'\n")
+    proc = subprocess.run([sys.executable, "-m", "gateway", "worker"], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 2
+    assert "channels.sim.tls_ca_file" in proc.stderr and "nope.pem" in proc.stderr

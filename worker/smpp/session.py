@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import ssl
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, cast
@@ -50,6 +51,11 @@ class BindRefused(Exception):
         self.status = status
 
 
+class TlsFailed(OSError):
+    """The TLS handshake failed (an untrusted or misnamed certificate, no shared protocol):
+    a failed connect, retried with backoff, whose message says why."""
+
+
 @dataclass(frozen=True, slots=True)
 class SubmitResult:
     """The SMSC's answer to one submit_sm: status (maybe a vendor code) and message id."""
@@ -72,6 +78,8 @@ class SessionParams:
     window: int
     enquire_link_seconds: float
     response_timeout_seconds: float
+    tls: ssl.SSLContext | None = None  # built once per channel (worker.config), not per connect
+    tls_server_name: str = ""  # the name the certificate must carry; "" means host
 
 
 class Session(asyncio.Protocol):
@@ -102,11 +110,10 @@ class Session(asyncio.Protocol):
     async def open(
         cls, params: SessionParams, on_deliver: DeliverHandler, name: str
     ) -> Session:
-        """Connect and bind; raises OSError, BindRefused or SessionClosed."""
-        loop = asyncio.get_running_loop()
+        """Connect and bind; raises OSError (TlsFailed among them), BindRefused or
+        SessionClosed."""
         session = cls(params, on_deliver, name)
-        async with asyncio.timeout(params.response_timeout_seconds):
-            await loop.create_connection(lambda: session, params.host, params.port)
+        await session._connect()
         session._spawn(session._expire_forever())
         bind = pdu.Bind(params.system_id, params.password, params.system_type)
         try:
@@ -120,6 +127,19 @@ class Session(asyncio.Protocol):
         session.bound = True
         session._spawn(session._keepalive())
         return session
+
+    async def _connect(self) -> None:
+        params = self.params
+        server_name = (params.tls_server_name or params.host) if params.tls else None
+        try:
+            async with asyncio.timeout(params.response_timeout_seconds):  # handshake included
+                await self._loop.create_connection(lambda: self, params.host, params.port,
+                                                   ssl=params.tls, server_hostname=server_name)
+        except ssl.SSLError as exc:
+            reason = (f"certificate verify failed: {exc.verify_message}"
+                      if isinstance(exc, ssl.SSLCertVerificationError) else exc.reason or exc)
+            raise TlsFailed(f"TLS handshake with {params.host}:{params.port} "
+                            f"({server_name}) failed: {reason}") from exc
 
     @property
     def in_flight(self) -> int:
