@@ -86,7 +86,7 @@ class Channel:
     validity_seconds: int = bounded(0, 0, 30 * DAY)
     split_mode: SplitMode = "udh8"
     enquire_link_seconds: float = bounded(30.0, 1, 3600)
-    response_timeout_seconds: float = bounded(10.0, 1, 300)
+    response_timeout_seconds: float = bounded(10.0, 1, 3600)
     # Above 0, or a refused connection is retried in a busy loop.
     reconnect_min_seconds: float = bounded(1.0, 0.01, 3600)
     reconnect_max_seconds: float = bounded(60.0, 0.01, 3600)

@@ -128,7 +128,7 @@ OUT_OF_RANGE: list[tuple[str, str, Any, Any]] = [
     ("channels.sim", "registered_delivery", None, 256),
     ("channels.sim", "validity_seconds", None, 30 * 86400 + 1),
     ("channels.sim", "enquire_link_seconds", 0.999, 3601),
-    ("channels.sim", "response_timeout_seconds", 0.999, 301),
+    ("channels.sim", "response_timeout_seconds", 0.999, 3601),
     ("channels.sim", "reconnect_min_seconds", 0.0, 3601),
     ("channels.sim", "reconnect_max_seconds", 0.0, 3601),
     ("channels.sim", "bind_refused_retry_seconds", 0.999, 3601),
