@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -142,10 +143,12 @@ class _Protocol(asyncio.Protocol):
 
 
 class ScriptedSmsc:
-    """The double: listens on 127.0.0.1, a free port, answering as its script says."""
+    """The double: listens on 127.0.0.1, a free port, answering as its script says; over TLS
+    when given a server ``ssl`` context."""
 
-    def __init__(self, script: Script | None = None) -> None:
+    def __init__(self, script: Script | None = None, *, ssl: ssl.SSLContext | None = None) -> None:
         self.script = script if script is not None else Script()
+        self.ssl = ssl  # a server context: the double then speaks SMPP over TLS
         self.connections: list[Conn] = []
         self.received: list[tuple[Conn, Pdu]] = []
         self.ids = itertools.count(1)
@@ -164,7 +167,8 @@ class ScriptedSmsc:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _Protocol(self), "127.0.0.1", self.port)
+        self._server = await loop.create_server(lambda: _Protocol(self), "127.0.0.1", self.port,
+                                                ssl=self.ssl)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:

@@ -9,6 +9,7 @@ process stops before it serves anything.
 from __future__ import annotations
 
 import dataclasses
+import ssl
 import tomllib
 import types
 import typing
@@ -21,6 +22,7 @@ from worker.encoding import MAX_SEGMENTS, SplitMode
 from worker.redisconn import check_redis_url
 
 T = TypeVar("T")
+N = TypeVar("N", int, float)
 
 BindMode = Literal["transceiver", "transmitter_receiver"]
 ReceiptIdFormat = Literal["auto", "same", "hex_to_dec", "dec_to_hex"]
@@ -46,37 +48,64 @@ class ConfigError(Exception):
     """A configuration value is missing or invalid."""
 
 
+DAY = 86400
+
+
+def bounded(default: N, low: float, high: float) -> N:
+    """A numeric setting with its default and its inclusive bounds, checked at load. Every
+    timing and size setting has some: 0 or an absurd value there is a typo, and one of them
+    (enquire_link_seconds = 0) made a worker send 59,269 enquire_links in 2 s."""
+    return field(default=default, metadata={"bounds": (low, high)})
+
+
+OCTET = 255  # TON, NPI and registered_delivery are one octet on the wire
+
+
 @dataclass(frozen=True, slots=True)
 class Channel:
     """One SMPP account at an SMSC."""
 
     name: str
     host: str = "127.0.0.1"
-    port: int = 2775
+    port: int = bounded(2775, 1, 65535)
     system_id: str = "smsgw"
     password: str = field(default="", repr=False)
     system_type: str = ""
     bind_mode: BindMode = "transceiver"
-    binds: int = 1
-    window: int = 10
-    tps: float = 0.0  # 0 means unlimited
+    binds: int = bounded(1, 1, 100)
+    window: int = bounded(10, 1, 1000)
+    tps: float = bounded(0.0, 0, 100_000)  # 0 means unlimited
     source_addr: str = "smsgw"
-    source_ton: int = 5
-    source_npi: int = 0
-    dest_ton: int = 1
-    dest_npi: int = 1
-    registered_delivery: int = 1
-    validity_seconds: int = 0  # 0: the SMSC's default
+    source_ton: int = bounded(5, 0, OCTET)
+    source_npi: int = bounded(0, 0, OCTET)
+    dest_ton: int = bounded(1, 0, OCTET)
+    dest_npi: int = bounded(1, 0, OCTET)
+    registered_delivery: int = bounded(1, 0, OCTET)
+    # 0: the SMSC's default. At most 30 days: the relative validity period has two digits of
+    # days, and SMSCs keep messages for days, not months.
+    validity_seconds: int = bounded(0, 0, 30 * DAY)
     split_mode: SplitMode = "udh8"
-    enquire_link_seconds: float = 30.0
-    response_timeout_seconds: float = 10.0
-    reconnect_min_seconds: float = 1.0
-    reconnect_max_seconds: float = 60.0
-    bind_refused_retry_seconds: float = 60.0
+    enquire_link_seconds: float = bounded(30.0, 1, 3600)
+    response_timeout_seconds: float = bounded(10.0, 1, 3600)
+    # Above 0, or a refused connection is retried in a busy loop.
+    reconnect_min_seconds: float = bounded(1.0, 0.01, 3600)
+    reconnect_max_seconds: float = bounded(60.0, 0.01, 3600)
+    # At least a second: retrying bad credentials at once gets accounts locked at SMSCs.
+    bind_refused_retry_seconds: float = bounded(60.0, 1, 3600)
     transient_statuses: frozenset[int] = DEFAULT_TRANSIENT
-    max_attempts: int = 5
-    max_age_seconds: int = 3600
+    max_attempts: int = bounded(5, 1, 100)
+    max_age_seconds: int = bounded(3600, 1, 30 * DAY)
     receipt_id_format: ReceiptIdFormat = "auto"
+    # SMPP over TLS (Kannel's use-ssl). The SMSC's certificate is always verified: against
+    # tls_ca_file (PEM) or the system's trust store, for tls_server_name or else host.
+    tls: bool = False
+    tls_ca_file: str = ""
+    tls_cert_file: str = ""  # a client certificate (PEM), for SMSCs that ask for one
+    tls_key_file: str = ""  # its private key, unless tls_cert_file holds it too
+    tls_server_name: str = ""
+    # Built from the settings above once, at load (never per connect). Not a setting.
+    tls_context: ssl.SSLContext | None = field(
+        default=None, compare=False, repr=False, metadata={"derived": True})
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,13 +113,13 @@ class GatewaySettings:
     """HTTP front end."""
 
     host: str = "127.0.0.1"
-    port: int = 8080
+    port: int = bounded(8080, 1, 65535)
     default_channel: str = ""
     default_country_code: str = ""
-    max_segments: int = 10
-    max_messages_per_request: int = 1000
-    max_body_bytes: int = 4 * 1024 * 1024
-    idempotency_window_seconds: int = 86400
+    max_segments: int = bounded(10, 1, 255)  # a concatenation header counts up to 255 parts
+    max_messages_per_request: int = bounded(1000, 1, 100_000)
+    max_body_bytes: int = bounded(4 * 1024 * 1024, 1024, 256 * 1024 * 1024)
+    idempotency_window_seconds: int = bounded(DAY, 1, 30 * DAY)
     # aiohttp's access log, a line per request at INFO: off unless asked for, as it cost ~40%
     # of single-message throughput here (requests are counted in /metrics either way).
     access_log: bool = False
@@ -104,23 +133,25 @@ class GatewaySettings:
 class WorkerSettings:
     """arq worker process."""
 
-    max_jobs: int = 200
-    job_timeout_seconds: int = 300
-    health_port: int = 0  # 0: no health server
-    drain_seconds: float = 10.0
+    max_jobs: int = bounded(200, 1, 10_000)
+    job_timeout_seconds: int = bounded(300, 1, DAY)
+    health_port: int = bounded(0, 0, 65535)  # 0: no health server
+    drain_seconds: float = bounded(10.0, 0, 300)
 
 
 @dataclass(frozen=True, slots=True)
 class WebhookSettings:
     """``smsgw webhooks``: delivery of status and MO events to accounts' URLs."""
 
-    timeout_seconds: float = 5.0  # per POST, connect included
-    max_age_seconds: int = 86400  # retried until this old, then dead-lettered
-    backoff_min_seconds: float = 1.0
-    backoff_max_seconds: float = 300.0
-    concurrency_per_account: int = 4  # POSTs in flight per account (never two per message)
-    queue_per_account: int = 200  # events read ahead per account
-    lease_seconds: float = 30.0  # a dead process's accounts are taken over after this
+    timeout_seconds: float = bounded(5.0, 0, 60)  # per POST, connect included
+    max_age_seconds: int = bounded(DAY, 1, 30 * DAY)  # retried until this old, then dead-lettered
+    backoff_min_seconds: float = bounded(1.0, 0.01, DAY)
+    backoff_max_seconds: float = bounded(300.0, 0.01, DAY)
+    # POSTs in flight per account (never two per message)
+    concurrency_per_account: int = bounded(4, 1, 1000)
+    queue_per_account: int = bounded(200, 1, 100_000)  # events read ahead per account
+    # a dead process's accounts are taken over after this
+    lease_seconds: float = bounded(30.0, 1, 3600)
     # Tenants choose the URLs: only globally routable unicast addresses, unless this is on
     # (dev mode and tests, whose receivers listen on 127.0.0.1). See worker/netguard.py.
     allow_private_networks: bool = False
@@ -131,11 +162,11 @@ class Settings:
     """Everything a process needs, validated."""
 
     redis_url: str = "redis://127.0.0.1:6379/0"
-    retention_seconds: int = 7 * 86400
+    retention_seconds: int = bounded(7 * DAY, 60, 366 * DAY)
     # Durability: a write counts (a send is answered, an outcome or receipt recorded) only
     # once this many replicas hold it (Redis WAIT), or the wait below runs out.
-    replica_acks: int = 0
-    replica_ack_timeout_ms: int = 1000
+    replica_acks: int = bounded(0, 0, 100)
+    replica_ack_timeout_ms: int = bounded(1000, 1, MAX_REPLICA_WAIT_MS)
     gateway: GatewaySettings = GatewaySettings()
     worker: WorkerSettings = WorkerSettings()
     webhooks: WebhookSettings = WebhookSettings()
@@ -172,8 +203,9 @@ def settings_from_dict(raw: Mapping[str, Any], env: Mapping[str, str], source: s
         if env.get(var):
             gateway_raw[key] = env[var]
     channels = {
-        name: _build(Channel, {**_table(body, f"channels.{name}", source), "name": name},
-                     f"channels.{name}", source)
+        name: _with_tls_context(
+            _build(Channel, {**_table(body, f"channels.{name}", source), "name": name},
+                   f"channels.{name}", source), source)
         for name, body in channels_raw.items()
     }
     settings = _build(
@@ -191,6 +223,55 @@ def settings_from_dict(raw: Mapping[str, Any], env: Mapping[str, str], source: s
     )
     _check_cross_fields(settings)
     return settings
+
+
+def _with_tls_context(ch: Channel, source: str) -> Channel:
+    """``ch`` with its SSL context, built here so that a bad file stops the process at start."""
+    where = f"{source}: channels.{ch.name}"
+    if not ch.tls:
+        for key in ("tls_ca_file", "tls_cert_file", "tls_key_file", "tls_server_name"):
+            if getattr(ch, key):
+                # Most likely a forgotten `tls = true`: the password would go out in clear.
+                raise ConfigError(f"{where}.{key}: only used with tls = true")
+        return ch
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)  # verifies certificate and name
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if ch.tls_ca_file:
+        _readable(ch.tls_ca_file, f"{where}.tls_ca_file")
+        try:
+            ctx.load_verify_locations(cafile=ch.tls_ca_file)
+        except ssl.SSLError as exc:
+            raise ConfigError(f"{where}.tls_ca_file: no certificate in {ch.tls_ca_file} "
+                              f"({exc.reason})") from None
+    if ch.tls_key_file and not ch.tls_cert_file:
+        raise ConfigError(f"{where}.tls_key_file: needs tls_cert_file")
+    if ch.tls_cert_file:
+        _readable(ch.tls_cert_file, f"{where}.tls_cert_file")
+        if ch.tls_key_file:
+            _readable(ch.tls_key_file, f"{where}.tls_key_file")
+        _load_client_cert(ctx, ch, where)
+    return dataclasses.replace(ch, tls_context=ctx)
+
+
+def _load_client_cert(ctx: ssl.SSLContext, ch: Channel, where: str) -> None:
+    try:
+        ctx.load_cert_chain(ch.tls_cert_file, ch.tls_key_file or None)
+    except ssl.SSLError as exc:
+        if exc.reason == "KEY_VALUES_MISMATCH":
+            problem = "the certificate and tls_key_file do not match"
+        elif not ch.tls_key_file:
+            problem = "no private key in it (set tls_key_file)"
+        else:
+            problem = f"not a PEM certificate and key ({exc.reason})"
+        raise ConfigError(f"{where}.tls_cert_file: {problem}") from None
+
+
+def _readable(path: str, name: str) -> None:
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read {path}: {exc.strerror}") from None
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -219,11 +300,16 @@ def _build(cls: type[T], values: Mapping[str, Any], where: str, source: str) -> 
     kwargs: dict[str, Any] = {}
     for key, value in values.items():
         name = f"{where}.{key}" if where else key
-        if key not in fields:
+        if key not in fields or fields[key].metadata.get("derived"):
             raise ConfigError(f"{source}: {name}: unknown setting")
-        kwargs[key] = value if key in _NESTED and not where else _coerce(
-            hints[key], value, name, source
-        )
+        if key in _NESTED and not where:
+            kwargs[key] = value
+            continue
+        kwargs[key] = _coerce(hints[key], value, name, source)
+        bounds = fields[key].metadata.get("bounds")
+        if bounds is not None and not bounds[0] <= kwargs[key] <= bounds[1]:
+            raise ConfigError(f"{source}: {name}: must be between {bounds[0]:g} and "
+                              f"{bounds[1]:g}, got {kwargs[key]:g}")
     return cls(**kwargs)
 
 
@@ -267,12 +353,6 @@ def _check_cross_fields(settings: Settings) -> None:
     src = settings.source
     for ch in settings.channels.values():
         where = f"{src}: channels.{ch.name}"
-        if not 1 <= ch.port <= 65535:
-            raise ConfigError(f"{where}.port: must be between 1 and 65535, got {ch.port}")
-        if ch.binds < 1:
-            raise ConfigError(f"{where}.binds: must be at least 1, got {ch.binds}")
-        if ch.window < 1:
-            raise ConfigError(f"{where}.window: must be at least 1, got {ch.window}")
         if len(ch.system_id) > 15:
             raise ConfigError(f"{where}.system_id: at most 15 characters (SMPP 3.4)")
         if len(ch.password) > 8:
@@ -294,9 +374,6 @@ def _check_cross_fields(settings: Settings) -> None:
         check_redis_url(settings.redis_url)
     except ValueError as exc:
         raise ConfigError(f"{src}: redis_url: {exc}") from None
-    if settings.replica_acks and not 1 <= settings.replica_ack_timeout_ms <= MAX_REPLICA_WAIT_MS:
-        raise ConfigError(f"{src}: replica_ack_timeout_ms: must be between 1 and "
-                          f"{MAX_REPLICA_WAIT_MS} (a Redis client's read timeout is longer)")
     _check_webhooks(settings.webhooks, src)
 
 

@@ -166,3 +166,39 @@ def test_resp_ids_have_the_resp_bit() -> None:
     ]:
         assert response == request | pdu.RESP_BIT
         assert pdu.is_response(response) and not pdu.is_response(request)
+
+
+def _data_sm_body() -> bytes:
+    # SMPP 3.4 §4.7.1, byte by byte: no protocol_id, priority, times, sm_length, short_message.
+    return (b"CMT\x00" + b"\x01\x01" + b"27820000001\x00" + b"\x05\x00" + b"smsgw\x00"
+            + b"\x04" + b"\x00" + b"\x00"  # esm_class, registered_delivery, data_coding
+            + pdu.encode_tlv(pdu.RECEIPTED_MESSAGE_ID, b"1A2B\x00")
+            + pdu.encode_tlv(pdu.MESSAGE_STATE, b"\x02")
+            + pdu.encode_tlv(pdu.MESSAGE_PAYLOAD, b"id:1A2B stat:DELIVRD"))
+
+
+def test_data_sm_body_decodes_with_its_own_layout_and_payload_in_the_tlv() -> None:
+    sm = ShortMessage.decode_data_sm(_data_sm_body())
+    assert (sm.service_type, sm.source_addr_ton, sm.source_addr_npi, sm.source_addr) == (
+        "CMT", 1, 1, "27820000001")
+    assert (sm.dest_addr_ton, sm.dest_addr_npi, sm.destination_addr) == (5, 0, "smsgw")
+    assert (sm.esm_class, sm.registered_delivery, sm.data_coding) == (0x04, 0, 0)
+    assert sm.short_message == b"" and sm.payload() == b"id:1A2B stat:DELIVRD"
+    assert sm.tlvs[pdu.RECEIPTED_MESSAGE_ID] == b"1A2B\x00"
+    assert sm.tlvs[pdu.MESSAGE_STATE] == b"\x02"
+
+
+def test_data_sm_body_round_trips() -> None:
+    sm = ShortMessage.decode_data_sm(_data_sm_body())
+    assert sm.encode_data_sm() == _data_sm_body()
+
+
+@pytest.mark.parametrize("cut", [0, 3, 5, 17, 20, 27, 28, 30])
+def test_truncated_data_sm_body_raises_pdu_error(cut: int) -> None:
+    with pytest.raises(PduError):
+        ShortMessage.decode_data_sm(_data_sm_body()[:cut])
+
+
+def test_data_sm_and_alert_notification_have_their_spec_ids() -> None:
+    assert (pdu.DATA_SM, pdu.DATA_SM_RESP, pdu.ALERT_NOTIFICATION) == (
+        0x00000103, 0x80000103, 0x00000102)

@@ -14,12 +14,15 @@ from dataclasses import dataclass, field
 from aiosmpplib import SmppCommandStatus
 
 __all__ = [
+    "ALERT_NOTIFICATION",
     "BIND_RECEIVER",
     "BIND_RECEIVER_RESP",
     "BIND_TRANSCEIVER",
     "BIND_TRANSCEIVER_RESP",
     "BIND_TRANSMITTER",
     "BIND_TRANSMITTER_RESP",
+    "DATA_SM",
+    "DATA_SM_RESP",
     "DELIVER_SM",
     "DELIVER_SM_RESP",
     "ENQUIRE_LINK",
@@ -77,6 +80,8 @@ DELIVER_SM = 0x00000005
 UNBIND = 0x00000006
 BIND_TRANSCEIVER = 0x00000009
 ENQUIRE_LINK = 0x00000015
+ALERT_NOTIFICATION = 0x00000102  # SMSC -> ESME only, and unanswered (SMPP 3.4 §4.12)
+DATA_SM = 0x00000103
 BIND_RECEIVER_RESP = BIND_RECEIVER | RESP_BIT
 BIND_TRANSMITTER_RESP = BIND_TRANSMITTER | RESP_BIT
 SUBMIT_SM_RESP = SUBMIT_SM | RESP_BIT
@@ -84,6 +89,7 @@ DELIVER_SM_RESP = DELIVER_SM | RESP_BIT
 UNBIND_RESP = UNBIND | RESP_BIT
 BIND_TRANSCEIVER_RESP = BIND_TRANSCEIVER | RESP_BIT
 ENQUIRE_LINK_RESP = ENQUIRE_LINK | RESP_BIT
+DATA_SM_RESP = DATA_SM | RESP_BIT
 
 # --- command_status codes we use ---------------------------------------------------------------
 ESME_ROK = 0x00000000
@@ -130,8 +136,8 @@ _COMMAND_NAMES: dict[int, str] = {
     0x0000000B: "outbind",
     ENQUIRE_LINK: "enquire_link",
     0x00000021: "submit_multi",
-    0x00000102: "alert_notification",
-    0x00000103: "data_sm",
+    ALERT_NOTIFICATION: "alert_notification",
+    DATA_SM: "data_sm",
 }
 
 _STATUS_NAMES: dict[int, str] = {
@@ -310,7 +316,8 @@ class Bind:
 
 @dataclass(slots=True)
 class ShortMessage:
-    """Body of submit_sm and deliver_sm (SMPP 3.4 gives both the same layout)."""
+    """Body of submit_sm and deliver_sm (SMPP 3.4 gives both the same layout); a data_sm body,
+    a subset of it, decodes into one too (:meth:`decode_data_sm`)."""
 
     source_addr: str = ""
     destination_addr: str = ""
@@ -402,6 +409,43 @@ class ShortMessage:
             default_id,
             short_message,
             tlvs,
+        )
+
+    def encode_data_sm(self) -> bytes:
+        """Encode as a data_sm body: the payload goes in TLVs (short_message is not sent)."""
+        parts = [
+            encode_c_string(self.service_type),
+            bytes((self.source_addr_ton, self.source_addr_npi)),
+            encode_c_string(self.source_addr),
+            bytes((self.dest_addr_ton, self.dest_addr_npi)),
+            encode_c_string(self.destination_addr),
+            bytes((self.esm_class, self.registered_delivery, self.data_coding)),
+        ]
+        for tag, value in self.tlvs.items():
+            parts.append(encode_tlv(tag, value))
+        return b"".join(parts)
+
+    @classmethod
+    def decode_data_sm(cls, body: bytes) -> ShortMessage:
+        """Decode a data_sm body (SMPP 3.4 §4.7.1): the addresses, esm_class,
+        registered_delivery and data_coding, then TLVs; the text is in message_payload, so
+        :meth:`payload` reads it. PduError if truncated."""
+        service_type, pos = _read_c_string(body, 0, "service_type")
+        src_ton, pos = _read_byte(body, pos, "source_addr_ton")
+        src_npi, pos = _read_byte(body, pos, "source_addr_npi")
+        source_addr, pos = _read_c_string(body, pos, "source_addr")
+        dst_ton, pos = _read_byte(body, pos, "dest_addr_ton")
+        dst_npi, pos = _read_byte(body, pos, "dest_addr_npi")
+        destination_addr, pos = _read_c_string(body, pos, "destination_addr")
+        if len(body) - pos < 3:
+            raise PduError("truncated body: esm_class/registered_delivery/data_coding")
+        esm_class, registered, coding = body[pos], body[pos + 1], body[pos + 2]
+        return cls(
+            source_addr=source_addr, destination_addr=destination_addr,
+            source_addr_ton=src_ton, source_addr_npi=src_npi, dest_addr_ton=dst_ton,
+            dest_addr_npi=dst_npi, service_type=service_type, esm_class=esm_class,
+            registered_delivery=registered, data_coding=coding,
+            tlvs=_decode_tlvs(body, pos + 3),
         )
 
     def payload(self) -> bytes:

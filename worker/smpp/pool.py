@@ -192,6 +192,7 @@ class ChannelPool:
             system_type=ch.system_type, bind_command=command, window=ch.window,
             enquire_link_seconds=ch.enquire_link_seconds,
             response_timeout_seconds=ch.response_timeout_seconds,
+            tls=ch.tls_context, tls_server_name=ch.tls_server_name,
         )
 
     async def _supervise(self, index: int, command: int, kind: str) -> None:

@@ -7,7 +7,8 @@ Guards against aiosmpplib's measured defects by construction:
 - a dropped connection fails every in-flight submit at once with :class:`SessionClosed`;
 - a request unanswered within the response timeout fails with :class:`SessionClosed` (one
   periodic sweep of deadlines per session, not a timer per request: it is the hot path);
-- a failing deliver_sm handler answers that PDU with an error, it never kills the reader.
+- a failing deliver_sm (or data_sm) handler answers that PDU with an error, it never kills
+  the reader.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import ssl
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, cast
@@ -49,6 +51,11 @@ class BindRefused(Exception):
         self.status = status
 
 
+class TlsFailed(OSError):
+    """The TLS handshake failed (an untrusted or misnamed certificate, no shared protocol):
+    a failed connect, retried with backoff, whose message says why."""
+
+
 @dataclass(frozen=True, slots=True)
 class SubmitResult:
     """The SMSC's answer to one submit_sm: status (maybe a vendor code) and message id."""
@@ -71,6 +78,8 @@ class SessionParams:
     window: int
     enquire_link_seconds: float
     response_timeout_seconds: float
+    tls: ssl.SSLContext | None = None  # built once per channel (worker.config), not per connect
+    tls_server_name: str = ""  # the name the certificate must carry; "" means host
 
 
 class Session(asyncio.Protocol):
@@ -101,11 +110,10 @@ class Session(asyncio.Protocol):
     async def open(
         cls, params: SessionParams, on_deliver: DeliverHandler, name: str
     ) -> Session:
-        """Connect and bind; raises OSError, BindRefused or SessionClosed."""
-        loop = asyncio.get_running_loop()
+        """Connect and bind; raises OSError (TlsFailed among them), BindRefused or
+        SessionClosed."""
         session = cls(params, on_deliver, name)
-        async with asyncio.timeout(params.response_timeout_seconds):
-            await loop.create_connection(lambda: session, params.host, params.port)
+        await session._connect()
         session._spawn(session._expire_forever())
         bind = pdu.Bind(params.system_id, params.password, params.system_type)
         try:
@@ -119,6 +127,19 @@ class Session(asyncio.Protocol):
         session.bound = True
         session._spawn(session._keepalive())
         return session
+
+    async def _connect(self) -> None:
+        params = self.params
+        server_name = (params.tls_server_name or params.host) if params.tls else None
+        try:
+            async with asyncio.timeout(params.response_timeout_seconds):  # handshake included
+                await self._loop.create_connection(lambda: self, params.host, params.port,
+                                                   ssl=params.tls, server_hostname=server_name)
+        except ssl.SSLError as exc:
+            reason = (f"certificate verify failed: {exc.verify_message}"
+                      if isinstance(exc, ssl.SSLCertVerificationError) else exc.reason or exc)
+            raise TlsFailed(f"TLS handshake with {params.host}:{params.port} "
+                            f"({server_name}) failed: {reason}") from exc
 
     @property
     def in_flight(self) -> int:
@@ -250,7 +271,7 @@ class Session(asyncio.Protocol):
                 log.warning("%s: generic_nack %s for unknown seq %d",
                             self.name, pdu.status_name(p.status), p.seq)
             return
-        if p.command_id == pdu.DELIVER_SM:
+        if p.command_id == pdu.DELIVER_SM or p.command_id == pdu.DATA_SM:
             # After the submitters this read has woken: a receipt right behind its
             # submit_sm_resp then reaches Redis after that submit's outcome (not held).
             self._loop.call_soon(self._deliver, p)
@@ -259,47 +280,57 @@ class Session(asyncio.Protocol):
         elif p.command_id == pdu.UNBIND:
             self._write(pdu.UNBIND_RESP, pdu.ESME_ROK, p.seq)
             self.abort()
+        elif p.command_id == pdu.ALERT_NOTIFICATION:
+            # SMPP 3.4 has no alert_notification_resp (a generic_nack would be a protocol
+            # error), and we never ask for alerts (no set_dpf): nothing to do.
+            log.debug("%s: alert_notification ignored", self.name)
         else:
             self._write(pdu.GENERIC_NACK, pdu.ESME_RINVCMDID, p.seq)
 
     def _deliver(self, p: Pdu) -> None:
-        # The receipt is acknowledged only after the handler has recorded it.
+        # The receipt is acknowledged only after the handler has recorded it. data_sm carries
+        # a receipt or an MO message like deliver_sm, in its own body layout.
+        resp_id = p.command_id | pdu.RESP_BIT
         try:
-            sm = ShortMessage.decode(p.body)
+            if p.command_id == pdu.DATA_SM:
+                sm = ShortMessage.decode_data_sm(p.body)
+            else:
+                sm = ShortMessage.decode(p.body)
         except pdu.PduError as exc:
-            log.warning("%s: malformed deliver_sm: %s", self.name, exc)
-            self._write(pdu.DELIVER_SM_RESP, pdu.ESME_RSYSERR, p.seq, b"\x00")
+            log.warning("%s: malformed %s: %s", self.name, pdu.command_name(p.command_id), exc)
+            self._write(resp_id, pdu.ESME_RSYSERR, p.seq, b"\x00")
             return
         try:
             answer = self._on_deliver(sm)
         except Exception as exc:  # error boundary: one bad receipt must not kill the reader
-            self._handler_failed(exc, p.seq)
+            self._handler_failed(exc, resp_id, p.seq)
             return
         if isinstance(answer, asyncio.Future):
-            answer.add_done_callback(functools.partial(self._answer, p.seq))
+            answer.add_done_callback(functools.partial(self._answer, resp_id, p.seq))
         else:
-            self._spawn(self._await_answer(answer, p.seq))
+            self._spawn(self._await_answer(answer, resp_id, p.seq))
 
-    async def _await_answer(self, answer: Awaitable[int], seq: int) -> None:
+    async def _await_answer(self, answer: Awaitable[int], resp_id: int, seq: int) -> None:
         try:
             status = await answer
         except Exception as exc:  # error boundary, as in _deliver
-            self._handler_failed(exc, seq)
+            self._handler_failed(exc, resp_id, seq)
             return
-        self._write(pdu.DELIVER_SM_RESP, status, seq, b"\x00")
+        self._write(resp_id, status, seq, b"\x00")
 
-    def _answer(self, seq: int, answer: asyncio.Future[int]) -> None:
+    def _answer(self, resp_id: int, seq: int, answer: asyncio.Future[int]) -> None:
         if answer.cancelled():
             return
         exc = answer.exception()
         if isinstance(exc, Exception):
-            self._handler_failed(exc, seq)
+            self._handler_failed(exc, resp_id, seq)
         elif exc is None:
-            self._write(pdu.DELIVER_SM_RESP, answer.result(), seq, b"\x00")
+            self._write(resp_id, answer.result(), seq, b"\x00")
 
-    def _handler_failed(self, exc: Exception, seq: int) -> None:
-        log.error("%s: deliver_sm handler failed; SMSC will redeliver", self.name, exc_info=exc)
-        self._write(pdu.DELIVER_SM_RESP, pdu.ESME_RSYSERR, seq, b"\x00")
+    def _handler_failed(self, exc: Exception, resp_id: int, seq: int) -> None:
+        log.error("%s: %s handler failed; SMSC will redeliver", self.name,
+                  pdu.command_name(resp_id & ~pdu.RESP_BIT), exc_info=exc)
+        self._write(resp_id, pdu.ESME_RSYSERR, seq, b"\x00")
 
     def _write(self, command_id: int, status: int, seq: int, body: bytes = b"") -> None:
         self._send(pdu.encode_pdu(command_id, status, seq, body))
