@@ -204,8 +204,13 @@ def key_info(fields: Mapping[str, str]) -> KeyInfo:
 
 
 def credential(headers: Mapping[str, str]) -> str | None:
-    """The API key from ``Authorization: Bearer`` or Basic (key as user, empty password)."""
+    """The API key from ``Authorization: Bearer`` or Basic (key as user, empty password).
+
+    Keys are ASCII: a header with other bytes (which arrive as surrogate escapes) names none.
+    """
     value = headers.get("Authorization", "")
+    if not value.isascii():
+        return None
     scheme, _, rest = value.strip().partition(" ")
     if scheme.lower() == "bearer" and rest.strip():
         return rest.strip()
