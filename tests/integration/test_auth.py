@@ -274,6 +274,23 @@ async def test_non_ascii_credentials_on_metrics_with_a_token_get_401_and_no_trac
     assert not [r for r in caplog.records if r.exc_info or r.levelno > logging.WARNING]
 
 
+async def test_query_names_bind_case_insensitively_on_every_status_route(gw: Gw) -> None:
+    key = await gw.key("acme")
+    (sent,) = await gw.send(key, {"to": "+27820000001", "content": "hi",
+                                  "clientMessageId": "c-1"})
+    api_id = sent["apiMessageId"]
+    for path in (f"{SMS}?clientmessageid=c-1", f"{SMS}?CLIENTMESSAGEID=c-1",
+                 "/json/reply/FindSMPPSmsStatus?ClientMessageId=c-1",
+                 f"{SMS}/status?apimessageids={api_id}", f"{SMS}/status?ApiMessageIds={api_id}",
+                 f"/api/GetSMPPSmsStatus?ApiMessageId={api_id}",
+                 f"/api/GetSMPPSmsStatusBatch?APIMESSAGEIDS={api_id}"):
+        code, body, _ = await gw.call("GET", path, key)
+        assert code == 200, (path, body)
+        assert [m["apiMessageId"] for m in body["messages"]] == [api_id], path
+    code, body, _ = await gw.call("GET", f"{SMS}?clientMessageId=c-1&Format=xml", key)
+    assert code == 200 and body.startswith("<?xml")
+
+
 # --- isolation ---------------------------------------------------------------------------------
 
 
