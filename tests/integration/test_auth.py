@@ -291,6 +291,21 @@ async def test_query_names_bind_case_insensitively_on_every_status_route(gw: Gw)
     assert code == 200 and body.startswith("<?xml")
 
 
+async def test_a_get_status_lookup_of_a_thousand_ids_is_served(gw: Gw) -> None:
+    key = await gw.key("acme")
+    (sent,) = await gw.send(key, {"to": "+27820000001", "content": "hi"})
+    ids = [new_id() for _ in range(999)] + [sent["apiMessageId"]]
+    for sep in (",", "%2C"):  # what a client that encodes commas sends is longer still
+        code, body, _ = await gw.call("GET", f"{SMS}/status?apiMessageIds={sep.join(ids)}", key)
+        assert code == 200, body
+        assert [m["apiMessageId"] for m in body["messages"]] == [sent["apiMessageId"]]
+
+
+async def test_a_request_line_beyond_the_raised_limit_is_still_refused(gw: Gw) -> None:
+    code, _, _ = await _raw_request(gw.base, b"GET /" + b"x" * 40_000 + b" HTTP/1.1\r\n")
+    assert code == 400
+
+
 # --- isolation ---------------------------------------------------------------------------------
 
 
