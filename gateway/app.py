@@ -26,6 +26,9 @@ from worker.redisconn import redis_client
 from worker.store import ReplicaAcks
 
 SEND_PATH = "/communication/message/smpp/sms"
+# A GET status lookup lists up to 1,000 ids in its query (26 characters and a comma, '%2C' as
+# some clients send it, each): aiohttp's default of 8,190 bytes per request line holds ~300.
+MAX_REQUEST_LINE = 32 * 1024
 log = logging.getLogger("smsgw.gateway")
 
 
@@ -35,6 +38,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         middlewares=[metrics_middleware(metrics), error_middleware(render_error)],
         client_max_size=settings.gateway.max_body_bytes,
+        handler_args={"max_line_size": MAX_REQUEST_LINE},
     )
     app[METRICS] = metrics
     app.cleanup_ctx.append(_resources(settings))

@@ -34,6 +34,12 @@ MIN_BOOTSTRAP_CHARS = 22  # 128 bits, if the characters are random base64
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _RELATIVE = re.compile(r"(\d{1,6})([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+MAX_EXPIRY_MS = 3653 * 86_400_000  # 10 years (with their leap days) from now
+# Times outside what datetime can show are shown as its ends (only a record written before
+# expiries were bounded can hold one).
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_FIRST_MS = (datetime.min.replace(tzinfo=UTC) - _EPOCH) // timedelta(milliseconds=1)
+_LAST_MS = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // timedelta(milliseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +126,8 @@ def iso(ms: int) -> str | None:
     """Epoch ms as ISO-8601 UTC; None for 0 (unset)."""
     if not ms:
         return None
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+    ms = min(max(ms, _FIRST_MS), _LAST_MS)
+    return (_EPOCH + timedelta(milliseconds=ms)).isoformat(timespec="milliseconds")
 
 
 def new_secret() -> str:
@@ -153,6 +160,8 @@ def check_spec(spec: KeySpec, now: int) -> KeySpec:
             raise InvalidKey(name, f"'{name}' must be between 0 and 1000000")
     if spec.expires_at_ms and spec.expires_at_ms <= now:
         raise InvalidKey("expiresAt", "'expiresAt' must be in the future")
+    if spec.expires_at_ms > now + MAX_EXPIRY_MS:
+        raise _too_far()
     return replace(spec, burst=spec.burst or spec.rate)
 
 
@@ -169,11 +178,17 @@ def parse_expiry(text: str, now: int) -> int:
     except ValueError:
         raise InvalidKey("expiresAt", "'expiresAt' must be an ISO-8601 date or time, or a span "
                          "such as 30d or 12h") from None
-    if len(text) == len("2030-01-01"):  # a date: valid through that whole day
-        when = datetime.combine(date.fromisoformat(text), datetime.min.time()) + timedelta(1)
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
+    if len(text) == len("2030-01-01"):  # a date: valid through that whole day
+        if when.date() == date.max:
+            raise _too_far()
+        when += timedelta(1)
     return int(when.timestamp() * 1000)
+
+
+def _too_far() -> InvalidKey:
+    return InvalidKey("expiresAt", "'expiresAt' must be at most 10 years from now (or never)")
 
 
 def key_fields(spec: KeySpec, key_id: str, now: int) -> dict[str, str]:
@@ -204,8 +219,13 @@ def key_info(fields: Mapping[str, str]) -> KeyInfo:
 
 
 def credential(headers: Mapping[str, str]) -> str | None:
-    """The API key from ``Authorization: Bearer`` or Basic (key as user, empty password)."""
+    """The API key from ``Authorization: Bearer`` or Basic (key as user, empty password).
+
+    Keys are ASCII: a header with other bytes (which arrive as surrogate escapes) names none.
+    """
     value = headers.get("Authorization", "")
+    if not value.isascii():
+        return None
     scheme, _, rest = value.strip().partition(" ")
     if scheme.lower() == "bearer" and rest.strip():
         return rest.strip()

@@ -142,8 +142,9 @@ def metrics_middleware(metrics: GatewayMetrics) -> Callable[..., Awaitable[web.S
 async def metrics_view(request: web.Request) -> web.Response:
     """GET /metrics: Prometheus text format; with a metrics token set, for its bearer only."""
     token = request.app[GATEWAY].settings.gateway.metrics_token
-    if token and not hmac.compare_digest(request.headers.get("Authorization", "").encode(),
-                                         f"Bearer {token}".encode()):
+    # Header bytes that are not UTF-8 arrive as surrogate escapes: compare the bytes sent.
+    given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+    if token and not hmac.compare_digest(given, f"Bearer {token}".encode()):
         raise Unauthorized("metrics need Authorization: Bearer <SMSGW_METRICS_TOKEN>",
                            challenge='Bearer realm="metrics"')
     body = request.app[METRICS].render()

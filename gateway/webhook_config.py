@@ -2,7 +2,8 @@
 
 A URL must be http(s) with a host, carry no credentials, and must not point at this gateway:
 not at its own origin (as the caller reached it, or as configured), and on no host at a path of
-its admin API, so a webhook can never be turned against the gateway's own admin endpoints.
+its admin API (after decoding and resolving '.' and '..' segments, as the HTTP client does),
+so a webhook can never be turned against the gateway's own admin endpoints.
 The delivery process never follows redirects, so a redirect cannot get around this either.
 Unless ``[webhooks] allow_private_networks`` is on, a host that is an IP literal must be a
 public address (worker/netguard.py). Names are not resolved here (their answers can change):
@@ -11,6 +12,7 @@ the delivery process checks every address it connects to.
 
 from __future__ import annotations
 
+import posixpath
 import re
 import secrets
 from collections.abc import Iterable
@@ -73,7 +75,7 @@ def check_url(url: str, *, own_origins: Iterable[str], admin_operations: Iterabl
     origin = f"{parts.hostname.lower()}:{port}"
     if origin in {o.lower() for o in own_origins}:
         raise InvalidWebhook("url", "'url' must not point at this gateway")
-    path = unquote(parts.path)
+    path = _normalised(parts.path)
     predefined = _PREDEFINED.match(path)
     admin_names = {name.lower() for name in admin_operations}
     if _ADMIN_PATH.match(path) or (predefined and predefined[1].lower() in admin_names):
@@ -81,6 +83,13 @@ def check_url(url: str, *, own_origins: Iterable[str], admin_operations: Iterabl
     if not allow_private_networks:
         _check_public(parts.hostname)
     return url.strip()
+
+
+def _normalised(path: str) -> str:
+    """The path as it will be requested: decoded, with its dot segments resolved (the HTTP
+    client resolves them, '%2e' included, before sending), so '/x/../admin' is '/admin'."""
+    resolved = posixpath.normpath(unquote(path) or "/")
+    return resolved if resolved.startswith("/") else "/" + resolved
 
 
 def _check_public(host: str) -> None:

@@ -154,7 +154,8 @@ def response_format(path: str, query: Mapping[str, str], accept: str, content_ty
 
 
 def _query_format(query: Mapping[str, str]) -> Fmt | None:
-    asked = query.get("format", "").strip().lower()
+    # ServiceStack binds query names case-insensitively: ?Format=xml counts too.
+    asked = next((v for k, v in query.items() if k.lower() == "format"), "").strip().lower()
     if asked == "json":
         return "json"
     if asked == "xml":

@@ -504,6 +504,31 @@ local function remembered(m, window)
   redis.call('EXPIRE', ck, retention)
   return nil
 end
+local function peek(m, window, seen)
+  -- What remembered() will answer for m ('c', 'd', or nil: new) without writing anything;
+  -- ``seen`` holds, per idempotency record, what the request's earlier messages will note.
+  local ck = P .. 'c:' .. m.account .. ':' .. m.cmid
+  local s = seen[ck]
+  if not s then
+    local got = redis.call('HMGET', ck, '_at', '_fp')
+    s = {tos = {}}
+    if now - tonumber(got[1] or '0') <= window then s.live, s.fp = true, got[2] end
+    seen[ck] = s
+  end
+  if s.fp and s.fp ~= m.fp then return 'c' end
+  if s.tos[m.to] or (s.live and redis.call('HEXISTS', ck, m.to) == 1) then return 'd' end
+  s.tos[m.to], s.fp = true, m.fp
+  return nil
+end
+local function cost(req)
+  -- Recipients the limits count: those the idempotency index will not answer (a retry of an
+  -- accepted message, or a conflicting reuse of its clientMessageId, sends nothing).
+  local n, seen = #req.m, {}
+  for _, m in ipairs(req.m) do
+    if m.cmid ~= '' and peek(m, req.w, seen) then n = n - 1 end
+  end
+  return n
+end
 local queued_tr = '[["queued",' .. string.format('%d', now) .. ',""]]'  -- every record's first
 local function store(m)
   local key = P .. 'm:' .. m.id
@@ -524,7 +549,8 @@ local function accept(req)
   -- The answer: one letter per message (n new, d duplicate, c conflict) and, in order, the
   -- earlier id of each duplicate; a new message's id is the one the caller sent.
   if req.lim then
-    local refusal = limited(req.lim, #req.m)
+    local n = cost(req)
+    local refusal = n > 0 and limited(req.lim, n)
     if refusal then return refusal end
   end
   local kinds, refs = {}, {}
@@ -1145,7 +1171,8 @@ class Store:
         job_expiry_seconds: int,
     ) -> list[AcceptResult] | LimitExceeded:
         """:meth:`accept` behind the key's token bucket and daily quota, in the same script and
-        round trip: over a limit, nothing is stored. Every recipient costs one token."""
+        round trip: over a limit, nothing is stored. Every recipient costs one token, unless the
+        idempotency index answers it (a retry sends nothing, so it costs nothing)."""
         (result,) = await self.accept_within_many([AcceptCall(
             limits, messages, window_seconds, job_id, job_payload, job_expiry_seconds)])
         if isinstance(result, Exception):

@@ -20,7 +20,8 @@ async def body_dto(request: web.Request, model: type[wire.Model]) -> wire.Model:
 
 
 def query(request: web.Request, name: str) -> str:
-    """A query parameter; ServiceStack binds query names case-insensitively."""
+    """A query parameter ('' if absent); ServiceStack binds query names case-insensitively."""
+    name = name.lower()
     return next((v for k, v in request.query.items() if k.lower() == name), "")
 
 

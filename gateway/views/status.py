@@ -19,6 +19,7 @@ from gateway.dto import (
 )
 from gateway.errors import BadRequest, NotFound
 from gateway.respond import request_format, respond
+from gateway.views.params import query
 from worker.ids import is_id
 from worker.store import Record
 
@@ -68,7 +69,7 @@ async def batch(request: web.Request) -> web.Response:
     """Up to 1000 apiMessageIds in one lookup; unknown ones are simply absent."""
     principal = await _principal(request)
     if request.method == "GET":
-        ids = [i for i in request.query.get("apiMessageIds", "").split(",") if i]
+        ids = [i for i in query(request, "apiMessageIds").split(",") if i]
     else:
         req = wire.parse(GetSMPPSmsStatusBatch, await request.read(), request_format(request))
         ids = list(req.apiMessageIds or [])
@@ -82,8 +83,8 @@ async def batch(request: web.Request) -> web.Response:
 
 async def _field(request: web.Request, model: type[wire.Model], name: str) -> str:
     """A request field from the query string, or from a body on the predefined routes."""
-    value = request.query.get(name)
-    if value is None and request.can_read_body:
+    value: object = query(request, name)
+    if not value and request.can_read_body:
         dto = wire.parse(model, await request.read(), request_format(request))
         value = getattr(dto, name, None)
     if not value:

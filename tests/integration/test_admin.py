@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -83,16 +84,18 @@ async def test_the_bootstrap_key_is_an_admin_key_created_once_at_start(
 
 
 async def test_an_admin_round_trips_a_key_through_every_operation(api: Api) -> None:
+    next_year = datetime.now(UTC).year + 1  # expiries are bounded to 10 years from now
     created = await api.ok("POST", "/admin/keys", BOOTSTRAP, json={
         "name": "shop", "account": "acme", "roles": ["Client"], "channels": ["sim"],
-        "rate": 50, "burst": 100, "dailyQuota": 10000, "expiresAt": "2099-01-01T00:00:00Z"})
+        "rate": 50, "burst": 100, "dailyQuota": 10000,
+        "expiresAt": f"{next_year}-01-01T00:00:00Z"})
     key, info = created["key"], created["apiKey"]
     assert key.startswith("sk_") and len(key) >= 30
     assert {k: info[k] for k in ("name", "account", "roles", "channels", "rate", "burst",
                                  "dailyQuota", "enabled", "expiresAt")} == {
         "name": "shop", "account": "acme", "roles": ["Client"], "channels": ["sim"],
         "rate": 50, "burst": 100, "dailyQuota": 10000, "enabled": True,
-        "expiresAt": "2099-01-01T00:00:00.000+00:00"}
+        "expiresAt": f"{next_year}-01-01T00:00:00.000+00:00"}
     key_id = info["id"]
     assert await api.sends(key) == 200
 
@@ -141,6 +144,28 @@ async def test_invalid_key_requests_are_400_naming_the_field(api: Api) -> None:
                         ({"name": "n", "account": "acme", "expiresAt": "soon"}, "expiresAt")):
         code, reply = await api.call("POST", "/admin/keys", BOOTSTRAP, json=body)
         assert code == 400 and reply["ResponseStatus"]["Errors"][0]["FieldName"] == field
+
+
+@pytest.mark.parametrize("expires", ["999999w", "9999-12-31", "3654d"])
+async def test_an_expiry_beyond_ten_years_is_400_naming_expires_at_and_stores_nothing(
+    api: Api, expires: str
+) -> None:
+    code, reply = await api.call("POST", "/admin/keys", BOOTSTRAP, json={
+        "name": "n", "account": "acme", "expiresAt": expires})
+    assert code == 400 and reply["ResponseStatus"]["Errors"][0]["FieldName"] == "expiresAt"
+    listed = await api.ok("GET", "/admin/keys", BOOTSTRAP)
+    assert [k["account"] for k in listed["results"]] == ["admin"]
+
+
+async def test_a_stored_expiry_out_of_range_does_not_break_listing_or_showing(api: Api) -> None:
+    created = await api.ok("POST", "/admin/keys", BOOTSTRAP, json={"name": "n", "account": "acme"})
+    key_id = created["apiKey"]["id"]
+    await api.redis.hset(api_key_key(hash_secret(created["key"])), "expires_at",
+                         str(604_799_395_200_000_000))  # 999999 weeks, as once stored
+    listed = await api.ok("GET", "/admin/keys", BOOTSTRAP)
+    assert {k["id"] for k in listed["results"]} >= {key_id}
+    shown = await api.ok("GET", f"/admin/keys/{key_id}", BOOTSTRAP)
+    assert shown["apiKey"]["expiresAt"].startswith("9999-12-31")
 
 
 @pytest.fixture

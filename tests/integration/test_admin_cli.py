@@ -86,6 +86,8 @@ async def test_the_keys_cli_round_trips_create_list_show_disable_enable_rotate_d
     ["create", "--name", "n", "--account", "a", "--roles", "Root"],
     ["create", "--name", "n", "--account", "a:b"],
     ["create", "--name", "n", "--account", "a", "--expires", "someday"],
+    ["create", "--name", "n", "--account", "a", "--expires", "999999w"],
+    ["create", "--name", "n", "--account", "a", "--expires", "9999-12-31"],
 ])
 async def test_the_keys_cli_refuses_invalid_keys_with_status_2(
     redis_url: str, redis: Redis, capsys: pytest.CaptureFixture[str], argv: list[str]
@@ -93,6 +95,16 @@ async def test_the_keys_cli_refuses_invalid_keys_with_status_2(
     code, out, err = await _keys(redis_url, capsys, *argv)
     assert (code, out) == (2, "") and err.startswith("smsgw keys: ")
     assert await redis.keys("smsgw:key*") == []
+
+
+async def test_the_keys_cli_lists_a_key_whose_stored_expiry_is_out_of_range(
+    redis_url: str, redis: Redis, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = await _keys(redis_url, capsys, "create", "--name", "n", "--account", "a")
+    await redis.hset(api_key_key(hash_secret(out.strip())), "expires_at",
+                     str(604_799_395_200_000_000))  # 999999 weeks, as once stored
+    code, out, _ = await _keys(redis_url, capsys, "list", "--json")
+    assert code == 0 and json.loads(out)[0]["expiresAt"].startswith("9999-12-31")
 
 
 async def test_the_smsgw_command_prints_only_the_new_key_on_stdout(

@@ -5,7 +5,9 @@ No worker runs: accepted messages stay queued, which is all a status lookup need
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -214,6 +216,94 @@ async def test_with_a_metrics_token_metrics_answer_its_bearer_only(redis_url: st
 async def test_without_a_metrics_token_metrics_are_open(gw: Gw) -> None:
     code, body, _ = await gw.call("GET", "/metrics")
     assert code == 200 and "smsgw_http_requests_total" in str(body)
+
+
+async def _raw_request(base: str, head: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send ``head`` (request line and headers, raw bytes) over a socket; the answer."""
+    host, port = base.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(head + b"Host: gw\r\nConnection: close\r\n\r\n")
+        async with asyncio.timeout(10):
+            answer = await reader.read()
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    top, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *lines = top.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines)}
+    return int(status_line.split()[1]), headers, body
+
+
+# What a client can put in Authorization that is not ASCII: raw bytes reach the server as-is.
+NON_ASCII_CREDENTIALS = [b"Bearer \xff\xfe", b"Bearer sk_\xc3(", b"Basic \xff",
+                         "Basic \u00e9".encode(), "Bearer \u00e9".encode()]
+
+
+@pytest.mark.parametrize("authorization", NON_ASCII_CREDENTIALS, ids=repr)
+async def test_non_ascii_credentials_get_401_with_the_challenge_and_no_traceback(
+    gw: Gw, authorization: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    code, headers, body = await _raw_request(
+        gw.base, b"GET " + SMS.encode() + b"/status?apiMessageIds=x HTTP/1.1\r\n"
+        b"Authorization: " + authorization + b"\r\n")
+    assert code == 401 and headers["www-authenticate"] == REALM
+    assert json.loads(body)["ResponseStatus"]["ErrorCode"] == "Unauthorized"
+    assert not [r for r in caplog.records if r.exc_info or r.levelno > logging.WARNING]
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) <= 1
+
+
+@pytest.mark.parametrize("authorization", NON_ASCII_CREDENTIALS, ids=repr)
+async def test_non_ascii_credentials_on_metrics_with_a_token_get_401_and_no_traceback(
+    redis_url: str, authorization: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    settings = settings_from_dict({}, {"REDIS_URL": redis_url,
+                                       "SMSGW_METRICS_TOKEN": "scrape-secret"}, source="test")
+    runner = web.AppRunner(create_app(settings))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        code, headers, _ = await _raw_request(
+            f"http://127.0.0.1:{runner.addresses[0][1]}",
+            b"GET /metrics HTTP/1.1\r\nAuthorization: " + authorization + b"\r\n")
+    finally:
+        await runner.cleanup()
+    assert code == 401 and headers["www-authenticate"] == 'Bearer realm="metrics"'
+    assert not [r for r in caplog.records if r.exc_info or r.levelno > logging.WARNING]
+
+
+async def test_query_names_bind_case_insensitively_on_every_status_route(gw: Gw) -> None:
+    key = await gw.key("acme")
+    (sent,) = await gw.send(key, {"to": "+27820000001", "content": "hi",
+                                  "clientMessageId": "c-1"})
+    api_id = sent["apiMessageId"]
+    for path in (f"{SMS}?clientmessageid=c-1", f"{SMS}?CLIENTMESSAGEID=c-1",
+                 "/json/reply/FindSMPPSmsStatus?ClientMessageId=c-1",
+                 f"{SMS}/status?apimessageids={api_id}", f"{SMS}/status?ApiMessageIds={api_id}",
+                 f"/api/GetSMPPSmsStatus?ApiMessageId={api_id}",
+                 f"/api/GetSMPPSmsStatusBatch?APIMESSAGEIDS={api_id}"):
+        code, body, _ = await gw.call("GET", path, key)
+        assert code == 200, (path, body)
+        assert [m["apiMessageId"] for m in body["messages"]] == [api_id], path
+    code, body, _ = await gw.call("GET", f"{SMS}?clientMessageId=c-1&Format=xml", key)
+    assert code == 200 and body.startswith("<?xml")
+
+
+async def test_a_get_status_lookup_of_a_thousand_ids_is_served(gw: Gw) -> None:
+    key = await gw.key("acme")
+    (sent,) = await gw.send(key, {"to": "+27820000001", "content": "hi"})
+    ids = [new_id() for _ in range(999)] + [sent["apiMessageId"]]
+    for sep in (",", "%2C"):  # what a client that encodes commas sends is longer still
+        code, body, _ = await gw.call("GET", f"{SMS}/status?apiMessageIds={sep.join(ids)}", key)
+        assert code == 200, body
+        assert [m["apiMessageId"] for m in body["messages"]] == [sent["apiMessageId"]]
+
+
+async def test_a_request_line_beyond_the_raised_limit_is_still_refused(gw: Gw) -> None:
+    code, _, _ = await _raw_request(gw.base, b"GET /" + b"x" * 40_000 + b" HTTP/1.1\r\n")
+    assert code == 400
 
 
 # --- isolation ---------------------------------------------------------------------------------

@@ -123,6 +123,71 @@ async def test_the_daily_quota_has_its_own_error_code_and_counts_recipients(
     assert await _stored(redis) == 3
 
 
+async def _post_many(http: aiohttp.ClientSession, base: str, key: str,
+                     messages: list[dict[str, str]]) -> tuple[int, Any]:
+    async with http.post(base + SMS, json={"Messages": messages},
+                         headers={"Authorization": f"Bearer {key}"}) as resp:
+        return resp.status, await resp.json()
+
+
+def _with_cmids(*cmids: str) -> list[dict[str, str]]:
+    return [{"to": f"+278200000{i:02d}", "content": "hi", "clientMessageId": cmid}
+            for i, cmid in enumerate(cmids)]
+
+
+async def _quota_used(redis: Redis) -> int:
+    (counter,) = await redis.keys("smsgw:quota:*")
+    return int(await redis.get(counter))
+
+
+async def test_an_idempotent_retry_costs_no_quota_and_gets_its_first_ids_at_the_limit(
+    base: str, redis: Redis
+) -> None:
+    key = await _key(redis, daily_quota=3)
+    async with aiohttp.ClientSession() as http:
+        code, first = await _post_many(http, base, key, _with_cmids("a", "b"))
+        assert code == 200
+        ids = [m["apiMessageId"] for m in first["messages"]]
+        for _ in range(5):
+            code, again = await _post_many(http, base, key, _with_cmids("a", "b"))
+            assert code == 200, again
+            assert [m["apiMessageId"] for m in again["messages"]] == ids
+        assert await _quota_used(redis) == 2
+        # One new message next to the two answered from the index: it alone costs quota.
+        code, mixed = await _post_many(http, base, key, _with_cmids("a", "b", "c"))
+        assert code == 200 and [m["apiMessageId"] for m in mixed["messages"]][:2] == ids
+        assert await _quota_used(redis) == 3
+        code, full = await _post_many(http, base, key, _with_cmids("a", "b", "c"))  # at limit
+        assert code == 200 and [m["apiMessageId"] for m in full["messages"]] == \
+            [m["apiMessageId"] for m in mixed["messages"]]
+        assert (await _post_many(http, base, key, _with_cmids("d")))[0] == 429
+    assert await _quota_used(redis) == 3 and await _stored(redis) == 3
+
+
+async def test_an_idempotent_retry_costs_no_rate_and_no_burst(base: str, redis: Redis) -> None:
+    key = await _key(redis, rate=1, burst=2)
+    async with aiohttp.ClientSession() as http:
+        code, first = await _post_many(http, base, key, _with_cmids("a", "b"))
+        assert code == 200
+        for _ in range(3):  # the bucket is empty: only answers from the index can pass
+            code, again = await _post_many(http, base, key, _with_cmids("a", "b"))
+            assert code == 200 and again["messages"] == first["messages"]
+        code, body = await _post_many(http, base, key, _with_cmids("x", "y", "z"))
+        assert code == 400 and body["ResponseStatus"]["ErrorCode"] == "TooMany"  # over burst
+
+
+async def test_a_retry_reusing_a_client_message_id_for_other_content_costs_nothing(
+    base: str, redis: Redis
+) -> None:
+    key = await _key(redis, daily_quota=1)
+    async with aiohttp.ClientSession() as http:
+        assert (await _post_many(http, base, key, _with_cmids("a")))[0] == 200
+        changed = [{**_with_cmids("a")[0], "content": "other"}]
+        code, body = await _post_many(http, base, key, changed)
+        assert code == 200 and body["messages"][0]["accepted"] is False
+    assert await _quota_used(redis) == 1
+
+
 async def test_invalid_messages_cost_no_tokens(base: str, redis: Redis) -> None:
     key = await _key(redis, rate=1, burst=2)
     async with aiohttp.ClientSession() as http:

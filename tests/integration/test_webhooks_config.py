@@ -75,6 +75,25 @@ def test_urls_that_are_not_http_or_aim_at_the_gateway_admin_are_refused(url: str
                   allow_private_networks=True)
 
 
+@pytest.mark.parametrize("url", [
+    "http://h.example/./admin/keys", "http://h.example/x/../admin/keys",
+    "http://h.example/x/%2e%2e/admin/keys", "http://h.example/%2E/admin",
+    "http://h.example/a/b/../../admin", "http://h.example/..//admin/keys",
+    "http://h.example/x/.%2E/json/reply/CreateApiKey", "http://h.example/api/x/../RotateApiKey",
+])
+def test_dot_segments_cannot_carry_a_webhook_to_the_admin_paths(url: str) -> None:
+    with pytest.raises(InvalidWebhook, match="admin endpoints"):
+        check_url(url, own_origins=OWN, admin_operations=ADMIN_OPERATIONS,
+                  allow_private_networks=True)
+
+
+@pytest.mark.parametrize("url", ["http://h.example/admin/../hooks", "http://h.example/.admin",
+                                 "http://h.example/x/..admin"])
+def test_dot_segments_that_lead_away_from_the_admin_paths_are_accepted(url: str) -> None:
+    assert check_url(url, own_origins=OWN, admin_operations=ADMIN_OPERATIONS,
+                     allow_private_networks=True) == url
+
+
 async def test_an_admin_sets_a_callback_and_the_secret_is_shown_only_when_generated(
     stack: Stack,
 ) -> None:

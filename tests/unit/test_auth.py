@@ -128,6 +128,27 @@ def test_an_unreadable_expiry_is_an_invalid_key() -> None:
         parse_expiry("next tuesday", NOW)
 
 
+@pytest.mark.parametrize("text", ["999999w", "9999-12-31", "9999-12-31T23:59:59Z", "5300w",
+                                  "3654d"])
+def test_expiries_beyond_ten_years_are_invalid_keys_naming_expires_at(text: str) -> None:
+    with pytest.raises(InvalidKey) as caught:
+        check_spec(KeySpec(name="n", account="acme", expires_at_ms=parse_expiry(text, NOW)), NOW)
+    assert caught.value.field == "expiresAt" and "10 years" in caught.value.message
+
+
+def test_an_expiry_within_ten_years_is_kept() -> None:
+    spec = KeySpec(name="n", account="acme", expires_at_ms=parse_expiry("3650d", NOW))
+    assert check_spec(spec, NOW).expires_at_ms == NOW + 3650 * 86_400_000
+
+
+@pytest.mark.parametrize("stored", ["604799395200000000", "-604799395200000000",
+                                    "253402300800000", "99999999999999999999999"])
+def test_every_stored_expiry_can_be_shown(stored: str) -> None:
+    fields = key_fields(KeySpec(name="n", account="acme"), "id1", NOW) | {"expires_at": stored}
+    shown = key_info(fields).as_dict()["expiresAt"]
+    assert isinstance(shown, str) and datetime.fromisoformat(shown)
+
+
 def test_admin_passes_every_role_check_and_others_need_one_of_the_roles() -> None:
     _principal({"Admin"}).require_any(frozenset({"Partner"}))
     _principal({"Partner"}).require_any(frozenset({"Admin", "Partner"}))

@@ -3,8 +3,8 @@
 No Docker engine runs here, so these tests check what can be checked without one: that every
 command compose runs is one the real CLI parses, that ports, probes, accounts and config paths
 agree with each other across the files, and that the image is built the way it is described.
-PyYAML is not available, so compose.yaml is read by a small, strict reader of the YAML subset
-it is written in; anything outside that subset is an error, never a silent guess.
+compose.yaml is read with PyYAML's safe loader, refusing what compose would read otherwise
+(duplicate keys, YAML 1.1's yes/no booleans and base-60 numbers): an error, never a silent guess.
 """
 
 from __future__ import annotations
@@ -21,13 +21,14 @@ import shlex
 import subprocess
 import sys
 import tomllib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
 from aiohttp import web
 
 from gateway import cli
@@ -56,156 +57,50 @@ DELEGATED_PARSERS: Mapping[str, Callable[[], argparse.ArgumentParser]] = {
 }
 
 
-# --- a strict reader of the YAML subset compose.yaml uses -----------------------------------
+# --- reading compose.yaml -----------------------------------------------------------------------
 
 
-class YamlSubsetError(ValueError):
-    """The text uses YAML this reader does not accept."""
+class ComposeLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing what compose (YAML 1.2) would read otherwise than PyYAML
+    (YAML 1.1): duplicate keys (one silently wins), yes/no/on/off as booleans and 22:22 as a
+    base-60 number (quote them)."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Line:
-    number: int
-    indent: int
-    text: str
+def _mapping(loader: ComposeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:  # the keys written here; merged ones (<<:) may be overridden
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node)
 
 
-_KEY = re.compile(r"([A-Za-z0-9_][A-Za-z0-9_.-]*):(?: +(.*))?")
-_ITEM_IS_MAPPING = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*:(?: |$)")
-_INT = re.compile(r"[-+]?[0-9]+")
-_AMBIGUOUS = re.compile(
-    r"(?i)yes|no|on|off|y|n|[-+]?(\d+\.\d*|\.\d+)(e[-+]?\d+)?|[-+]?\.(inf|nan)|0[xo][0-9a-f]+"
-    r"|\d+(:\d+)+"  # YAML 1.1 reads 8080:80 as a base-60 number: ports must be quoted
-)
+def _bool(loader: ComposeLoader, node: yaml.ScalarNode) -> bool:
+    if node.value.lower() not in ("true", "false"):
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{node.value!r} is a boolean only in YAML 1.1: quote it", node.start_mark)
+    return bool(loader.construct_yaml_bool(node))
 
 
-def load_yaml_subset(text: str) -> Any:
-    """Parse block mappings, block lists of scalars, JSON-style flow lists and scalars."""
-    lines = list(_significant_lines(text))
-    if not lines:
-        return None
-    if lines[0].indent != 0:
-        raise YamlSubsetError(f"line {lines[0].number}: the document must start at column 0")
-    value, end = _block(lines, 0)
-    if end != len(lines):
-        raise YamlSubsetError(f"line {lines[end].number}: unexpected indentation")
-    return value
+def _int(loader: ComposeLoader, node: yaml.ScalarNode) -> int:
+    if ":" in node.value:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{node.value!r} is a number only in YAML 1.1: quote it", node.start_mark)
+    return int(loader.construct_yaml_int(node))
 
 
-def _significant_lines(text: str) -> Iterator[_Line]:
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if "\t" in raw:
-            raise YamlSubsetError(f"line {number}: tab character")
-        body = _without_comment(raw, number).rstrip()
-        if body.strip():
-            yield _Line(number, len(body) - len(body.lstrip(" ")), body.strip())
+ComposeLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+ComposeLoader.add_constructor("tag:yaml.org,2002:bool", _bool)
+ComposeLoader.add_constructor("tag:yaml.org,2002:int", _int)
 
 
-def _without_comment(raw: str, number: int) -> str:
-    quote = ""
-    i = 0
-    while i < len(raw):
-        ch = raw[i]
-        if quote:
-            if ch == "\\" and quote == '"':
-                i += 1
-            elif ch == quote:
-                quote = ""
-        elif ch in "\"'":
-            quote = ch
-        elif ch == "#" and (i == 0 or raw[i - 1] == " "):
-            return raw[:i]
-        i += 1
-    if quote:
-        raise YamlSubsetError(f"line {number}: unterminated quote")
-    return raw
-
-
-def _block(lines: list[_Line], i: int) -> tuple[Any, int]:
-    if lines[i].text == "-" or lines[i].text.startswith("- "):
-        return _sequence(lines, i)
-    return _mapping(lines, i)
-
-
-def _mapping(lines: list[_Line], i: int) -> tuple[dict[str, Any], int]:
-    indent = lines[i].indent
-    result: dict[str, Any] = {}
-    while i < len(lines) and lines[i].indent == indent:
-        line = lines[i]
-        match = _KEY.fullmatch(line.text)
-        if match is None:
-            raise YamlSubsetError(f"line {line.number}: expected 'key:' or 'key: value'")
-        key, rest = match.group(1), match.group(2)
-        if key in result:
-            raise YamlSubsetError(f"line {line.number}: duplicate key {key!r}")
-        i += 1
-        if rest:
-            result[key] = _scalar(rest, line.number)
-        elif i < len(lines) and lines[i].indent > indent:
-            result[key], i = _block(lines, i)
-        else:
-            result[key] = None
-    if i < len(lines) and lines[i].indent > indent:
-        raise YamlSubsetError(f"line {lines[i].number}: unexpected indentation")
-    return result, i
-
-
-def _sequence(lines: list[_Line], i: int) -> tuple[list[Any], int]:
-    indent = lines[i].indent
-    items: list[Any] = []
-    while i < len(lines) and lines[i].indent == indent:
-        line = lines[i]
-        if not line.text.startswith("- "):
-            raise YamlSubsetError(f"line {line.number}: a key among list items")
-        rest = line.text[2:].strip()
-        if _ITEM_IS_MAPPING.match(rest):
-            raise YamlSubsetError(f"line {line.number}: mappings inside lists are not supported")
-        items.append(_scalar(rest, line.number))
-        i += 1
-    if i < len(lines) and lines[i].indent > indent:
-        raise YamlSubsetError(f"line {lines[i].number}: unexpected indentation")
-    return items, i
-
-
-def _scalar(text: str, number: int) -> Any:
-    first = text[0]
-    if first == '"':
-        return _json(text, str, number)
-    if first == "'":
-        inner = text[1:-1]
-        if len(text) < 2 or not text.endswith("'") or "'" in inner.replace("''", ""):
-            raise YamlSubsetError(f"line {number}: bad single-quoted scalar")
-        return inner.replace("''", "'")
-    if first == "[":
-        items = _json(text, list, number)
-        if not all(isinstance(item, str | int) for item in items):
-            raise YamlSubsetError(f"line {number}: flow lists hold strings and integers only")
-        return items
-    if first in "{&*!|>%@`," or ": " in text or " #" in text or text.endswith(":"):
-        raise YamlSubsetError(f"line {number}: unsupported YAML in {text!r}")
-    return _plain(text, number)
-
-
-def _json(text: str, kind: type[Any], number: int) -> Any:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise YamlSubsetError(f"line {number}: not JSON-compatible: {exc}") from None
-    if not isinstance(value, kind):
-        raise YamlSubsetError(f"line {number}: expected a {kind.__name__}")
-    return value
-
-
-def _plain(text: str, number: int) -> Any:
-    if text in ("true", "false"):
-        return text == "true"
-    if text in ("null", "~"):
-        return None
-    if _INT.fullmatch(text):
-        return int(text)
-    if _AMBIGUOUS.fullmatch(text):
-        raise YamlSubsetError(f"line {number}: quote {text!r}; YAML versions read it differently")
-    return text
+def load_compose_yaml(text: str) -> Any:
+    """``text`` as compose reads it (see ComposeLoader)."""
+    return yaml.load(text, Loader=ComposeLoader)
 
 
 # --- compose helpers ---------------------------------------------------------------------------
@@ -236,7 +131,7 @@ def duration_seconds(text: str) -> float:
 
 def compose() -> dict[str, Any]:
     """compose.yaml, parsed."""
-    document = load_yaml_subset(COMPOSE.read_text())
+    document = load_compose_yaml(COMPOSE.read_text())
     assert isinstance(document, dict)
     return document
 
@@ -373,50 +268,42 @@ def parse_smsgw(argv: list[str]) -> argparse.Namespace:
     return parse_or_fail(cli.build_parser(), argv)
 
 
-# --- the YAML subset reader itself ------------------------------------------------------------
+# --- reading compose.yaml ---------------------------------------------------------------------
 
 
-def test_yaml_subset_reader_reads_nested_mappings_lists_and_flow_lists() -> None:
+def test_compose_yaml_may_use_ordinary_yaml() -> None:
     text = (
-        "a:\n"
-        "  b: [\"x\", 1]  # comment\n"
-        "  c:\n"
-        "    - \"8080:80\"\n"
-        "    - ${V:-d}:/e:ro\n"
-        "  d: 'it''s'\n"
-        "  e:\n"
-        "f: 3\n"
-        "g: true\n"
+        "x-common: &common\n"
+        "  restart: unless-stopped\n"
+        "  environment: {A: \"1\"}\n"
+        "services:\n"
+        "  a:\n"
+        "    <<: *common\n"
+        "    restart: always  # overrides the merged value\n"
+        "    command: >\n"
+        "      smsgw gateway\n"
+        "    ports:\n"
+        "      - \"8080:80\"\n"
+        "      - target: 80\n"
+        "    healthcheck: {disable: true}\n"
     )
-    assert load_yaml_subset(text) == {
-        "a": {"b": ["x", 1], "c": ["8080:80", "${V:-d}:/e:ro"], "d": "it's", "e": None},
-        "f": 3,
-        "g": True,
+    assert load_compose_yaml(text)["services"]["a"] == {
+        "restart": "always", "environment": {"A": "1"}, "command": "smsgw gateway\n",
+        "ports": ["8080:80", {"target": 80}], "healthcheck": {"disable": True},
     }
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "a:\n\tb: 1\n",  # tab
-        "a: &x 1\n",  # anchor
-        "a: *x\n",  # alias
-        "a: |\n  text\n",  # block scalar
-        "a: {b: 1}\n",  # flow mapping
-        "a: 1\na: 2\n",  # duplicate key
-        "a: yes\n",  # a boolean in YAML 1.1, a string in 1.2
-        "a: 8080:80\n",  # base-60 in YAML 1.1
-        "a: 1.5\n",  # floats are not used, so not accepted
-        "a:\n  - b: 1\n",  # mapping inside a list
-        "a: 1\n  b: 2\n",  # indentation under a scalar
-        "a:\n    b: 1\n  c: 2\n",  # dedent to a level that does not exist
-        "a: \"open\n",  # unterminated quote
-        "a: [x, y]\n",  # flow list that is not JSON
-    ],
-)
-def test_yaml_subset_reader_rejects_what_it_does_not_understand(text: str) -> None:
-    with pytest.raises(YamlSubsetError):
-        load_yaml_subset(text)
+@pytest.mark.parametrize("text", [
+    "a: 1\na: 2\n",  # duplicate key: PyYAML keeps the last, silently
+    "a:\n  b: 1\n  b: 2\n",
+    "a: yes\n",  # a boolean in YAML 1.1, a string in 1.2 (compose)
+    "a: off\n",
+    "a: 22:22\n",  # base-60 in YAML 1.1 (1342), a string in 1.2
+    "a: !!python/name:os.system\n",  # never more than plain data
+])
+def test_compose_yaml_that_yaml_versions_read_differently_is_refused(text: str) -> None:
+    with pytest.raises(yaml.YAMLError):
+        load_compose_yaml(text)
 
 
 # --- compose.yaml ------------------------------------------------------------------------------
