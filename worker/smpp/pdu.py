@@ -274,6 +274,18 @@ def _decode_tlvs(body: bytes, pos: int) -> dict[int, bytes]:
     return tlvs
 
 
+def _read_addresses(body: bytes) -> tuple[str, int, int, str, int, int, str, int]:
+    """The fields submit_sm, deliver_sm and data_sm begin with, and where the rest starts."""
+    service_type, pos = _read_c_string(body, 0, "service_type")
+    src_ton, pos = _read_byte(body, pos, "source_addr_ton")
+    src_npi, pos = _read_byte(body, pos, "source_addr_npi")
+    source_addr, pos = _read_c_string(body, pos, "source_addr")
+    dst_ton, pos = _read_byte(body, pos, "dest_addr_ton")
+    dst_npi, pos = _read_byte(body, pos, "dest_addr_npi")
+    destination_addr, pos = _read_c_string(body, pos, "destination_addr")
+    return service_type, src_ton, src_npi, source_addr, dst_ton, dst_npi, destination_addr, pos
+
+
 # --- bodies ------------------------------------------------------------------------------------
 
 
@@ -370,13 +382,8 @@ class ShortMessage:
     @classmethod
     def decode(cls, body: bytes) -> ShortMessage:
         """Decode the body; unknown TLVs are kept; PduError if truncated."""
-        service_type, pos = _read_c_string(body, 0, "service_type")
-        src_ton, pos = _read_byte(body, pos, "source_addr_ton")
-        src_npi, pos = _read_byte(body, pos, "source_addr_npi")
-        source_addr, pos = _read_c_string(body, pos, "source_addr")
-        dst_ton, pos = _read_byte(body, pos, "dest_addr_ton")
-        dst_npi, pos = _read_byte(body, pos, "dest_addr_npi")
-        destination_addr, pos = _read_c_string(body, pos, "destination_addr")
+        (service_type, src_ton, src_npi, source_addr, dst_ton, dst_npi, destination_addr,
+         pos) = _read_addresses(body)
         if len(body) - pos < 3:
             raise PduError("truncated body: esm_class/protocol_id/priority_flag")
         esm_class, protocol_id, priority = body[pos], body[pos + 1], body[pos + 2]
@@ -430,13 +437,8 @@ class ShortMessage:
         """Decode a data_sm body (SMPP 3.4 §4.7.1): the addresses, esm_class,
         registered_delivery and data_coding, then TLVs; the text is in message_payload, so
         :meth:`payload` reads it. PduError if truncated."""
-        service_type, pos = _read_c_string(body, 0, "service_type")
-        src_ton, pos = _read_byte(body, pos, "source_addr_ton")
-        src_npi, pos = _read_byte(body, pos, "source_addr_npi")
-        source_addr, pos = _read_c_string(body, pos, "source_addr")
-        dst_ton, pos = _read_byte(body, pos, "dest_addr_ton")
-        dst_npi, pos = _read_byte(body, pos, "dest_addr_npi")
-        destination_addr, pos = _read_c_string(body, pos, "destination_addr")
+        (service_type, src_ton, src_npi, source_addr, dst_ton, dst_npi, destination_addr,
+         pos) = _read_addresses(body)
         if len(body) - pos < 3:
             raise PduError("truncated body: esm_class/registered_delivery/data_coding")
         esm_class, registered, coding = body[pos], body[pos + 1], body[pos + 2]
