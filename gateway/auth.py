@@ -47,6 +47,7 @@ class Principal:
     channels: frozenset[str] | None  # None: every channel
     children: frozenset[str] = frozenset()  # accounts this Partner's account owns
     limits: KeyLimits = field(default_factory=lambda: KeyLimits(key_id=""))  # none
+    expires_at_ms: int = 0  # 0: never
 
     def require_any(self, roles: frozenset[str]) -> None:
         """Raise Forbidden unless the principal has one of ``roles`` (Admin has all)."""
@@ -246,6 +247,7 @@ def principal_of(row: KeyRow) -> Principal:
         channels=info.channels, children=row.children,
         limits=KeyLimits(key_id=info.key_id, rate=info.rate, burst=info.burst,
                          daily_quota=info.daily_quota),
+        expires_at_ms=info.expires_at_ms,
     )
 
 
