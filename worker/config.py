@@ -9,6 +9,7 @@ process stops before it serves anything.
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 import types
 import typing
@@ -24,6 +25,9 @@ T = TypeVar("T")
 BindMode = Literal["transceiver", "transmitter_receiver"]
 SplitMode = Literal["udh8", "udh16", "sar", "payload"]
 ReceiptIdFormat = Literal["auto", "same", "hex_to_dec", "dec_to_hex"]
+
+# An account name as the API accepts it (it ends up in Redis key names: no ':' or ',').
+ACCOUNT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 MAX_REPLICA_WAIT_MS = 4000  # below the 5 s read timeout of the gateway's Redis client
 
@@ -77,6 +81,8 @@ class Channel:
     max_attempts: int = 5
     max_age_seconds: int = 3600
     receipt_id_format: ReceiptIdFormat = "auto"
+    # Gets the channel's MO messages to a destination no account owns ('': Admins only).
+    mo_default_account: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +285,9 @@ def _check_cross_fields(settings: Settings) -> None:
             raise ConfigError(f"{where}.password: at most 8 characters (SMPP 3.4)")
         if ch.reconnect_max_seconds < ch.reconnect_min_seconds:
             raise ConfigError(f"{where}.reconnect_max_seconds: must be >= reconnect_min_seconds")
+        if ch.mo_default_account and not ACCOUNT_NAME.fullmatch(ch.mo_default_account):
+            raise ConfigError(f"{where}.mo_default_account: must be an account name (1 to 64 "
+                              f"letters, digits, '.', '_' or '-'), got {ch.mo_default_account!r}")
     gw = settings.gateway
     if gw.default_channel and gw.default_channel not in settings.channels:
         raise ConfigError(

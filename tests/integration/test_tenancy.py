@@ -1,18 +1,42 @@
 """Tenancy over real HTTP and a real redis-server: a Partner grants no more than it has,
 MO messages have one owner, and an account's parent is set explicitly."""
 
-# The api fixture is imported from test_admin and named in signatures, which ruff reads as a
-# redefinition.
-# ruff: noqa: F811
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp import web
+from redis.asyncio import Redis
 
-from tests.integration.test_admin import BOOTSTRAP, Api, api  # noqa: F401
+from gateway.app import create_app
+from tests.integration.test_admin import BOOTSTRAP, Api
+from worker.config import Settings, settings_from_dict
 
 pytestmark = pytest.mark.integration
+
+
+def _settings(redis_url: str) -> Settings:
+    channel = {"port": 2775, "system_id": "s", "password": "p"}
+    return settings_from_dict(
+        {"gateway": {"default_channel": "sim", "default_country_code": "27"},
+         "channels": {"sim": channel, "sim2": {**channel, "mo_default_account": "ops"}}},
+        {"REDIS_URL": redis_url, "SMSGW_BOOTSTRAP_ADMIN_KEY": BOOTSTRAP}, source="test")
+
+
+@pytest.fixture
+async def api(redis_url: str, redis: Redis) -> AsyncIterator[Api]:
+    runner = web.AppRunner(create_app(_settings(redis_url)))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            yield Api(f"http://127.0.0.1:{runner.addresses[0][1]}", redis, http)
+    finally:
+        await runner.cleanup()
+
 
 LIMITED_PARTNER = {"name": "reseller", "account": "reseller", "roles": ["Partner"],
                    "channels": ["sim"], "rate": 5, "burst": 5, "dailyQuota": 100,
@@ -76,3 +100,20 @@ async def test_a_partner_cannot_rotate_or_enable_a_key_beyond_its_own_but_may_di
         assert _refused_field(code, reply) == "channels"
     shown = (await api.ok("GET", f"/admin/keys/{wide['id']}", BOOTSTRAP))["apiKey"]
     assert shown["enabled"] is False and "rotatedAt" not in shown  # nulls are omitted
+
+
+async def test_an_inbound_url_can_be_set_only_for_channels_the_callers_key_may_use(
+    api: Api, limited: str
+) -> None:
+    await api.ok("POST", "/admin/keys", limited, json={"name": "kid", "account": "kid"})
+    url = {"url": "https://hooks.example.com/mo"}
+    for account in ("kid", "reseller"):
+        code, reply = await api.call("PUT", f"/admin/accounts/{account}/inbound/sim2", limited,
+                                     json=url)
+        assert _refused_field(code, reply) == "channel"
+        code, reply = await api.call("POST", "/json/reply/SetInboundUrl", limited,
+                                     json={"account": account, "channel": "sim2", **url})
+        assert _refused_field(code, reply) == "channel"
+        await api.ok("PUT", f"/admin/accounts/{account}/inbound/sim", limited, json=url)
+    shown = await api.ok("GET", "/admin/accounts/kid/webhooks", BOOTSTRAP)
+    assert shown["webhooks"]["inboundUrls"] == [{"channel": "sim", **url}]
