@@ -346,9 +346,11 @@ class ReplayDeadWebhooksResponse(Dto):
 
 
 class SMPPMoMessage(Dto):
-    """A mobile-originated message; ``receivedAt`` is ISO-8601 UTC."""
+    """A mobile-originated message; ``receivedAt`` is ISO-8601 UTC; ``account`` owns it (none:
+    no account owns its destination and the channel has no default account)."""
 
     moMessageId: str | None = None
+    account: str | None = None
     channel: str | None = None
     source: str | None = None
     destination: str | None = None
@@ -372,9 +374,64 @@ class SMPPMoResponse(Dto):
     ResponseStatus: _Status | None = None
 
 
+# --- number assignments: which account owns the MO messages to a destination ----------------
+
+
+class ChannelNumber(Dto):
+    """A destination (short code or number, without a leading '+') and the account that owns
+    the channel's MO messages to it."""
+
+    channel: str | None = None
+    number: str | None = None
+    account: str | None = None
+
+
+class GetChannelNumbers(Dto):
+    """Every number assigned on a channel."""
+
+    channel: str | None = None
+
+
+class GetChannelNumber(Dto):
+    """One number's assignment."""
+
+    channel: str | None = None
+    number: str | None = None
+
+
+class AssignChannelNumber(Dto):
+    """Give an account the channel's MO messages to a number (replaces any other owner)."""
+
+    channel: str | None = None
+    number: str | None = None
+    account: str | None = None
+
+
+class UnassignChannelNumber(Dto):
+    """Take a number from its account."""
+
+    channel: str | None = None
+    number: str | None = None
+
+
+class ChannelNumberResponse(Dto):
+    """One number's assignment."""
+
+    assignment: ChannelNumber | None = None
+    ResponseStatus: _Status | None = None
+
+
+class ChannelNumbersResponse(Dto):
+    """Response of GetChannelNumbers, by number."""
+
+    results: list[ChannelNumber] | None = None
+    ResponseStatus: _Status | None = None
+
+
 # The admin API's operations, refused as webhook URLs on any host (gateway.webhook_config).
 ADMIN_OPERATIONS = tuple(dto.__name__ for dto in (
     GetApiKeys, CreateApiKey, GetApiKey, EnableApiKey, DisableApiKey, RotateApiKey, DeleteApiKey,
     GetAccountWebhooks, SetAccountCallback, DeleteAccountCallback, SetInboundUrl,
-    DeleteInboundUrl, GetDeadWebhooks, ReplayDeadWebhooks,
+    DeleteInboundUrl, GetDeadWebhooks, ReplayDeadWebhooks, GetChannelNumbers, GetChannelNumber,
+    AssignChannelNumber, UnassignChannelNumber,
 ))

@@ -15,6 +15,7 @@ Key schema (prefix ``smsgw:``)::
     bind:{channel}:{kind}:{slot} str  which worker holds a bind slot (the SMSC caps binds)
     mo:{id}                hash  a mobile-originated message (reassembled when concatenated)
     mo:list:{channel}      list  newest MO ids of a channel (capped)
+    numbers:{channel}      hash  destination number (no leading '+') -> account that owns its MO
     mo:parts:{channel}:{from}:{ref} hash  parts of a concatenated MO message: seq -> text
     dlr:{channel}:{smscid} str   SMSC message id -> "{id}|{part}" (receipt correlation)
     held:{channel}:{smscid} str  a receipt that arrived before its submit_sm_resp was recorded
@@ -228,6 +229,7 @@ class MoPart:
     ref: str = ""  # "" for a single-part message; else "{bits}:{ref}"
     total: int = 1
     seq: int = 1
+    default_account: str = ""  # owns it if no account owns its destination ('': Admins only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -756,22 +758,28 @@ if m.total > 1 then
   text = table.concat(parts)
   redis.call('DEL', pk)
 end
+-- One owner: the account the destination is assigned to on the channel, else the channel's
+-- default account, else none (kept for Admins only). Never every tenant of the channel.
+local number = string.gsub(m.destination, '^%+', '')
+local owner = redis.call('HGET', P .. 'numbers:' .. m.channel, number)
+if not owner then owner = m.default_account or '' end
 local key = P .. 'mo:' .. m.id
 redis.call('HSET', key, 'id', m.id, 'channel', m.channel, 'from', m.source,
-           'to', m.destination, 'text', text, 'parts', m.total, 'received_at', now)
+           'to', m.destination, 'text', text, 'parts', m.total, 'received_at', now,
+           'account', owner)
 redis.call('EXPIRE', key, retention)
 redis.call('LPUSH', P .. 'mo:list:' .. m.channel, m.id)
 redis.call('LTRIM', P .. 'mo:list:' .. m.channel, 0, 9999)
--- Every account with an inbound URL for the channel gets the message: listed, and queued for
--- its webhook in the same script that records it.
-local routes = redis.call('HGETALL', P .. 'inbound:' .. m.channel)
-for i = 1, #routes, 2 do
-  local acct = routes[i]
-  redis.call('XADD', P .. 'wh:' .. acct, 'MAXLEN', '~', WH_MAXLEN, '*', 'kind', 'mo',
-             'id', m.id, 'channel', m.channel, 'from', m.source, 'to', m.destination,
-             'text', text, 'parts', m.total, 'at', now)
-  redis.call('LPUSH', P .. 'mo:in:' .. acct, m.id)
-  redis.call('LTRIM', P .. 'mo:in:' .. acct, 0, 9999)
+if owner ~= '' then
+  -- listed for its owner, and queued for the owner's inbound URL (if it set one for the
+  -- channel) in the same script that records it
+  redis.call('LPUSH', P .. 'mo:in:' .. owner, m.id)
+  redis.call('LTRIM', P .. 'mo:in:' .. owner, 0, 9999)
+  if redis.call('HEXISTS', P .. 'inbound:' .. m.channel, owner) == 1 then
+    redis.call('XADD', P .. 'wh:' .. owner, 'MAXLEN', '~', WH_MAXLEN, '*', 'kind', 'mo',
+               'id', m.id, 'channel', m.channel, 'from', m.source, 'to', m.destination,
+               'text', text, 'parts', m.total, 'at', now)
+  end
 end
 redis.call('PUBLISH', P .. 'events', m.id .. ' mo')
 return m.id
@@ -967,7 +975,8 @@ class Store:
         """Record an MO message (or one part of it); its id once complete, else ''."""
         payload = {"id": part.api_id, "channel": part.channel, "source": part.source,
                    "destination": part.destination, "text": part.text, "ref": part.ref,
-                   "total": part.total, "seq": part.seq}
+                   "total": part.total, "seq": part.seq,
+                   "default_account": part.default_account}
         raw = await self._durably(self._mo, args=[now_ms(), self._retention,
                                                   json.dumps(payload, ensure_ascii=False)])
         return raw.decode() if isinstance(raw, bytes) else str(raw)
@@ -1094,6 +1103,22 @@ class Store:
         """Enable, disable, delete, or rotate (to ``new_hash``) a key; False if unknown."""
         return bool(await self._key_scripts.change(args=[op, key_id, new_hash, now_ms()]))
 
+    # --- numbers: which account owns the MO messages to a destination ----------------------
+
+    async def assign_number(self, channel: str, number: str, account: str) -> bool:
+        """Give ``account`` the channel's MO messages to ``number`` (without a leading '+');
+        False if the account is unknown (no key was ever created for it)."""
+        return bool(await self._key_scripts.assign(
+            keys=[numbers_key(channel), account_key(account)], args=[number, account]))
+
+    async def unassign_number(self, channel: str, number: str) -> bool:
+        """Take a number from its account; False if it was not assigned."""
+        return bool(await self._redis.hdel(numbers_key(channel), number))  # type: ignore[misc]
+
+    async def numbers(self, channel: str) -> dict[str, str]:
+        """A channel's assigned numbers: number -> account."""
+        return _decode(await self._redis.hgetall(numbers_key(channel)))  # type: ignore[misc]
+
     async def accept_within(
         self,
         limits: KeyLimits,
@@ -1200,6 +1225,11 @@ def account_key(account: str) -> str:
 def children_key(account: str) -> str:
     """The accounts a Partner account owns."""
     return f"{PREFIX}children:{account}"
+
+
+def numbers_key(channel: str) -> str:
+    """A channel's number assignments: destination (no leading '+') -> owning account."""
+    return f"{PREFIX}numbers:{channel}"
 
 
 def bucket_key(key_id: str) -> str:
@@ -1314,6 +1344,13 @@ end
 return out
 """
 
+_ASSIGN_NUMBER = r"""
+-- KEYS: the channel's numbers, the account. ARGV: number, account. 1, or 0 (unknown account).
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+
 _CHANGE_KEY = r"""
 -- ARGV: op (enable|disable|delete|rotate), key id, new secret hash (rotate), now. 1 or 0.
 local P = 'smsgw:'
@@ -1347,6 +1384,7 @@ class _KeyScripts:
         self.create = redis.register_script(_CREATE_KEY)
         self.listing = redis.register_script(_LIST_KEYS)
         self.change = redis.register_script(_CHANGE_KEY)
+        self.assign = redis.register_script(_ASSIGN_NUMBER)
 
 
 def _text(value: Any) -> str:

@@ -14,6 +14,8 @@ from redis.asyncio import Redis
 from gateway.app import create_app
 from tests.integration.test_admin import BOOTSTRAP, Api
 from worker.config import Settings, settings_from_dict
+from worker.ids import new_id
+from worker.store import MoPart, Store, WebhookStore, webhook_stream_key
 
 pytestmark = pytest.mark.integration
 
@@ -117,3 +119,81 @@ async def test_an_inbound_url_can_be_set_only_for_channels_the_callers_key_may_u
         await api.ok("PUT", f"/admin/accounts/{account}/inbound/sim", limited, json=url)
     shown = await api.ok("GET", "/admin/accounts/kid/webhooks", BOOTSTRAP)
     assert shown["webhooks"]["inboundUrls"] == [{"channel": "sim", **url}]
+
+
+# --- MO messages have one owner ------------------------------------------------------------
+
+
+async def _mo(store: Store, to: str, *, channel: str = "sim", default: str = "") -> str:
+    return await store.record_mo(MoPart(api_id=new_id(), channel=channel, source="27821234567",
+                                        destination=to, text="hi", default_account=default))
+
+
+async def _inbox(redis: Redis, account: str) -> tuple[list[str], list[str]]:
+    """(MO ids listed for the account, MO ids queued for its webhook)."""
+    listed = [m["id"] for m in await WebhookStore(redis).account_mo(account, 100)]
+    queued = [f[b"id"].decode() for _, f in await redis.xrange(webhook_stream_key(account))]
+    return listed, queued
+
+
+async def test_an_mo_goes_only_to_the_account_that_owns_its_destination(
+    api: Api, redis: Redis
+) -> None:
+    for account in ("acme", "beta"):
+        await api.ok("POST", "/admin/keys", BOOTSTRAP, json={"name": account, "account": account})
+        await api.ok("PUT", f"/admin/accounts/{account}/inbound/sim", BOOTSTRAP,
+                     json={"url": f"https://{account}.example.com/mo"})
+    assigned = await api.ok("PUT", "/admin/channels/sim/numbers/12345", BOOTSTRAP,
+                            json={"account": "acme"})
+    assert assigned["assignment"] == {"channel": "sim", "number": "12345", "account": "acme"}
+    store = Store(redis, 3600)
+    owned, plus = await _mo(store, "12345"), await _mo(store, "+12345")
+    unowned = await _mo(store, "999", default="beta")  # the channel's default account
+    nobody = await _mo(store, "888")  # no owner, no default: Admins only
+    assert await _inbox(redis, "acme") == ([plus, owned], [owned, plus])
+    assert await _inbox(redis, "beta") == ([unowned], [unowned])
+    listed = await api.ok("GET", "/communication/message/smpp/mo?channel=sim", BOOTSTRAP)
+    assert {m["moMessageId"] for m in listed["messages"]} == {owned, plus, unowned, nobody}
+
+
+async def test_the_mo_listing_shows_a_client_its_accounts_messages_and_an_admin_all(
+    api: Api, redis: Redis
+) -> None:
+    keys = {a: (await api.ok("POST", "/admin/keys", BOOTSTRAP,
+                             json={"name": a, "account": a}))["key"] for a in ("acme", "beta")}
+    await api.ok("PUT", "/admin/channels/sim/numbers/111", BOOTSTRAP, json={"account": "acme"})
+    store = Store(redis, 3600)
+    mine, other = await _mo(store, "111"), await _mo(store, "222", channel="sim2", default="ops")
+    assert [m["moMessageId"] for m in (await api.ok(
+        "GET", "/communication/message/smpp/mo", keys["acme"]))["messages"]] == [mine]
+    assert (await api.ok("GET", "/communication/message/smpp/mo", keys["beta"]))[
+        "messages"] == []
+    everything = await api.ok("GET", "/communication/message/smpp/mo", BOOTSTRAP)
+    assert {m["moMessageId"]: m["account"] for m in everything["messages"]} == {
+        other: "ops", mine: "acme"}
+
+
+async def test_numbers_are_assigned_listed_and_unassigned_by_admins_only(
+    api: Api, limited: str
+) -> None:
+    await api.ok("POST", "/admin/keys", BOOTSTRAP, json={"name": "acme", "account": "acme"})
+    path = "/admin/channels/sim/numbers"
+    await api.ok("PUT", f"{path}/+27820001111", BOOTSTRAP, json={"account": "acme"})
+    await api.ok("POST", "/json/reply/AssignChannelNumber", BOOTSTRAP,
+                 json={"channel": "sim", "number": "555", "account": "acme"})
+    listed = await api.ok("GET", path, BOOTSTRAP)
+    assert [(n["number"], n["account"]) for n in listed["results"]] == [
+        ("27820001111", "acme"), ("555", "acme")]
+    shown = await api.ok("GET", f"{path}/27820001111", BOOTSTRAP)
+    assert shown["assignment"]["account"] == "acme"
+    for method, where, body in (("PUT", f"{path}/1", {"account": "acme"}), ("GET", path, None),
+                                ("DELETE", f"{path}/555", None)):
+        code, reply = await api.call(method, where, limited, json=body)
+        assert code == 403 and reply["ResponseStatus"]["ErrorCode"] == "Forbidden"
+    for where, body, code in ((f"{path}/1", {"account": "nobody"}, 404),
+                              (f"{path}/1", {}, 400), (f"{path}/1:2", {"account": "acme"}, 400),
+                              ("/admin/channels/nosuch/numbers/1", {"account": "acme"}, 400)):
+        assert (await api.call("PUT", where, BOOTSTRAP, json=body))[0] == code, where
+    await api.ok("DELETE", f"{path}/555", BOOTSTRAP)
+    assert (await api.call("GET", f"{path}/555", BOOTSTRAP))[0] == 404
+    assert (await api.call("DELETE", f"{path}/555", BOOTSTRAP))[0] == 404
