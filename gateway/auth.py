@@ -103,12 +103,14 @@ class KeyInfo:
     created_at_ms: int
     last_used_ms: int
     rotated_at_ms: int
+    ownership: str = ""  # who set the account's parent: 'Admin', 'Partner' ('' unrecorded)
 
     def as_dict(self) -> dict[str, object]:
         """Plain JSON-able values, named as the admin API's ApiKeyInfo (times ISO-8601 UTC)."""
         return {
             "id": self.key_id, "name": self.name, "account": self.account,
-            "parentAccount": self.parent_account or None, "roles": sorted(self.roles),
+            "parentAccount": self.parent_account or None,
+            "accountOwnership": self.ownership or None, "roles": sorted(self.roles),
             "channels": ["*"] if self.channels is None else sorted(self.channels),
             "rate": self.rate, "burst": self.burst, "dailyQuota": self.daily_quota,
             "enabled": self.enabled, "expiresAt": iso(self.expires_at_ms),
@@ -189,7 +191,7 @@ def key_fields(spec: KeySpec, key_id: str, now: int) -> dict[str, str]:
 
 
 def key_info(fields: Mapping[str, str]) -> KeyInfo:
-    """A stored record (with its account's ``parent``) as a KeyInfo."""
+    """A stored record (with its account's ``parent`` and ``ownership``) as a KeyInfo."""
     def num(name: str) -> int:
         return int(fields.get(name) or 0)
 
@@ -200,7 +202,7 @@ def key_info(fields: Mapping[str, str]) -> KeyInfo:
         rate=num("rate"), burst=num("burst"), daily_quota=num("quota"),
         enabled=fields.get("enabled") == "1", expires_at_ms=num("expires_at"),
         created_at_ms=num("created_at"), last_used_ms=num("last_used"),
-        rotated_at_ms=num("rotated_at"),
+        rotated_at_ms=num("rotated_at"), ownership=fields.get("ownership", ""),
     )
 
 

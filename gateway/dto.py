@@ -161,6 +161,7 @@ class ApiKeyInfo(Dto):
     name: str | None = None
     account: str | None = None
     parentAccount: str | None = None
+    accountOwnership: str | None = None
     roles: list[str] = Field(default_factory=list)
     channels: list[str] = Field(default_factory=list)
     rate: int = 0
@@ -374,6 +375,39 @@ class SMPPMoResponse(Dto):
     ResponseStatus: _Status | None = None
 
 
+# --- accounts: their parent, set explicitly ---------------------------------------------------
+
+
+class AccountInfo(Dto):
+    """An account: its parent (the Partner account that owns it, if any) and ``ownership``,
+    who set that: 'Partner' (the Partner created the account) or 'Admin'."""
+
+    account: str | None = None
+    parentAccount: str | None = None
+    ownership: str | None = None
+    createdAt: str | None = None
+
+
+class GetAccount(Dto):
+    """One account."""
+
+    account: str | None = None
+
+
+class UpdateAccount(Dto):
+    """Set (or, with none, clear) an account's parent; Admin only."""
+
+    account: str | None = None
+    parentAccount: str | None = None
+
+
+class AccountResponse(Dto):
+    """One account."""
+
+    account: AccountInfo | None = None
+    ResponseStatus: _Status | None = None
+
+
 # --- number assignments: which account owns the MO messages to a destination ----------------
 
 
@@ -433,5 +467,5 @@ ADMIN_OPERATIONS = tuple(dto.__name__ for dto in (
     GetApiKeys, CreateApiKey, GetApiKey, EnableApiKey, DisableApiKey, RotateApiKey, DeleteApiKey,
     GetAccountWebhooks, SetAccountCallback, DeleteAccountCallback, SetInboundUrl,
     DeleteInboundUrl, GetDeadWebhooks, ReplayDeadWebhooks, GetChannelNumbers, GetChannelNumber,
-    AssignChannelNumber, UnassignChannelNumber,
+    AssignChannelNumber, UnassignChannelNumber, GetAccount, UpdateAccount,
 ))

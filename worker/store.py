@@ -21,7 +21,9 @@ Key schema (prefix ``smsgw:``)::
     held:{channel}:{smscid} str  a receipt that arrived before its submit_sm_resp was recorded
     key:{sha256}           hash  an API key, stored only as the hash of the secret
     keys                   hash  API key index: key id -> sha256 (listing without SCAN)
-    acct:{account}         hash  an account: its optional parent (the Partner that owns it)
+    acct:{account}         hash  an account: its optional parent (the Partner that owns it),
+                                 created_at, and ownership: who set the parent, "Partner"
+                                 (the Partner created the account) or "Admin"
     children:{account}     set   the accounts a Partner account owns
     bucket:{keyid}         hash  an API key's token bucket (messages), shared by all gateways
     quota:{keyid}:{day}    str   messages an API key sent on a UTC day (day number)
@@ -1103,6 +1105,20 @@ class Store:
         """Enable, disable, delete, or rotate (to ``new_hash``) a key; False if unknown."""
         return bool(await self._key_scripts.change(args=[op, key_id, new_hash, now_ms()]))
 
+    async def account(self, account: str) -> AccountRow | None:
+        """An account's parent and ownership, or None if it is unknown."""
+        parent, ownership, created = await self._redis.hmget(  # type: ignore[misc]
+            account_key(account), ["parent", "ownership", "created_at"])
+        if created is None:  # every account record has one
+            return None
+        return AccountRow(account=account, parent=_text(parent or b""),
+                          ownership=_text(ownership or b""), created_at_ms=int(created))
+
+    async def set_parent(self, account: str, parent: str) -> str:
+        """Set ('' clears) an account's parent, as an Admin; 'ok', 'unknown' (account) or
+        'unknown-parent'."""
+        return _text(await self._key_scripts.set_parent(args=[account, parent]))
+
     # --- numbers: which account owns the MO messages to a destination ----------------------
 
     async def assign_number(self, channel: str, number: str, account: str) -> bool:
@@ -1256,6 +1272,17 @@ class KeyRow:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountRow:
+    """An account as stored: its parent ('' none) and who set it ('Admin', 'Partner', or ''
+    for a record older than ownership)."""
+
+    account: str
+    parent: str
+    ownership: str
+    created_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class KeyLimits:
     """A key's limits on messages (recipients); 0 means none."""
 
@@ -1307,11 +1334,15 @@ local kk = P .. 'key:' .. h
 if redis.call('EXISTS', kk) == 1 or redis.call('HEXISTS', P .. 'keys', f.id) == 1 then
   return 'exists'
 end
-if not known then redis.call('HSET', acct, 'parent', '', 'created_at', ARGV[5]) end
+if not known then
+  redis.call('HSET', acct, 'parent', '', 'created_at', ARGV[5],
+             'ownership', owner ~= '' and 'Partner' or 'Admin')
+end
 if parent ~= '' and parent ~= cur then
   if cur ~= '' then redis.call('SREM', P .. 'children:' .. cur, f.account) end
   redis.call('HSET', acct, 'parent', parent)
   redis.call('SADD', P .. 'children:' .. parent, f.account)
+  if owner == '' then redis.call('HSET', acct, 'ownership', 'Admin') end
 end
 local flat = {}
 for k, v in pairs(f) do flat[#flat + 1] = k; flat[#flat + 1] = v end
@@ -1336,12 +1367,32 @@ for i = 1, #idx, 2 do
   if #rec > 0 then
     local account = ''
     for j = 1, #rec, 2 do if rec[j] == 'account' then account = rec[j + 1] end end
+    local about = redis.call('HMGET', P .. 'acct:' .. account, 'parent', 'ownership')
     rec[#rec + 1] = 'parent'
-    rec[#rec + 1] = redis.call('HGET', P .. 'acct:' .. account, 'parent') or ''
+    rec[#rec + 1] = about[1] or ''
+    rec[#rec + 1] = 'ownership'
+    rec[#rec + 1] = about[2] or ''
     out[#out + 1] = rec
   end
 end
 return out
+"""
+
+_SET_PARENT = r"""
+-- ARGV: account, parent ('' clears). An Admin's explicit choice: ownership becomes 'Admin'.
+-- Returns 'unknown' (no such account), 'unknown-parent', or 'ok'.
+local P = 'smsgw:'
+local name, parent = ARGV[1], ARGV[2]
+local acct = P .. 'acct:' .. name
+if redis.call('EXISTS', acct) == 0 then return 'unknown' end
+if parent ~= '' and redis.call('EXISTS', P .. 'acct:' .. parent) == 0 then
+  return 'unknown-parent'
+end
+local cur = redis.call('HGET', acct, 'parent') or ''
+if cur ~= '' then redis.call('SREM', P .. 'children:' .. cur, name) end
+if parent ~= '' then redis.call('SADD', P .. 'children:' .. parent, name) end
+redis.call('HSET', acct, 'parent', parent, 'ownership', 'Admin')
+return 'ok'
 """
 
 _ASSIGN_NUMBER = r"""
@@ -1385,6 +1436,7 @@ class _KeyScripts:
         self.listing = redis.register_script(_LIST_KEYS)
         self.change = redis.register_script(_CHANGE_KEY)
         self.assign = redis.register_script(_ASSIGN_NUMBER)
+        self.set_parent = redis.register_script(_SET_PARENT)
 
 
 def _text(value: Any) -> str:

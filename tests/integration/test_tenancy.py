@@ -3,6 +3,8 @@ MO messages have one owner, and an account's parent is set explicitly."""
 
 from __future__ import annotations
 
+import argparse
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,7 +13,11 @@ import pytest
 from aiohttp import web
 from redis.asyncio import Redis
 
+from gateway.accounts_cli import run_accounts
 from gateway.app import create_app
+from gateway.cli import build_parser
+from gateway.keys_cli import run_keys
+from gateway.numbers_cli import run_numbers
 from tests.integration.test_admin import BOOTSTRAP, Api
 from worker.config import Settings, settings_from_dict
 from worker.ids import new_id
@@ -186,6 +192,8 @@ async def test_numbers_are_assigned_listed_and_unassigned_by_admins_only(
         ("27820001111", "acme"), ("555", "acme")]
     shown = await api.ok("GET", f"{path}/27820001111", BOOTSTRAP)
     assert shown["assignment"]["account"] == "acme"
+    xml = await api.ok("GET", f"{path}.xml", BOOTSTRAP)
+    assert "<ChannelNumbersResponse" in xml and "<number>555</number>" in xml
     for method, where, body in (("PUT", f"{path}/1", {"account": "acme"}), ("GET", path, None),
                                 ("DELETE", f"{path}/555", None)):
         code, reply = await api.call(method, where, limited, json=body)
@@ -197,3 +205,118 @@ async def test_numbers_are_assigned_listed_and_unassigned_by_admins_only(
     await api.ok("DELETE", f"{path}/555", BOOTSTRAP)
     assert (await api.call("GET", f"{path}/555", BOOTSTRAP))[0] == 404
     assert (await api.call("DELETE", f"{path}/555", BOOTSTRAP))[0] == 404
+
+
+# --- an account's parent is set explicitly -------------------------------------------------
+
+
+async def test_an_admin_sees_and_changes_the_parent_of_an_account_a_partner_claimed(
+    api: Api, limited: str
+) -> None:
+    squat = (await api.ok("POST", "/admin/keys", limited,
+                          json={"name": "b", "account": "bigcorp"}))["apiKey"]
+    assert (squat["parentAccount"], squat["accountOwnership"]) == ("reseller", "Partner")
+    created = (await api.ok("POST", "/admin/keys", BOOTSTRAP,
+                            json={"name": "real", "account": "bigcorp"}))["apiKey"]
+    assert (created["parentAccount"], created["accountOwnership"]) == ("reseller", "Partner")
+    shown = (await api.ok("GET", "/admin/accounts/bigcorp", BOOTSTRAP))["account"]
+    assert (shown["account"], shown["parentAccount"], shown["ownership"]) == (
+        "bigcorp", "reseller", "Partner")
+
+    freed = await api.ok("PUT", "/admin/accounts/bigcorp", BOOTSTRAP,
+                         json={"parentAccount": None})
+    assert freed["account"]["ownership"] == "Admin" and "parentAccount" not in freed["account"]
+    assert (await api.ok("GET", "/admin/keys", limited))["results"] == []
+    for method, path in (("POST", f"/admin/keys/{created['id']}/disable"),
+                         ("GET", "/communication/message/smpp/mo?account=bigcorp")):
+        assert (await api.call(method, path, limited))[0] == 404, path
+    code, _ = await api.call("POST", "/admin/keys", limited,
+                             json={"name": "again", "account": "bigcorp"})
+    assert code == 403  # cannot claim it back
+    code, _ = await api.call("PUT", "/admin/accounts/bigcorp", limited,
+                             json={"parentAccount": "reseller"})
+    assert code == 403
+
+    given = await api.ok("POST", "/json/reply/UpdateAccount", BOOTSTRAP,
+                         json={"account": "bigcorp", "parentAccount": "reseller"})
+    assert (given["account"]["parentAccount"], given["account"]["ownership"]) == (
+        "reseller", "Admin")
+    listed = (await api.ok("GET", "/admin/keys", limited))["results"]
+    assert {(k["account"], k["accountOwnership"]) for k in listed} == {("bigcorp", "Admin")}
+
+
+async def test_an_account_parent_must_be_another_known_account(api: Api) -> None:
+    await api.ok("POST", "/admin/keys", BOOTSTRAP, json={"name": "a", "account": "acme"})
+    for account, parent, code in (("nobody", "", 404), ("acme", "nosuch", 400),
+                                  ("acme", "acme", 400)):
+        got, _ = await api.call("PUT", f"/admin/accounts/{account}", BOOTSTRAP,
+                                json={"parentAccount": parent})
+        assert got == code, (account, parent)
+
+
+async def test_a_partner_cannot_claim_an_account_an_admin_created_even_without_keys(
+    api: Api, limited: str
+) -> None:
+    key = (await api.ok("POST", "/admin/keys", BOOTSTRAP,
+                        json={"name": "b", "account": "bigcorp"}))["apiKey"]
+    assert key["accountOwnership"] == "Admin"
+    await api.ok("DELETE", f"/admin/keys/{key['id']}", BOOTSTRAP)
+    code, _ = await api.call("POST", "/admin/keys", limited,
+                             json={"name": "b", "account": "bigcorp"})
+    assert code == 403
+
+
+# --- the command line -----------------------------------------------------------------------
+
+
+async def run_cli(args: argparse.Namespace, settings: Settings) -> int:
+    runner = {"numbers": run_numbers, "accounts": run_accounts, "keys": run_keys}
+    return await runner[args.command](args, settings)
+
+
+async def _cli(redis_url: str, capsys: pytest.CaptureFixture[str], *argv: str
+               ) -> tuple[int, str, str]:
+    capsys.readouterr()
+    args = build_parser().parse_args(list(argv))
+    code = await run_cli(args, _settings(redis_url))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+async def test_the_numbers_cli_assigns_lists_and_unassigns(
+    api: Api, redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await api.ok("POST", "/admin/keys", BOOTSTRAP, json={"name": "acme", "account": "acme"})
+    assert (await _cli(redis_url, capsys, "numbers", "assign", "sim", "+12345", "acme"))[0] == 0
+    code, out, _ = await _cli(redis_url, capsys, "numbers", "list", "sim", "--json")
+    assert code == 0 and json.loads(out) == [
+        {"channel": "sim", "number": "12345", "account": "acme"}]
+    listed = await api.ok("GET", "/admin/channels/sim/numbers", BOOTSTRAP)
+    assert [n["number"] for n in listed["results"]] == ["12345"]
+    for argv, code in ((("assign", "sim", "1", "nobody"), 1),
+                       (("assign", "nosuch", "1", "acme"), 2),
+                       (("assign", "sim", "1:2", "acme"), 2), (("unassign", "sim", "999"), 1),
+                       (("unassign", "sim", "12345"), 0)):
+        assert (await _cli(redis_url, capsys, "numbers", *argv))[0] == code, argv
+    assert (await api.ok("GET", "/admin/channels/sim/numbers", BOOTSTRAP))["results"] == []
+
+
+async def test_the_accounts_cli_sets_and_clears_a_parent(
+    api: Api, limited: str, redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await api.ok("POST", "/admin/keys", limited, json={"name": "b", "account": "bigcorp"})
+    code, out, _ = await _cli(redis_url, capsys, "accounts", "set-parent", "bigcorp")
+    assert code == 0
+    shown = (await api.ok("GET", "/admin/accounts/bigcorp", BOOTSTRAP))["account"]
+    assert "parentAccount" not in shown and shown["ownership"] == "Admin"
+    assert (await api.ok("GET", "/admin/keys", limited))["results"] == []
+    code, _, _ = await _cli(redis_url, capsys, "accounts", "set-parent", "bigcorp", "reseller")
+    assert code == 0
+    shown = (await api.ok("GET", "/admin/accounts/bigcorp", BOOTSTRAP))["account"]
+    assert shown["parentAccount"] == "reseller"
+    for argv, code in ((("nobody",), 1), (("bigcorp", "nosuch"), 2)):
+        assert (await _cli(redis_url, capsys, "accounts", "set-parent", *argv))[0] == code
+    code, out, _ = await _cli(redis_url, capsys, "keys", "list")
+    header, *rows = out.splitlines()
+    assert "ownership" in header
+    assert [row.split()[3] for row in rows if row.split()[1] == "bigcorp"] == ["Admin"]
