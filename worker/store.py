@@ -1458,7 +1458,7 @@ def _pairs(flat: Sequence[Any]) -> dict[str, str]:
 #   wh:lease:{account}    str     the webhooks process that delivers the account's events
 #   wh:notify             pubsub  "{account} {delivered|dead|replayed} {eventId}"
 #   inbound:{channel}     hash    account -> inbound URL for the channel's MO messages
-#   mo:in:{account}       list    newest MO ids routed to the account (capped)
+#   mo:in:{account}       list    newest MO ids the account owns (capped)
 #   acct:{account}        hash    fields cb_url, cb_secret, in:{channel} (URL per channel)
 
 WEBHOOK_GROUP = "hooks"
@@ -1713,7 +1713,7 @@ class WebhookStore:
         await self._release(keys=[webhook_lease_key(account)], args=[owner])
 
     async def account_mo(self, account: str, limit: int) -> list[dict[str, str]]:
-        """The newest MO messages routed to an account (its inbound URLs), newest first."""
+        """The newest MO messages an account owns, newest first."""
         pipe = self._redis.pipeline(transaction=False)
         pipe.lrange(mo_account_key(account), 0, limit - 1)
         (ids,) = await pipe.execute()
