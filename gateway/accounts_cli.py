@@ -1,4 +1,5 @@
-"""``smsgw accounts``: accounts' webhook settings and dead letters from the command line.
+"""``smsgw accounts``: accounts' parents, webhook settings and dead letters from the command
+line.
 
 An operator with access to Redis is an Admin. A command that generates the signing secret (the
 account's first URL, or ``--rotate-secret``) prints it alone on stdout, once; everything else
@@ -12,6 +13,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 
+from gateway.accounts import InvalidParent, NoAccount, set_parent
 from gateway.dto import ADMIN_OPERATIONS
 from gateway.webhook_config import (
     Change,
@@ -24,7 +26,7 @@ from gateway.webhook_config import (
 )
 from worker.config import Settings
 from worker.redisconn import redis_client
-from worker.store import WebhookStore
+from worker.store import Store, WebhookStore
 from worker.webhooks import event_id
 
 Command = Callable[[WebhookStore, argparse.Namespace, Settings], Awaitable[int]]
@@ -55,6 +57,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     dead.add_argument("account")
     dead.add_argument("--limit", type=int, default=100)
     dead.add_argument("--json", action="store_true")
+    parent = asub.add_parser("set-parent", help="make PARENT (a Partner's account) own ACCOUNT, "
+                             "or with no PARENT, no account own it")
+    parent.add_argument("account")
+    parent.add_argument("parent", nargs="?", default="")
     replay = asub.add_parser("replay", help="queue dead letters again (all, or those listed)")
     replay.add_argument("account")
     replay.add_argument("ids", nargs="*")
@@ -64,11 +70,13 @@ async def run_accounts(args: argparse.Namespace, settings: Settings) -> int:
     """Run one ``accounts`` subcommand."""
     redis = redis_client(settings.redis_url)
     try:
+        if args.accounts_command == "set-parent":
+            return await _set_parent(Store(redis, settings.retention_seconds), args)
         return await _COMMANDS[args.accounts_command](WebhookStore(redis), args, settings)
-    except InvalidWebhook as exc:
+    except (InvalidWebhook, InvalidParent) as exc:
         print(f"smsgw accounts: {exc.message}", file=sys.stderr)
         return 2
-    except UnknownAccount as exc:
+    except (UnknownAccount, NoAccount) as exc:
         print(f"smsgw accounts: no account {exc.args[0]!r} (create a key for it first)",
               file=sys.stderr)
         return 1
@@ -133,6 +141,12 @@ async def _clear_inbound(store: WebhookStore, args: argparse.Namespace,
                          settings: Settings) -> int:
     return _done(await set_inbound(store, args.account, args.channel, ""),
                  f"account {args.account}: inbound URL of {args.channel} cleared")
+
+
+async def _set_parent(store: Store, args: argparse.Namespace) -> int:
+    row = await set_parent(store, args.account, args.parent)
+    print(f"account {row.account}: parent {row.parent or '(none)'}", file=sys.stderr)
+    return 0
 
 
 async def _dead_letters(store: WebhookStore, args: argparse.Namespace,

@@ -53,6 +53,7 @@ class Principal:
     channels: frozenset[str] | None  # None: every channel
     children: frozenset[str] = frozenset()  # accounts this Partner's account owns
     limits: KeyLimits = field(default_factory=lambda: KeyLimits(key_id=""))  # none
+    expires_at_ms: int = 0  # 0: never
 
     def require_any(self, roles: frozenset[str]) -> None:
         """Raise Forbidden unless the principal has one of ``roles`` (Admin has all)."""
@@ -108,12 +109,14 @@ class KeyInfo:
     created_at_ms: int
     last_used_ms: int
     rotated_at_ms: int
+    ownership: str = ""  # who set the account's parent: 'Admin', 'Partner' ('' unrecorded)
 
     def as_dict(self) -> dict[str, object]:
         """Plain JSON-able values, named as the admin API's ApiKeyInfo (times ISO-8601 UTC)."""
         return {
             "id": self.key_id, "name": self.name, "account": self.account,
-            "parentAccount": self.parent_account or None, "roles": sorted(self.roles),
+            "parentAccount": self.parent_account or None,
+            "accountOwnership": self.ownership or None, "roles": sorted(self.roles),
             "channels": ["*"] if self.channels is None else sorted(self.channels),
             "rate": self.rate, "burst": self.burst, "dailyQuota": self.daily_quota,
             "enabled": self.enabled, "expiresAt": iso(self.expires_at_ms),
@@ -203,7 +206,7 @@ def key_fields(spec: KeySpec, key_id: str, now: int) -> dict[str, str]:
 
 
 def key_info(fields: Mapping[str, str]) -> KeyInfo:
-    """A stored record (with its account's ``parent``) as a KeyInfo."""
+    """A stored record (with its account's ``parent`` and ``ownership``) as a KeyInfo."""
     def num(name: str) -> int:
         return int(fields.get(name) or 0)
 
@@ -214,7 +217,7 @@ def key_info(fields: Mapping[str, str]) -> KeyInfo:
         rate=num("rate"), burst=num("burst"), daily_quota=num("quota"),
         enabled=fields.get("enabled") == "1", expires_at_ms=num("expires_at"),
         created_at_ms=num("created_at"), last_used_ms=num("last_used"),
-        rotated_at_ms=num("rotated_at"),
+        rotated_at_ms=num("rotated_at"), ownership=fields.get("ownership", ""),
     )
 
 
@@ -266,6 +269,7 @@ def principal_of(row: KeyRow) -> Principal:
         channels=info.channels, children=row.children,
         limits=KeyLimits(key_id=info.key_id, rate=info.rate, burst=info.burst,
                          daily_quota=info.daily_quota),
+        expires_at_ms=info.expires_at_ms,
     )
 
 

@@ -1,4 +1,4 @@
-"""The ``smsgw`` command: gateway, worker, webhooks, smsc-sim, dev, keys and accounts.
+"""The ``smsgw`` command: gateway, worker, webhooks, smsc-sim, dev, keys, accounts, numbers.
 
 This is the entry point, so it is the one place that reads the environment.
 """
@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from gateway.accounts_cli import add_parser as add_accounts_parser
+from gateway.numbers_cli import add_parser as add_numbers_parser
 from worker.config import ConfigError, Settings, load_settings
 from worker.gctune import tune_gc
 from worker.logs import LOG_FORMATS, config_secrets, setup_logging
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         ksub.add_parser(name, help=text).add_argument("id")
     sub.add_parser("webhooks", help="deliver webhooks (status changes and MO messages)")
     add_accounts_parser(sub)
+    add_numbers_parser(sub)
     return parser
 
 
@@ -128,6 +130,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         from gateway.accounts_cli import run_accounts
 
         return asyncio.run(run_accounts(args, settings))
+    if args.command == "numbers":
+        from gateway.numbers_cli import run_numbers
+
+        return asyncio.run(run_numbers(args, settings))
     if args.command == "webhooks":
         from worker.jobs import worker_id
         from worker.webhook_delivery import run_webhooks

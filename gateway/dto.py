@@ -161,6 +161,7 @@ class ApiKeyInfo(Dto):
     name: str | None = None
     account: str | None = None
     parentAccount: str | None = None
+    accountOwnership: str | None = None
     roles: list[str] = Field(default_factory=list)
     channels: list[str] = Field(default_factory=list)
     rate: int = 0
@@ -346,9 +347,11 @@ class ReplayDeadWebhooksResponse(Dto):
 
 
 class SMPPMoMessage(Dto):
-    """A mobile-originated message; ``receivedAt`` is ISO-8601 UTC."""
+    """A mobile-originated message; ``receivedAt`` is ISO-8601 UTC; ``account`` owns it (none:
+    no account owns its destination and the channel has no default account)."""
 
     moMessageId: str | None = None
+    account: str | None = None
     channel: str | None = None
     source: str | None = None
     destination: str | None = None
@@ -372,9 +375,97 @@ class SMPPMoResponse(Dto):
     ResponseStatus: _Status | None = None
 
 
+# --- accounts: their parent, set explicitly ---------------------------------------------------
+
+
+class AccountInfo(Dto):
+    """An account: its parent (the Partner account that owns it, if any) and ``ownership``,
+    who set that: 'Partner' (the Partner created the account) or 'Admin'."""
+
+    account: str | None = None
+    parentAccount: str | None = None
+    ownership: str | None = None
+    createdAt: str | None = None
+
+
+class GetAccount(Dto):
+    """One account."""
+
+    account: str | None = None
+
+
+class UpdateAccount(Dto):
+    """Set (or, with none, clear) an account's parent; Admin only."""
+
+    account: str | None = None
+    parentAccount: str | None = None
+
+
+class AccountResponse(Dto):
+    """One account."""
+
+    account: AccountInfo | None = None
+    ResponseStatus: _Status | None = None
+
+
+# --- number assignments: which account owns the MO messages to a destination ----------------
+
+
+class ChannelNumber(Dto):
+    """A destination (short code or number, without a leading '+') and the account that owns
+    the channel's MO messages to it."""
+
+    channel: str | None = None
+    number: str | None = None
+    account: str | None = None
+
+
+class GetChannelNumbers(Dto):
+    """Every number assigned on a channel."""
+
+    channel: str | None = None
+
+
+class GetChannelNumber(Dto):
+    """One number's assignment."""
+
+    channel: str | None = None
+    number: str | None = None
+
+
+class AssignChannelNumber(Dto):
+    """Give an account the channel's MO messages to a number (replaces any other owner)."""
+
+    channel: str | None = None
+    number: str | None = None
+    account: str | None = None
+
+
+class UnassignChannelNumber(Dto):
+    """Take a number from its account."""
+
+    channel: str | None = None
+    number: str | None = None
+
+
+class ChannelNumberResponse(Dto):
+    """One number's assignment."""
+
+    assignment: ChannelNumber | None = None
+    ResponseStatus: _Status | None = None
+
+
+class ChannelNumbersResponse(Dto):
+    """Response of GetChannelNumbers, by number."""
+
+    results: list[ChannelNumber] | None = None
+    ResponseStatus: _Status | None = None
+
+
 # The admin API's operations, refused as webhook URLs on any host (gateway.webhook_config).
 ADMIN_OPERATIONS = tuple(dto.__name__ for dto in (
     GetApiKeys, CreateApiKey, GetApiKey, EnableApiKey, DisableApiKey, RotateApiKey, DeleteApiKey,
     GetAccountWebhooks, SetAccountCallback, DeleteAccountCallback, SetInboundUrl,
-    DeleteInboundUrl, GetDeadWebhooks, ReplayDeadWebhooks,
+    DeleteInboundUrl, GetDeadWebhooks, ReplayDeadWebhooks, GetChannelNumbers, GetChannelNumber,
+    AssignChannelNumber, UnassignChannelNumber, GetAccount, UpdateAccount,
 ))

@@ -86,3 +86,8 @@ class GatewayStore(MeteredStore):
         what a Partner owns, and the new key may have been looked up, unknown, just before)."""
         self._keys.clear()
         return await super().create_api_key(secret_hash, fields, parent=parent, owner=owner)
+
+    async def set_parent(self, account: str, parent: str) -> str:
+        """:meth:`Store.set_parent`; forgets cached keys (what Partners own has changed)."""
+        self._keys.clear()
+        return await super().set_parent(account, parent)

@@ -86,10 +86,11 @@ async def _list(store: Store, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([k.as_dict() for k in keys], indent=1))
         return 0
-    print("id               account          parent           roles          enabled  "
-          "rate/burst  quota   name")
+    print("id               account          parent           ownership  roles          "
+          "enabled  rate/burst  quota   name")
     for k in keys:
         print(f"{k.key_id:16} {k.account:16} {k.parent_account or '-':16} "
+              f"{k.ownership or '-':10} "
               f"{','.join(sorted(k.roles)):14} {'yes' if k.enabled else 'no':8} "
               f"{k.rate}/{k.burst:<8} {k.daily_quota:<7} {k.name}")
     return 0

@@ -66,6 +66,11 @@ _ADMIN_AND_MO: tuple[tuple[type[BaseModel], type[BaseModel]], ...] = (
     (dto.GetDeadWebhooks, dto.DeadWebhooksResponse),
     (dto.ReplayDeadWebhooks, dto.ReplayDeadWebhooksResponse),
     (dto.GetSMPPMoMessages, dto.SMPPMoResponse),
+    (dto.GetAccount, dto.AccountResponse), (dto.UpdateAccount, dto.AccountResponse),
+    (dto.GetChannelNumbers, dto.ChannelNumbersResponse),
+    (dto.GetChannelNumber, dto.ChannelNumberResponse),
+    (dto.AssignChannelNumber, dto.ChannelNumberResponse),
+    (dto.UnassignChannelNumber, dto.ChannelNumberResponse),
 )
 
 

@@ -9,6 +9,7 @@ process stops before it serves anything.
 from __future__ import annotations
 
 import dataclasses
+import re
 import ssl
 import tomllib
 import types
@@ -26,6 +27,9 @@ N = TypeVar("N", int, float)
 
 BindMode = Literal["transceiver", "transmitter_receiver"]
 ReceiptIdFormat = Literal["auto", "same", "hex_to_dec", "dec_to_hex"]
+
+# An account name as the API accepts it (it ends up in Redis key names: no ':' or ',').
+ACCOUNT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 MAX_REPLICA_WAIT_MS = 4000  # below the 5 s read timeout of the gateway's Redis client
 
@@ -106,6 +110,8 @@ class Channel:
     # Built from the settings above once, at load (never per connect). Not a setting.
     tls_context: ssl.SSLContext | None = field(
         default=None, compare=False, repr=False, metadata={"derived": True})
+    # Gets the channel's MO messages to a destination no account owns ('': Admins only).
+    mo_default_account: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,6 +365,9 @@ def _check_cross_fields(settings: Settings) -> None:
             raise ConfigError(f"{where}.password: at most 8 characters (SMPP 3.4)")
         if ch.reconnect_max_seconds < ch.reconnect_min_seconds:
             raise ConfigError(f"{where}.reconnect_max_seconds: must be >= reconnect_min_seconds")
+        if ch.mo_default_account and not ACCOUNT_NAME.fullmatch(ch.mo_default_account):
+            raise ConfigError(f"{where}.mo_default_account: must be an account name (1 to 64 "
+                              f"letters, digits, '.', '_' or '-'), got {ch.mo_default_account!r}")
     gw = settings.gateway
     # The worker cannot send more: one octet counts the parts in a UDH or SAR header.
     if not 1 <= gw.max_segments <= MAX_SEGMENTS:

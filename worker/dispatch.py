@@ -461,7 +461,8 @@ class Dispatcher:
             seq = pdu.tlv_int(sm.tlvs.get(pdu.SAR_SEGMENT_SEQNUM, b"\x01"))
         part = MoPart(api_id=new_id(), channel=channel, source=sm.source_addr,
                       destination=sm.destination_addr, body=body, data_coding=sm.data_coding,
-                      ref=ref, total=max(total, 1), seq=seq)
+                      ref=ref, total=max(total, 1), seq=seq,
+                      default_account=self.channels[channel].mo_default_account)
         first = asyncio.get_running_loop().create_task(self.store.record_mo(part))
         return self._answers.answer(first, functools.partial(self.store.record_mo, part),
                                     _ignore, f"MO on {channel}")

@@ -16,13 +16,16 @@ Key schema (prefix ``smsgw:``)::
     bind:{channel}:{kind}:{slot} str  which worker holds a bind slot (the SMSC caps binds)
     mo:{id}                hash  a mobile-originated message (reassembled when concatenated)
     mo:list:{channel}      list  newest MO ids of a channel (capped)
+    numbers:{channel}      hash  destination number (no leading '+') -> account that owns its MO
     mo:parts:{channel}:{from}:{ref} hash  parts of a concatenated MO message, as received:
                                  seq -> "{data_coding}:{hex of the octets}"
     dlr:{channel}:{smscid} str   SMSC message id -> "{id}|{part}" (receipt correlation)
     held:{channel}:{smscid} str  a receipt that arrived before its submit_sm_resp was recorded
     key:{sha256}           hash  an API key, stored only as the hash of the secret
     keys                   hash  API key index: key id -> sha256 (listing without SCAN)
-    acct:{account}         hash  an account: its optional parent (the Partner that owns it)
+    acct:{account}         hash  an account: its optional parent (the Partner that owns it),
+                                 created_at, and ownership: who set the parent, "Partner"
+                                 (the Partner created the account) or "Admin"
     children:{account}     set   the accounts a Partner account owns
     bucket:{keyid}         hash  an API key's token bucket (messages), shared by all gateways
     quota:{keyid}:{day}    str   messages an API key sent on a UTC day (day number)
@@ -233,6 +236,7 @@ class MoPart:
     ref: str = ""  # "" for a single-part message; else "{bits}:{ref}"
     total: int = 1
     seq: int = 1
+    default_account: str = ""  # owns it if no account owns its destination ('': Admins only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -811,22 +815,28 @@ if m.total > 1 then
   redis.call('DEL', pk)
 end
 local text = m.text
+-- One owner: the account the destination is assigned to on the channel, else the channel's
+-- default account, else none (kept for Admins only). Never every tenant of the channel.
+local number = string.gsub(m.destination, '^%+', '')
+local owner = redis.call('HGET', P .. 'numbers:' .. m.channel, number)
+if not owner then owner = m.default_account or '' end
 local key = P .. 'mo:' .. m.id
 redis.call('HSET', key, 'id', m.id, 'channel', m.channel, 'from', m.source,
-           'to', m.destination, 'text', text, 'parts', m.total, 'received_at', now)
+           'to', m.destination, 'text', text, 'parts', m.total, 'received_at', now,
+           'account', owner)
 redis.call('EXPIRE', key, retention)
 redis.call('LPUSH', P .. 'mo:list:' .. m.channel, m.id)
 redis.call('LTRIM', P .. 'mo:list:' .. m.channel, 0, 9999)
--- Every account with an inbound URL for the channel gets the message: listed, and queued for
--- its webhook in the same script that records it.
-local routes = redis.call('HGETALL', P .. 'inbound:' .. m.channel)
-for i = 1, #routes, 2 do
-  local acct = routes[i]
-  redis.call('XADD', P .. 'wh:' .. acct, 'MAXLEN', '~', WH_MAXLEN, '*', 'kind', 'mo',
-             'id', m.id, 'channel', m.channel, 'from', m.source, 'to', m.destination,
-             'text', text, 'parts', m.total, 'at', now)
-  redis.call('LPUSH', P .. 'mo:in:' .. acct, m.id)
-  redis.call('LTRIM', P .. 'mo:in:' .. acct, 0, 9999)
+if owner ~= '' then
+  -- listed for its owner, and queued for the owner's inbound URL (if it set one for the
+  -- channel) in the same script that records it
+  redis.call('LPUSH', P .. 'mo:in:' .. owner, m.id)
+  redis.call('LTRIM', P .. 'mo:in:' .. owner, 0, 9999)
+  if redis.call('HEXISTS', P .. 'inbound:' .. m.channel, owner) == 1 then
+    redis.call('XADD', P .. 'wh:' .. owner, 'MAXLEN', '~', WH_MAXLEN, '*', 'kind', 'mo',
+               'id', m.id, 'channel', m.channel, 'from', m.source, 'to', m.destination,
+               'text', text, 'parts', m.total, 'at', now)
+  end
 end
 redis.call('PUBLISH', P .. 'events', m.id .. ' mo')
 return m.id
@@ -1028,7 +1038,8 @@ class Store:
                    "destination": part.destination, "ref": part.ref, "total": part.total,
                    "seq": part.seq, "dc": part.data_coding,
                    "hex": "" if single else part.body.hex(),
-                   "text": decode_text(part.body, part.data_coding) if single else ""}
+                   "text": decode_text(part.body, part.data_coding) if single else "",
+                   "default_account": part.default_account}
         joined = ""
         while True:  # a second round trip for the part that completes a message, rarely more
             answer = _text(await self._durably(self._mo, args=[
@@ -1160,6 +1171,36 @@ class Store:
         """Enable, disable, delete, or rotate (to ``new_hash``) a key; False if unknown."""
         return bool(await self._key_scripts.change(args=[op, key_id, new_hash, now_ms()]))
 
+    async def account(self, account: str) -> AccountRow | None:
+        """An account's parent and ownership, or None if it is unknown."""
+        parent, ownership, created = await self._redis.hmget(  # type: ignore[misc]
+            account_key(account), ["parent", "ownership", "created_at"])
+        if created is None:  # every account record has one
+            return None
+        return AccountRow(account=account, parent=_text(parent or b""),
+                          ownership=_text(ownership or b""), created_at_ms=int(created))
+
+    async def set_parent(self, account: str, parent: str) -> str:
+        """Set ('' clears) an account's parent, as an Admin; 'ok', 'unknown' (account) or
+        'unknown-parent'."""
+        return _text(await self._key_scripts.set_parent(args=[account, parent]))
+
+    # --- numbers: which account owns the MO messages to a destination ----------------------
+
+    async def assign_number(self, channel: str, number: str, account: str) -> bool:
+        """Give ``account`` the channel's MO messages to ``number`` (without a leading '+');
+        False if the account is unknown (no key was ever created for it)."""
+        return bool(await self._key_scripts.assign(
+            keys=[numbers_key(channel), account_key(account)], args=[number, account]))
+
+    async def unassign_number(self, channel: str, number: str) -> bool:
+        """Take a number from its account; False if it was not assigned."""
+        return bool(await self._redis.hdel(numbers_key(channel), number))  # type: ignore[misc]
+
+    async def numbers(self, channel: str) -> dict[str, str]:
+        """A channel's assigned numbers: number -> account."""
+        return _decode(await self._redis.hgetall(numbers_key(channel)))  # type: ignore[misc]
+
     async def accept_within(
         self,
         limits: KeyLimits,
@@ -1269,6 +1310,11 @@ def children_key(account: str) -> str:
     return f"{PREFIX}children:{account}"
 
 
+def numbers_key(channel: str) -> str:
+    """A channel's number assignments: destination (no leading '+') -> owning account."""
+    return f"{PREFIX}numbers:{channel}"
+
+
 def bucket_key(key_id: str) -> str:
     """Token bucket of an API key, shared by every gateway instance."""
     return f"{PREFIX}bucket:{key_id}"
@@ -1290,6 +1336,17 @@ class KeyRow:
     fields: dict[str, str]
     children: frozenset[str]  # accounts owned by the key's account (Partner keys only)
     now_ms: int  # Redis' clock, the one every gateway instance shares
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRow:
+    """An account as stored: its parent ('' none) and who set it ('Admin', 'Partner', or ''
+    for a record older than ownership)."""
+
+    account: str
+    parent: str
+    ownership: str
+    created_at_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -1344,11 +1401,15 @@ local kk = P .. 'key:' .. h
 if redis.call('EXISTS', kk) == 1 or redis.call('HEXISTS', P .. 'keys', f.id) == 1 then
   return 'exists'
 end
-if not known then redis.call('HSET', acct, 'parent', '', 'created_at', ARGV[5]) end
+if not known then
+  redis.call('HSET', acct, 'parent', '', 'created_at', ARGV[5],
+             'ownership', owner ~= '' and 'Partner' or 'Admin')
+end
 if parent ~= '' and parent ~= cur then
   if cur ~= '' then redis.call('SREM', P .. 'children:' .. cur, f.account) end
   redis.call('HSET', acct, 'parent', parent)
   redis.call('SADD', P .. 'children:' .. parent, f.account)
+  if owner == '' then redis.call('HSET', acct, 'ownership', 'Admin') end
 end
 local flat = {}
 for k, v in pairs(f) do flat[#flat + 1] = k; flat[#flat + 1] = v end
@@ -1373,12 +1434,39 @@ for i = 1, #idx, 2 do
   if #rec > 0 then
     local account = ''
     for j = 1, #rec, 2 do if rec[j] == 'account' then account = rec[j + 1] end end
+    local about = redis.call('HMGET', P .. 'acct:' .. account, 'parent', 'ownership')
     rec[#rec + 1] = 'parent'
-    rec[#rec + 1] = redis.call('HGET', P .. 'acct:' .. account, 'parent') or ''
+    rec[#rec + 1] = about[1] or ''
+    rec[#rec + 1] = 'ownership'
+    rec[#rec + 1] = about[2] or ''
     out[#out + 1] = rec
   end
 end
 return out
+"""
+
+_SET_PARENT = r"""
+-- ARGV: account, parent ('' clears). An Admin's explicit choice: ownership becomes 'Admin'.
+-- Returns 'unknown' (no such account), 'unknown-parent', or 'ok'.
+local P = 'smsgw:'
+local name, parent = ARGV[1], ARGV[2]
+local acct = P .. 'acct:' .. name
+if redis.call('EXISTS', acct) == 0 then return 'unknown' end
+if parent ~= '' and redis.call('EXISTS', P .. 'acct:' .. parent) == 0 then
+  return 'unknown-parent'
+end
+local cur = redis.call('HGET', acct, 'parent') or ''
+if cur ~= '' then redis.call('SREM', P .. 'children:' .. cur, name) end
+if parent ~= '' then redis.call('SADD', P .. 'children:' .. parent, name) end
+redis.call('HSET', acct, 'parent', parent, 'ownership', 'Admin')
+return 'ok'
+"""
+
+_ASSIGN_NUMBER = r"""
+-- KEYS: the channel's numbers, the account. ARGV: number, account. 1, or 0 (unknown account).
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
 """
 
 _CHANGE_KEY = r"""
@@ -1414,6 +1502,8 @@ class _KeyScripts:
         self.create = redis.register_script(_CREATE_KEY)
         self.listing = redis.register_script(_LIST_KEYS)
         self.change = redis.register_script(_CHANGE_KEY)
+        self.assign = redis.register_script(_ASSIGN_NUMBER)
+        self.set_parent = redis.register_script(_SET_PARENT)
 
 
 def _text(value: Any) -> str:
@@ -1435,7 +1525,7 @@ def _pairs(flat: Sequence[Any]) -> dict[str, str]:
 #   wh:lease:{account}    str     the webhooks process that delivers the account's events
 #   wh:notify             pubsub  "{account} {delivered|dead|replayed} {eventId}"
 #   inbound:{channel}     hash    account -> inbound URL for the channel's MO messages
-#   mo:in:{account}       list    newest MO ids routed to the account (capped)
+#   mo:in:{account}       list    newest MO ids the account owns (capped)
 #   acct:{account}        hash    fields cb_url, cb_secret, in:{channel} (URL per channel)
 
 WEBHOOK_GROUP = "hooks"
@@ -1690,7 +1780,7 @@ class WebhookStore:
         await self._release(keys=[webhook_lease_key(account)], args=[owner])
 
     async def account_mo(self, account: str, limit: int) -> list[dict[str, str]]:
-        """The newest MO messages routed to an account (its inbound URLs), newest first."""
+        """The newest MO messages an account owns, newest first."""
         pipe = self._redis.pipeline(transaction=False)
         pipe.lrange(mo_account_key(account), 0, limit - 1)
         (ids,) = await pipe.execute()

@@ -3,7 +3,9 @@
 An Admin key manages every key. A Partner key manages the Client keys of the accounts its own
 account owns, and may create them for new accounts, which its account then owns. A Client key
 manages nothing (403). A key the caller may not manage is answered like an unknown one (404),
-so key ids do not leak across tenants.
+so key ids do not leak across tenants. A key a Partner creates, rotates or enables never exceeds
+the Partner's own on any axis (gateway/grants.py): what it leaves unset is its own, and more is
+refused with 403 naming the field.
 
     GET    /admin/keys[?account=]       GetApiKeys      list
     POST   /admin/keys                  CreateApiKey    create (the key is in the response, once)
@@ -19,6 +21,7 @@ and each DTO on the predefined routes /api/{Dto}, /json/reply/{Dto}, /xml/reply/
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from aiohttp import web
 from pydantic import BaseModel
@@ -52,6 +55,7 @@ from gateway.dto import (
     RotateApiKey,
 )
 from gateway.errors import BadRequest, Forbidden, NotFound
+from gateway.grants import Grant, exceeded_field, inherit
 from gateway.respond import respond
 from gateway.views.params import body_dto, query
 from worker.store import KeyOp, now_ms
@@ -88,6 +92,7 @@ async def create(request: web.Request) -> web.Response:
     owner = "" if "Admin" in principal.roles else principal.account
     if owner:
         _partner_may_create(principal, spec)
+        spec = _within_creator(principal, spec, channels_given=dto.channels is not None)
     try:
         secret, info = await issue_key(request.app[GATEWAY].store, spec, owner=owner)
     except InvalidKey as exc:
@@ -105,7 +110,8 @@ async def show(request: web.Request) -> web.Response:
 
 async def rotate(request: web.Request) -> web.Response:
     """RotateApiKey: a new secret, in the response once; the old one stops working."""
-    _, key = await _managed(request, RotateApiKey)
+    principal, key = await _managed(request, RotateApiKey)
+    _may_grant(principal, key)
     secret = await rotate_key(request.app[GATEWAY].store, key.key_id)
     if secret is None:  # deleted meanwhile
         raise _not_found(key.key_id)
@@ -115,7 +121,9 @@ async def rotate(request: web.Request) -> web.Response:
 
 def _change(op: KeyOp, model: type[wire.Model]) -> Handler:
     async def handler(request: web.Request) -> web.Response:
-        _, key = await _managed(request, model)
+        principal, key = await _managed(request, model)
+        if op == "enable":
+            _may_grant(principal, key)
         store = request.app[GATEWAY].store
         if not await store.change_api_key(key.key_id, op):
             raise _not_found(key.key_id)
@@ -180,6 +188,42 @@ def _partner_may_create(principal: Principal, spec: KeySpec) -> None:
         raise Forbidden("a Partner may create only Client keys")
     if spec.parent_account not in ("", principal.account):
         raise Forbidden(f"a Partner's keys belong to accounts of '{principal.account}'")
+
+
+def creator_grant(principal: Principal) -> Grant:
+    """What the caller's own key may do."""
+    lim = principal.limits
+    return Grant(channels=principal.channels, rate=lim.rate, burst=lim.burst,
+                 daily_quota=lim.daily_quota, expires_at_ms=principal.expires_at_ms)
+
+
+def key_grant(key: KeyInfo | KeySpec) -> Grant:
+    """What a stored or requested key may do."""
+    return Grant(channels=key.channels, rate=key.rate, burst=key.burst,
+                 daily_quota=key.daily_quota, expires_at_ms=key.expires_at_ms)
+
+
+def _within_creator(principal: Principal, spec: KeySpec, *, channels_given: bool) -> KeySpec:
+    """A Partner's new key with its unset limits taken from the Partner's, or Forbidden."""
+    grant = inherit(creator_grant(principal), key_grant(spec), channels_given=channels_given)
+    spec = replace(spec, channels=grant.channels, rate=grant.rate, burst=grant.burst,
+                   daily_quota=grant.daily_quota, expires_at_ms=grant.expires_at_ms)
+    _refuse_beyond(principal, grant, "create")
+    return spec
+
+
+def _may_grant(principal: Principal, key: KeyInfo) -> None:
+    """A Partner may not put back to work (rotate, enable) a key beyond its own."""
+    if "Admin" not in principal.roles:
+        _refuse_beyond(principal, key_grant(key), "rotate or enable")
+
+
+def _refuse_beyond(principal: Principal, grant: Grant, action: str) -> None:
+    field = exceeded_field(creator_grant(principal), grant)
+    if field is not None:
+        msg = (f"a Partner may not {action} a key with more rights than its own: '{field}' "
+               "goes beyond this API key's")
+        raise Forbidden(msg, field_errors=[("Forbidden", field, msg)])
 
 
 def _spec(dto: CreateApiKey) -> KeySpec:

@@ -1,10 +1,11 @@
 """Mobile-originated messages: ``GET /communication/message/smpp/mo`` and GetSMPPMoMessages.
 
-MO messages arrive on a channel, not for an account: an account receives a channel's MO
-messages by registering an inbound URL for it (the admin API), and from then on each one is
-posted to that URL and listed here for the account. A Client key sees its own account's, a
-Partner key also those of the accounts it owns (``?account=``), both limited to the channels the
-key may use. An Admin key may list a whole channel (``?channel=`` without ``account``).
+An MO message has one owner: the account its destination is assigned to on its channel (the
+admin API's channel numbers), else the channel's ``mo_default_account``, else none (Admins
+only). It is listed here for its owner and posted to the owner's inbound URL for the channel,
+if it set one. A Client key sees its own account's, a Partner key also those of the accounts it
+owns (``?account=``), both limited to the channels the key may use. An Admin key sees every MO
+message: of every channel, or of one (``?channel=``), unless it names an ``account``.
 """
 
 from __future__ import annotations
@@ -34,8 +35,13 @@ async def list_mo(request: web.Request) -> web.Response:
     if channel and principal.channels is not None and channel not in principal.channels:
         raise Forbidden(f"this API key may not use channel '{channel}'")
     gw = request.app[GATEWAY]
-    if "Admin" in principal.roles and channel and not account:
-        rows = await gw.store.mo_messages(channel, limit)
+    if "Admin" in principal.roles and not account:
+        usable = principal.channels
+        channels = [channel] if channel else [
+            c for c in gw.settings.channels if usable is None or c in usable]
+        rows = [r for c in channels for r in await gw.store.mo_messages(c, limit)]
+        rows.sort(key=lambda r: int(r.get("received_at") or 0), reverse=True)
+        rows = rows[:limit]
     else:
         account = account or principal.account
         if not principal.sees_account(account):
@@ -58,7 +64,8 @@ def to_dto(row: dict[str, str]) -> SMPPMoMessage:
     """A stored MO record as its DTO."""
     received = row.get("received_at", "")
     return SMPPMoMessage(
-        moMessageId=row.get("id"), channel=row.get("channel"), source=row.get("from"),
+        moMessageId=row.get("id"), account=row.get("account") or None,
+        channel=row.get("channel"), source=row.get("from"),
         destination=row.get("to"), text=row.get("text"), parts=int(row.get("parts") or 1),
         receivedAt=iso(int(received)) if received.isdigit() else None,
     )

@@ -11,7 +11,8 @@
 and each DTO on the predefined routes. Admin keys manage every account; a Partner key its own
 account and the accounts it owns (the tenant's own webhooks are no privilege beyond what it
 already sees); a Client key none (403). An account the caller may not manage is answered like
-an unknown one (404). The signing secret is generated with the account's first URL (or on
+an unknown one (404). An inbound URL can be set only for a channel the caller's key may use
+(403 naming ``channel``). The signing secret is generated with the account's first URL (or on
 ``rotateSecret``) and is in that response only.
 """
 
@@ -42,7 +43,7 @@ from gateway.dto import (
     SetAccountCallback,
     SetInboundUrl,
 )
-from gateway.errors import BadRequest, NotFound
+from gateway.errors import BadRequest, Forbidden, NotFound
 from gateway.respond import respond
 from gateway.views.admin import Handler, _manager
 from gateway.views.params import body_dto, list_limit, query
@@ -92,8 +93,11 @@ async def delete_callback(request: web.Request) -> web.Response:
 
 async def put_inbound(request: web.Request) -> web.Response:
     """SetInboundUrl: the channel's MO messages go to ``url`` (and are listed for the account)."""
-    account, dto = await _account_dto(request, SetInboundUrl)
+    principal, account, dto = await _caller_account_dto(request, SetInboundUrl)
     channel = _channel(request, dto)
+    if principal.channels is not None and channel not in principal.channels:
+        msg = f"this API key may not use channel '{channel}', so it cannot take its MO messages"
+        raise Forbidden(msg, field_errors=[("Forbidden", "channel", msg)])
     url = _checked_url(request, getattr(dto, "url", None))
     change = await _apply(account, set_inbound(_store(request), account, channel, url,
                                       rotate_secret=bool(getattr(dto, "rotateSecret", False))))
@@ -193,6 +197,13 @@ def own_origins(request: web.Request) -> list[str]:
 
 
 async def _account_dto(request: web.Request, model: type[wire.Model]) -> tuple[str, wire.Model]:
+    _, account, dto = await _caller_account_dto(request, model)
+    return account, dto
+
+
+async def _caller_account_dto(
+    request: web.Request, model: type[wire.Model]
+) -> tuple[Principal, str, wire.Model]:
     principal = await _manager(request)
     dto = await body_dto(request, model)
     account = (request.match_info.get("account") or query(request, "account")
@@ -202,7 +213,7 @@ async def _account_dto(request: web.Request, model: type[wire.Model]) -> tuple[s
                          field_errors=[("NotEmpty", "account", "'account' is required")])
     if not may_manage_account(principal, account):
         raise _unknown(account)
-    return account, dto
+    return principal, account, dto
 
 
 def _channel(request: web.Request, dto: wire.Model) -> str:

@@ -1,6 +1,7 @@
-"""Mobile-originated messages: posted, signed, to the inbound URL an account registered for the
-channel, and listed through the API for that account only. Real redis-server, simulator,
-worker, gateway, webhooks service and a local aiohttp sink (the stack of test_webhooks)."""
+"""Mobile-originated messages: posted, signed, to the inbound URL of the account that owns the
+destination on the channel, and listed through the API for that account only. Real
+redis-server, simulator, worker, gateway, webhooks service and a local aiohttp sink (the stack
+of test_webhooks)."""
 
 # The stack fixture is imported from test_webhooks and named in signatures, which ruff reads
 # as a redefinition.
@@ -41,10 +42,17 @@ async def _receive_mo(stack: Stack, text: str) -> str:
     raise AssertionError("unreachable")
 
 
+async def _own_destination(stack: Stack, account: str) -> None:
+    status, reply = await stack.call("PUT", "/admin/channels/sim/numbers/12345", stack.admin,
+                                     {"account": account})
+    assert status == 200, reply
+
+
 async def test_an_mo_message_is_posted_signed_to_the_inbound_url_and_listed(
     stack: Stack,
 ) -> None:
     sink = await stack.sink()
+    await _own_destination(stack, "acme")
     status, reply = await stack.call("PUT", "/admin/accounts/acme/inbound/sim", stack.admin,
                                      {"url": sink.url})
     assert status == 200 and reply["webhooks"]["inboundUrls"] == [
@@ -69,15 +77,18 @@ async def test_an_mo_message_is_posted_signed_to_the_inbound_url_and_listed(
     assert mo["receivedAt"]
 
 
-async def test_mo_messages_are_listed_only_for_accounts_that_registered_the_channel(
+async def test_an_mo_message_is_listed_only_for_the_account_that_owns_its_destination(
     stack: Stack,
 ) -> None:
     sink = await stack.sink()
-    status, _ = await stack.call("PUT", "/admin/accounts/acme/inbound/sim", stack.admin,
-                                 {"url": sink.url})
-    assert status == 200
+    await _own_destination(stack, "acme")
+    for account in ("acme", "beta"):  # beta's URL for the channel gets nothing of acme's
+        status, _ = await stack.call("PUT", f"/admin/accounts/{account}/inbound/sim",
+                                     stack.admin, {"url": sink.url})
+        assert status == 200
     async with asyncio.timeout(30):
         mo_id = await _receive_mo(stack, "for acme")
+        await sink.wait_for(1, answered=200)
 
     status, listed = await stack.call("GET", MO, stack.keys["beta"])
     assert (status, listed["messages"]) == (200, [])
@@ -85,6 +96,7 @@ async def test_mo_messages_are_listed_only_for_accounts_that_registered_the_chan
     assert status == 404  # another tenant's account looks unknown
     status, listed = await stack.call("GET", f"{MO}?channel=sim", stack.admin)
     assert status == 200 and [m["moMessageId"] for m in listed["messages"]] == [mo_id]
+    assert listed["messages"][0]["account"] == "acme"
     narrow = await create_key(Store(stack.redis, 3600), name="narrow", account="acme",
                               roles=frozenset({"Client"}), channels=frozenset({"other"}))
     status, _ = await stack.call("GET", f"{MO}?channel=sim", narrow)

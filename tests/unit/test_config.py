@@ -289,3 +289,11 @@ def test_the_process_stops_at_start_on_a_missing_ca_file(tmp_path: Path) -> None
                           capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 2
     assert "channels.sim.tls_ca_file" in proc.stderr and "nope.pem" in proc.stderr
+def test_a_channel_names_the_account_that_gets_its_unowned_mo_messages(tmp_path: Path) -> None:
+    env = _write(tmp_path, '[channels.mtn]\nmo_default_account = "acme"\n[channels.voda]\n')
+    channels = load_settings(env).channels
+    assert (channels["mtn"].mo_default_account, channels["voda"].mo_default_account) == (
+        "acme", "")
+    bad = _write(tmp_path, '[channels.mtn]\nmo_default_account = "a:b"\n')
+    with pytest.raises(ConfigError, match=r"channels\.mtn\.mo_default_account: "):
+        load_settings(bad)
