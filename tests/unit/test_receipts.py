@@ -83,6 +83,18 @@ def test_text_field_is_the_rest_of_its_line() -> None:
     assert (r.stat, r.err) == ("UNDELIV", "042")
 
 
+def test_fields_after_a_text_field_in_the_middle_are_found() -> None:
+    r = parsed("id:77 sub:001 dlvrd:000 submit date:2401311530 done date:2401311532 "
+               "text:Hello stat:UNDELIV err:034")
+    assert (r.message_id, r.text, r.stat, r.err) == ("77", "Hello", "UNDELIV", "034")
+    assert final_state(r) == "undelivered"
+
+
+def test_a_text_field_that_is_last_keeps_words_that_look_like_fields() -> None:
+    r = parsed("id:77 stat:DELIVRD err:000 text:my stat:ok err:none")
+    assert (r.stat, r.err, r.text) == ("DELIVRD", "000", "my stat:ok err:none")
+
+
 def test_a_field_repeated_later_does_not_override_the_first() -> None:
     assert parsed("id:first stat:DELIVRD id:second").message_id == "first"
 

@@ -47,6 +47,7 @@ _LINE_END = re.compile(r"[\r\n]")
 _STANDARD = re.compile(r"id:(\S+) sub:(\S+) dlvrd:(\S+) submit date:(\d+) done date:(\d+) "
                        r"stat:(\S+) err:(\S+)(?: text:([^\r\n]*))?\Z")
 _STANDARD_KEYS = ("id", "sub", "dlvrd", "submit date", "done date", "stat", "err", "text")
+_ENDS_TEXT = frozenset(_STANDARD_KEYS) - {"text"}  # keys that may follow a text: in the middle
 _MAX_ID_LEN = 65  # SMPP message_id is at most 65 octets; bounds the base conversions
 _DECIMAL = re.compile(r"[0-9]+")
 _HEX = re.compile(r"[0-9a-f]+")
@@ -106,22 +107,39 @@ def _fields(text: str) -> dict[str, str]:
 
 def _fields_tolerant(text: str) -> dict[str, str]:
     """Any order, any case, unknown keys: the slow path of :func:`_fields`."""
+    keys = [(m.start(), m.end(), _key(m.group(1))) for m in _KEY.finditer(text)]
     out: dict[str, str] = {}
-    match = _KEY.search(text)
-    while match:
-        key = _key(match.group(1))
+    i = 0
+    while i < len(keys):
+        _, end, key = keys[i]
         if key == "text":
-            line_end = _LINE_END.search(text, match.end())
-            end = line_end.start() if line_end else len(text)
-            value = text[match.end():end].strip()
-            match = _KEY.search(text, end)
+            i, stop = _text_end(text, keys, i)
+            value = text[end:stop].strip()
         else:
-            nxt = _KEY.search(text, match.end())
-            tokens = text[match.end():nxt.start() if nxt else len(text)].split(maxsplit=1)
+            i += 1
+            tokens = text[end:keys[i][0] if i < len(keys) else len(text)].split(maxsplit=1)
             value = tokens[0] if tokens else ""
-            match = nxt
         out.setdefault(key, value)  # the first occurrence wins over one quoted later
     return out
+
+
+def _text_end(text: str, keys: list[tuple[int, int, str]], at: int) -> tuple[int, int]:
+    """(index of the next key to read, where the value of the ``text:`` key ``at`` ends).
+
+    ``text:`` takes the rest of its line, as it is last in the standard layout, unless a
+    standard field missing from the rest of the receipt follows it on its line: some SMSCs put
+    ``text:`` before ``stat:``/``err:``, and message text quoting "stat:" must not hide them.
+    """
+    start = keys[at][0]
+    line_end_match = _LINE_END.search(text, keys[at][1])
+    line_end = line_end_match.start() if line_end_match else len(text)
+    elsewhere = {k for s, _, k in keys if s < start or s >= line_end}
+    i = at + 1
+    while i < len(keys) and keys[i][0] < line_end:
+        if keys[i][2] in _ENDS_TEXT and keys[i][2] not in elsewhere:
+            return i, keys[i][0]
+        i += 1
+    return i, line_end
 
 
 def _key(raw: str) -> str:
