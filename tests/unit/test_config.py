@@ -98,3 +98,14 @@ def test_the_process_stops_at_start_on_a_bad_value(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 2
     assert "channels.sim.window" in proc.stderr and env["SMSGW_CONFIG"] in proc.stderr
+
+
+def test_channels_on_one_smpp_account_share_their_smsc_account() -> None:
+    settings = settings_from_dict({"channels": {
+        "alpha": {"host": "SMSC.example", "port": 2775, "system_id": "acme"},
+        "beta": {"host": "smsc.example", "port": 2775, "system_id": "acme", "source_addr": "b"},
+        "other": {"host": "smsc.example", "port": 2775, "system_id": "acme2"},
+    }}, {}, source="test")
+    accounts = {name: ch.smsc_account for name, ch in settings.channels.items()}
+    assert accounts["alpha"] == accounts["beta"] == "smsc.example:2775:acme"
+    assert accounts["other"] != accounts["alpha"]
