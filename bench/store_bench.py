@@ -48,7 +48,7 @@ def _steps(store: Store, messages: dict[str, NewMessage]) -> list[tuple[str, Ste
 
     async def receipts(ids: Sequence[str]) -> Any:
         return await store.record_receipts(
-            [ReceiptEvent(channel="sim", candidates=[f"s{i}"], state=Status.DELIVERED,
+            [ReceiptEvent(channel="sim", forms={"same": f"s{i}"}, state=Status.DELIVERED,
                           stat="DELIVRD", err="000") for i in ids], held_ttl_seconds=3600)
 
     return [("accept", accept), ("claim", claim), ("outcome", outcomes), ("receipt", receipts)]

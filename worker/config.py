@@ -112,6 +112,14 @@ class Channel:
         default=None, compare=False, repr=False, metadata={"derived": True})
     # Gets the channel's MO messages to a destination no account owns ('': Admins only).
     mo_default_account: str = ""
+    # Receipts are matched across every channel of one SMSC account: an SMSC may deliver a
+    # receipt on any bind of the account. "" (the default) means host:port:system_id.
+    smsc_account: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.smsc_account:  # derived once here, not per receipt
+            account = f"{self.host.lower()}:{self.port}:{self.system_id}"
+            object.__setattr__(self, "smsc_account", account)
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,8 @@ from worker.smpp.receipts import (
     is_receipt,
     normalise_smsc_id,
     parse_receipt,
-    receipt_id_candidates,
+    receipt_id_forms,
+    spelled_twice,
 )
 from worker.smpp.session import DeliverHandler, SessionClosed
 from worker.snapshot import worker_snapshot
@@ -116,6 +117,7 @@ class Dispatcher:
         self._validities = {name: _validity(ch.validity_seconds) for name, ch in channels.items()}
         self._receipt_waits = {name: _receipt_wait_ms(ch) for name, ch in channels.items()}
         self._dlr_ttl_seconds = _dlr_ttl(channels.values())
+        self._smsc_accounts = {name: ch.smsc_account for name, ch in channels.items()}
         self._answers = PatientAnswers(RECORD_PATIENCE_SECONDS)
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -404,7 +406,8 @@ class Dispatcher:
         attempt = 0
         while True:
             try:
-                await self.store.record_outcomes(outcomes, dlr_ttl_seconds=self._dlr_ttl())
+                await self.store.record_outcomes(outcomes, dlr_ttl_seconds=self._dlr_ttl(),
+                                                 smsc_accounts=self._smsc_accounts)
                 return [1] * len(outcomes)
             except REDIS_ERRORS as exc:
                 if self._drain_deadline and time.monotonic() > self._drain_deadline:
@@ -440,10 +443,16 @@ class Dispatcher:
         if receipt is None:
             log.warning("unparseable receipt on %s: %r", channel, text[:80])
             return None
-        fmt = self.channels[channel].receipt_id_format
+        ch = self.channels[channel]
+        forms = receipt_id_forms(receipt.message_id, ch.receipt_id_format)
+        if not forms:
+            log.warning("receipt on %s with an id not valid for receipt_id_format %s: %r",
+                        channel, ch.receipt_id_format, receipt.message_id)
+            return None
         state = final_state(receipt)
         return ReceiptEvent(
-            channel=channel, candidates=receipt_id_candidates(receipt.message_id, fmt),
+            channel=channel, forms=forms, smsc=ch.smsc_account,
+            spelled_twice=spelled_twice(receipt),
             state=Status(state) if state else None, stat=receipt.stat, err=receipt.err,
         )
 

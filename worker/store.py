@@ -19,8 +19,13 @@ Key schema (prefix ``smsgw:``)::
     numbers:{channel}      hash  destination number (no leading '+') -> account that owns its MO
     mo:parts:{channel}:{from}:{ref} hash  parts of a concatenated MO message, as received:
                                  seq -> "{data_coding}:{hex of the octets}"
-    dlr:{channel}:{smscid} str   SMSC message id -> "{id}|{part}" (receipt correlation)
-    held:{channel}:{smscid} str  a receipt that arrived before its submit_sm_resp was recorded
+    dlr:{smsc}:{smscid}    str   SMSC message id -> "{id}|{part}" (receipt correlation), where
+                                 {smsc} is the channel's SMSC account (host:port:system_id), so
+                                 a receipt finds its message from any channel of the account
+    held:{smsc}:{smscid}   str   a receipt not matched yet (JSON): it arrived before its
+                                 submit_sm_resp was recorded, or its id's forms left it in doubt
+    heldq:{smsc}           list  receipts held in doubt, settled once idform is learned
+    idform:{smsc}          str   the account's id convention: same, hex_to_dec or dec_to_hex
     key:{sha256}           hash  an API key, stored only as the hash of the secret
     keys                   hash  API key index: key id -> sha256 (listing without SCAN)
     acct:{account}         hash  an account: its optional parent (the Partner that owns it),
@@ -102,14 +107,19 @@ def cmid_key(account: str, cmid: str) -> str:
     return f"{PREFIX}c:{account}:{cmid}"
 
 
-def dlr_key(channel: str, smsc_id: str) -> str:
-    """Key correlating an SMSC message id with a message part."""
-    return f"{PREFIX}dlr:{channel}:{smsc_id}"
+def dlr_key(smsc: str, smsc_id: str) -> str:
+    """Key correlating an SMSC account's message id with a message part."""
+    return f"{PREFIX}dlr:{smsc}:{smsc_id}"
 
 
-def held_key(channel: str, smsc_id: str) -> str:
-    """Key of a receipt that arrived before its submit_sm_resp was recorded."""
-    return f"{PREFIX}held:{channel}:{smsc_id}"
+def held_key(smsc: str, smsc_id: str) -> str:
+    """Key of a receipt of an SMSC account not matched yet, by one form of its id."""
+    return f"{PREFIX}held:{smsc}:{smsc_id}"
+
+
+def id_form_key(smsc: str) -> str:
+    """An SMSC account's learned receipt id convention."""
+    return f"{PREFIX}idform:{smsc}"
 
 
 def snapshot_key(worker: str) -> str:
@@ -124,6 +134,7 @@ def stats_key(minute: int) -> str:
 
 SNAPSHOTS = PREFIX + "snaps"  # worker -> when its snapshot expires
 FAILURES = PREFIX + "failures"  # newest messages that ended badly
+HELD_QUEUE_MAX = 10_000  # receipts held in doubt per SMSC account (newest kept)
 QUEUE_HORIZON_MS = 60_000  # pending entries due sooner wait for a worker; later: a receipt
 
 
@@ -213,14 +224,21 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class ReceiptEvent:
-    """A delivery receipt to correlate: candidate id forms, best first."""
+    """A delivery receipt to correlate by the forms of its id (see receipt_id_forms)."""
 
     channel: str
-    candidates: Sequence[str]
+    forms: Mapping[str, str]  # id convention ("same", "hex_to_dec", "dec_to_hex") -> id form
     state: Status | None  # None: an intermediate receipt (ENROUTE, ACCEPTD)
     stat: str
     err: str
     at: int = 0
+    smsc: str = ""  # the channel's SMSC account; "" for the channel's name
+    spelled_twice: bool = False  # TLV and text ids in two bases: the "same" form is proven
+
+    @property
+    def candidates(self) -> list[str]:
+        """The distinct forms of the id, best first."""
+        return list(dict.fromkeys(self.forms.values()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,6 +457,109 @@ local function apply_receipt(key, f, part, state, stat, err, at)
 end
 """
 
+_MATCH_LUA = r"""
+-- Receipt correlation. A receipt h = {forms, twice, state, stat, err, at, ttl} comes with its
+-- id's forms by convention ("same"; "hex_to_dec": responses hex, receipts decimal; "dec_to_hex"),
+-- looked up in dlr:{smsc}:{form}, shared by every channel of the SMSC account. The first receipt
+-- that matches under exactly one of its forms (or spells its id twice: TLV and text) teaches
+-- the account's convention, idform:{smsc}, and from then on only its form is used. Until then
+-- a receipt whose forms leave its message in doubt is held under every form and queued in
+-- heldq:{smsc}, and learning settles the queue: a receipt is never applied on a guess.
+local conventions = {}  -- smsc -> its convention or false: read once per script run
+local function convention(smsc)
+  local c = conventions[smsc]
+  if c == nil then
+    c = redis.call('GET', P .. 'idform:' .. smsc) or false
+    conventions[smsc] = c
+  end
+  return c
+end
+local function target_of(smsc, form)
+  return redis.call('GET', P .. 'dlr:' .. smsc .. ':' .. form)
+end
+local function pick(smsc, h)
+  -- The form to look h up by and the convention its match proves (nil: none); nil while in
+  -- doubt; false when h has no form under the account's convention.
+  local by_form, n, only = {}, 0, nil
+  for conv, form in pairs(h.forms) do
+    if by_form[form] == nil then by_form[form], n, only = conv, n + 1, form end
+  end
+  if n == 1 then return only end  -- one reading ("5", "msg-7", an explicit format)
+  local known = convention(smsc)
+  if known then return h.forms[known] or false end
+  if h.twice and target_of(smsc, h.forms.same) then return h.forms.same, 'same' end
+  local found, hits = nil, 0
+  for form in pairs(by_form) do
+    if target_of(smsc, form) then found, hits = form, hits + 1 end
+  end
+  if hits == 1 then return found, by_form[found] end
+  return nil
+end
+local function settle(target, h)
+  local sep = string.find(target, '|', 1, true)
+  local id, part = string.sub(target, 1, sep - 1), tonumber(string.sub(target, sep + 1))
+  if h.state ~= '' then
+    local key = P .. 'm:' .. id
+    apply_receipt(key, fetch(key, 'nparts'), part, h.state, h.stat, h.err, h.at)
+  end
+  return id
+end
+local function unhold(smsc, h, raw)
+  -- Drop h's held keys; one another receipt of the same form has taken over since stays.
+  for _, form in pairs(h.forms) do
+    local k = P .. 'held:' .. smsc .. ':' .. form
+    if redis.call('GET', k) == raw then redis.call('DEL', k) end
+  end
+end
+local correlate
+local function learn(smsc, conv)
+  redis.call('SET', P .. 'idform:' .. smsc, conv)
+  conventions[smsc] = conv
+  local qk = P .. 'heldq:' .. smsc
+  local queued = redis.call('LRANGE', qk, 0, -1)
+  redis.call('DEL', qk)
+  for _, raw in ipairs(queued) do
+    local h = cjson.decode(raw)
+    unhold(smsc, h, raw)
+    correlate(smsc, h)
+  end
+end
+correlate = function(smsc, h)
+  -- The id of the message h settled, 'held' or 'ignored' (intermediate and unmatched).
+  local form, proves = pick(smsc, h)
+  if form == false then return 'ignored' end
+  if form == nil then
+    if h.state == '' then return 'ignored' end
+    local raw = cjson.encode(h)
+    for _, f in pairs(h.forms) do
+      redis.call('SET', P .. 'held:' .. smsc .. ':' .. f, raw, 'EX', h.ttl)
+    end
+    local qk = P .. 'heldq:' .. smsc
+    redis.call('RPUSH', qk, raw)
+    redis.call('LTRIM', qk, -HELD_QUEUE_MAX, -1)  -- bounded if the convention is never learned
+    redis.call('EXPIRE', qk, h.ttl)
+    return 'held'
+  end
+  local target = target_of(smsc, form)
+  if not target then
+    if h.state == '' then return 'ignored' end
+    redis.call('SET', P .. 'held:' .. smsc .. ':' .. form, cjson.encode(h), 'EX', h.ttl)
+    return 'held'
+  end
+  local id = settle(target, h)
+  if proves then learn(smsc, proves) end
+  return id
+end
+local function resume(smsc, raw)
+  -- A held receipt, one of whose forms was just recorded: settled unless still in doubt.
+  local h = cjson.decode(raw)
+  if pick(smsc, h) == nil then return end
+  unhold(smsc, h, raw)
+  redis.call('LREM', P .. 'heldq:' .. smsc, 1, raw)
+  correlate(smsc, h)
+end
+""".replace("HELD_QUEUE_MAX", str(HELD_QUEUE_MAX))
+
 _ACCEPT = _COMMON_LUA + r"""
 -- Several requests in one script run, each all-or-nothing on its own: a request over its key's
 -- limits stores nothing, an error in one (caught by pcall) is that request's answer alone.
@@ -639,9 +760,10 @@ flush_run()
 return cjson.encode(out)
 """
 
-_OUTCOMES = _COMMON_LUA + r"""
--- ARGV: now, dlr_ttl_s, outcomes_json; each: {id, channel, ids, status, code, text, retry_at,
--- attempted, receipt_wait}. An attempted outcome (its submit reached the SMSC) spends one.
+_OUTCOMES = _COMMON_LUA + _MATCH_LUA + r"""
+-- ARGV: now, dlr_ttl_s, outcomes_json; each: {id, channel, smsc, ids, status, code, text,
+-- retry_at, attempted, receipt_wait}. An attempted outcome (its submit reached the SMSC)
+-- spends one.
 local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
 local applied = 0
 for _, o in ipairs(cjson.decode(ARGV[3])) do
@@ -658,19 +780,14 @@ for _, o in ipairs(cjson.decode(ARGV[3])) do
         redis.call('ZREM', P .. 'pending:' .. o.channel, o.id)
       end
       for part, sid in ipairs(o.ids) do
-        redis.call('SET', P .. 'dlr:' .. o.channel .. ':' .. sid, o.id .. '|' .. (part - 1),
+        redis.call('SET', P .. 'dlr:' .. o.smsc .. ':' .. sid, o.id .. '|' .. (part - 1),
                    'EX', ttl)
-        local hk = P .. 'held:' .. o.channel .. ':' .. sid
-        local held = redis.call('GET', hk)
-        if held then
-          local r = cjson.decode(held)
-          apply_receipt(key, f, part - 1, r[1], r[2], r[3], r[4])
-          -- it was held under every form of its id: none may match a later message
-          for _, c in ipairs(r[5] or {}) do
-            redis.call('DEL', P .. 'held:' .. o.channel .. ':' .. c)
-          end
-          redis.call('DEL', hk)
-        end
+      end
+      -- Receipts that beat the response, once every part is mapped (one may prove the
+      -- convention and settle others); they re-read the record, so f is not used after this.
+      for _, sid in ipairs(o.ids) do
+        local held = redis.call('GET', P .. 'held:' .. o.smsc .. ':' .. sid)
+        if held then resume(o.smsc, held) end
       end
     end
   elseif o.status == 'queued' then
@@ -691,34 +808,14 @@ flush_run()
 return applied
 """
 
-_RECEIPTS = _COMMON_LUA + r"""
--- ARGV: now, held_ttl_s, receipts_json; each: {channel, candidates, state, stat, err, at}
+_RECEIPTS = _COMMON_LUA + _MATCH_LUA + r"""
+-- ARGV: held_ttl_s, receipts_json; each: {smsc, forms, twice, state, stat, err, at}
 -- Returns per receipt: the message id, 'held', or 'ignored' (intermediate and unmatched).
-local now, held_ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+local held_ttl = tonumber(ARGV[1])
 local out = {}
-for i, r in ipairs(cjson.decode(ARGV[3])) do
-  local target = nil
-  for _, c in ipairs(r.candidates) do
-    target = redis.call('GET', P .. 'dlr:' .. r.channel .. ':' .. c)
-    if target then break end
-  end
-  if target then
-    local sep = string.find(target, '|', 1, true)
-    local id, part = string.sub(target, 1, sep - 1), tonumber(string.sub(target, sep + 1))
-    if r.state ~= '' then
-      local key = P .. 'm:' .. id
-      apply_receipt(key, fetch(key, 'nparts'), part, r.state, r.stat, r.err, r.at)
-    end
-    out[i] = id
-  elseif r.state ~= '' then
-    local v = cjson.encode({r.state, r.stat, r.err, r.at, r.candidates})
-    for _, c in ipairs(r.candidates) do
-      redis.call('SET', P .. 'held:' .. r.channel .. ':' .. c, v, 'EX', held_ttl)
-    end
-    out[i] = 'held'
-  else
-    out[i] = 'ignored'
-  end
+for i, r in ipairs(cjson.decode(ARGV[2])) do
+  out[i] = correlate(r.smsc, {forms = r.forms, twice = r.twice, state = r.state, stat = r.stat,
+                              err = r.err, at = r.at, ttl = held_ttl})
 end
 flush_run()
 return cjson.encode(out)
@@ -952,14 +1049,22 @@ class Store:
             for i, ch, to, c, a, at, r in json.loads(raw)
         ]
 
-    async def record_outcomes(self, outcomes: Sequence[Outcome], *, dlr_ttl_seconds: int) -> int:
-        """Record submit results for a batch of messages in one round trip."""
+    async def record_outcomes(
+        self, outcomes: Sequence[Outcome], *, dlr_ttl_seconds: int,
+        smsc_accounts: Mapping[str, str] | None = None,
+    ) -> int:
+        """Record submit results for a batch of messages in one round trip.
+
+        ``smsc_accounts``: channel -> its SMSC account (receipts of any channel of an account
+        find its messages); a channel missing from it is an account of its own.
+        """
         if not outcomes:
             return 0
+        accounts = smsc_accounts or {}
         payload = [
-            {"id": o.api_id, "channel": o.channel, "ids": list(o.smsc_ids),
-             "status": str(o.status), "code": o.error_code, "text": o.error_text,
-             "retry_at": o.retry_at, "attempted": o.attempted,
+            {"id": o.api_id, "channel": o.channel, "smsc": accounts.get(o.channel, o.channel),
+             "ids": list(o.smsc_ids), "status": str(o.status), "code": o.error_code,
+             "text": o.error_text, "retry_at": o.retry_at, "attempted": o.attempted,
              "receipt_wait": o.receipt_wait_ms}
             for o in outcomes
         ]
@@ -970,18 +1075,22 @@ class Store:
     async def record_receipts(
         self, receipts: Sequence[ReceiptEvent], *, held_ttl_seconds: int
     ) -> list[str]:
-        """Correlate and apply receipts; per receipt the message id, 'held' or 'ignored'."""
+        """Correlate and apply receipts; per receipt the message id, 'held' or 'ignored'.
+
+        In auto mode a receipt's id has several forms; it is applied only by the one its SMSC
+        account's convention gives, learned from the first receipt matching under exactly one
+        form (see _MATCH_LUA). Until then one in doubt is held, never guessed.
+        """
         if not receipts:
             return []
         now = now_ms()
         payload = [
-            {"channel": r.channel, "candidates": list(r.candidates),
+            {"smsc": r.smsc or r.channel, "forms": dict(r.forms), "twice": r.spelled_twice,
              "state": str(r.state) if r.state else "", "stat": r.stat, "err": r.err,
              "at": r.at or now}
             for r in receipts
         ]
-        raw = await self._durably(self._receipts,
-                                  args=[now, held_ttl_seconds, to_json(payload)])
+        raw = await self._durably(self._receipts, args=[held_ttl_seconds, to_json(payload)])
         return list(json.loads(raw))
 
     async def due(self, channels: Sequence[str], limit: int) -> list[str]:

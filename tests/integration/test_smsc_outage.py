@@ -8,6 +8,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -36,10 +37,13 @@ async def dispatcher(store: Store, port: int, *, reaper: bool = True,
         {"channels": {"sim": {"port": port, "system_id": "smsgw", "password": "secret",
                               "binds": 1, "window": 10, "registered_delivery": 0,
                               "reconnect_min_seconds": 0.05, "reconnect_max_seconds": 0.2,
-                              "bind_refused_retry_seconds": 0.05,
-                              "response_timeout_seconds": 0.5, **channel}}},
+                              **channel}}},
         {}, source="test")
-    d = Dispatcher(store, settings.channels, f"test-{new_id()}",
+    # Faster than the config allows an operator (a refused bind is retried after 1 s at the
+    # soonest), so that the test sees many refusals in little time.
+    fast = replace(settings.channels["sim"], bind_refused_retry_seconds=0.05,
+                   response_timeout_seconds=0.5)
+    d = Dispatcher(store, {"sim": fast}, f"test-{new_id()}",
                    DispatchSettings(wait_bind_seconds=0.05, reap_interval_seconds=0.05))
     d.start()
     background = [asyncio.create_task(d.heartbeat_forever())]

@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 
 from worker.ids import new_id
 from worker.lifecycle import Status, combine_parts
+from worker.smpp.receipts import receipt_id_forms
 from worker.store import EVENTS, NewMessage, Outcome, ReceiptEvent, Store, parse_events
 
 
@@ -61,7 +62,7 @@ async def test_claim_then_submit_then_receipt_reaches_delivered(redis: Redis) ->
     await store.record_outcomes([Outcome(api_id=api_id, channel="sim", smsc_ids=["abc"])],
                                 dlr_ttl_seconds=100)
     res = await store.record_receipts(
-        [ReceiptEvent(channel="sim", candidates=["abc"], state=Status.DELIVERED,
+        [ReceiptEvent(channel="sim", forms={"same": "abc"}, state=Status.DELIVERED,
                       stat="DELIVRD", err="000")], held_ttl_seconds=100)
     assert res == [api_id]
     (rec,) = await store.get([api_id])
@@ -94,7 +95,7 @@ async def test_receipt_before_submit_response_is_held_then_applied(redis: Redis)
     (api_id,) = await _accept(store, [_msg()])
     await store.claim([api_id], worker="w1", lease_ms=10_000, served=["sim"])
     held = await store.record_receipts(
-        [ReceiptEvent(channel="sim", candidates=["x1"], state=Status.UNDELIVERED,
+        [ReceiptEvent(channel="sim", forms={"same": "x1"}, state=Status.UNDELIVERED,
                       stat="UNDELIV", err="001")], held_ttl_seconds=100)
     assert held == ["held"]
     await store.record_outcomes([Outcome(api_id=api_id, channel="sim", smsc_ids=["x1"])],
@@ -112,7 +113,7 @@ async def test_multipart_is_delivered_only_when_every_part_is(redis: Redis) -> N
 
     async def receipt(sid: str) -> str | None:
         await store.record_receipts(
-            [ReceiptEvent(channel="sim", candidates=[sid], state=Status.DELIVERED,
+            [ReceiptEvent(channel="sim", forms={"same": sid}, state=Status.DELIVERED,
                           stat="DELIVRD", err="000")], held_ttl_seconds=100)
         (rec,) = await store.get([api_id])
         return rec.status if rec else None
@@ -193,7 +194,7 @@ async def test_the_store_combines_part_receipts_as_the_lifecycle_says(redis: Red
     await store.record_outcomes([Outcome(api_id=api_id, channel="sim", smsc_ids=ids)],
                                 dlr_ttl_seconds=100)
     await store.record_receipts(
-        [ReceiptEvent(channel="sim", candidates=[sid], state=state, stat="X", err="0")
+        [ReceiptEvent(channel="sim", forms={"same": sid}, state=state, stat="X", err="0")
          for sid, state in zip(ids, parts, strict=True)], held_ttl_seconds=100)
     (rec,) = await store.get([api_id])
     assert rec is not None and rec.status == combine_parts(parts) == "undelivered"
@@ -218,7 +219,7 @@ async def test_no_receipt_in_time_makes_a_message_unknown_and_a_late_one_settles
     assert rec is not None and rec.status == "unknown"
     assert await store.due(["sim"], 10) == []
     await store.record_receipts(
-        [ReceiptEvent(channel="sim", candidates=["late"], state=Status.DELIVERED,
+        [ReceiptEvent(channel="sim", forms={"same": "late"}, state=Status.DELIVERED,
                       stat="DELIVRD", err="000")], held_ttl_seconds=100)
     (rec,) = await store.get([api_id])
     assert rec is not None and rec.status == "delivered"
@@ -229,14 +230,87 @@ async def test_a_held_receipt_leaves_none_of_its_id_forms_behind(redis: Redis) -
     (api_id,) = await _accept(store, [_msg()])
     await store.claim([api_id], worker="w1", lease_ms=10_000, served=["sim"])
     await store.record_receipts(
-        [ReceiptEvent(channel="sim", candidates=["1a", "26"], state=Status.DELIVERED,
-                      stat="DELIVRD", err="000")], held_ttl_seconds=100)
+        [ReceiptEvent(channel="sim", forms={"same": "1a", "dec_to_hex": "26"},
+                      state=Status.DELIVERED, stat="DELIVRD", err="000")], held_ttl_seconds=100)
     await store.record_outcomes([Outcome(api_id=api_id, channel="sim", smsc_ids=["1a"])],
                                 dlr_ttl_seconds=100)
     (rec,) = await store.get([api_id])
     assert rec is not None and rec.status == "delivered"
     # a later message whose SMSC id is "26" must not be settled by this stale receipt
     assert [k async for k in redis.scan_iter("smsgw:held:*")] == []
+
+
+def _hex_receipt(number: int, state: Status, stat: str, *, twice: bool = False
+                 ) -> ReceiptEvent:
+    """The auto-mode receipt of a message with decimal SMSC id ``number``, its id in hex."""
+    return ReceiptEvent(channel="sim", forms=receipt_id_forms(format(number, "x"), "auto"),
+                        state=state, stat=stat, err="000", spelled_twice=twice)
+
+
+async def _submitted(store: Store, smsc_ids: list[str]) -> list[str]:
+    ids = await _accept(store, [_msg(to=f"2782000{n:04d}") for n in range(len(smsc_ids))])
+    await store.claim(ids, worker="w1", lease_ms=10_000, served=["sim"])
+    await store.record_outcomes(
+        [Outcome(api_id=i, channel="sim", smsc_ids=[sid]) for i, sid in zip(ids, smsc_ids,
+                                                                              strict=True)],
+        dlr_ttl_seconds=100)
+    return ids
+
+
+async def _statuses(store: Store, ids: list[str]) -> list[str]:
+    return [r.status if r else "" for r in await store.get(ids)]
+
+
+async def test_a_receipt_in_doubt_is_held_until_the_convention_is_learned(redis: Redis) -> None:
+    store = Store(redis, retention_seconds=100)
+    ten, sixteen = await _submitted(store, ["10", "16"])
+    # "10" is message 10's id as sent, and message 16's in hex: which one is not known yet.
+    assert await store.record_receipts([_hex_receipt(16, Status.UNDELIVERED, "UNDELIV")],
+                                       held_ttl_seconds=100) == ["held"]
+    assert await _statuses(store, [ten, sixteen]) == ["submitted", "submitted"]
+    # "a" can only be 10 in hex: the account's receipts are hex, and the held one is 16's.
+    assert await store.record_receipts([_hex_receipt(10, Status.DELIVERED, "DELIVRD")],
+                                       held_ttl_seconds=100) == [ten]
+    assert await _statuses(store, [ten, sixteen]) == ["delivered", "undelivered"]
+    assert [k async for k in redis.scan_iter("smsgw:held*")] == []
+
+
+async def test_a_learned_convention_is_used_alone_by_later_receipts(redis: Redis) -> None:
+    store = Store(redis, retention_seconds=100)
+    ten, sixteen, _ = await _submitted(store, ["10", "16", "11"])
+    await store.record_receipts([_hex_receipt(17, Status.DELIVERED, "DELIVRD")],
+                                held_ttl_seconds=100)  # "11": 11 or 17, only 11 is recorded
+    # the convention is "same" now: "10" is message 10's receipt, though 16 reads the same
+    assert await store.record_receipts([_hex_receipt(16, Status.EXPIRED, "EXPIRED")],
+                                       held_ttl_seconds=100) == [ten]
+    assert await _statuses(store, [ten, sixteen]) == ["expired", "submitted"]
+
+
+async def test_a_receipt_spelling_its_id_twice_is_matched_by_its_tlv_form(redis: Redis) -> None:
+    store = Store(redis, retention_seconds=100)
+    ten, sixteen = await _submitted(store, ["10", "16"])
+    # TLV "10" with text "id:16": the TLV is the response's id (SMPP 3.4), 16 its other spelling
+    receipt = ReceiptEvent(channel="sim", forms=receipt_id_forms("10", "auto"),
+                           state=Status.DELIVERED, stat="DELIVRD", err="000",
+                           spelled_twice=True)
+    assert await store.record_receipts([receipt], held_ttl_seconds=100) == [ten]
+    assert await _statuses(store, [ten, sixteen]) == ["delivered", "submitted"]
+
+
+async def test_receipts_are_found_across_the_channels_of_one_smsc_account(
+    redis: Redis,
+) -> None:
+    store = Store(redis, retention_seconds=100)
+    (api_id,) = await _accept(store, [_msg()])
+    await store.claim([api_id], worker="w1", lease_ms=10_000, served=["sim"])
+    accounts = {"sim": "smsc.example:2775:acme", "sim2": "smsc.example:2775:acme"}
+    await store.record_outcomes([Outcome(api_id=api_id, channel="sim", smsc_ids=["7f"])],
+                                dlr_ttl_seconds=100, smsc_accounts=accounts)
+    got = await store.record_receipts(
+        [ReceiptEvent(channel="sim2", smsc=accounts["sim2"], forms={"same": "7f"},
+                      state=Status.DELIVERED, stat="DELIVRD", err="000")],
+        held_ttl_seconds=100)
+    assert got == [api_id]
 
 
 async def test_a_live_worker_takes_back_its_own_claim_whose_reply_it_lost(redis: Redis) -> None:

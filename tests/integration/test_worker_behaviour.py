@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -448,9 +448,11 @@ class FlakyStore(Store):
             self.failures[op] -= 1
             raise redis.exceptions.ConnectionError(f"injected: {op}")
 
-    async def record_outcomes(self, outcomes: Sequence[Outcome], *, dlr_ttl_seconds: int) -> int:
+    async def record_outcomes(self, outcomes: Sequence[Outcome], *, dlr_ttl_seconds: int,
+                              smsc_accounts: Mapping[str, str] | None = None) -> int:
         self._fail("outcomes")
-        return await super().record_outcomes(outcomes, dlr_ttl_seconds=dlr_ttl_seconds)
+        return await super().record_outcomes(outcomes, dlr_ttl_seconds=dlr_ttl_seconds,
+                                             smsc_accounts=smsc_accounts)
 
     async def record_receipts(
         self, receipts: Sequence[ReceiptEvent], *, held_ttl_seconds: int

@@ -297,3 +297,14 @@ def test_a_channel_names_the_account_that_gets_its_unowned_mo_messages(tmp_path:
     bad = _write(tmp_path, '[channels.mtn]\nmo_default_account = "a:b"\n')
     with pytest.raises(ConfigError, match=r"channels\.mtn\.mo_default_account: "):
         load_settings(bad)
+
+
+def test_channels_on_one_smpp_account_share_their_smsc_account() -> None:
+    settings = settings_from_dict({"channels": {
+        "alpha": {"host": "SMSC.example", "port": 2775, "system_id": "acme"},
+        "beta": {"host": "smsc.example", "port": 2775, "system_id": "acme", "source_addr": "b"},
+        "other": {"host": "smsc.example", "port": 2775, "system_id": "acme2"},
+    }}, {}, source="test")
+    accounts = {name: ch.smsc_account for name, ch in settings.channels.items()}
+    assert accounts["alpha"] == accounts["beta"] == "smsc.example:2775:acme"
+    assert accounts["other"] != accounts["alpha"]

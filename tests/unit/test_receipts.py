@@ -15,6 +15,8 @@ from worker.smpp.receipts import (
     normalise_smsc_id,
     parse_receipt,
     receipt_id_candidates,
+    receipt_id_forms,
+    spelled_twice,
 )
 
 STANDARD = ("id:7f3a9c sub:001 dlvrd:001 submit date:2401311530 done date:2401311532 "
@@ -81,6 +83,18 @@ def test_text_field_is_the_rest_of_its_line() -> None:
     r = parsed("id:1 text:hi stat:fake err:x, it says\nstat:UNDELIV err:042")
     assert r.text == "hi stat:fake err:x, it says"
     assert (r.stat, r.err) == ("UNDELIV", "042")
+
+
+def test_fields_after_a_text_field_in_the_middle_are_found() -> None:
+    r = parsed("id:77 sub:001 dlvrd:000 submit date:2401311530 done date:2401311532 "
+               "text:Hello stat:UNDELIV err:034")
+    assert (r.message_id, r.text, r.stat, r.err) == ("77", "Hello", "UNDELIV", "034")
+    assert final_state(r) == "undelivered"
+
+
+def test_a_text_field_that_is_last_keeps_words_that_look_like_fields() -> None:
+    r = parsed("id:77 stat:DELIVRD err:000 text:my stat:ok err:none")
+    assert (r.stat, r.err, r.text) == ("DELIVRD", "000", "my stat:ok err:none")
 
 
 def test_a_field_repeated_later_does_not_override_the_first() -> None:
@@ -269,3 +283,25 @@ def test_the_fast_path_for_the_standard_layout_reads_what_the_tolerant_scan_read
         if rng.random() < 0.2:
             text += "\r\nmore:stuff"
         assert _fields(text) == _fields_tolerant(text), text
+
+
+def test_auto_forms_name_the_convention_each_assumes() -> None:
+    assert receipt_id_forms("10", "auto") == {"same": "10", "hex_to_dec": "a",
+                                              "dec_to_hex": "16"}
+    assert receipt_id_forms("A", "auto") == {"same": "a", "dec_to_hex": "10"}
+    assert receipt_id_forms("msg-1", "auto") == {"same": "msg-1"}
+    assert receipt_id_forms("A", "hex_to_dec") == {}  # not a decimal id: no form
+
+
+@pytest.mark.parametrize(
+    ("tlv", "text", "expected"),
+    [("7b", "123", True), ("123", "7B", True), ("7b", "7b", False), ("7b", "124", False),
+     ("7b", None, False)],
+)
+def test_a_receipt_spells_its_id_twice_when_tlv_and_text_are_one_number_in_two_bases(
+    tlv: str, text: str | None, expected: bool,
+) -> None:
+    body = f"id:{text} stat:DELIVRD" if text else "stat:DELIVRD"
+    r = parsed(body, {RECEIPTED_MESSAGE_ID: tlv.encode() + b"\x00"})
+    assert r.message_id == tlv
+    assert spelled_twice(r) is expected

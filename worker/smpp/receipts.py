@@ -21,6 +21,8 @@ __all__ = [
     "normalise_smsc_id",
     "parse_receipt",
     "receipt_id_candidates",
+    "receipt_id_forms",
+    "spelled_twice",
 ]
 
 # esm_class message types (bits 5-2, SMPP 3.4 §5.2.12) that carry a receipt-like report:
@@ -47,6 +49,7 @@ _LINE_END = re.compile(r"[\r\n]")
 _STANDARD = re.compile(r"id:(\S+) sub:(\S+) dlvrd:(\S+) submit date:(\d+) done date:(\d+) "
                        r"stat:(\S+) err:(\S+)(?: text:([^\r\n]*))?\Z")
 _STANDARD_KEYS = ("id", "sub", "dlvrd", "submit date", "done date", "stat", "err", "text")
+_ENDS_TEXT = frozenset(_STANDARD_KEYS) - {"text"}  # keys that may follow a text: in the middle
 _MAX_ID_LEN = 65  # SMPP message_id is at most 65 octets; bounds the base conversions
 _DECIMAL = re.compile(r"[0-9]+")
 _HEX = re.compile(r"[0-9a-f]+")
@@ -65,6 +68,7 @@ class Receipt:
     dlvrd: str | None = None
     text: str | None = None
     message_state: int | None = None  # the message_state TLV
+    text_id: str | None = None  # the text's id: when message_id is the TLV, else None
 
 
 def is_receipt(esm_class: int) -> bool:
@@ -78,7 +82,8 @@ def parse_receipt(text: str, tlvs: Mapping[int, bytes]) -> Receipt | None:
     Never raises: unknown fields are ignored, missing ones are None, bad dates are None.
     """
     fields = _fields(text)
-    message_id = _c_string(tlvs.get(RECEIPTED_MESSAGE_ID, b"")) or fields.get("id", "")
+    tlv_id = _c_string(tlvs.get(RECEIPTED_MESSAGE_ID, b""))
+    message_id = tlv_id or fields.get("id", "")
     if not message_id:
         return None
     state = _message_state(tlvs.get(MESSAGE_STATE))
@@ -87,7 +92,7 @@ def parse_receipt(text: str, tlvs: Mapping[int, bytes]) -> Receipt | None:
         message_id=message_id, stat=stat, err=fields.get("err", ""),
         submit_date=_date(fields.get("submit date")), done_date=_date(fields.get("done date")),
         sub=fields.get("sub"), dlvrd=fields.get("dlvrd"), text=fields.get("text"),
-        message_state=state,
+        message_state=state, text_id=fields.get("id") if tlv_id else None,
     )
 
 
@@ -106,22 +111,39 @@ def _fields(text: str) -> dict[str, str]:
 
 def _fields_tolerant(text: str) -> dict[str, str]:
     """Any order, any case, unknown keys: the slow path of :func:`_fields`."""
+    keys = [(m.start(), m.end(), _key(m.group(1))) for m in _KEY.finditer(text)]
     out: dict[str, str] = {}
-    match = _KEY.search(text)
-    while match:
-        key = _key(match.group(1))
+    i = 0
+    while i < len(keys):
+        _, end, key = keys[i]
         if key == "text":
-            line_end = _LINE_END.search(text, match.end())
-            end = line_end.start() if line_end else len(text)
-            value = text[match.end():end].strip()
-            match = _KEY.search(text, end)
+            i, stop = _text_end(text, keys, i)
+            value = text[end:stop].strip()
         else:
-            nxt = _KEY.search(text, match.end())
-            tokens = text[match.end():nxt.start() if nxt else len(text)].split(maxsplit=1)
+            i += 1
+            tokens = text[end:keys[i][0] if i < len(keys) else len(text)].split(maxsplit=1)
             value = tokens[0] if tokens else ""
-            match = nxt
         out.setdefault(key, value)  # the first occurrence wins over one quoted later
     return out
+
+
+def _text_end(text: str, keys: list[tuple[int, int, str]], at: int) -> tuple[int, int]:
+    """(index of the next key to read, where the value of the ``text:`` key ``at`` ends).
+
+    ``text:`` takes the rest of its line, as it is last in the standard layout, unless a
+    standard field missing from the rest of the receipt follows it on its line: some SMSCs put
+    ``text:`` before ``stat:``/``err:``, and message text quoting "stat:" must not hide them.
+    """
+    start = keys[at][0]
+    line_end_match = _LINE_END.search(text, keys[at][1])
+    line_end = line_end_match.start() if line_end_match else len(text)
+    elsewhere = {k for s, _, k in keys if s < start or s >= line_end}
+    i = at + 1
+    while i < len(keys) and keys[i][0] < line_end:
+        if keys[i][2] in _ENDS_TEXT and keys[i][2] not in elsewhere:
+            return i, keys[i][0]
+        i += 1
+    return i, line_end
 
 
 def _key(raw: str) -> str:
@@ -176,26 +198,41 @@ def normalise_smsc_id(raw: str) -> str:
     return text.lstrip("0") or ("0" if text else "")
 
 
-def receipt_id_candidates(raw: str, id_format: str) -> list[str]:
-    """Normalised forms of a receipt's id to look the submitted message up by, best first.
+def receipt_id_forms(raw: str, id_format: str) -> dict[str, str]:
+    """The normalised forms of a receipt's id by the convention each assumes, best first.
 
     ``id_format`` is the channel's: "same"; "hex_to_dec" (submit_sm_resp ids are hex, receipts
-    decimal: the receipt id is converted to hex); "dec_to_hex" (the reverse); or "auto", which
-    tries the same form, then the hex_to_dec conversion, then the dec_to_hex one, as far as the
-    id is valid in that base. An explicit format gives exactly its form, so a receipt can never
-    match another message by an accidental same-form id.
+    decimal: the receipt id is converted to hex); "dec_to_hex" (the reverse); or "auto": every
+    one of the three the id is valid for. An explicit format gives exactly its form, so a
+    receipt can never match another message by an accidental same-form id; in auto mode the
+    store picks among them by the convention it learned (see ``Store.record_receipts``).
     """
     same = normalise_smsc_id(raw)
     if not same:
-        return []
-    as_hex = format(int(same), "x") if _convertible(same, _DECIMAL) else None
-    as_dec = str(int(same, 16)) if _convertible(same, _HEX) else None
-    by_format: dict[str, list[str | None]] = {
-        "same": [same], "hex_to_dec": [as_hex], "dec_to_hex": [as_dec],
-        "auto": [same, as_hex, as_dec],
+        return {}
+    forms = {
+        "same": same,
+        "hex_to_dec": format(int(same), "x") if _convertible(same, _DECIMAL) else None,
+        "dec_to_hex": str(int(same, 16)) if _convertible(same, _HEX) else None,
     }
-    forms = by_format.get(id_format, [same])
-    return list(dict.fromkeys(f for f in forms if f))
+    wanted = forms if id_format == "auto" else {id_format: forms.get(id_format, same)}
+    return {conv: form for conv, form in wanted.items() if form}
+
+
+def receipt_id_candidates(raw: str, id_format: str) -> list[str]:
+    """The distinct forms of :func:`receipt_id_forms`, best first."""
+    return list(dict.fromkeys(receipt_id_forms(raw, id_format).values()))
+
+
+def spelled_twice(receipt: Receipt) -> bool:
+    """Whether the receipt spells its id twice in two bases: the receipted_message_id TLV and
+    the text's ``id:`` (as "7b" and "123"). SMPP 3.4 makes the TLV the submit_sm_resp id, and
+    the text confirms which number it is: the TLV's own form is the response's."""
+    if receipt.text_id is None:
+        return False
+    tlv, text = normalise_smsc_id(receipt.message_id), normalise_smsc_id(receipt.text_id)
+    converted = receipt_id_forms(tlv, "auto")
+    return tlv != text and text in (converted.get("hex_to_dec"), converted.get("dec_to_hex"))
 
 
 def _convertible(value: str, digits: re.Pattern[str]) -> bool:
