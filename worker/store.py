@@ -602,6 +602,10 @@ for _, o in ipairs(cjson.decode(ARGV[3])) do
   local f = fetch(key)
   if o.status == 'submitted' then
     local extra = {'submitted_at', now, 'smsc_ids', table.concat(o.ids, ','), 'nparts', #o.ids}
+    if o.code ~= '' then  -- accepted, with a caveat (a part without an SMSC id)
+      extra[#extra + 1], extra[#extra + 2] = 'err_code', o.code
+      extra[#extra + 1], extra[#extra + 2] = 'err_text', o.text
+    end
     if move(key, f, 'submitted', now, table.concat(o.ids, ','), extra) then
       applied = applied + 1
       if o.receipt_wait > 0 then  -- due again if no receipt settles it in time: unknown
@@ -610,10 +614,14 @@ for _, o in ipairs(cjson.decode(ARGV[3])) do
         redis.call('ZREM', P .. 'pending:' .. o.channel, o.id)
       end
       for part, sid in ipairs(o.ids) do
-        redis.call('SET', P .. 'dlr:' .. o.channel .. ':' .. sid, o.id .. '|' .. (part - 1),
-                   'EX', ttl)
+        -- an empty id (the SMSC gave none we could read) must not catch other receipts
+        local held = false
         local hk = P .. 'held:' .. o.channel .. ':' .. sid
-        local held = redis.call('GET', hk)
+        if sid ~= '' then
+          redis.call('SET', P .. 'dlr:' .. o.channel .. ':' .. sid, o.id .. '|' .. (part - 1),
+                     'EX', ttl)
+          held = redis.call('GET', hk)
+        end
         if held then
           local r = cjson.decode(held)
           apply_receipt(key, f, part - 1, r[1], r[2], r[3], r[4])
