@@ -306,8 +306,10 @@ class Dispatcher:
             if isinstance(answer, Outcome):
                 return answer
             smsc_ids.append(answer)
+        code, text = _without_smsc_id(smsc_ids)
         return Outcome(api_id=msg.api_id, channel=msg.channel, smsc_ids=smsc_ids,
-                       receipt_wait_ms=self._receipt_waits[msg.channel], attempted=True)
+                       receipt_wait_ms=self._receipt_waits[msg.channel], attempted=True,
+                       error_code=code, error_text=text)
 
     async def _submit_part(
         self, msg: Claimed, channel: Channel, pool: ChannelPool, sm: pdu.ShortMessage,
@@ -482,6 +484,18 @@ class Dispatcher:
 
 def _ignore(_: object) -> None:
     """Nothing to count once an MO message is recorded."""
+
+
+def _without_smsc_id(smsc_ids: Sequence[str]) -> tuple[str, str]:
+    """(error code, text) of a submitted message whose SMSC answered ESME_ROK with no readable
+    message_id for a part, else empty: accepted (re-sending would duplicate it), but no receipt
+    can match it, so it ends ``unknown`` unless something else settles it."""
+    missing = [str(n) for n, sid in enumerate(smsc_ids, 1) if not sid]
+    if not missing:
+        return "", ""
+    which = "it" if len(smsc_ids) == 1 else "part " + ", ".join(missing)
+    return ("NoSmscId",
+            f"the SMSC accepted {which} without a readable message_id: no receipt can match")
 
 
 def _log_outcome(outcome: Outcome) -> None:

@@ -772,6 +772,10 @@ for _, o in ipairs(cjson.decode(ARGV[3])) do
   if o.attempted and f.status == 'sending' then redis.call('HINCRBY', key, 'attempts', 1) end
   if o.status == 'submitted' then
     local extra = {'submitted_at', now, 'smsc_ids', table.concat(o.ids, ','), 'nparts', #o.ids}
+    if o.code ~= '' then  -- accepted, with a caveat (a part without an SMSC id)
+      extra[#extra + 1], extra[#extra + 2] = 'err_code', o.code
+      extra[#extra + 1], extra[#extra + 2] = 'err_text', o.text
+    end
     if move(key, f, 'submitted', now, table.concat(o.ids, ','), extra) then
       applied = applied + 1
       if o.receipt_wait > 0 then  -- due again if no receipt settles it in time: unknown
@@ -780,13 +784,16 @@ for _, o in ipairs(cjson.decode(ARGV[3])) do
         redis.call('ZREM', P .. 'pending:' .. o.channel, o.id)
       end
       for part, sid in ipairs(o.ids) do
-        redis.call('SET', P .. 'dlr:' .. o.smsc .. ':' .. sid, o.id .. '|' .. (part - 1),
-                   'EX', ttl)
+        -- an empty id (the SMSC gave none we could read) must not catch other receipts
+        if sid ~= '' then
+          redis.call('SET', P .. 'dlr:' .. o.smsc .. ':' .. sid, o.id .. '|' .. (part - 1),
+                     'EX', ttl)
+        end
       end
       -- Receipts that beat the response, once every part is mapped (one may prove the
       -- convention and settle others); they re-read the record, so f is not used after this.
       for _, sid in ipairs(o.ids) do
-        local held = redis.call('GET', P .. 'held:' .. o.smsc .. ':' .. sid)
+        local held = sid ~= '' and redis.call('GET', P .. 'held:' .. o.smsc .. ':' .. sid)
         if held then resume(o.smsc, held) end
       end
     end

@@ -123,7 +123,7 @@ async def test_a_submit_after_the_drop_raises_session_closed_without_waiting(
             await session.submit(_sm(2))
 
 
-async def test_unanswered_submits_raise_session_closed_after_the_response_timeout(
+async def test_unanswered_submits_keep_their_window_until_the_response_timeout_resets_the_bind(
     make_sim: SimFactory, open_session: SessionFactory,
 ) -> None:
     # The simulator answers only after a minute; our response timeout is a fraction of a second.
@@ -132,10 +132,16 @@ async def test_unanswered_submits_raise_session_closed_after_the_response_timeou
     async with asyncio.timeout(WAIT):
         results = await asyncio.gather(*(session.submit(_sm(n)) for n in range(5)),
                                        return_exceptions=True)
-    assert all(isinstance(r, SessionClosed) and "no response in time" in str(r)
-               for r in results), results
-    # A timeout fails the request, not the bind: its window slot and correlation are released.
-    assert session.in_flight == 0 and session.bound
+        await session.wait_closed()
+    assert all(isinstance(r, SessionClosed) for r in results), results
+    # A timeout is a fault of the bind, not of the request: the two on the wire kept their
+    # window slots until the bind was reset (unbind, close), so the other three never left.
+    assert sorted(r.written for r in results if isinstance(r, SessionClosed)) == [
+        False, False, False, True, True]
+    assert all("bind reset (no response in time" in str(r) for r in results
+               if isinstance(r, SessionClosed) and r.written)
+    assert len(sim.submits) == 2
+    assert session.in_flight == 0 and not session.bound
 
 
 async def test_answered_submits_are_not_expired_by_the_response_timeout(

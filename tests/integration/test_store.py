@@ -326,3 +326,19 @@ async def test_a_live_worker_takes_back_its_own_claim_whose_reply_it_lost(redis:
     (again,) = await store.claim([api_id], worker="w1", lease_ms=10_000, served=["sim"])
     # w1 never had it in flight (it lost the reply), so nothing of it was sent: no attempt
     assert again.reclaimed and again.attempts == 0
+
+
+async def test_a_message_submitted_without_an_smsc_id_catches_no_receipt(redis: Redis) -> None:
+    store = Store(redis, retention_seconds=100)
+    (api_id,) = await _accept(store, [_msg()])
+    await store.claim([api_id], worker="w1", lease_ms=10_000, served=["sim"])
+    await store.record_outcomes([Outcome(api_id=api_id, channel="sim", smsc_ids=[""],
+                                         error_code="NoSmscId", error_text="no id")],
+                                dlr_ttl_seconds=100)
+    res = await store.record_receipts(
+        [ReceiptEvent(channel="sim", forms={"same": ""}, state=Status.DELIVERED,
+                      stat="DELIVRD", err="000")], held_ttl_seconds=100)
+    assert res == ["held"]
+    (rec,) = await store.get([api_id])
+    assert rec is not None and rec.status == "submitted"
+    assert (rec.fields["err_code"], rec.fields["err_text"]) == ("NoSmscId", "no id")

@@ -5,8 +5,14 @@ Guards against aiosmpplib's measured defects by construction:
 - the correlation entry exists before the PDU is written;
 - any command_status (vendor codes, generic_nack) is returned as data, never raised;
 - a dropped connection fails every in-flight submit at once with :class:`SessionClosed`;
-- a request unanswered within the response timeout fails with :class:`SessionClosed` (one
-  periodic sweep of deadlines per session, not a timer per request: it is the hot path);
+- a response is matched on sequence number *and* the command it answers (generic_nack answers
+  any); one that matches no request is logged (rate-limited) and dropped;
+- faults of the bind reset it (unbind, then close): a request unanswered within the response
+  timeout (one periodic sweep of deadlines per session, not a timer per request: it is the hot
+  path), a response to another command, ESME_RINVBNDSTS / ESME_RBINDFAIL to a submit. An
+  unanswered submit keeps its window slot until then, so a bind never has more than its window
+  at the SMSC, and answers that arrive before the unbind_resp still reach their submits; what
+  is unanswered when the connection closes fails with :class:`SessionClosed`;
 - a failing deliver_sm (or data_sm) handler answers that PDU with an error, it never kills
   the reader.
 """
@@ -32,10 +38,11 @@ returns an ``asyncio.Future`` (not a coroutine) costs no task per deliver_sm."""
 
 
 class SessionClosed(Exception):
-    """The bind is down: nothing was, or may have been, answered.
+    """The bind is down, or being reset: the request was not answered.
 
-    ``written`` is False when the request never left this process (no bind, connection already
-    closed): the SMSC cannot have seen it, so it cannot have been accepted.
+    ``written`` is False when the SMSC cannot have accepted the request: it never left this
+    process (no bind, connection already closed), or the SMSC answered that the bind was in no
+    state to take it (ESME_RINVBNDSTS, ESME_RBINDFAIL).
     """
 
     def __init__(self, message: str, *, written: bool = True) -> None:
@@ -54,6 +61,12 @@ class BindRefused(Exception):
 class TlsFailed(OSError):
     """The TLS handshake failed (an untrusted or misnamed certificate, no shared protocol):
     a failed connect, retried with backoff, whose message says why."""
+
+
+# Answers to a submit_sm that mean "this bind is broken", not "this message is": the bind is
+# reset and the message goes out again on a fresh one (the SMSC did not take it).
+BIND_STATE_ERRORS = frozenset({pdu.ESME_RINVBNDSTS, pdu.ESME_RBINDFAIL})
+UNMATCHED_LOG_SECONDS = 10.0  # at most one line per bind this often about unmatched responses
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,14 +105,17 @@ class Session(asyncio.Protocol):
         self._buffer = pdu.PduBuffer()
         self._transport: asyncio.Transport | None = None
         self._out: list[bytes] = []
-        # seq -> (future, deadline). Every request has the same timeout, so insertion order is
-        # deadline order and a sweep stops at the first entry still in time.
-        self._pending: dict[int, tuple[asyncio.Future[Pdu], float]] = {}
+        # seq -> (future, deadline, command_id). Every request has the same timeout, so
+        # insertion order is deadline order: the oldest entry is the first to be overdue.
+        self._pending: dict[int, tuple[asyncio.Future[Pdu], float, int]] = {}
         self._seq = 0
         self._window = asyncio.Semaphore(params.window)
         self._closed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self.bound = False
+        self._reset_reason = ""  # set once a fault of the bind is found: no more requests
+        self._unmatched = 0  # responses matching no request, not yet logged
+        self._unmatched_quiet_until = 0.0
         # Created by open(), in the loop it lives in; asked for once: in Python 3.11 every
         # get_running_loop() call is a getpid() system call.
         self._loop = asyncio.get_running_loop()
@@ -161,7 +177,7 @@ class Session(asyncio.Protocol):
         try:
             async with asyncio.timeout(drain_seconds):
                 while self._pending:
-                    await asyncio.wait([fut for fut, _ in self._pending.values()])
+                    await asyncio.wait([entry[0] for entry in self._pending.values()])
                 self.bound = False
                 await self._request(pdu.UNBIND)
         except (TimeoutError, SessionClosed):
@@ -186,9 +202,28 @@ class Session(asyncio.Protocol):
             if not self.bound:
                 raise SessionClosed(f"{self.name}: not bound", written=False)
             resp = await self._request(pdu.SUBMIT_SM, sm.encode())
+        if resp.status in BIND_STATE_ERRORS:
+            reason = f"{pdu.status_name(resp.status)} to a submit_sm"
+            self._reset(reason)
+            raise SessionClosed(f"{self.name}: {reason}", written=False)
         if resp.command_id == pdu.GENERIC_NACK:
             return SubmitResult(resp.status or pdu.ESME_RSYSERR, nack=True)
-        return SubmitResult(resp.status, pdu.decode_message_id(resp.body))
+        return SubmitResult(resp.status, self._message_id(resp))
+
+    def _message_id(self, resp: Pdu) -> str:
+        try:
+            return pdu.decode_message_id(resp.body)
+        except pdu.PduError as exc:
+            # The answer is correlated (sequence and command match) and framed by its length,
+            # so the stream is intact: not a fault of the bind. An ESME_ROK still means the
+            # SMSC took the message: re-sending it would deliver it twice, failing it would
+            # report a message that is on its way as lost. It is accepted without an id (so
+            # no receipt can match it); the caller records it as such.
+            if resp.status == pdu.ESME_ROK:
+                log.warning("%s: submit_sm_resp ESME_ROK with an undecodable message_id (%s): "
+                            "accepted, but no receipt can match it; body %r",
+                            self.name, exc, resp.body[:80])
+            return ""
 
     async def _request(self, command_id: int, body: bytes = b"") -> Pdu:
         if self._transport is None or self._closed.is_set():
@@ -198,7 +233,8 @@ class Session(asyncio.Protocol):
         loop = self._loop
         fut: asyncio.Future[Pdu] = loop.create_future()
         # Correlation first, then the write; the deadline is enforced by _expire_forever.
-        self._pending[seq] = (fut, loop.time() + self.params.response_timeout_seconds)
+        self._pending[seq] = (fut, loop.time() + self.params.response_timeout_seconds,
+                              command_id)
         self._send(pdu.encode_pdu(command_id, 0, seq, body))
         try:
             return await fut
@@ -206,7 +242,7 @@ class Session(asyncio.Protocol):
             self._pending.pop(seq, None)
 
     async def _expire_forever(self) -> None:
-        """Fail requests whose response is overdue, a few times per response timeout."""
+        """Reset the bind when a response is overdue; looks a few times per response timeout."""
         timeout = self.params.response_timeout_seconds
         period = max(min(timeout / 10, 1.0), 0.01)  # never a busy loop, whatever the config
         loop = asyncio.get_running_loop()
@@ -215,15 +251,34 @@ class Session(asyncio.Protocol):
             self._expire(loop.time())
 
     def _expire(self, now: float) -> None:
-        overdue: list[int] = []
-        for seq, (_, deadline) in self._pending.items():
-            if deadline > now:
-                break  # insertion order is deadline order
-            overdue.append(seq)
-        for seq in overdue:
-            fut, _ = self._pending.pop(seq)
-            if not fut.done():
-                fut.set_exception(SessionClosed(f"{self.name}: no response in time"))
+        # Failing only the overdue request would free its window slot while the SMSC may still
+        # hold (and accept) it: the window would be overrun and the message sent twice.
+        if not self._pending:
+            return
+        seq, (_, deadline, command_id) = next(iter(self._pending.items()))  # the oldest
+        if deadline <= now:
+            self._reset(f"no response in time to {pdu.command_name(command_id)} seq {seq}")
+
+    def _reset(self, reason: str) -> None:
+        """A fault of the bind: take no more requests, unbind, close. Answers that arrive before
+        the unbind_resp still reach their requests; the rest fail with SessionClosed."""
+        if self._reset_reason or self._closed.is_set():
+            return
+        self._reset_reason = reason
+        log.warning("%s: %s; resetting the bind", self.name, reason)
+        if not self.bound:  # still binding: there is nothing to unbind
+            self.abort()
+            return
+        self.bound = False
+        self._spawn(self._unbind_and_abort())
+
+    async def _unbind_and_abort(self) -> None:
+        try:
+            async with asyncio.timeout(self.params.response_timeout_seconds):
+                await self._request(pdu.UNBIND)
+        except (TimeoutError, SessionClosed):
+            pass
+        self.abort()
 
     async def _keepalive(self) -> None:
         # A peer that does not answer enquire_link within the response timeout is dead.
@@ -265,11 +320,13 @@ class Session(asyncio.Protocol):
     def _dispatch(self, p: Pdu) -> None:
         if pdu.is_response(p.command_id):
             entry = self._pending.get(p.seq)
-            if entry is not None and not entry[0].done():
+            if entry is None or entry[0].done():
+                self._log_unmatched(p)
+            elif p.command_id == entry[2] | pdu.RESP_BIT or p.command_id == pdu.GENERIC_NACK:
                 entry[0].set_result(p)
-            elif p.command_id == pdu.GENERIC_NACK:
-                log.warning("%s: generic_nack %s for unknown seq %d",
-                            self.name, pdu.status_name(p.status), p.seq)
+            else:  # the SMSC's idea of what it answers is not ours: nothing it says is sure
+                self._reset(f"{pdu.command_name(p.command_id)} answered seq {p.seq}, a "
+                            f"{pdu.command_name(entry[2])}")
             return
         if p.command_id == pdu.DELIVER_SM or p.command_id == pdu.DATA_SM:
             # After the submitters this read has woken: a receipt right behind its
@@ -286,6 +343,19 @@ class Session(asyncio.Protocol):
             log.debug("%s: alert_notification ignored", self.name)
         else:
             self._write(pdu.GENERIC_NACK, pdu.ESME_RINVCMDID, p.seq)
+
+    def _log_unmatched(self, p: Pdu) -> None:
+        # An SMSC that answers nothing we asked may do it for every PDU: one line per period.
+        self._unmatched += 1
+        now = self._loop.time()
+        if now < self._unmatched_quiet_until:
+            return
+        log.warning("%s: %s %s seq %d matches no request (one given up, or "
+                    "never made); dropped (%d such since the last line)",
+                    self.name, pdu.command_name(p.command_id), pdu.status_name(p.status), p.seq,
+                    self._unmatched)
+        self._unmatched = 0
+        self._unmatched_quiet_until = now + UNMATCHED_LOG_SECONDS
 
     def _deliver(self, p: Pdu) -> None:
         # The receipt is acknowledged only after the handler has recorded it. data_sm carries
@@ -347,9 +417,10 @@ class Session(asyncio.Protocol):
             self._transport.write(b"".join(out))
 
     def _fail_pending(self) -> None:
-        for fut, _ in self._pending.values():
+        why = f"bind reset ({self._reset_reason})" if self._reset_reason else "connection lost"
+        for fut, _, _ in self._pending.values():
             if not fut.done():
-                fut.set_exception(SessionClosed(f"{self.name}: connection lost"))
+                fut.set_exception(SessionClosed(f"{self.name}: {why}"))
         self._pending.clear()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
