@@ -16,11 +16,16 @@ import redis.exceptions
 from redis.asyncio import Redis
 
 from tests.integration.test_worker_behaviour import (
+    ACCOUNT,
+    CHANNEL,
     accept,
     simulator,
     transitions,
     worker,
 )
+from worker.config import settings_from_dict
+from worker.smpp import pdu
+from worker.smpp.pool import ChannelPool
 from worker.store import Claimed, Store
 
 pytestmark = pytest.mark.integration
@@ -125,3 +130,46 @@ async def test_a_worker_whose_heartbeat_is_not_written_submits_nothing_until_it_
         store.refusals_left = 0  # Redis takes writes again: the next beat is written
         assert await until_final([api_id]) == {api_id: "delivered"}
     assert len(sim.submits) == 1
+
+
+class SlotRefusedOnce:
+    """Bind slots of one worker alone, whose first take meets an error reply from Redis."""
+
+    ttl_seconds = 6.0
+
+    def __init__(self) -> None:
+        self.refused = False
+
+    async def acquire(self, channel: str, kind: str, slots: int) -> int | None:
+        if not self.refused:
+            self.refused = True
+            raise redis.exceptions.ResponseError(OOM)
+        return 0
+
+    async def renew(self, channel: str, kind: str, slot: int) -> bool:
+        return True
+
+    async def release(self, channel: str, kind: str, slot: int) -> None:
+        pass
+
+
+async def test_a_bind_whose_supervisor_met_an_unexpected_error_binds_again() -> None:
+    async def no_deliveries(sm: pdu.ShortMessage) -> int:
+        return pdu.ESME_ROK
+
+    leases = SlotRefusedOnce()
+    async with simulator() as sim, asyncio.timeout(WAIT):
+        (user,) = ACCOUNT
+        channel = settings_from_dict(
+            {"channels": {CHANNEL: {"port": sim.port, "system_id": user,
+                                    "password": ACCOUNT[user], "binds": 1,
+                                    "reconnect_min_seconds": 0.05,
+                                    "reconnect_max_seconds": 0.2}}},
+            {}, source="test").channels[CHANNEL]
+        pool = ChannelPool(channel, no_deliveries, "test", leases)
+        pool.start()
+        try:
+            assert await pool.wait_ready(WAIT)
+        finally:
+            await pool.stop(1.0)
+    assert leases.refused
