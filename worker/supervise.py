@@ -17,6 +17,7 @@ for one, submits nothing while its heartbeat is not written (see ``worker.claimg
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -70,3 +71,19 @@ async def supervise(
             log.error("%s crashed (%d in a row); restarting in %.2fs", name, crashes, delay,
                       exc_info=True)
         await sleep(delay)
+
+
+def stop_on_crash(task: asyncio.Task[object], name: str, stop: Callable[[], object]) -> None:
+    """For a task its owner cannot go on without (a session's timer, say): if it ends with an
+    exception, log it at ERROR with its traceback and call ``stop()`` (which should end the
+    owner, whose own supervisor then starts afresh)."""
+    task.add_done_callback(functools.partial(_stop_if_crashed, name, stop))
+
+
+def _stop_if_crashed(name: str, stop: Callable[[], object], task: asyncio.Task[object]) -> None:
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None:
+        log.error("%s crashed; stopping what depends on it", name, exc_info=exc)
+        stop()

@@ -23,14 +23,16 @@ from tests.integration.test_worker_behaviour import (
     transitions,
     worker,
 )
-from worker.config import settings_from_dict
+from worker.config import Channel, settings_from_dict
 from worker.smpp import pdu
 from worker.smpp.pool import ChannelPool
+from worker.smpp.session import Session
 from worker.store import Claimed, Store
 
 pytestmark = pytest.mark.integration
 
 READONLY = "READONLY You can't write against a read only replica."
+(ACCOUNT_USER,) = ACCOUNT
 WAIT = 10.0  # bound on any test's waiting; each takes well under a second
 OOM = "OOM command not allowed when used memory > 'maxmemory'."
 
@@ -132,17 +134,17 @@ async def test_a_worker_whose_heartbeat_is_not_written_submits_nothing_until_it_
     assert len(sim.submits) == 1
 
 
-class SlotRefusedOnce:
-    """Bind slots of one worker alone, whose first take meets an error reply from Redis."""
+class Slots:
+    """Bind slots of one worker alone; its first ``refusals`` takes meet an error reply."""
 
     ttl_seconds = 6.0
 
-    def __init__(self) -> None:
-        self.refused = False
+    def __init__(self, refusals: int) -> None:
+        self.refusals_left = refusals
 
     async def acquire(self, channel: str, kind: str, slots: int) -> int | None:
-        if not self.refused:
-            self.refused = True
+        if self.refusals_left:
+            self.refusals_left -= 1
             raise redis.exceptions.ResponseError(OOM)
         return 0
 
@@ -153,23 +155,54 @@ class SlotRefusedOnce:
         pass
 
 
-async def test_a_bind_whose_supervisor_met_an_unexpected_error_binds_again() -> None:
-    async def no_deliveries(sm: pdu.ShortMessage) -> int:
-        return pdu.ESME_ROK
+async def no_deliveries(sm: pdu.ShortMessage) -> int:
+    return pdu.ESME_ROK
 
-    leases = SlotRefusedOnce()
+
+def one_bind(port: int) -> Channel:
+    (user,) = ACCOUNT
+    return settings_from_dict(
+        {"channels": {CHANNEL: {"port": port, "system_id": user, "password": ACCOUNT[user],
+                                "binds": 1, "reconnect_min_seconds": 0.05,
+                                "reconnect_max_seconds": 0.2}}},
+        {}, source="test").channels[CHANNEL]
+
+
+async def test_a_bind_whose_supervisor_met_an_unexpected_error_binds_again() -> None:
+    leases = Slots(refusals=1)
     async with simulator() as sim, asyncio.timeout(WAIT):
-        (user,) = ACCOUNT
-        channel = settings_from_dict(
-            {"channels": {CHANNEL: {"port": sim.port, "system_id": user,
-                                    "password": ACCOUNT[user], "binds": 1,
-                                    "reconnect_min_seconds": 0.05,
-                                    "reconnect_max_seconds": 0.2}}},
-            {}, source="test").channels[CHANNEL]
-        pool = ChannelPool(channel, no_deliveries, "test", leases)
+        pool = ChannelPool(one_bind(sim.port), no_deliveries, "test", leases)
         pool.start()
         try:
             assert await pool.wait_ready(WAIT)
         finally:
             await pool.stop(1.0)
-    assert leases.refused
+    assert leases.refusals_left == 0
+
+
+async def test_a_session_whose_timer_crashed_is_dropped_and_bound_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Without its response timer a session would hold requests that are never answered for
+    # ever; it cannot go on, so it is dropped and the pool binds afresh.
+    expire = Session._expire
+    crashed = asyncio.Event()
+
+    def expire_crashing_once(self: Session, now: float) -> None:
+        if not crashed.is_set():
+            crashed.set()
+            raise RuntimeError("a bug in the response timer")
+        expire(self, now)
+
+    async with simulator() as sim, asyncio.timeout(WAIT):
+        pool = ChannelPool(one_bind(sim.port), no_deliveries, "test", Slots(refusals=0))
+        pool.start()
+        try:
+            assert await pool.wait_ready(WAIT)
+            monkeypatch.setattr(Session, "_expire", expire_crashing_once)
+            await crashed.wait()
+            await sim.wait_bound(ACCOUNT_USER, 0)
+            await sim.wait_bound(ACCOUNT_USER, 1)
+            assert pool.reconnects == 1
+        finally:
+            await pool.stop(1.0)

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from worker.supervise import Restart, supervise
+from worker.supervise import Restart, stop_on_crash, supervise
 
 
 class Clock:
@@ -148,3 +148,36 @@ async def test_cancelling_during_the_backoff_ends_the_supervisor(
             await task
     assert runs == [1]
     assert len(caplog.records) == 1  # the crash; the cancellation is not an error
+
+
+async def test_a_task_its_owner_needs_stops_the_owner_when_it_crashes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stopped = asyncio.Event()
+
+    async def timer() -> None:
+        raise RuntimeError("a bug in the timer")
+
+    task = asyncio.create_task(timer())
+    stop_on_crash(task, "session timer", stopped.set)
+    async with asyncio.timeout(5):
+        await stopped.wait()
+    (record,) = caplog.records
+    assert record.levelno == logging.ERROR and record.getMessage().startswith("session timer")
+    assert record.exc_info is not None and isinstance(record.exc_info[1], RuntimeError)
+
+
+async def test_a_needed_task_that_is_cancelled_or_returns_stops_nothing() -> None:
+    stops: list[str] = []
+
+    async def returns() -> None:
+        pass
+
+    done = asyncio.create_task(returns())
+    cancelled = asyncio.create_task(asyncio.Event().wait())
+    stop_on_crash(done, "done", lambda: stops.append("done"))
+    stop_on_crash(cancelled, "cancelled", lambda: stops.append("cancelled"))
+    cancelled.cancel()
+    # Our callbacks were added first, so they have run once gather's has.
+    await asyncio.gather(done, cancelled, return_exceptions=True)
+    assert stops == []
