@@ -18,6 +18,7 @@ from typing import Any
 
 from worker.batcher import Batcher
 from worker.bindcap import BindLeases
+from worker.claimguard import ClaimGuard
 from worker.config import Channel
 from worker.encoding import parse_udh, split
 from worker.ids import new_id
@@ -39,6 +40,7 @@ from worker.smpp.receipts import (
 from worker.smpp.session import DeliverHandler, SessionClosed
 from worker.snapshot import worker_snapshot
 from worker.store import REDIS_ERRORS, Claimed, MoPart, Outcome, ReceiptEvent, Store, now_ms
+from worker.supervise import Restart, supervise
 
 log = logging.getLogger("smsgw.worker")
 content_log = logging.getLogger(CONTENT_LOGGER)
@@ -50,6 +52,9 @@ RECEIPT_MARGIN_MS = 3600_000  # receipts can trail the validity period
 # SMSC answers that mean "slow down" (throttled, queue full): paced retries in place.
 PACE_STATUSES = frozenset({pdu.ESME_RTHROTTLED, pdu.ESME_RMSGQFUL})
 PACE_IN_PLACE = 5  # paced resends of a first part before it yields its slot
+# A crashed reaper or sweeper starts again within seconds; a crashed heartbeat within about a
+# beat, so that one bad write does not cost the worker its claims.
+BACKGROUND_RESTART = Restart(low=0.1, high=5.0)
 
 
 
@@ -120,12 +125,19 @@ class Dispatcher:
         self._smsc_accounts = {name: ch.smsc_account for name, ch in channels.items()}
         self._answers = PatientAnswers(RECORD_PATIENCE_SECONDS)
         self._sweeper: asyncio.Task[None] | None = None
+        # Half the lease to spare: two beats may fail before submits stop (a beat per second
+        # and a 5 s lease by default), and the rest covers a submit already past the check.
+        self._claims = ClaimGuard(settings.lease_ms / 1000, settings.lease_ms / 2000)
+        self._heartbeat_restart = Restart(low=settings.heartbeat_ms / 4000,
+                                          high=settings.heartbeat_ms / 1000)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
         """Bind every channel."""
-        self._sweeper = asyncio.get_running_loop().create_task(self._answers.sweep_forever())
+        self._sweeper = asyncio.get_running_loop().create_task(
+            supervise("receipt/MO answer sweeper", self._answers.sweep_forever,
+                      BACKGROUND_RESTART))
         for name, channel in self.channels.items():
             pool = ChannelPool(channel, self._deliver_handler(name), self.worker_id,
                                BindLeases(self.store, self.worker_id))
@@ -160,11 +172,18 @@ class Dispatcher:
 
     async def heartbeat_forever(self) -> None:
         """Keep this worker's claims alive; a SIGKILLed worker's expire within the lease.
-        Also publishes the worker's view of its binds (status page), which expires alike."""
+        Also publishes the worker's view of its binds (status page), which expires alike.
+        Supervised: no error ends it; while no beat is written, nothing is claimed or
+        submitted (see worker.claimguard)."""
+        await supervise("heartbeat", self._heartbeat_loop, self._heartbeat_restart)
+
+    async def _heartbeat_loop(self) -> None:
         ttl = self.settings.lease_ms
         while True:
             try:
+                sent_at = self._claims.now()
                 await self.store.heartbeat(self.worker_id, ttl)
+                self._claims.written(sent_at)
                 await self.store.publish_snapshot(
                     self.worker_id, worker_snapshot(self.worker_id, self.pools, now_ms()), ttl)
             except REDIS_ERRORS as exc:
@@ -174,7 +193,11 @@ class Dispatcher:
     async def reap_forever(self) -> None:
         """Pick up messages that are due without a wake-up job: retries, claims of workers
         that died, anything a lost job would have woken us for, and a backlog (wake-up jobs,
-        one per 20 ms of accepts, do not scale with the messages accepted)."""
+        one per 20 ms of accepts, do not scale with the messages accepted). Supervised: no
+        error ends it before the worker stops accepting work."""
+        await supervise("reaper", self._reap_loop, BACKGROUND_RESTART)
+
+    async def _reap_loop(self) -> None:
         while self._accepting:
             backlog = False
             try:
@@ -207,7 +230,7 @@ class Dispatcher:
         """(batch size, due ids of the channels served, at most that many): a batch is four
         windows of every bind; none when no channel is served or the worker is stopping."""
         served = self.served()
-        if not served or not self._accepting:
+        if not served or not self._accepting or not self._claims.holds():
             return 0, []
         limit = max(100, sum(self.channels[c].binds * self.channels[c].window
                              for c in served) * 4)
@@ -225,7 +248,7 @@ class Dispatcher:
 
     async def _start(self, ids: Sequence[str]) -> list[asyncio.Task[None]]:
         """Claim ``ids`` and start sending those that are due: one tracked task each."""
-        if not self._accepting:
+        if not self._accepting or not self._claims.holds():
             return []
         # Never claim again what this process is sending (the store would let us: a claim of
         # ours whose reply was lost must be recoverable without waiting for us to die).
@@ -319,6 +342,11 @@ class Dispatcher:
         attempt = paced = 0
         while True:
             await self._rates[msg.channel].acquire()
+            # Not on the wire: whoever holds the message next sends it in full. A later part
+            # goes on regardless: deferring it would send its accepted parts again for sure.
+            if not in_place and not await self._may_submit(pool):
+                return self._deferred(msg, "NotSubmitted", "this worker could not renew its "
+                                      "claims (heartbeat not written)", paced)
             try:
                 started = time.monotonic()
                 res = await pool.submit(sm, self.settings.wait_bind_seconds)
@@ -375,6 +403,13 @@ class Dispatcher:
                            retry_at=now_ms() + int(self._rng.uniform(0.5, 1.0) * 1000))
         await asyncio.sleep(self._rng.uniform(0.2, 0.5))
         return None
+
+    async def _may_submit(self, pool: ChannelPool) -> bool:
+        """Whether this worker's claim still stands, asked as close to the write as can be:
+        after any wait for a bind (a submit then waits for a window slot at most)."""
+        if not pool.bound:
+            await pool.wait_ready(self.settings.wait_bind_seconds)
+        return self._claims.holds()
 
     def _deferred(self, msg: Claimed, code: str, text: str, paced: int) -> Outcome:
         delay = backoff(min(msg.attempts + paced, 8), 0.5, 30.0, self._rng)

@@ -37,6 +37,7 @@ from worker.cancel import accept_cancellation
 from worker.config import Settings, WebhookSettings
 from worker.redisconn import redis_client
 from worker.store import REDIS_ERRORS, WebhookEvent, WebhookStore, WebhookTargets
+from worker.supervise import Restart, supervise
 from worker.webhook_resolver import PublicResolver, RefusedTarget, check_literal
 from worker.webhooks import (
     EVENT_ID_HEADER,
@@ -54,6 +55,7 @@ T = TypeVar("T")
 
 READ_BLOCK_MS = 500  # how long a read waits for new events; also how soon a full account resumes
 DISCOVER_SECONDS = 1.0  # how soon an account's first URL is noticed
+LANE_RESTART = Restart(low=0.1, high=30.0)  # an event that keeps crashing its lane: 2 a minute
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +109,13 @@ class AccountLanes:
         self._deliver = deliver
         self._on_room = on_room
         self._queues: list[asyncio.Queue[WebhookEvent]] = [asyncio.Queue() for _ in range(lanes)]
-        self._tasks = [asyncio.create_task(self._lane(q)) for q in self._queues]
-        for task in self._tasks:
-            task.add_done_callback(_report_crash)
+        # The event each lane is delivering: a lane restarted after a crash starts with it, so
+        # none is skipped and the order of a message's events holds.
+        self._heads: list[WebhookEvent | None] = [None] * lanes
+        self._tasks = [
+            asyncio.create_task(supervise(f"webhook lane {i} of account {account}",
+                                          functools.partial(self._lane, i), LANE_RESTART))
+            for i in range(lanes)]
 
     def offer(self, event: WebhookEvent) -> None:
         """Queue an event behind the earlier events of the same message."""
@@ -123,10 +129,13 @@ class AccountLanes:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _lane(self, queue: asyncio.Queue[WebhookEvent]) -> None:
+    async def _lane(self, lane: int) -> None:
         while True:
-            event = await queue.get()
+            event = self._heads[lane]
+            if event is None:
+                event = self._heads[lane] = await self._queues[lane].get()
             await self._deliver(event)
+            self._heads[lane] = None
             self.in_memory -= 1
             self._on_room.set()
 
@@ -156,7 +165,10 @@ class WebhookService:
                 self._poster = Poster(session, self._settings.timeout_seconds,
                                       public_only=public_only)
                 try:
-                    await self._loop()
+                    # Supervised: an error reply or a bug must not stop lease renewal while
+                    # the lanes go on (restarted well within a renewal period).
+                    await supervise("webhook leases and reads", self._loop,
+                                    Restart(low=0.05, high=self._settings.lease_seconds / 6))
                 finally:
                     accept_cancellation()  # cancelling is how we stop: hand over regardless
                     await self._hand_over()
@@ -274,11 +286,6 @@ class WebhookService:
                 attempt += 1
                 log.warning("webhooks: redis unavailable during %s (%s)", what, exc)
                 await asyncio.sleep(retry_delay(attempt, 0.1, 5.0, self._rng))
-
-
-def _report_crash(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("webhook lane stopped", exc_info=task.exception())
 
 
 def run_webhooks(settings: Settings, owner: str) -> int:

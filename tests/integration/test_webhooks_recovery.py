@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Mapping
 
 import pytest
+from redis import exceptions as redis_exceptions
 from redis.asyncio import Redis
 
 from gateway.keys_cli import create_key
@@ -17,6 +19,7 @@ from tests.integration.test_webhooks import (
     subscribed,
     until_all,
 )
+from worker import webhook_delivery
 from worker.config import WebhookSettings
 from worker.jobs import job_payload
 from worker.lifecycle import Status
@@ -32,6 +35,7 @@ from worker.store import (
     webhook_stream_key,
 )
 from worker.webhook_delivery import WebhookService
+from worker.webhooks import body_of
 
 pytestmark = pytest.mark.integration
 
@@ -173,3 +177,57 @@ async def test_a_stored_url_at_a_loopback_literal_is_dead_lettered_without_a_con
     (dead,) = await hooks.dead_letters("acme", 10)
     assert dead.fields["attempts"] == "1"
     assert dead.fields["reason"] == f"target address {address} is not public"
+
+
+async def test_a_webhook_lane_that_crashed_is_restarted_and_delivers_the_event(
+    redis: Redis, redis_url: str, sink: Sink, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = await _accounts(redis, "acme")
+    await WebhookStore(redis).set_callback("acme", sink.url, new_secret="s")
+    (api_id,) = await _claimed(store, "acme")
+    crashes: list[str] = []
+
+    def body_of_crashing_once(fields: Mapping[str, str]) -> bytes:
+        if not crashes:
+            crashes.append(fields["id"])
+            raise RuntimeError("a bug met while delivering")
+        return body_of(fields)
+
+    monkeypatch.setattr(webhook_delivery, "body_of", body_of_crashing_once)
+    await store.record_outcomes([Outcome(api_id=api_id, channel="sim", smsc_ids=["abc"])],
+                                dlr_ttl_seconds=60)
+    settings = WebhookSettings(timeout_seconds=1, lease_seconds=2, backoff_min_seconds=0.05,
+                               allow_private_networks=True)  # the sink is on 127.0.0.1
+    async with asyncio.timeout(10), subscribed(redis, WEBHOOK_NOTIFY) as notices, \
+            _running(redis_url, settings, "w"):
+        await until_all(notices, {f"acme delivered {api_id}.submitted"})
+    assert crashes == [api_id]  # the same event, delivered by the restarted lane
+    assert [h.json["apiMessageId"] for h in sink.hits] == [api_id]
+    assert any(r.levelno == logging.ERROR and r.exc_info is not None for r in caplog.records)
+
+
+async def test_an_error_reply_while_renewing_leases_does_not_stop_delivery(
+    redis: Redis, redis_url: str, sink: Sink, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = await _accounts(redis, "acme")
+    await WebhookStore(redis).set_callback("acme", sink.url, new_secret="s")
+    (api_id,) = await _claimed(store, "acme")
+    hooked_accounts = WebhookStore.hooked_accounts
+    refused: list[int] = []
+
+    async def refused_once(self: WebhookStore) -> list[str]:
+        if not refused:
+            refused.append(1)
+            raise redis_exceptions.ResponseError("READONLY You can't write against a replica.")
+        return await hooked_accounts(self)
+
+    monkeypatch.setattr(WebhookStore, "hooked_accounts", refused_once)
+    await store.record_outcomes([Outcome(api_id=api_id, channel="sim", smsc_ids=["abc"])],
+                                dlr_ttl_seconds=60)
+    settings = WebhookSettings(timeout_seconds=1, lease_seconds=2, backoff_min_seconds=0.05,
+                               allow_private_networks=True)
+    async with asyncio.timeout(10), subscribed(redis, WEBHOOK_NOTIFY) as notices, \
+            _running(redis_url, settings, "w"):
+        await until_all(notices, {f"acme delivered {api_id}.submitted"})
+    assert refused == [1]

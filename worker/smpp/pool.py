@@ -8,6 +8,7 @@ slot when its holder dies and the lease expires.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import math
@@ -27,6 +28,7 @@ from worker.smpp.session import (
     SessionParams,
     SubmitResult,
 )
+from worker.supervise import Restart, supervise
 
 log = logging.getLogger("smsgw.smpp")
 
@@ -121,8 +123,14 @@ class ChannelPool:
 
     def start(self) -> None:
         """Start one supervisor per bind."""
+        # Supervised: an error the bind loop does not expect (an error reply from Redis while
+        # taking a slot, a bug) restarts this bind instead of leaving the channel without it.
+        restart = Restart(low=self.channel.reconnect_min_seconds,
+                          high=self.channel.reconnect_max_seconds)
         for i, (command, kind) in enumerate(self._plan()):
-            self._tasks.append(asyncio.create_task(self._supervise(i, command, kind)))
+            self._tasks.append(asyncio.create_task(supervise(
+                f"bind {self._bind_name(i)}",
+                functools.partial(self._supervise, i, command, kind), restart)))
 
     def _plan(self) -> list[tuple[int, str]]:
         ch = self.channel

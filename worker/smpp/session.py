@@ -29,6 +29,7 @@ from typing import Any, cast
 
 from worker.smpp import pdu
 from worker.smpp.pdu import Pdu, ShortMessage
+from worker.supervise import stop_on_crash
 
 log = logging.getLogger("smsgw.smpp")
 
@@ -427,3 +428,7 @@ class Session(asyncio.Protocol):
         task = self._loop.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        # A session without its response timer or keepalive cannot go on: drop it (its pool
+        # binds again) rather than hold unanswered requests for ever.
+        stop_on_crash(task, f"{self.name}: {getattr(coro, '__qualname__', 'task')}",
+                      self.abort)
