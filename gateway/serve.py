@@ -18,6 +18,7 @@ from aiohttp import web
 from aiohttp.log import access_logger
 
 from gateway.app import create_app
+from gateway.parser_errors import GatewayRunner
 from worker.config import Settings
 
 # What web.run_app gave us before serve() ran its own runner: idle keep-alive connections
@@ -54,9 +55,10 @@ def serve(settings: Settings, host: str, port: int, processes: int) -> int:
 
 async def start(app: web.Application, host: str, port: int, *, reuse_port: bool = False,
                 access_log: logging.Logger | None = None) -> web.AppRunner:
-    """``app`` served on ``host:port`` by the runner ``smsgw gateway`` uses; the caller cleans
-    it up. Its ``cleanup_ctx`` has run by the time this returns."""
-    runner = web.AppRunner(app, access_log=access_log, keepalive_timeout=KEEPALIVE_TIMEOUT,
+    """``app`` served on ``host:port`` by the runner ``smsgw gateway`` uses (errors of the HTTP
+    parser answered with a ResponseStatus); the caller cleans it up. Its ``cleanup_ctx`` has
+    run by the time this returns."""
+    runner = GatewayRunner(app, access_log=access_log, keepalive_timeout=KEEPALIVE_TIMEOUT,
                            shutdown_timeout=SHUTDOWN_TIMEOUT)
     await runner.setup()
     try:
