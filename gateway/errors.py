@@ -2,6 +2,7 @@
 
     ApiError (status, ErrorCode, message, field errors)
      ├── BadRequest          400  malformed body, whole-request validation
+     ├── UnreadableRequest   400  refused by the HTTP parser (line or header too long, malformed)
      ├── Unauthorized        401  no, unknown, disabled or expired API key
      ├── Forbidden           403  authenticated, but without a required role
      ├── NotFound            404  unknown id or route (another tenant's id looks the same)
@@ -11,6 +12,8 @@
      └── Unavailable         503  cannot durably accept (Redis unreachable)
 
 Anything else is a bug: 500, logged with its traceback, never with details sent to the client.
+Errors that never reach the middleware (the HTTP parser's, or a bug outside it) are mapped by
+``outside_middleware`` and answered by ``gateway.parser_errors``.
 """
 
 from __future__ import annotations
@@ -51,6 +54,11 @@ class ApiError(Exception):
 
 class BadRequest(ApiError):
     status, code = 400, "ValidationException"
+
+
+class UnreadableRequest(ApiError):
+    # ServiceStack's HttpError(HttpStatusCode.BadRequest) code: not a validation failure.
+    status, code = 400, "BadRequest"
 
 
 class Unauthorized(ApiError):
@@ -128,3 +136,33 @@ def error_middleware(render: ErrorRenderer) -> Callable[..., Awaitable[web.Strea
             return render(request, ApiError("internal error"))
 
     return middleware
+
+
+# Parser messages can quote up to a whole request line (32 KiB) of the client's bytes.
+_MAX_PARSER_MESSAGE = 160
+
+
+def outside_middleware(status: int, exc: BaseException | None, message: str | None,
+                       peer: str | None) -> ApiError:
+    """The error for a request the middleware never saw, logged: a 4xx is aiohttp's HTTP
+    parser refusing it (one WARNING line, it is the client's), a 5xx a bug outside the
+    middleware (with its traceback)."""
+    if status >= 500:
+        log.error("unhandled error outside the error middleware (request from %s)", peer,
+                  exc_info=exc)
+        err = ApiError("internal error")
+    else:
+        detail = _one_line(message or (str(exc) if exc else "") or "malformed request")
+        log.warning("refused an unreadable HTTP request from %s: %s", peer, detail)
+        err = UnreadableRequest(f"the HTTP request could not be read: {detail}")
+    err.status = status
+    return err
+
+
+def _one_line(text: str) -> str:
+    # aiohttp's C parser draws a caret under the offending byte on a line of its own.
+    words = " ".join(w for line in text.splitlines() if line.strip() != "^"
+                     for w in line.split())
+    if len(words) <= _MAX_PARSER_MESSAGE:
+        return words
+    return words[:_MAX_PARSER_MESSAGE - 1] + "…"

@@ -57,3 +57,13 @@ def render_error(request: web.Request, exc: ApiError) -> web.Response:
     """A ResponseStatus body for ``exc``, in the negotiated format."""
     dto = wire.error_response(exc.code, exc.message, exc.field_errors)
     return respond(request, dto, exc.status, exc.headers)
+
+
+def render_error_json(exc: ApiError) -> web.Response:
+    """:func:`render_error` in JSON, for a request whose headers could not be read (nothing
+    to negotiate from) or when negotiating itself may be what failed."""
+    body, content_type = wire.render(
+        wire.error_response(exc.code, exc.message, exc.field_errors), "json")
+    resp = web.Response(body=body, status=exc.status, headers=exc.headers)
+    resp.headers["Content-Type"] = content_type
+    return resp
