@@ -908,23 +908,26 @@ class Store:
         job_id: str,
         job_payload: bytes,
         job_expiry_seconds: int,
+        accepted_at: int | None = None,
     ) -> list[AcceptResult]:
-        """Store messages and enqueue their job atomically, in one round trip (no key limits)."""
+        """Store messages and enqueue their job atomically, in one round trip (no key limits).
+        ``accepted_at`` (epoch ms, now by default) dates them, as for messages accepted
+        elsewhere and imported: their age, and so their max age, counts from it."""
         if not messages:
             return []
-        (result,) = await self.accept_within_many(
+        (result,) = await self._accept_many(
             [AcceptCall(None, messages, window_seconds, job_id, job_payload,
-                        job_expiry_seconds)])
+                        job_expiry_seconds)], now_ms() if accepted_at is None else accepted_at)
         if isinstance(result, Exception):
             raise result
         assert isinstance(result, list)  # no limits, so never refused by one
         return result
 
-    def _accept_args(self, calls: Sequence[AcceptCall]) -> list[Any]:
+    def _accept_args(self, calls: Sequence[AcceptCall], now: int) -> list[Any]:
         """ARGV of the accept script for ``calls`` (none of them empty)."""
         last = calls[-1]
         requests = [_accept_request(c) for c in calls]
-        return [now_ms(), self._retention, ACCEPT_GRACE_MS, last.job_id, last.job_payload,
+        return [now, self._retention, ACCEPT_GRACE_MS, last.job_id, last.job_payload,
                 last.job_expiry_seconds * 1000, to_json(requests)]  # see record_outcomes
 
     async def claim(
@@ -1186,12 +1189,17 @@ class Store:
         run of the accept script and one round trip, each still all-or-nothing; a request's
         refusal or error is its result, not the others'. The wake-up job enqueued is the last
         request's."""
+        return await self._accept_many(calls, now_ms())
+
+    async def _accept_many(
+        self, calls: Sequence[AcceptCall], now: int
+    ) -> list[list[AcceptResult] | LimitExceeded | Exception]:
         todo = [c for c in calls if c.messages]
         if not todo:
             return [[] for _ in calls]
         answers = iter(json.loads(await self._durably(
             self._accept, keys=[ARQ_JOB_PREFIX + todo[-1].job_id, ARQ_QUEUE],
-            args=self._accept_args(todo))))
+            args=self._accept_args(todo, now))))
         return [_accept_answer(next(answers), c) if c.messages else [] for c in calls]
 
     async def queue_depths(self, channels: Sequence[str]) -> tuple[int, dict[str, int]]:
