@@ -36,8 +36,8 @@ async def dispatcher(store: Store, port: int, *, reaper: bool = True,
         {"channels": {"sim": {"port": port, "system_id": "smsgw", "password": "secret",
                               "binds": 1, "window": 10, "registered_delivery": 0,
                               "reconnect_min_seconds": 0.05, "reconnect_max_seconds": 0.2,
-                              "bind_refused_retry_seconds": 0.05,
-                              "response_timeout_seconds": 0.5, **channel}}},
+                              "bind_refused_retry_seconds": 1,
+                              "response_timeout_seconds": 1, **channel}}},
         {}, source="test")
     d = Dispatcher(store, settings.channels, f"test-{new_id()}",
                    DispatchSettings(wait_bind_seconds=0.05, reap_interval_seconds=0.05))
