@@ -293,7 +293,11 @@ async def test_expiry_fails_only_queued_messages_older_than_max_age(redis: Redis
     await store.heartbeat("w1", 10_000)
     # claimed by a live worker, due again (its lease has passed): it is the claim's to settle
     await store.claim([claimed], worker="w1", lease_ms=-MAX_AGE_MS, served=["sim"])
+    await redis.hset("smsgw:acct:acme", "cb_url", "https://example.test/hook")
     assert await _expire(store) == (sorted(old), 0)  # 0: it read every due entry
+    hooked = [f for _, f in await redis.xrange("smsgw:wh:acme")]
+    assert sorted((f[b"id"].decode(), f[b"status"], f[b"code"]) for f in hooked) == sorted(
+        (i, b"failed", b"Expired") for i in old)
     recs = await store.get([*old, *young, claimed])
     assert [r.status if r else None for r in recs] == ["failed", "failed", "queued", "sending"]
     failed = recs[0]
