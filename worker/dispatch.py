@@ -67,6 +67,10 @@ class DispatchSettings:
     wait_bind_seconds: float = 5.0
     retention_seconds: int = 7 * 86400
     reap_interval_seconds: float = 0.5
+    # The expiry sweep of channels with no bind up: a pass per channel this often, of at most
+    # this many due entries (a big backlog costs one bounded script run, not one per message).
+    expire_interval_seconds: float = 2.0
+    expire_batch: int = 200
 
 
 class _Slot:
@@ -130,6 +134,8 @@ class Dispatcher:
         self._claims = ClaimGuard(settings.lease_ms / 1000, settings.lease_ms / 2000)
         self._heartbeat_restart = Restart(low=settings.heartbeat_ms / 4000,
                                           high=settings.heartbeat_ms / 1000)
+        # Per channel: (monotonic time of its next expiry pass, rank that pass starts from).
+        self._expiry: dict[str, tuple[float, int]] = {}
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -177,15 +183,20 @@ class Dispatcher:
         submitted (see worker.claimguard)."""
         await supervise("heartbeat", self._heartbeat_loop, self._heartbeat_restart)
 
-    async def _heartbeat_loop(self) -> None:
+    async def beat(self) -> None:
+        """Write one heartbeat (and the bind snapshot): until one is written this worker
+        claims nothing. Raises what Redis raises."""
         ttl = self.settings.lease_ms
+        sent_at = self._claims.now()
+        await self.store.heartbeat(self.worker_id, ttl)
+        self._claims.written(sent_at)
+        await self.store.publish_snapshot(
+            self.worker_id, worker_snapshot(self.worker_id, self.pools, now_ms()), ttl)
+
+    async def _heartbeat_loop(self) -> None:
         while True:
             try:
-                sent_at = self._claims.now()
-                await self.store.heartbeat(self.worker_id, ttl)
-                self._claims.written(sent_at)
-                await self.store.publish_snapshot(
-                    self.worker_id, worker_snapshot(self.worker_id, self.pools, now_ms()), ttl)
+                await self.beat()
             except REDIS_ERRORS as exc:
                 log.warning("heartbeat: redis unavailable (%s)", exc)
             await asyncio.sleep(self.settings.heartbeat_ms / 1000)
@@ -212,6 +223,7 @@ class Dispatcher:
         ours to claim (a backlog). The next batch then starts as soon as half of what this
         worker has in flight is done, so the slowest messages of a batch (paced after a
         throttle, say) do not leave the window idle while they finish."""
+        await self.expire_unserved()
         limit, due = await self._due()
         tasks = await self._start(due) if due else []
         if len(due) >= limit and tasks:
@@ -220,6 +232,32 @@ class Dispatcher:
         if tasks:
             await asyncio.shield(asyncio.gather(*tasks))
         return False
+
+    async def expire_unserved(self) -> int:
+        """Fail, as Expired, queued messages past their channel's max age on the channels this
+        worker has no bind up on: no claim here looks at them, and during an outage that never
+        ends no claim anywhere does, so this is where their clients learn. One bounded pass
+        per channel every ``expire_interval_seconds`` (at once again while the passes find a
+        backlog of expired messages). How many it failed."""
+        served = set(self.served())
+        failed = 0
+        for name, channel in self.channels.items():
+            when, start = self._expiry.get(name, (0.0, 0))
+            if name in served or time.monotonic() < when:
+                continue
+            limit = self.settings.expire_batch
+            swept = await self.store.expire_queued(
+                name, max_age_ms=channel.max_age_seconds * 1000, start=start, limit=limit,
+                text=f"max age reached while channel {name} had no bind up")
+            backlog = len(swept.failed) * 2 >= limit
+            pause = 0.0 if backlog else self.settings.expire_interval_seconds
+            self._expiry[name] = (time.monotonic() + pause, swept.next_start)
+            if swept.failed:
+                log.info("%s: %d queued message(s) failed at max age (no bind up)",
+                         name, len(swept.failed))
+                self.metrics.failures(name, "Expired", "failed").inc(len(swept.failed))
+                failed += len(swept.failed)
+        return failed
 
     async def drain_due(self) -> int:
         """Claim and send a batch of what is due on the channels this worker serves."""

@@ -223,6 +223,14 @@ class Outcome:
 
 
 @dataclass(frozen=True, slots=True)
+class Expiry:
+    """What one pass of :meth:`Store.expire_queued` did."""
+
+    failed: list[str]  # ids it moved to failed (Expired)
+    next_start: int  # rank the channel's next pass starts from (0: from the lowest again)
+
+
+@dataclass(frozen=True, slots=True)
 class ReceiptEvent:
     """A delivery receipt to correlate by the forms of its id (see receipt_id_forms)."""
 
@@ -830,6 +838,43 @@ return cjson.encode(out)
 
 
 
+_EXPIRE_QUEUED = _COMMON_LUA + r"""
+-- ARGV: now, channel, max_age_ms, start, limit, text.
+-- One pass of the expiry sweep over a channel that has no bind up (none of its messages can
+-- be claimed, so no claim would ever find them too old): from rank ``start`` of its due index
+-- (lowest due time first), at most ``limit`` entries that are due, it fails as Expired those
+-- still queued and accepted more than max_age_ms ago. Only 'queued' moves: a claimed message
+-- is its holder's (or, once its holder is dead, the next claim's) to settle.
+-- Returns {failed ids, next start}: 0 once it reached an entry not yet due or the end of the
+-- index, else the rank after the entries it read and left (a later pass goes on from there,
+-- so entries it cannot move never hide the ones behind them).
+local now, ch, max_age = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+local start, limit, text = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+local pk = P .. 'pending:' .. ch
+local got = redis.call('ZRANGE', pk, start, start + limit - 1, 'WITHSCORES')
+local failed, left, ended = {}, 0, #got < 2 * limit
+for i = 1, #got, 2 do
+  local id = got[i]
+  if tonumber(got[i + 1]) > now then
+    ended = true
+    break
+  end
+  local key = P .. 'm:' .. id
+  local f = fetch(key, 'accepted_at')
+  if not f.status then
+    redis.call('ZREM', pk, id)  -- its record expired (retention) while still indexed
+  elseif f.status == 'queued' and now - tonumber(f.accepted_at or now) > max_age
+      and move(key, f, 'failed', now, 'Expired ' .. text,
+               {'done_at', now, 'err_code', 'Expired', 'err_text', text}) then
+    failed[#failed + 1] = id
+  else
+    left = left + 1
+  end
+end
+flush_run()
+return {failed, ended and 0 or start + left}
+"""
+
 _TAKE_TOKENS = r"""
 -- KEYS: bucket. ARGV: now_ms, rate_per_s, burst, want. Returns {granted, ms_until_next}.
 local now, rate, burst, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
@@ -985,6 +1030,7 @@ class Store:
         self._claim = redis.register_script(_CLAIM)
         self._outcomes = redis.register_script(_OUTCOMES)
         self._receipts = redis.register_script(_RECEIPTS)
+        self._expire_queued = redis.register_script(_EXPIRE_QUEUED)
         self._take_tokens = redis.register_script(_TAKE_TOKENS)
         self._alloc_ref = redis.register_script(_ALLOC_REF)
         self._acquire_lease = redis.register_script(_ACQUIRE_LEASE)
@@ -1022,23 +1068,26 @@ class Store:
         job_id: str,
         job_payload: bytes,
         job_expiry_seconds: int,
+        accepted_at: int | None = None,
     ) -> list[AcceptResult]:
-        """Store messages and enqueue their job atomically, in one round trip (no key limits)."""
+        """Store messages and enqueue their job atomically, in one round trip (no key limits).
+        ``accepted_at`` (epoch ms, now by default) dates them, as for messages accepted
+        elsewhere and imported: their age, and so their max age, counts from it."""
         if not messages:
             return []
-        (result,) = await self.accept_within_many(
+        (result,) = await self._accept_many(
             [AcceptCall(None, messages, window_seconds, job_id, job_payload,
-                        job_expiry_seconds)])
+                        job_expiry_seconds)], now_ms() if accepted_at is None else accepted_at)
         if isinstance(result, Exception):
             raise result
         assert isinstance(result, list)  # no limits, so never refused by one
         return result
 
-    def _accept_args(self, calls: Sequence[AcceptCall]) -> list[Any]:
+    def _accept_args(self, calls: Sequence[AcceptCall], now: int) -> list[Any]:
         """ARGV of the accept script for ``calls`` (none of them empty)."""
         last = calls[-1]
         requests = [_accept_request(c) for c in calls]
-        return [now_ms(), self._retention, ACCEPT_GRACE_MS, last.job_id, last.job_payload,
+        return [now, self._retention, ACCEPT_GRACE_MS, last.job_id, last.job_payload,
                 last.job_expiry_seconds * 1000, to_json(requests)]  # see record_outcomes
 
     async def claim(
@@ -1099,6 +1148,17 @@ class Store:
         ]
         raw = await self._durably(self._receipts, args=[held_ttl_seconds, to_json(payload)])
         return list(json.loads(raw))
+
+    async def expire_queued(
+        self, channel: str, *, max_age_ms: int, text: str, start: int, limit: int
+    ) -> Expiry:
+        """One bounded pass of the expiry sweep over a channel with no bind up: of at most
+        ``limit`` due entries of its index from rank ``start``, fail (``Expired``, ``text``)
+        the queued messages older than ``max_age_ms``. Atomic, so passes of several workers
+        and a claim at the same moment never act twice on a message."""
+        failed, next_start = await self._durably(
+            self._expire_queued, args=[now_ms(), channel, max_age_ms, start, limit, text])
+        return Expiry(failed=[_text(i) for i in failed], next_start=int(next_start))
 
     async def due(self, channels: Sequence[str], limit: int) -> list[str]:
         """Ids of ``channels`` whose due time has passed (retries, crash recovery)."""
@@ -1343,12 +1403,17 @@ class Store:
         run of the accept script and one round trip, each still all-or-nothing; a request's
         refusal or error is its result, not the others'. The wake-up job enqueued is the last
         request's."""
+        return await self._accept_many(calls, now_ms())
+
+    async def _accept_many(
+        self, calls: Sequence[AcceptCall], now: int
+    ) -> list[list[AcceptResult] | LimitExceeded | Exception]:
         todo = [c for c in calls if c.messages]
         if not todo:
             return [[] for _ in calls]
         answers = iter(json.loads(await self._durably(
             self._accept, keys=[ARQ_JOB_PREFIX + todo[-1].job_id, ARQ_QUEUE],
-            args=self._accept_args(todo))))
+            args=self._accept_args(todo, now))))
         return [_accept_answer(next(answers), c) if c.messages else [] for c in calls]
 
     async def queue_depths(self, channels: Sequence[str]) -> tuple[int, dict[str, int]]:

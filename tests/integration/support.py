@@ -37,9 +37,10 @@ async def running_simulator(**config: Any) -> AsyncIterator[Simulator]:
 
 async def accept_messages(
     store: Store, items: Sequence[tuple[str, str]], *, chunk: int = 100,
-    channel: str = "sim",
+    channel: str = "sim", accepted_at: int | None = None,
 ) -> list[str]:
-    """Store (to, text) messages as the gateway does, one job per chunk; their ids."""
+    """Store (to, text) messages as the gateway does, one job per chunk; their ids.
+    ``accepted_at`` (epoch ms) makes them as old as if accepted then, without waiting."""
     ids: list[str] = []
     for start in range(0, len(items), chunk):
         msgs = [NewMessage(api_id=new_id(), account="acme", channel=channel, to=to,
@@ -48,7 +49,8 @@ async def accept_messages(
                 for to, text in items[start:start + chunk]]
         batch = [m.api_id for m in msgs]
         await store.accept(msgs, window_seconds=60, job_id=new_id(),
-                           job_payload=job_payload(batch, now_ms()), job_expiry_seconds=600)
+                           job_payload=job_payload(batch, now_ms()), job_expiry_seconds=600,
+                           accepted_at=accepted_at)
         ids += batch
     return ids
 

@@ -87,7 +87,7 @@ async def test_a_late_receipt_never_frees_a_reference_another_message_now_holds(
     await _record(store, Outcome(api_id=a, channel="sim", smsc_ids=["s1"],
                                  receipt_wait_ms=HOLD_MS))
     assert await _ref(store, b) == 0
-    await store.record_receipts([ReceiptEvent(channel="sim", candidates=["s1"],
+    await store.record_receipts([ReceiptEvent(channel="sim", forms={"same": "s1"},
                                               state=Status.DELIVERED, stat="DELIVRD", err="0")],
                                 held_ttl_seconds=100)
     assert await _ref(store, c) is None

@@ -41,6 +41,7 @@ async def dispatcher(store: Store, channels: Mapping[str, Mapping[str, Any]]
     disp = Dispatcher(store, settings.channels, f"test-{new_id()}", DispatchSettings())
     disp.start()
     try:
+        await disp.beat()  # as the worker's heartbeat does: a worker claims only after one
         for pool in disp.pools.values():
             assert await pool.wait_ready(WAIT)
         yield disp

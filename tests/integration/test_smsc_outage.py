@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from tests.integration.support import accept_messages, numbers
+from tests.integration.support import accept_messages, numbers, wait_final
 from tests.smsc_double import Conn, Script, ScriptedSmsc, submit_resp_body
 from worker.config import settings_from_dict
 from worker.dispatch import Dispatcher, DispatchSettings
 from worker.ids import new_id
 from worker.smpp import pdu
 from worker.smpp.pdu import Pdu
-from worker.store import Store
+from worker.store import Store, now_ms
 
 pytestmark = pytest.mark.integration
 
@@ -46,6 +46,7 @@ async def dispatcher(store: Store, port: int, *, reaper: bool = True,
     d = Dispatcher(store, {"sim": fast}, f"test-{new_id()}",
                    DispatchSettings(wait_bind_seconds=0.05, reap_interval_seconds=0.05))
     d.start()
+    await d.beat()  # the heartbeat task's first beat, before anything is sent
     background = [asyncio.create_task(d.heartbeat_forever())]
     if reaper:
         background.append(asyncio.create_task(d.reap_forever()))
@@ -179,3 +180,71 @@ async def test_a_later_part_that_finds_no_bind_waits_for_one_without_spending_at
             assert await d.send(ids) == 1
     assert await states(store, ids) == [("submitted", 1)]
     assert len(smsc.submits) == 2 and smsc.binds == 5  # bound, 3 refused, bound again
+
+
+# --- an outage that never ends: queued messages fail at the channel's max age ---------------
+
+MAX_AGE = 60  # seconds; messages are made older by their accepted time, never by waiting
+
+
+def _channel(port: int) -> dict[str, Any]:
+    return {"port": port, "system_id": "smsgw", "password": "secret", "binds": 1,
+            "registered_delivery": 0, "reconnect_min_seconds": 0.05,
+            "reconnect_max_seconds": 0.2, "response_timeout_seconds": 1,
+            "max_age_seconds": MAX_AGE}
+
+
+async def test_messages_queued_through_an_outage_that_never_ends_fail_at_max_age(
+    redis: Redis, redis_url: str,
+) -> None:
+    store = Store(redis, 3600)
+    smsc = ScriptedSmsc()
+    await smsc.start()
+    await smsc.stop()  # down for the whole test
+    async with dispatcher(store, smsc.port, max_age_seconds=MAX_AGE) as d:
+        # The young one is indexed first, so every pass that sees the old ones sees it too.
+        young = await accept_messages(store, [("27830000001", "hello")],
+                                      accepted_at=now_ms() - MAX_AGE * 1000 // 2)
+        old = await accept_messages(store, [(to, "hello") for to in numbers(3)],
+                                    accepted_at=now_ms() - 2 * MAX_AGE * 1000)
+        # wait_final waits on the status events: the reaper's sweep published them
+        async with asyncio.timeout(WAIT):
+            assert await wait_final(redis_url, old) == dict.fromkeys(old, "failed")
+        assert d.served() == []
+    recs = await store.get([*old, *young])
+    assert [r.status if r else None for r in recs] == ["failed"] * 3 + ["queued"]
+    for rec in recs[:3]:
+        assert rec is not None
+        assert rec.fields["err_code"] == "Expired"
+        assert rec.fields["err_text"] == "max age reached while channel sim had no bind up"
+    seen = await store.overview(["sim"], minutes=2, failures=10)
+    assert sum(row.get("sim|failed", 0) for _, row in seen.minutes) == 3
+    assert sorted(f[0] for f in seen.failures) == sorted(old)
+
+
+async def test_the_expiry_sweep_leaves_the_messages_of_a_served_channel_alone(
+    redis: Redis,
+) -> None:
+    store = Store(redis, 3600)
+    down = ScriptedSmsc()
+    await down.start()
+    await down.stop()
+    async with ScriptedSmsc() as up:
+        settings = settings_from_dict(
+            {"channels": {"up": _channel(up.port), "down": _channel(down.port)}}, {},
+            source="test")
+        d = Dispatcher(store, settings.channels, f"test-{new_id()}", DispatchSettings())
+        d.start()  # no reaper: nothing claims, the sweep is called as the reaper calls it
+        try:
+            assert await d.pools["up"].wait_ready(WAIT)
+            old_at = now_ms() - 2 * MAX_AGE * 1000
+            kept = await accept_messages(store, [("27820000001", "hi")], channel="up",
+                                         accepted_at=old_at)
+            failed = await accept_messages(store, [("27820000002", "hi")], channel="down",
+                                           accepted_at=old_at)
+            assert d.served() == ["up"]
+            assert await d.expire_unserved() == 1
+        finally:
+            await d.drain(2.0)
+    assert await states(store, [*kept, *failed]) == [("queued", 0), ("failed", 0)]
+

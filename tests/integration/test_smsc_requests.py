@@ -34,6 +34,7 @@ async def bound_worker(store: Store, port: int) -> AsyncIterator[Dispatcher]:
     dispatcher = Dispatcher(store, settings.channels, f"test-{new_id()}", DispatchSettings())
     dispatcher.start()
     try:
+        await dispatcher.beat()  # as the worker's heartbeat does: it claims only after one
         assert await dispatcher.pools["sim"].wait_ready(WAIT)
         yield dispatcher
     finally:

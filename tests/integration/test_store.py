@@ -9,7 +9,15 @@ from redis.asyncio import Redis
 from worker.ids import new_id
 from worker.lifecycle import Status, combine_parts
 from worker.smpp.receipts import receipt_id_forms
-from worker.store import EVENTS, NewMessage, Outcome, ReceiptEvent, Store, parse_events
+from worker.store import (
+    EVENTS,
+    NewMessage,
+    Outcome,
+    ReceiptEvent,
+    Store,
+    now_ms,
+    parse_events,
+)
 
 
 def _msg(to: str = "27820000001", cmid: str = "", fp: str = "fp1", parts: int = 1) -> NewMessage:
@@ -17,9 +25,11 @@ def _msg(to: str = "27820000001", cmid: str = "", fp: str = "fp1", parts: int = 
                       encoding="gsm7", segments=parts, cmid=cmid, fingerprint=fp)
 
 
-async def _accept(store: Store, msgs: list[NewMessage]) -> list[str]:
+async def _accept(
+    store: Store, msgs: list[NewMessage], accepted_at: int | None = None
+) -> list[str]:
     res = await store.accept(msgs, window_seconds=60, job_id=new_id(), job_payload=b"job",
-                             job_expiry_seconds=60)
+                             job_expiry_seconds=60, accepted_at=accepted_at)
     return [r.api_id for r in res]
 
 
@@ -342,3 +352,74 @@ async def test_a_message_submitted_without_an_smsc_id_catches_no_receipt(redis: 
     (rec,) = await store.get([api_id])
     assert rec is not None and rec.status == "submitted"
     assert (rec.fields["err_code"], rec.fields["err_text"]) == ("NoSmscId", "no id")
+
+
+async def test_a_message_accepted_with_an_earlier_date_is_as_old_as_that(redis: Redis) -> None:
+    store = Store(redis, retention_seconds=100)
+    (api_id,) = await _accept(store, [_msg()], accepted_at=1_000)
+    (rec,) = await store.get([api_id])
+    assert rec is not None and rec.fields["accepted_at"] == "1000"
+    assert rec.transitions() == [("queued", 1000, "")]
+    assert await store.due(["sim"], 10) == [api_id]
+
+
+# --- expiry of messages no worker can claim (issue 11, item 4) ------------------------------
+
+MAX_AGE_MS = 60_000
+EXPIRED_TEXT = "max age reached while channel sim had no bind up"
+
+
+async def _expire(store: Store, start: int = 0, limit: int = 100) -> tuple[list[str], int]:
+    swept = await store.expire_queued("sim", max_age_ms=MAX_AGE_MS, text=EXPIRED_TEXT,
+                                      start=start, limit=limit)
+    return sorted(swept.failed), swept.next_start
+
+
+async def test_expiry_fails_only_queued_messages_older_than_max_age(redis: Redis) -> None:
+    store = Store(redis, retention_seconds=1000)
+    old_at = now_ms() - 2 * MAX_AGE_MS
+    claimed, *old = await _accept(store, [_msg(to=f"2782000000{i}") for i in range(3)], old_at)
+    young = await _accept(store, [_msg(to="27820000009")], now_ms() - MAX_AGE_MS // 2)
+    await store.heartbeat("w1", 10_000)
+    # claimed by a live worker, due again (its lease has passed): it is the claim's to settle
+    await store.claim([claimed], worker="w1", lease_ms=-MAX_AGE_MS, served=["sim"])
+    await redis.hset("smsgw:acct:acme", "cb_url", "https://example.test/hook")
+    assert await _expire(store) == (sorted(old), 0)  # 0: it read every due entry
+    hooked = [f for _, f in await redis.xrange("smsgw:wh:acme")]
+    assert sorted((f[b"id"].decode(), f[b"status"], f[b"code"]) for f in hooked) == sorted(
+        (i, b"failed", b"Expired") for i in old)
+    recs = await store.get([*old, *young, claimed])
+    assert [r.status if r else None for r in recs] == ["failed", "failed", "queued", "sending"]
+    failed = recs[0]
+    assert failed is not None and failed.fields["err_code"] == "Expired"
+    assert failed.fields["err_text"] == EXPIRED_TEXT
+    assert failed.transitions()[-1][::2] == ("failed", f"Expired {EXPIRED_TEXT}")
+    assert sorted(await store.due(["sim"], 10)) == sorted([*young, claimed])
+    assert await _expire(store) == ([], 0)  # idempotent
+
+
+async def test_two_expiry_passes_at_once_fail_each_message_once(redis: Redis) -> None:
+    store = Store(redis, retention_seconds=1000)
+    old = await _accept(store, [_msg(to=f"27820{i:06d}") for i in range(50)],
+                        now_ms() - 2 * MAX_AGE_MS)
+    (first, _), (second, _) = await asyncio.gather(_expire(store), _expire(store))
+    assert sorted(first + second) == sorted(old) and not set(first) & set(second)
+    for rec in await store.get(old):
+        assert rec is not None and [t[0] for t in rec.transitions()] == ["queued", "failed"]
+
+
+async def test_an_expiry_pass_reads_a_bounded_batch_and_the_next_goes_past_what_it_kept(
+    redis: Redis,
+) -> None:
+    # Entries it cannot move (a dead worker's claim, due again) are lowest in the due index:
+    # a pass that always began at the lowest would never reach the old queued message.
+    store = Store(redis, retention_seconds=1000)
+    held = await _accept(store, [_msg(to=f"2782000000{i}") for i in range(3)])
+    await store.claim(held, worker="gone", lease_ms=-3 * MAX_AGE_MS, served=["sim"])
+    (old,) = await _accept(store, [_msg(to="27820000009")], now_ms() - 2 * MAX_AGE_MS)
+    assert await _expire(store, start=0, limit=2) == ([], 2)
+    assert await _expire(store, start=2, limit=2) == ([old], 3)
+    assert await _expire(store, start=3, limit=2) == ([], 0)  # at the end: from 0 next time
+    (rec,) = await store.get([old])
+    assert rec is not None and rec.status == "failed"
+

@@ -103,7 +103,7 @@ async def test_the_heartbeat_goes_on_beating_after_a_redis_error_reply(
     redis: Redis, error: str, caplog: pytest.LogCaptureFixture,
 ) -> None:
     store = RefusedHeartbeats(redis, error, refusals=1)
-    async with simulator() as sim, worker(store, sim.port), asyncio.timeout(WAIT):
+    async with simulator() as sim, worker(store, sim.port, first_beat=False), asyncio.timeout(WAIT):
         async with store.changed:
             await store.changed.wait_for(lambda: store.written >= 2)
     assert store.refused == 1
@@ -118,7 +118,7 @@ async def test_a_worker_whose_heartbeat_is_not_written_submits_nothing_until_it_
     # at once and the message submitted twice: it must claim nothing and submit nothing.
     store = RefusedHeartbeats(redis, READONLY, refusals=None)
     async with (simulator() as sim, transitions(redis_url) as until_final,
-                worker(store, sim.port, reap_interval=0.05) as dispatcher,
+                worker(store, sim.port, reap_interval=0.05, first_beat=False) as dispatcher,
                 asyncio.timeout(WAIT)):
         (api_id,) = await accept(store, [("27820000001", "held back")])
         async with store.changed:  # beats refused for a while, the reaper running meanwhile

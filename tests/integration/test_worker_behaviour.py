@@ -63,9 +63,10 @@ async def simulator(**config: Any) -> AsyncIterator[Simulator]:
 
 
 @asynccontextmanager
-async def worker(store: Store, port: int, reap_interval: float = 0.1,
+async def worker(store: Store, port: int, reap_interval: float = 0.1, first_beat: bool = True,
                  **channel: Any) -> AsyncIterator[Dispatcher]:
-    """A dispatcher wired as the arq worker wires it, bound to the channel before it yields."""
+    """A dispatcher wired as the arq worker wires it, bound to the channel before it yields;
+    with ``first_beat``, its heartbeat is written once before (else the task's first beat)."""
     settings = settings_from_dict(
         {"channels": {CHANNEL: {"port": port, "system_id": "smsgw", "password": "secret",
                                 "binds": 1, "window": 20, "enquire_link_seconds": 5,
@@ -76,6 +77,8 @@ async def worker(store: Store, port: int, reap_interval: float = 0.1,
     dispatcher = Dispatcher(store, channels, f"test-{new_id()}",
                             DispatchSettings(reap_interval_seconds=reap_interval))
     dispatcher.start()
+    if first_beat:  # the heartbeat task's first beat, written before anything is sent
+        await dispatcher.beat()
     background = [asyncio.create_task(dispatcher.heartbeat_forever()),
                   asyncio.create_task(dispatcher.reap_forever())]
     try:
