@@ -20,7 +20,7 @@ from gateway.metrics import (
 )
 from gateway.respond import render_error
 from gateway.validate import Rules
-from gateway.views import admin, health, mo, send, status, status_page, webhooks
+from gateway.views import admin, health, mo, native, send, status, status_page, webhooks
 from worker.config import Settings
 from worker.redisconn import redis_client
 from worker.store import ReplicaAcks
@@ -90,6 +90,7 @@ def _routes(app: web.Application) -> None:
     status_page.add_routes(r)
     webhooks.add_routes(r)
     mo.add_routes(r)
+    native.add_routes(r)
     r.add_get("/openapi.json", openapi.openapi_json)
     r.add_get("/docs", openapi.docs_page)
     r.add_get("/health/live", health.live)
