@@ -20,7 +20,17 @@ from gateway.metrics import (
 )
 from gateway.respond import render_error
 from gateway.validate import Rules
-from gateway.views import admin, health, mo, native, send, status, status_page, webhooks
+from gateway.views import (
+    admin,
+    health,
+    metadata,
+    mo,
+    native,
+    send,
+    status,
+    status_page,
+    webhooks,
+)
 from worker.config import Settings
 from worker.redisconn import redis_client
 from worker.store import ReplicaAcks
@@ -91,6 +101,7 @@ def _routes(app: web.Application) -> None:
     webhooks.add_routes(r)
     mo.add_routes(r)
     native.add_routes(r)
+    metadata.add_routes(r)
     r.add_get("/openapi.json", openapi.openapi_json)
     r.add_get("/docs", openapi.docs_page)
     r.add_get("/health/live", health.live)
