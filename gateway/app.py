@@ -104,6 +104,7 @@ def _routes(app: web.Application) -> None:
     metadata.add_routes(r)
     r.add_get("/openapi.json", openapi.openapi_json)
     r.add_get("/docs", openapi.docs_page)
+    r.add_get("/docs/{asset}", openapi.docs_asset)
     r.add_get("/health/live", health.live)
     r.add_get("/health/ready", health.ready)
     r.add_get("/metrics", metrics_view)

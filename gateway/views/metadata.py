@@ -12,19 +12,17 @@ from __future__ import annotations
 
 import html
 import json
-import types
-import typing
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import Literal
 from xml.dom import minidom
 
 from aiohttp import web
-from pydantic import BaseModel
 
 from gateway import wire
 from gateway.errors import NotFound
 from gateway.nativetypes import LANGUAGES, all_types, parse
 from gateway.operations import BY_NAME, OPERATIONS, Operation
+from gateway.samples import sample
 from gateway.views.params import query
 
 HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
@@ -32,25 +30,6 @@ HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inl
 STYLE = ("<style>body{font-family:sans-serif;margin:2em;max-width:70em}td,th{padding:.3em 1em;"
          "border-bottom:1px solid #ddd;text-align:left}pre{background:#f6f8fa;padding:1em;"
          "overflow:auto}</style>")
-
-
-def sample(model: type[BaseModel]) -> BaseModel:
-    """An instance with every member filled: "String", 0, false, one item per list."""
-    return model.model_validate({name: _sample_value(f.annotation)
-                                 for name, f in model.model_fields.items()})
-
-
-def _sample_value(annotation: Any) -> Any:
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        (annotation,) = [a for a in typing.get_args(annotation) if a is not type(None)]
-    origin = typing.get_origin(annotation)
-    if origin is list:
-        return [_sample_value(typing.get_args(annotation)[0])]
-    if origin is dict:
-        return {"String": "String"}
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return sample(annotation)
-    return {str: "String", bool: False, int: 0}[annotation]
 
 
 def _pretty(body: bytes, fmt: wire.Fmt) -> str:
