@@ -20,7 +20,19 @@ from gateway.metrics import (
 )
 from gateway.respond import render_error
 from gateway.validate import Rules
-from gateway.views import accounts, admin, health, mo, numbers, send, status, status_page, webhooks
+from gateway.views import (
+    accounts,
+    admin,
+    health,
+    metadata,
+    mo,
+    native,
+    numbers,
+    send,
+    status,
+    status_page,
+    webhooks,
+)
 from worker.config import Settings
 from worker.redisconn import redis_client
 from worker.store import ReplicaAcks
@@ -96,8 +108,11 @@ def _routes(app: web.Application) -> None:
     mo.add_routes(r)
     numbers.add_routes(r)
     accounts.add_routes(r)
+    native.add_routes(r)
+    metadata.add_routes(r)
     r.add_get("/openapi.json", openapi.openapi_json)
     r.add_get("/docs", openapi.docs_page)
+    r.add_get("/docs/{asset}", openapi.docs_asset)
     r.add_get("/health/live", health.live)
     r.add_get("/health/ready", health.ready)
     r.add_get("/metrics", metrics_view)

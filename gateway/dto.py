@@ -65,7 +65,7 @@ class SMPPMessage(Dto):
 
 
 class SendSMPPSmsRequest(Dto):
-    """POST /communication/message/smpp/sms."""
+    """Sends an SMS to phone numbers provided."""
 
     Messages: list[SMPPMessage] | None = None
 

@@ -1,26 +1,38 @@
-"""The OpenAPI 3 document (``/openapi.json``) and a plain HTML docs page (``/docs``).
+"""The OpenAPI 3 document (``/openapi.json``) and Swagger UI over it (``/docs``).
 
-Schemas come from the DTOs themselves, so the document cannot drift from the wire.
+Schemas and examples come from the DTOs themselves, so the document cannot drift from the
+wire. Swagger UI's files come from the installed ``swagger-ui-py`` package, never a CDN: the
+page makes no request beyond this gateway (its CSP says so too).
 """
 
 from __future__ import annotations
 
-import html
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel
 
-from gateway import dto
+from gateway import dto, wire
+from gateway.samples import sample
 
 SEND = "/communication/message/smpp/sms"
 _REF = "#/components/schemas/"
 
 
-def _body(model: type[BaseModel]) -> dict[str, Any]:
+# The send operation's example: CONTRACT.md's sample exchange.
+SEND_EXAMPLE = {"Messages": [{"channel": "default", "to": "+27820000000", "content": "Hello",
+                              "clientMessageId": "abc-1"}]}
+
+
+def _body(model: type[BaseModel], example: Any = None) -> dict[str, Any]:
     ref = {"$ref": _REF + model.__name__}
-    return {"content": {"application/json": {"schema": ref},
-                        "application/xml": {"schema": ref}}}
+    if example is None:
+        example = sample(model).model_dump(exclude_none=True)
+    xml = wire.render(model.model_validate(example), "xml")[0].decode()
+    return {"content": {"application/json": {"schema": ref, "example": example},
+                        "application/xml": {"schema": ref, "example": xml}}}
 
 
 def _responses(model: type[BaseModel], *extra: int) -> dict[str, Any]:
@@ -40,7 +52,8 @@ def _op(summary: str, op_id: str, response: type[BaseModel], *, request: type[Ba
                           "security": [{"bearer": []}, {"basic": []}],
                           "responses": _responses(response, *extra)}
     if request is not None:
-        op["requestBody"] = {"required": True, **_body(request)}
+        example = SEND_EXAMPLE if request is dto.SendSMPPSmsRequest else None
+        op["requestBody"] = {"required": True, **_body(request, example)}
     if params:
         op["parameters"] = params
     return op
@@ -114,8 +127,10 @@ def document() -> dict[str, Any]:
                  "description": "ServiceStack-compatible HTTP to SMPP gateway. Requires any "
                                 "of the roles Client, Admin, Partner."},
         "paths": paths,
+        "security": [{"bearer": []}, {"basic": []}],
         "components": {"schemas": schemas, "securitySchemes": {
-            "bearer": {"type": "http", "scheme": "bearer"},
+            "bearer": {"type": "http", "scheme": "bearer",
+                       "description": "Authorization: Bearer <API key>"},
             "basic": {"type": "http", "scheme": "basic",
                       "description": "the API key as user name, empty password"}}},
     }
@@ -126,21 +141,45 @@ async def openapi_json(request: web.Request) -> web.Response:
     return web.json_response(document())
 
 
+SWAGGER_UI = Path(str(resources.files("swagger_ui") / "static"))
+ASSETS = {"swagger-ui.css": "text/css", "swagger-ui-bundle.js": "text/javascript",
+          "favicon-32x32.png": "image/png"}
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+       "img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; "
+       "form-action 'none'; frame-ancestors 'none'")
+# Our own script, not inline, so the CSP needs no 'unsafe-inline' for scripts.
+INIT_JS = """window.ui = SwaggerUIBundle({
+  url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true, tryItOutEnabled: false,
+  defaultModelsExpandDepth: 1, defaultModelExpandDepth: 3, validatorUrl: null,
+  persistAuthorization: false, layout: "BaseLayout"
+});
+"""
+PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>smsgw API</title>
+<link rel="icon" href="/docs/favicon-32x32.png"><link rel="stylesheet" href="/docs/swagger-ui.css">
+<style>body{margin:0;font-family:sans-serif}nav{padding:.6em 1.5em;background:#1b1b1b}
+nav a{color:#fff;margin-right:1.5em}</style></head><body>
+<nav><a href="/docs">API docs</a><a href="/openapi.json">openapi.json</a>
+<a href="/metadata">metadata pages</a><a href="/types">native types</a>
+<a href="/admin/status">status page</a></nav>
+<div id="swagger-ui"></div>
+<script src="/docs/swagger-ui-bundle.js"></script><script src="/docs/init.js"></script>
+</body></html>
+"""
+_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer"}
+
+
 async def docs_page(request: web.Request) -> web.Response:
-    """GET /docs: every operation and its routes, no external assets."""
-    rows = []
-    for path, ops in document()["paths"].items():
-        for method, op in ops.items():
-            rows.append(f"<tr><td><code>{method.upper()}</code></td>"
-                        f"<td><code>{html.escape(path)}</code></td>"
-                        f"<td>{html.escape(op['summary'])}</td></tr>")
-    page = (
-        "<!doctype html><html><head><meta charset='utf-8'><title>smsgw API</title>"
-        "<style>body{font-family:sans-serif;margin:2em}td{padding:.3em 1em;"
-        "border-bottom:1px solid #ddd}</style></head><body><h1>smsgw API</h1>"
-        "<p>Credentials: <code>Authorization: Bearer &lt;key&gt;</code> or HTTP Basic with the"
-        " key as user name. Bodies and responses in JSON or XML (DataContract); the response"
-        " format follows a <code>.json</code>/<code>.xml</code> suffix, <code>?format=</code>,"
-        " then <code>Accept</code>. Machine-readable: <a href='/openapi.json'>openapi.json</a>."
-        "</p><table>" + "".join(rows) + "</table></body></html>")
-    return web.Response(text=page, content_type="text/html")
+    """GET /docs: Swagger UI over /openapi.json; try-it-out sends to this gateway only."""
+    return web.Response(text=PAGE, content_type="text/html", headers=_HEADERS)
+
+
+async def docs_asset(request: web.Request) -> web.StreamResponse:
+    """GET /docs/{asset}: Swagger UI's files from the installed package, and init.js."""
+    name = request.match_info["asset"]
+    if name == "init.js":
+        return web.Response(text=INIT_JS, content_type="text/javascript", headers=_HEADERS)
+    if name not in ASSETS:
+        raise web.HTTPNotFound()
+    return web.FileResponse(SWAGGER_UI / name, headers={
+        "Content-Type": ASSETS[name], "Cache-Control": "public, max-age=86400", **_HEADERS})

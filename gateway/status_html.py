@@ -189,6 +189,7 @@ setInterval(refresh, REFRESH_MS);
 
 BODY = """
 <h1>smsgw status</h1>
+<p><a href="/docs">API docs</a> · <a href="/metadata">metadata pages</a></p>
 <div id="meta">loading…</div>
 <form id="login" hidden>
   <p>An <b>Admin</b> API key is needed to see the status of this gateway. It is kept in this
