@@ -142,6 +142,8 @@ async def test_a_bind_state_error_resends_the_message_on_a_fresh_bind(
     assert record.status == "submitted" and record.fields.get("smsc_ids") == "1"
     assert [c.index for c, p in smsc.received if p.command_id == pdu.SUBMIT_SM] == [0, 1]
     assert len(smsc.of(pdu.UNBIND)) >= 1
+    # The refused submit was not taken: only the one that was costs an attempt.
+    assert record.fields.get("attempts") == "1"
 
 
 async def test_a_response_to_another_command_is_no_answer_and_the_message_goes_again(
