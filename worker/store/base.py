@@ -12,25 +12,7 @@ import redis.exceptions
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
-from worker.store._lua import (
-    _ACCEPT,
-    _ACQUIRE_LEASE,
-    _ALLOC_REF,
-    _ASSIGN_NUMBER,
-    _AUTH_KEY,
-    _CHANGE_KEY,
-    _CLAIM,
-    _CREATE_KEY,
-    _EXPIRE_QUEUED,
-    _LIST_KEYS,
-    _MO,
-    _OUTCOMES,
-    _RECEIPTS,
-    _RELEASE_LEASE,
-    _RENEW_LEASE,
-    _SET_PARENT,
-    _TAKE_TOKENS,
-)
+from worker.store import scripts
 
 # What a Redis outage looks like to callers: retry, degrade, or answer 503 — never crash.
 REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
@@ -82,12 +64,12 @@ class _KeyScripts:
     """The API key scripts, registered once per Store (on first use)."""
 
     def __init__(self, redis: Redis) -> None:
-        self.auth = redis.register_script(_AUTH_KEY)
-        self.create = redis.register_script(_CREATE_KEY)
-        self.listing = redis.register_script(_LIST_KEYS)
-        self.change = redis.register_script(_CHANGE_KEY)
-        self.assign = redis.register_script(_ASSIGN_NUMBER)
-        self.set_parent = redis.register_script(_SET_PARENT)
+        self.auth = scripts.register(redis, "authenticate_key")
+        self.create = scripts.register(redis, "create_key")
+        self.listing = scripts.register(redis, "list_keys")
+        self.change = scripts.register(redis, "change_key")
+        self.assign = scripts.register(redis, "assign_number")
+        self.set_parent = scripts.register(redis, "set_parent")
 
 
 class StoreBase:
@@ -100,17 +82,17 @@ class StoreBase:
         self._redis = redis
         self._retention = retention_seconds
         self._acks = acks
-        self._accept = redis.register_script(_ACCEPT)
-        self._claim = redis.register_script(_CLAIM)
-        self._outcomes = redis.register_script(_OUTCOMES)
-        self._receipts = redis.register_script(_RECEIPTS)
-        self._expire_queued = redis.register_script(_EXPIRE_QUEUED)
-        self._take_tokens = redis.register_script(_TAKE_TOKENS)
-        self._alloc_ref = redis.register_script(_ALLOC_REF)
-        self._acquire_lease = redis.register_script(_ACQUIRE_LEASE)
-        self._mo = redis.register_script(_MO)
-        self._renew_lease = redis.register_script(_RENEW_LEASE)
-        self._release_lease = redis.register_script(_RELEASE_LEASE)
+        self._accept = scripts.register(redis, "accept")
+        self._claim = scripts.register(redis, "claim")
+        self._outcomes = scripts.register(redis, "record_outcomes")
+        self._receipts = scripts.register(redis, "record_receipts")
+        self._expire_queued = scripts.register(redis, "expire_queued")
+        self._take_tokens = scripts.register(redis, "take_tokens")
+        self._alloc_ref = scripts.register(redis, "allocate_ref")
+        self._acquire_lease = scripts.register(redis, "acquire_lease")
+        self._mo = scripts.register(redis, "record_mo")
+        self._renew_lease = scripts.register(redis, "renew_lease")
+        self._release_lease = scripts.register(redis, "release_lease")
 
     async def _durably(
         self, script: AsyncScript, *, keys: Sequence[Any] = (), args: Sequence[Any] = ()

@@ -152,7 +152,7 @@ class Messages(StoreBase):
 
         In auto mode a receipt's id has several forms; it is applied only by the one its SMSC
         account's convention gives, learned from the first receipt matching under exactly one
-        form (see _MATCH_LUA). Until then one in doubt is held, never guessed.
+        form (see lua/includes/match.lua). Until then one in doubt is held, never guessed.
         """
         if not receipts:
             return []

@@ -7,14 +7,7 @@ from collections.abc import Mapping, Sequence
 import redis.exceptions
 from redis.asyncio import Redis
 
-from worker.store._lua import (
-    _ACQUIRE_LEASE,
-    _RELEASE_LEASE,
-    _RENEW_LEASE,
-    _REPLAY,
-    _SET_TARGET,
-    _WEBHOOK_DONE,
-)
+from worker.store import scripts
 from worker.store.base import _decode, _text, now_ms
 from worker.store.keys import (
     WEBHOOK_CONSUMER,
@@ -36,12 +29,12 @@ class WebhookStore:
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
-        self._set_target = redis.register_script(_SET_TARGET)
-        self._done = redis.register_script(_WEBHOOK_DONE)
-        self._replay = redis.register_script(_REPLAY)
-        self._acquire = redis.register_script(_ACQUIRE_LEASE)
-        self._renew = redis.register_script(_RENEW_LEASE)
-        self._release = redis.register_script(_RELEASE_LEASE)
+        self._set_target = scripts.register(redis, "set_webhook_target")
+        self._done = scripts.register(redis, "webhook_done")
+        self._replay = scripts.register(redis, "replay_dead_letters")
+        self._acquire = scripts.register(redis, "acquire_lease")
+        self._renew = scripts.register(redis, "renew_lease")
+        self._release = scripts.register(redis, "release_lease")
 
     async def set_callback(
         self, account: str, url: str, *, new_secret: str, rotate: bool = False
