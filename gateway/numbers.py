@@ -2,7 +2,7 @@
 
 An MO message belongs to the account its destination (a short code or number) is assigned to
 on its channel; with none, to the channel's ``mo_default_account``; with none either, it is
-kept for Admins only (worker/store.py's MO script applies the rule). The admin API and
+kept for Admins only (worker/store/lua/record_mo.lua applies the rule). The admin API and
 ``smsgw numbers`` share these checks and operations.
 """
 

@@ -1,0 +1,155 @@
+"""A message's scripts called alone, with explicit KEYS and ARGV: accept, claim, outcomes,
+receipts, expiry."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from redis.asyncio import Redis
+
+from tests.integration.store.scripting import published, run
+from worker.store import (
+    ARQ_JOB_PREFIX,
+    ARQ_QUEUE,
+    EVENTS,
+    bucket_key,
+    cmid_key,
+    dlr_key,
+    held_key,
+    msg_key,
+    now_ms,
+    pending_key,
+    quota_key_prefix,
+    stats_key,
+    worker_key,
+)
+
+CH = "sim"
+
+
+def _message(api_id: str, to: str = "27820000001", cmid: str = "") -> dict[str, Any]:
+    return {"id": api_id, "account": "acme", "cmid": cmid, "fp": "fp1", "channel": CH,
+            "to": to, "content": "hi", "enc": "gsm7", "seg": 1}
+
+
+async def _accept(redis: Redis, now: int, requests: list[dict[str, Any]]) -> list[Any]:
+    raw = await run(redis, "accept", keys=[ARQ_JOB_PREFIX + "j1", ARQ_QUEUE],
+                    args=[now, 100, 5, "j1", b"payload", 60_000, json.dumps(requests)])
+    return list(json.loads(raw))
+
+
+async def _claim(redis: Redis, now: int, *ids: str, worker: str = "w1") -> list[Any]:
+    raw = await run(redis, "claim", args=[now, now + 30_000, worker, json.dumps([CH]), *ids])
+    return list(json.loads(raw))
+
+
+async def test_accept_stores_records_indexes_them_and_enqueues_the_job(redis: Redis) -> None:
+    now = now_ms()
+    answers = await _accept(redis, now, [{"w": 60_000, "m": [_message("a1"), _message("a2")]}])
+    assert [a["k"] for a in answers] == ["nn"]
+    assert await redis.hget(msg_key("a1"), "status") == b"queued"
+    assert 0 < await redis.ttl(msg_key("a1")) <= 100
+    assert await redis.zrange(pending_key(CH), 0, -1, withscores=True) == [
+        (b"a1", now + 5), (b"a2", now + 5)]
+    assert await redis.zscore(ARQ_QUEUE, "j1") == now
+    assert await redis.get(ARQ_JOB_PREFIX + "j1") == b"payload"
+    assert await redis.hget(stats_key(now // 60_000), f"{CH}|accepted") == b"2"
+
+
+async def test_accept_answers_a_repeated_client_message_id_with_the_first_id(
+    redis: Redis,
+) -> None:
+    now = now_ms()
+    await _accept(redis, now, [{"w": 60_000, "m": [_message("a1", cmid="c1")]}])
+    (again,) = await _accept(redis, now, [{"w": 60_000, "m": [_message("a2", cmid="c1")]}])
+    assert again == {"k": "d", "r": ["a1"]}
+    assert await redis.hget(cmid_key("acme", "c1"), "27820000001") == b"a1"
+    assert not await redis.exists(msg_key("a2"))
+
+
+async def test_accept_refuses_a_request_over_its_limits_and_stores_nothing(
+    redis: Redis,
+) -> None:
+    lim = [bucket_key("k1"), quota_key_prefix("k1"), 10, 1, 0]
+    over, fine = await _accept(redis, now_ms(), [
+        {"w": 60_000, "m": [_message("a1"), _message("a2")], "lim": lim},
+        {"w": 60_000, "m": [_message("a3")], "lim": lim}])
+    assert over == {"limited": "burst", "retry_ms": 0}
+    assert fine["k"] == "n"
+    assert not await redis.exists(msg_key("a1")) and await redis.exists(msg_key("a3"))
+
+
+async def test_claim_moves_a_due_message_to_sending_under_the_worker(redis: Redis) -> None:
+    now = now_ms()
+    await _accept(redis, now, [{"w": 60_000, "m": [_message("a1")]}])
+    async with published(redis, EVENTS) as heard:
+        claimed = await _claim(redis, now + 10, "a1")
+    assert claimed == [["a1", CH, "27820000001", "hi", 0, str(now), 0]]
+    assert await redis.hmget(msg_key("a1"), ["status", "worker"]) == [b"sending", b"w1"]
+    assert await redis.zscore(pending_key(CH), "a1") == now + 10 + 30_000
+    assert heard == ["a1 sending"]
+
+
+async def test_claim_takes_over_a_dead_holders_message_as_reclaimed(redis: Redis) -> None:
+    now = now_ms()
+    await _accept(redis, now, [{"w": 60_000, "m": [_message("a1")]}])
+    await _claim(redis, now + 10, "a1", worker="dead")
+    assert await _claim(redis, now + 20, "a1", worker="alive") == [
+        ["a1", CH, "27820000001", "hi", 1, str(now), 1]]
+    await redis.set(worker_key("alive"), "1")
+    assert await _claim(redis, now + 30, "a1", worker="other") == []
+
+
+async def test_record_outcomes_maps_the_smsc_ids_of_a_submitted_message(redis: Redis) -> None:
+    now = now_ms()
+    await _accept(redis, now, [{"w": 60_000, "m": [_message("a1"), _message("a2")]}])
+    await _claim(redis, now, "a1", "a2")
+    outcomes = [
+        {"id": "a1", "channel": CH, "smsc": "acct", "ids": ["s1"], "status": "submitted",
+         "code": "", "text": "", "retry_at": 0, "attempted": True, "receipt_wait": 0},
+        {"id": "a2", "channel": CH, "smsc": "acct", "ids": [], "status": "queued",
+         "code": "88", "text": "throttled", "retry_at": now + 5000, "attempted": False,
+         "receipt_wait": 0},
+    ]
+    async with published(redis, EVENTS) as heard:
+        applied = await run(redis, "record_outcomes", args=[now, 600, json.dumps(outcomes)])
+    assert applied == 2
+    assert await redis.get(dlr_key("acct", "s1")) == b"a1|0"
+    assert await redis.hmget(msg_key("a1"), ["status", "attempts"]) == [b"submitted", b"1"]
+    assert await redis.zscore(pending_key(CH), "a2") == now + 5000
+    assert heard == ["a1 submitted\na2 queued"]
+
+
+async def test_record_receipts_settles_a_matched_receipt_and_holds_an_early_one(
+    redis: Redis,
+) -> None:
+    now = now_ms()
+    await _accept(redis, now, [{"w": 60_000, "m": [_message("a1")]}])
+    await _claim(redis, now, "a1")
+    await run(redis, "record_outcomes", args=[now, 600, json.dumps([
+        {"id": "a1", "channel": CH, "smsc": "acct", "ids": ["s1"], "status": "submitted",
+         "code": "", "text": "", "retry_at": 0, "attempted": True, "receipt_wait": 0}])])
+
+    def receipt(smsc_id: str, state: str) -> dict[str, Any]:
+        return {"smsc": "acct", "forms": {"same": smsc_id}, "twice": False, "state": state,
+                "stat": "DELIVRD", "err": "000", "at": now}
+
+    raw = await run(redis, "record_receipts", args=[300, json.dumps(
+        [receipt("s1", "delivered"), receipt("s9", "delivered"), receipt("s8", "")])])
+    assert json.loads(raw) == ["a1", "held", "ignored"]
+    assert await redis.hmget(msg_key("a1"), ["status", "dlr_stat"]) == [b"delivered", b"DELIVRD"]
+    assert await redis.exists(held_key("acct", "s9"))
+    assert not await redis.exists(held_key("acct", "s8"))
+
+
+async def test_expire_queued_fails_the_old_queued_messages_of_a_channel(redis: Redis) -> None:
+    now = now_ms()
+    await _accept(redis, now - 10_000, [{"w": 60_000, "m": [_message("old")]}])
+    await _accept(redis, now, [{"w": 60_000, "m": [_message("new")]}])
+    failed, next_start = await run(redis, "expire_queued",
+                                   args=[now + 5, CH, 5000, 0, 10, "too old"])
+    assert (failed, next_start) == ([b"old"], 0)
+    assert await redis.hmget(msg_key("old"), ["status", "err_code"]) == [b"failed", b"Expired"]
+    assert await redis.hget(msg_key("new"), "status") == b"queued"
+    assert await redis.zrange(pending_key(CH), 0, -1) == [b"new"]

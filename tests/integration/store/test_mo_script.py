@@ -1,0 +1,60 @@
+"""The MO script called alone: a message recorded for its owner, parts joined."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from redis.asyncio import Redis
+
+from tests.integration.store.scripting import published, run
+from worker.store import (
+    EVENTS,
+    account_key,
+    inbound_key,
+    mo_account_key,
+    mo_key,
+    mo_list_key,
+    now_ms,
+    numbers_key,
+    webhook_stream_key,
+)
+
+
+def _part(mo_id: str, **over: Any) -> str:
+    part = {"id": mo_id, "channel": "sim", "source": "27820000001", "destination": "+4412",
+            "text": "hi", "ref": "", "total": 1, "seq": 1, "dc": 0, "hex": "",
+            "default_account": "fallback"}
+    return json.dumps(part | over)
+
+
+async def test_record_mo_records_a_message_for_the_numbers_owner(redis: Redis) -> None:
+    await redis.hset(numbers_key("sim"), "4412", "acme")
+    await redis.hset(account_key("acme"), "cb_url", "https://x")
+    await redis.hset(inbound_key("sim"), "acme", "https://in")
+    async with published(redis, EVENTS) as heard:
+        assert await run(redis, "record_mo", args=[now_ms(), 100, _part("mo1"), ""]) == b"mo1"
+    assert await redis.hget(mo_key("mo1"), "account") == b"acme"
+    assert await redis.lrange(mo_list_key("sim"), 0, -1) == [b"mo1"]
+    assert await redis.lrange(mo_account_key("acme"), 0, -1) == [b"mo1"]
+    ((_, event),) = await redis.xrange(webhook_stream_key("acme"))
+    assert event[b"kind"] == b"mo" and event[b"text"] == b"hi"
+    assert heard == ["mo1 mo"]
+    # run again (an unconfirmed write): recorded and listed once
+    assert await run(redis, "record_mo", args=[now_ms(), 100, _part("mo1"), ""]) == b"mo1"
+    assert await redis.llen(mo_list_key("sim")) == 1
+
+
+async def test_record_mo_joins_the_parts_of_a_concatenated_message(redis: Redis) -> None:
+    now = now_ms()
+
+    def part(seq: int, octets: bytes) -> str:
+        return _part("mo2", text="", ref="8:7", total=2, seq=seq, hex=octets.hex())
+
+    assert await run(redis, "record_mo", args=[now, 100, part(2, b"lo"), ""]) == b""
+    joined = await run(redis, "record_mo", args=[now, 100, part(1, b"hel"), ""])
+    assert joined == b"?0:" + b"hello".hex().encode()
+    done = json.dumps(json.loads(part(1, b"hel")) | {"text": "hello"})
+    assert await run(redis, "record_mo", args=[now, 100, done, b"hello".hex()]) == b"mo2"
+    assert await redis.hmget(mo_key("mo2"), ["text", "parts", "account"]) == [
+        b"hello", b"2", b"fallback"]

@@ -1,0 +1,77 @@
+"""The webhook scripts called alone: targets, an event delivered or dead, dead letters replayed."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from tests.integration.store.scripting import published, run
+from worker.store import (
+    WEBHOOK_GROUP,
+    WEBHOOK_NOTIFY,
+    account_key,
+    dead_letter_key,
+    inbound_key,
+    webhook_accounts_key,
+    webhook_stream_key,
+)
+
+
+async def test_set_webhook_target_sets_the_secret_with_the_first_url(redis: Redis) -> None:
+    callback = [account_key("acme"), webhook_accounts_key(), ""]
+    assert await run(redis, "set_webhook_target", keys=callback,
+                     args=["cb_url", "https://x", "acme", "s1", "0"]) is None
+    await redis.hset(account_key("acme"), "created_at", "1")
+    assert await run(redis, "set_webhook_target", keys=callback,
+                     args=["cb_url", "https://x", "acme", "s1", "0"]) == b"s1"
+    inbound = [account_key("acme"), webhook_accounts_key(), inbound_key("sim")]
+    assert await run(redis, "set_webhook_target", keys=inbound,
+                     args=["in:sim", "https://in", "acme", "s2", "0"]) == b""
+    assert await redis.hget(inbound_key("sim"), "acme") == b"https://in"
+    assert await redis.smembers(webhook_accounts_key()) == {b"acme"}
+    assert await run(redis, "set_webhook_target", keys=inbound,
+                     args=["in:sim", "", "acme", "s3", "0"]) == b""
+    assert not await redis.exists(inbound_key("sim"))
+
+
+async def _pending_event(redis: Redis) -> bytes:
+    stream = webhook_stream_key("acme")
+    await redis.xgroup_create(stream, WEBHOOK_GROUP, id="0", mkstream=True)
+    entry: bytes = await redis.xadd(stream, {"kind": "status", "id": "a1"})
+    await redis.xreadgroup(WEBHOOK_GROUP, "deliverer", {stream: ">"})
+    return entry
+
+
+async def test_webhook_done_deletes_a_delivered_event_and_notifies(redis: Redis) -> None:
+    entry = await _pending_event(redis)
+    keys = [webhook_stream_key("acme"), dead_letter_key("acme")]
+    async with published(redis, WEBHOOK_NOTIFY) as heard:
+        assert await run(redis, "webhook_done", keys=keys,
+                         args=[entry, "e1", "acme", "delivered"]) == 1
+    assert await redis.xlen(webhook_stream_key("acme")) == 0
+    assert (await redis.xpending(webhook_stream_key("acme"), WEBHOOK_GROUP))["pending"] == 0
+    assert not await redis.exists(dead_letter_key("acme"))
+    assert heard == ["acme delivered e1"]
+
+
+async def test_webhook_done_keeps_a_dead_event_in_the_dead_letters(redis: Redis) -> None:
+    entry = await _pending_event(redis)
+    keys = [webhook_stream_key("acme"), dead_letter_key("acme")]
+    assert await run(redis, "webhook_done", keys=keys,
+                     args=[entry, "e1", "acme", "dead", "id", "a1", "reason", "410"]) == 1
+    ((_, dead),) = await redis.xrange(dead_letter_key("acme"))
+    assert dead == {b"id": b"a1", b"reason": b"410"}
+    assert await redis.xlen(webhook_stream_key("acme")) == 0
+
+
+async def test_replay_dead_letters_queues_them_again_without_their_verdict(redis: Redis) -> None:
+    dead = dead_letter_key("acme")
+    first = await redis.xadd(dead, {"id": "a1", "reason": "410", "attempts": "3"})
+    await redis.xadd(dead, {"id": "a2", "reason": "410"})
+    keys = [dead, webhook_stream_key("acme")]
+    async with published(redis, WEBHOOK_NOTIFY) as heard:
+        assert await run(redis, "replay_dead_letters", keys=keys, args=["acme", first]) == 1
+    ((_, event),) = await redis.xrange(webhook_stream_key("acme"))
+    assert event == {b"id": b"a1"}
+    assert heard == [f"acme replayed {first.decode()}"]
+    assert await run(redis, "replay_dead_letters", keys=keys, args=["acme"]) == 1
+    assert await redis.xlen(dead) == 0

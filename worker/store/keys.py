@@ -1,0 +1,213 @@
+"""The one place that spells Redis keys: the prefix, every key, and arq's own names.
+
+Lua scripts get the prefix from here too (see scripts.py); none spells it.
+
+Key schema (prefix ``smsgw:``)::
+
+    m:{id}                 hash  the message record (fields below)
+    c:{account}:{cmid}     hash  clientMessageId index: recipient -> id, plus _fp and _at
+    pending:{channel}      zset  id -> when the message is due: first send, retry, or a check
+                                 that its holder is still alive (crash recovery)
+    w:{worker}             str   heartbeat of a live worker (expires when it dies)
+    tps:{channel}          hash  token bucket shared by every worker of a channel
+    ref:{channel}:{to}     hash  concatenation refs in use for a destination: ref -> until_ms
+                                 (freed once the message's parts are answered)
+    bind:{channel}:{kind}:{slot} str  which worker holds a bind slot (the SMSC caps binds)
+    mo:{id}                hash  a mobile-originated message (reassembled when concatenated)
+    mo:list:{channel}      list  newest MO ids of a channel (capped)
+    numbers:{channel}      hash  destination number (no leading '+') -> account that owns its MO
+    mo:parts:{channel}:{from}:{ref} hash  parts of a concatenated MO message, as received:
+                                 seq -> "{data_coding}:{hex of the octets}"
+    dlr:{smsc}:{smscid}    str   SMSC message id -> "{id}|{part}" (receipt correlation), where
+                                 {smsc} is the channel's SMSC account (host:port:system_id), so
+                                 a receipt finds its message from any channel of the account
+    held:{smsc}:{smscid}   str   a receipt not matched yet (JSON): it arrived before its
+                                 submit_sm_resp was recorded, or its id's forms left it in doubt
+    heldq:{smsc}           list  receipts held in doubt, settled once idform is learned
+    idform:{smsc}          str   the account's id convention: same, hex_to_dec or dec_to_hex
+    key:{sha256}           hash  an API key, stored only as the hash of the secret
+    keys                   hash  API key index: key id -> sha256 (listing without SCAN)
+    acct:{account}         hash  an account: its optional parent (the Partner that owns it),
+                                 created_at, and ownership: who set the parent, "Partner"
+                                 (the Partner created the account) or "Admin"
+    children:{account}     set   the accounts a Partner account owns
+    bucket:{keyid}         hash  an API key's token bucket (messages), shared by all gateways
+    quota:{keyid}:{day}    str   messages an API key sent on a UTC day (day number)
+    events                 pubsub "{id} {status}" lines: a script run's transitions (and MO
+                                 as "{id} mo") in one message; see parse_events()
+    wh:*, inbound:*, mo:in:*  webhooks: see the "Webhooks" section at the end
+    stats:{minute}         hash  "{channel}|{status}" -> transitions to it in that minute
+                                 (minute = epoch ms // 60000; "accepted" for new messages)
+    failures               list  newest messages that ended badly: [id, channel, status,
+                                 detail, at_ms] as JSON (capped)
+    snap:{worker}          str   a live worker's view of its binds (JSON), for the status page
+    snaps                  zset  worker -> when its snapshot expires (listing without SCAN)
+"""
+
+from __future__ import annotations
+
+from arq.constants import default_queue_name, job_key_prefix
+
+PREFIX = "smsgw:"
+EVENTS = PREFIX + "events"  # pub/sub: "{id} {status}" lines, see parse_events()
+ARQ_QUEUE = default_queue_name  # arq's queue of job ids (a zset)
+ARQ_JOB_PREFIX = job_key_prefix  # arq's job records
+
+
+def pending_key(channel: str) -> str:
+    """Due-time index of a channel's unfinished messages."""
+    return f"{PREFIX}pending:{channel}"
+
+
+def worker_key(worker: str) -> str:
+    """Heartbeat key of a live worker."""
+    return f"{PREFIX}w:{worker}"
+
+
+def tps_key(channel: str) -> str:
+    """Token bucket of a channel's shared TPS limit."""
+    return f"{PREFIX}tps:{channel}"
+
+
+def ref_key(channel: str, to: str) -> str:
+    """Concatenation references in use for a destination."""
+    return f"{PREFIX}ref:{channel}:{to}"
+
+
+def bind_key(channel: str, kind: str, slot: int) -> str:
+    """Lease of one of a channel's bind slots."""
+    return f"{PREFIX}bind:{channel}:{kind}:{slot}"
+
+
+def msg_key(api_id: str) -> str:
+    """Key of a message record."""
+    return f"{PREFIX}m:{api_id}"
+
+
+def cmid_key(account: str, cmid: str) -> str:
+    """Key of the clientMessageId index of an account."""
+    return f"{PREFIX}c:{account}:{cmid}"
+
+
+def dlr_key(smsc: str, smsc_id: str) -> str:
+    """Key correlating an SMSC account's message id with a message part."""
+    return f"{PREFIX}dlr:{smsc}:{smsc_id}"
+
+
+def held_key(smsc: str, smsc_id: str) -> str:
+    """Key of a receipt of an SMSC account not matched yet, by one form of its id."""
+    return f"{PREFIX}held:{smsc}:{smsc_id}"
+
+
+def id_form_key(smsc: str) -> str:
+    """An SMSC account's learned receipt id convention."""
+    return f"{PREFIX}idform:{smsc}"
+
+
+def snapshot_key(worker: str) -> str:
+    """A live worker's published view of its binds."""
+    return f"{PREFIX}snap:{worker}"
+
+
+def stats_key(minute: int) -> str:
+    """Per-minute transition counters (minute = epoch ms // 60000)."""
+    return f"{PREFIX}stats:{minute}"
+
+
+SNAPSHOTS = PREFIX + "snaps"  # worker -> when its snapshot expires
+FAILURES = PREFIX + "failures"  # newest messages that ended badly
+
+
+def api_key_key(secret_hash: str) -> str:
+    """Key of an API key record, by the SHA-256 of the secret."""
+    return f"{PREFIX}key:{secret_hash}"
+
+
+def api_keys_index_key() -> str:
+    """Index of every API key: key id -> hash of its secret (listing without SCAN)."""
+    return f"{PREFIX}keys"
+
+
+def account_key(account: str) -> str:
+    """An account's record: its optional parent (the Partner account that owns it)."""
+    return f"{PREFIX}acct:{account}"
+
+
+def children_key(account: str) -> str:
+    """The accounts a Partner account owns."""
+    return f"{PREFIX}children:{account}"
+
+
+def numbers_key(channel: str) -> str:
+    """A channel's number assignments: destination (no leading '+') -> owning account."""
+    return f"{PREFIX}numbers:{channel}"
+
+
+def bucket_key(key_id: str) -> str:
+    """Token bucket of an API key, shared by every gateway instance."""
+    return f"{PREFIX}bucket:{key_id}"
+
+
+def quota_key_prefix(key_id: str) -> str:
+    """Prefix of an API key's daily message counters (the UTC day number follows)."""
+    return f"{PREFIX}quota:{key_id}:"
+
+
+def mo_key(mo_id: str) -> str:
+    """A mobile-originated message."""
+    return f"{PREFIX}mo:{mo_id}"
+
+
+def mo_list_key(channel: str) -> str:
+    """Newest MO ids of a channel."""
+    return f"{PREFIX}mo:list:{channel}"
+
+
+# --- Webhooks ----------------------------------------------------------------------------------
+#
+#   wh:{account}          stream  events waiting for the account's URLs (consumer group
+#                                 "hooks"): written by move() and the MO script, deleted once
+#                                 delivered (2xx) or dead-lettered
+#   wh:dead:{account}     stream  events given up on after the max age, to list and replay
+#   wh:accounts           set     accounts that ever had a callback or inbound URL (served)
+#   wh:lease:{account}    str     the webhooks process that delivers the account's events
+#   wh:notify             pubsub  "{account} {delivered|dead|replayed} {eventId}"
+#   inbound:{channel}     hash    account -> inbound URL for the channel's MO messages
+#   mo:in:{account}       list    newest MO ids the account owns (capped)
+#   acct:{account}        hash    fields cb_url, cb_secret, in:{channel} (URL per channel)
+
+WEBHOOK_GROUP = "hooks"
+# One consumer name: a lease makes one process the account's only deliverer, so a successor
+# reads its predecessor's unacknowledged events with XREADGROUP ... 0, in order.
+WEBHOOK_CONSUMER = "deliverer"
+WEBHOOK_NOTIFY = PREFIX + "wh:notify"
+
+
+def webhook_stream_key(account: str) -> str:
+    """Events waiting for delivery to an account."""
+    return f"{PREFIX}wh:{account}"
+
+
+def dead_letter_key(account: str) -> str:
+    """Events given up on for an account."""
+    return f"{PREFIX}wh:dead:{account}"
+
+
+def webhook_accounts_key() -> str:
+    """Accounts the webhooks process serves."""
+    return f"{PREFIX}wh:accounts"
+
+
+def webhook_lease_key(account: str) -> str:
+    """Which webhooks process delivers an account's events."""
+    return f"{PREFIX}wh:lease:{account}"
+
+
+def inbound_key(channel: str) -> str:
+    """Inbound URLs of a channel's MO messages: account -> URL."""
+    return f"{PREFIX}inbound:{channel}"
+
+
+def mo_account_key(account: str) -> str:
+    """Newest MO ids routed to an account."""
+    return f"{PREFIX}mo:in:{account}"

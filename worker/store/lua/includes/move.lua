@@ -1,0 +1,83 @@
+--[[
+  A message's transitions: every status change of every script goes through move().
+    fetch(key, ...)   the fields move() needs and the caller's own, in one HMGET
+    move(key, f, dst, at, detail, extra)   true if the lifecycle allows cur -> dst: writes it,
+                      appends the transition, counts it, frees the concatenation ref once
+                      every part is answered, drops a settled message from its due index
+  Events: each move adds "{id} {dst}" to the run's events (published by flush_run()), and an
+  account with a callback URL gets a 'status' entry on its webhook stream wh:{account}.
+]]
+--- @include "keys"
+--- @include "lifecycle"
+--- @include "bounds"
+--- @include "stats"
+local callbacks = {}  -- account -> its callback URL, or false: looked up once per script run
+local function capture(key, account, dst, at)
+  -- A webhook event is written by the script that makes the transition, so a crash can
+  -- neither lose one nor invent one. Accounts without a callback cost one HGET per run.
+  if not HOOKED[dst] or not account then return end
+  local url = callbacks[account]
+  if url == nil then
+    url = redis.call('HGET', P .. 'acct:' .. account, 'cb_url')
+    callbacks[account] = url
+  end
+  if not url then return end
+  local f = redis.call('HMGET', key, 'cmid', 'channel', 'to', 'err_code', 'err_text',
+                       'dlr_stat', 'dlr_err')
+  redis.call('XADD', P .. 'wh:' .. account, 'MAXLEN', '~', WH_MAXLEN, '*', 'kind', 'status',
+             'id', string.sub(key, #P + 3), 'status', dst, 'cmid', f[1] or '',
+             'channel', f[2] or '', 'to', f[3] or '', 'code', f[4] or '', 'text', f[5] or '',
+             'stat', f[6] or '', 'err', f[7] or '', 'at', at)
+end
+local function fetch(key, ...)
+  -- The fields move() needs and the caller's own, in one HMGET, by name (false if absent).
+  local names = {'status', 'account', 'channel', 'tr', 'ref', 'to', ...}
+  local got = redis.call('HMGET', key, unpack(names))
+  local f = {}
+  for i, name in ipairs(names) do f[name] = got[i] end
+  return f
+end
+local function appended(tr, entry)
+  -- The transitions with one more: the stored JSON text with the entry spliced in before its
+  -- closing bracket is what decoding, appending and encoding again gives (cjson writes back
+  -- what it read byte for byte), without the trip through Lua tables.
+  if tr and #tr > 2 and string.sub(tr, 1, 1) == '[' and string.sub(tr, -1) == ']' then
+    return string.sub(tr, 1, -2) .. ',' .. cjson.encode(entry) .. ']'
+  end
+  local list = cjson.decode(tr or '[]')
+  list[#list + 1] = entry
+  return cjson.encode(list)
+end
+local function move(key, f, dst, at, detail, extra)
+  -- f: the record's fields from fetch(); kept up to date with what this move writes, so the
+  -- caller may move the same record again without reading it back.
+  local cur = f.status
+  if not cur then return false end
+  if not ALLOWED[cur][dst] then return false end
+  extra = extra or {}
+  local tr = appended(f.tr, {dst, at, detail or ''})
+  redis.call('HSET', key, 'status', dst, 'tr', tr, unpack(extra))
+  f.status, f.tr = dst, tr
+  for i = 1, #extra, 2 do f[extra[i]] = extra[i + 1] end
+  local id = string.sub(key, #P + 3)
+  events[#events + 1] = id .. ' ' .. dst
+  capture(key, f.account, dst, at)
+  count(f.channel or '', dst, at)
+  if FINAL[dst] and dst ~= 'delivered' then
+    failure(id, f.channel or '', dst, detail or '', at)
+  end
+  if f.ref and dst ~= 'queued' and dst ~= 'sending' then
+    -- Every part is answered (or none will be sent): free the concatenation ref for the next
+    -- message to the number, as a receipt finds its message by SMSC id. A retry keeps it, as
+    -- a part that timed out may be on the handset. Off the record too, so no later move frees
+    -- a ref another message has taken since.
+    redis.call('HDEL', P .. 'ref:' .. f.channel .. ':' .. f.to, f.ref)
+    redis.call('HDEL', key, 'ref')
+    f.ref = false
+  end
+  if FINAL[dst] or dst == 'unknown' then
+    -- Settled: drop it from its channel's due index.
+    redis.call('ZREM', P .. 'pending:' .. f.channel, id)
+  end
+  return true
+end

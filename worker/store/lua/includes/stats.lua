@@ -1,0 +1,44 @@
+--[[
+  Status page counters, the failures list and the transitions channel.
+    tally(channel, what, n, at)   adds n to "{channel}|{what}" of stats:{minute} at once
+    failure(id, channel, status, detail, at)   pushes onto the capped failures list
+    count(channel, what, at)      counts one transition, written by flush_run()
+    events                        the run's "{id} {status}" lines, published by flush_run()
+    flush_run()                   writes the counts and publishes the events, once per run
+  Events: flush_run() publishes on P .. 'events' ("{id} {status}" lines, one message).
+]]
+--- @include "keys"
+--- @include "bounds"
+local function tally(channel, what, n, at)
+  local k = P .. 'stats:' .. math.floor(at / 60000)
+  redis.call('HINCRBY', k, channel .. '|' .. what, n)
+  redis.call('EXPIRE', k, STATS_TTL_SECONDS)
+end
+local function failure(id, channel, status, detail, at)
+  redis.call('LPUSH', P .. 'failures', cjson.encode({id, channel, status, detail, at}))
+  redis.call('LTRIM', P .. 'failures', 0, FAILURES_KEPT - 1)
+end
+-- A script that moves many messages counts them here and writes the sums once at its end
+-- (flush_run): one HINCRBY per minute, channel and status, one EXPIRE per minute, instead
+-- of both per transition. Its transitions' events go out alike: one PUBLISH per run, a line
+-- per transition (each redis.call costs the script more than the command itself).
+local counts = {}
+local events = {}
+local function count(channel, what, at)
+  local k = P .. 'stats:' .. math.floor(at / 60000)
+  local c = counts[k]
+  if not c then c = {}; counts[k] = c end
+  local fld = channel .. '|' .. what
+  c[fld] = (c[fld] or 0) + 1
+end
+local function flush_run()
+  for k, c in pairs(counts) do
+    for fld, n in pairs(c) do redis.call('HINCRBY', k, fld, n) end
+    redis.call('EXPIRE', k, STATS_TTL_SECONDS)
+  end
+  counts = {}
+  if #events > 0 then
+    redis.call('PUBLISH', P .. 'events', table.concat(events, '\n'))
+    events = {}
+  end
+end

@@ -1,0 +1,31 @@
+--[[
+  Sets ('' clears) one of an account's webhook URLs: its callback, or its inbound URL for a
+  channel; the first URL of an account (or a rotation) sets its signing secret.
+    Input:
+      KEYS[1] the account (acct:{account})
+      KEYS[2] the served accounts (wh:accounts)
+      KEYS[3] the channel's inbound index (inbound:{channel}), '' for the callback
+      ARGV[1] field (cb_url or in:{channel})
+      ARGV[2] url ('' clears)
+      ARGV[3] account
+      ARGV[4] new secret
+      ARGV[5] rotate (1/0)
+    Output:
+      false for an unknown account, else the secret if it was set now, else ''
+    Events: none.
+]]
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local fld, url, acct = ARGV[1], ARGV[2], ARGV[3]
+if url == '' then
+  redis.call('HDEL', KEYS[1], fld)
+  if KEYS[3] ~= '' then redis.call('HDEL', KEYS[3], acct) end
+  return ''
+end
+redis.call('HSET', KEYS[1], fld, url)
+if KEYS[3] ~= '' then redis.call('HSET', KEYS[3], acct, url) end
+redis.call('SADD', KEYS[2], acct)
+if ARGV[5] == '1' or not redis.call('HGET', KEYS[1], 'cb_secret') then
+  redis.call('HSET', KEYS[1], 'cb_secret', ARGV[4])
+  return ARGV[4]
+end
+return ''

@@ -1,0 +1,151 @@
+"""Webhooks: targets, event streams, dead letters and delivery leases."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import redis.exceptions
+from redis.asyncio import Redis
+
+from worker.store import scripts
+from worker.store.base import _decode, _text, now_ms
+from worker.store.keys import (
+    WEBHOOK_CONSUMER,
+    WEBHOOK_GROUP,
+    account_key,
+    dead_letter_key,
+    inbound_key,
+    mo_account_key,
+    mo_key,
+    webhook_accounts_key,
+    webhook_lease_key,
+    webhook_stream_key,
+)
+from worker.store.records import DeadLetter, WebhookEvent, WebhookTargets
+
+
+class WebhookStore:
+    """Webhook configuration, event streams, dead letters and delivery leases."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._set_target = scripts.register(redis, "set_webhook_target")
+        self._done = scripts.register(redis, "webhook_done")
+        self._replay = scripts.register(redis, "replay_dead_letters")
+        self._acquire = scripts.register(redis, "acquire_lease")
+        self._renew = scripts.register(redis, "renew_lease")
+        self._release = scripts.register(redis, "release_lease")
+
+    async def set_callback(
+        self, account: str, url: str, *, new_secret: str, rotate: bool = False
+    ) -> str | None:
+        """Set ('' clears) an account's callback URL; None if the account is unknown, else the
+        signing secret if it was set now (first URL of the account, or ``rotate``), else ''."""
+        return await self._set(account, "cb_url", url, "", new_secret, rotate)
+
+    async def set_inbound(
+        self, account: str, channel: str, url: str, *, new_secret: str, rotate: bool = False
+    ) -> str | None:
+        """Set ('' clears) an account's inbound URL for a channel's MO messages; as
+        :meth:`set_callback`."""
+        return await self._set(account, f"in:{channel}", url, inbound_key(channel), new_secret,
+                               rotate)
+
+    async def _set(self, account: str, fld: str, url: str, index: str, secret: str,
+                   rotate: bool) -> str | None:
+        raw = await self._set_target(
+            keys=[account_key(account), webhook_accounts_key(), index],
+            args=[fld, url, account, secret, "1" if rotate else "0"])
+        return None if raw is None else _text(raw)
+
+    async def targets(self, account: str) -> WebhookTargets | None:
+        """An account's URLs and secret; None if the account is unknown."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hgetall(account_key(account))
+        (row,) = await pipe.execute()
+        if not row:
+            return None
+        f = _decode(row)
+        return WebhookTargets(
+            account=account, callback_url=f.get("cb_url", ""), secret=f.get("cb_secret", ""),
+            inbound={k[3:]: v for k, v in f.items() if k.startswith("in:")})
+
+    async def hooked_accounts(self) -> list[str]:
+        """Every account that ever had a webhook URL."""
+        return sorted(_text(a) for a in await self._redis.smembers(  # type: ignore[misc]
+            webhook_accounts_key()))
+
+    async def ensure_group(self, account: str) -> None:
+        """Create the account's stream and consumer group (reading from its start) if needed."""
+        try:
+            await self._redis.xgroup_create(webhook_stream_key(account), WEBHOOK_GROUP, id="0",
+                                            mkstream=True)
+        except redis.exceptions.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def read_events(
+        self, cursors: Mapping[str, str], *, count: int, block_ms: int | None
+    ) -> list[WebhookEvent]:
+        """Events of several accounts in one call. A cursor of ``">"`` reads new events (and
+        may block); any other id re-reads the unacknowledged events after it."""
+        if not cursors:
+            return []
+        streams = {webhook_stream_key(a): c for a, c in cursors.items()}
+        rows = await self._redis.xreadgroup(WEBHOOK_GROUP, WEBHOOK_CONSUMER, streams,  # type: ignore[arg-type]
+                                            count=count, block=block_ms)
+        prefix = len(webhook_stream_key(""))
+        return [
+            WebhookEvent(account=_text(stream)[prefix:], entry_id=_text(entry_id),
+                         fields=_decode(values) if values else None)
+            for stream, entries in rows or []
+            for entry_id, values in entries
+        ]
+
+    async def delivered(self, event: WebhookEvent, event_id: str) -> None:
+        """The event reached its URL: acknowledge and delete it."""
+        await self._done(keys=[webhook_stream_key(event.account), dead_letter_key(event.account)],
+                         args=[event.entry_id, event_id, event.account, "delivered"])
+
+    async def dead_letter(
+        self, event: WebhookEvent, event_id: str, *, reason: str, attempts: int
+    ) -> None:
+        """Give up on the event: move it to the account's dead letters, atomically."""
+        keep = dict(event.fields or {})
+        keep.update(reason=reason, attempts=str(attempts), dead_at=str(now_ms()),
+                    queued_at=str(event.queued_ms))
+        flat = [x for pair in keep.items() for x in pair]
+        await self._done(keys=[webhook_stream_key(event.account), dead_letter_key(event.account)],
+                         args=[event.entry_id, event_id, event.account, "dead", *flat])
+
+    async def dead_letters(self, account: str, limit: int) -> list[DeadLetter]:
+        """An account's newest dead letters, newest first."""
+        rows = await self._redis.xrevrange(dead_letter_key(account), count=limit)
+        return [DeadLetter(dead_id=_text(i), account=account, fields=_decode(f)) for i, f in rows]
+
+    async def replay(self, account: str, dead_ids: Sequence[str] = ()) -> int:
+        """Queue dead letters (all, or those listed) for delivery again; how many were."""
+        return int(await self._replay(keys=[dead_letter_key(account), webhook_stream_key(account)],
+                                      args=[account, *dead_ids]))
+
+    async def acquire_lease(self, account: str, owner: str, ttl_ms: int) -> bool:
+        """Become the account's deliverer if no live process is."""
+        return int(await self._acquire(keys=[webhook_lease_key(account)],
+                                       args=[owner, ttl_ms])) == 0
+
+    async def renew_lease(self, account: str, owner: str, ttl_ms: int) -> bool:
+        """Extend a held lease; False if it was lost."""
+        return bool(await self._renew(keys=[webhook_lease_key(account)], args=[owner, ttl_ms]))
+
+    async def release_lease(self, account: str, owner: str) -> None:
+        """Hand the account over at once (clean stop)."""
+        await self._release(keys=[webhook_lease_key(account)], args=[owner])
+
+    async def account_mo(self, account: str, limit: int) -> list[dict[str, str]]:
+        """The newest MO messages an account owns, newest first."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.lrange(mo_account_key(account), 0, limit - 1)
+        (ids,) = await pipe.execute()
+        for mo_id in ids:
+            pipe.hgetall(mo_key(_text(mo_id)))
+        return [_decode(row) for row in await pipe.execute() if row] if ids else []
