@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from arq.worker import Worker
 from redis.asyncio import Redis
 
 from worker.encoding import analyse
@@ -110,6 +111,18 @@ async def start_worker(env: dict[str, str], log: IO[bytes] | None = None
 
 
 STOP_SECONDS = 30.0  # a SIGTERMed worker drains for a few seconds at most
+
+
+async def stop_in_process_worker(worker: Worker, run: asyncio.Task[None]) -> None:
+    """Stop an arq worker running in this process (``run`` is its ``async_run()`` task): no new
+    jobs, the running ones finished, then ``close()`` (which drains the dispatcher). close()
+    alone cancels jobs still running and then re-raises that cancellation, skipping the drain
+    and leaving its connections open, when a job was mid-way."""
+    run.cancel()
+    await asyncio.gather(run, return_exceptions=True)
+    async with asyncio.timeout(STOP_SECONDS):
+        await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
+    await worker.close()
 
 
 async def stop_all(procs: Sequence[asyncio.subprocess.Process | None]) -> None:

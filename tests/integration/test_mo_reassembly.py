@@ -11,6 +11,7 @@ import pytest
 from arq.worker import Worker
 from redis.asyncio import Redis
 
+from tests.integration.support import stop_in_process_worker
 from tests.smsc_double import ScriptedSmsc
 from worker.config import settings_from_dict
 from worker.jobs import arq_settings
@@ -35,9 +36,7 @@ async def smsc(redis_url: str) -> AsyncIterator[ScriptedSmsc]:
         try:
             yield double
         finally:
-            await worker.close()
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await stop_in_process_worker(worker, task)
 
 
 def _udh8(ref: int, total: int, seq: int) -> bytes:

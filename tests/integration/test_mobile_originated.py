@@ -9,6 +9,7 @@ import pytest
 from arq.worker import Worker
 from redis.asyncio import Redis
 
+from tests.integration.support import stop_in_process_worker
 from worker.config import settings_from_dict
 from worker.jobs import arq_settings
 from worker.simulator.config import SimulatorConfig
@@ -31,9 +32,7 @@ async def running(redis_url: str) -> AsyncIterator[Simulator]:
     try:
         yield sim
     finally:
-        await worker.close()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await stop_in_process_worker(worker, task)
         await sim.stop()
 
 

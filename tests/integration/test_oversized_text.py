@@ -9,7 +9,7 @@ import pytest
 from arq.worker import Worker
 from redis.asyncio import Redis
 
-from tests.integration.support import accept_messages, wait_final
+from tests.integration.support import accept_messages, stop_in_process_worker, wait_final
 from tests.smsc_double import ScriptedSmsc
 from worker.config import settings_from_dict
 from worker.jobs import arq_settings
@@ -34,9 +34,7 @@ async def test_a_text_of_more_than_255_parts_fails_without_reaching_the_smsc(
             async with asyncio.timeout(30):
                 assert await wait_final(redis_url, [api_id]) == {api_id: "failed"}
         finally:
-            await worker.close()
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await stop_in_process_worker(worker, task)
         assert smsc.submits == []
     (record,) = await store.get([api_id])
     assert record is not None and record.fields.get("err_code") == "TooLong"

@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 from gateway.app import create_app
 from gateway.keys_cli import create_key
 from gateway.views.status_page import status_document
+from tests.integration.support import stop_in_process_worker
 from worker.config import settings_from_dict
 from worker.jobs import arq_settings
 from worker.simulator.config import SimulatorConfig
@@ -68,9 +69,7 @@ async def stack(redis_url: str, redis: Redis) -> AsyncIterator[Stack]:
         yield Stack(f"http://127.0.0.1:{runner.addresses[0][1]}", *keys, redis)
     finally:
         await runner.cleanup()
-        await worker.close()
-        worker_task.cancel()
-        await asyncio.gather(worker_task, return_exceptions=True)
+        await stop_in_process_worker(worker, worker_task)
         await sim.stop()
 
 

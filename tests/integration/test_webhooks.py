@@ -25,6 +25,7 @@ from redis.asyncio import Redis
 
 from gateway.app import create_app
 from gateway.keys_cli import create_key
+from tests.integration.support import stop_in_process_worker
 from worker.config import Settings, WebhookSettings, settings_from_dict
 from worker.jobs import arq_settings
 from worker.simulator.config import SimulatorConfig
@@ -220,9 +221,7 @@ async def stack(redis_url: str, redis: Redis, hooks: WebhookSettings) -> AsyncIt
         await service_redis.aclose()
         for runner in reversed(s.runners):
             await runner.cleanup()
-        await worker.close()
-        worker_task.cancel()
-        await asyncio.gather(worker_task, return_exceptions=True)
+        await stop_in_process_worker(worker, worker_task)
         await sim.stop()
 
 
