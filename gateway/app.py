@@ -28,6 +28,7 @@ from gateway.views import (
     mo,
     native,
     numbers,
+    routes,
     send,
     status,
     status_page,
@@ -107,6 +108,7 @@ def _routes(app: web.Application) -> None:
     webhooks.add_routes(r)
     mo.add_routes(r)
     numbers.add_routes(r)
+    routes.add_routes(r)
     accounts.add_routes(r)
     native.add_routes(r)
     metadata.add_routes(r)
