@@ -72,7 +72,8 @@ def _resources(settings: Settings):  # type: ignore[no-untyped-def]
             rules=Rules(default_channel=gw.default_channel,
                         default_country_code=gw.default_country_code,
                         max_segments=gw.max_segments,
-                        channels={n: c.split_mode for n, c in settings.channels.items()}),
+                        channels={n: c.split_mode for n, c in settings.channels.items()},
+                        routes=settings.routes, number_check=gw.number_check),
         )
         yield
         await redis.aclose()

@@ -124,6 +124,9 @@ class _Compiled:
     shared_cc: tuple[str, ...]  # calling codes it shares: the number is parsed to decide
     weights: tuple[int, ...]  # cumulative
     chains: Mapping[str, tuple[str, ...]]  # picked channel -> chain (keys of any rights)
+    # by picked channel, for keys of any rights and each number check: made once, not per
+    # message
+    decided: Mapping[tuple[str, str], Routed]
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,8 +178,10 @@ def _compile(route: Route) -> _Compiled:
     weights = tuple(itertools.accumulate(w for _, w in route.channels))
     order = route.order()
     chains = {ch: (ch, *(c for c in order if c != ch)) * route.passes for ch, _ in route.channels}
+    decided = {(ch, check): Routed(route.name, ch, chain, route.number_check or check)
+               for ch, chain in chains.items() for check in ("length", "libphonenumber")}
     return _Compiled(route, route.prefixes, tuple(single), tuple(dict.fromkeys(shared)),
-                     weights, chains)
+                     weights, chains, decided)
 
 
 def _pick(c: _Compiled, rand: float, allowed: Collection[str] | None,
@@ -184,8 +189,7 @@ def _pick(c: _Compiled, rand: float, allowed: Collection[str] | None,
     r = c.route
     if allowed is None:
         i = bisect.bisect_right(c.weights, rand * c.weights[-1])
-        ch = r.channels[min(i, len(r.channels) - 1)][0]
-        return Routed(r.name, ch, c.chains[ch], check)
+        return c.decided[r.channels[min(i, len(r.channels) - 1)][0], check]
     # A restricted key: the route's channels it may use, by their weights, then its fallbacks.
     mine = [(ch, w) for ch, w in r.channels if ch in allowed]
     order = [ch for ch in r.order() if ch in allowed]

@@ -170,6 +170,8 @@ class NewMessage:
     segments: int
     cmid: str = ""
     fingerprint: str = ""
+    route: str = ""  # the route that chose ``channel`` ('' the message named it)
+    chain: str = ""  # the channels it fails over along, comma separated, ``channel`` first
 
 
 @dataclass(frozen=True, slots=True)
@@ -667,7 +669,8 @@ local function store(m)
   local key = P .. 'm:' .. m.id
   redis.call('HSET', key, 'id', m.id, 'account', m.account, 'cmid', m.cmid,
     'channel', m.channel, 'to', m.to, 'content', m.content, 'enc', m.enc, 'seg', m.seg,
-    'status', 'queued', 'attempts', 0, 'accepted_at', now, 'tr', queued_tr)
+    'status', 'queued', 'attempts', 0, 'accepted_at', now, 'tr', queued_tr,
+    'route', m.rt or '', 'chain', m.ch or '')
   redis.call('EXPIRE', key, retention)
   -- Due-index entries are added together at the end, one ZADD per channel and chunk.
   local d = due[m.channel]
@@ -1323,9 +1326,9 @@ class Store:
         raw = await self._key_scripts.auth(keys=[api_key_key(secret_hash)], args=[touch_every_ms])
         if not raw:
             return None
-        flat, children, now = raw
+        flat, children, now, parent = raw
         return KeyRow(fields=_pairs(flat), children=frozenset(_text(c) for c in children),
-                      now_ms=int(now))
+                      now_ms=int(now), parent=_text(parent))
 
     async def create_api_key(
         self, secret_hash: str, fields: Mapping[str, str], *, parent: str = "", owner: str = ""
@@ -1432,7 +1435,7 @@ def _accept_request(call: AcceptCall) -> dict[str, Any]:
     request: dict[str, Any] = {"w": call.window_seconds * 1000, "m": [
         {"id": m.api_id, "account": m.account, "cmid": m.cmid, "fp": m.fingerprint,
          "channel": m.channel, "to": m.to, "content": m.content, "enc": m.encoding,
-         "seg": m.segments}
+         "seg": m.segments, **({"rt": m.route, "ch": m.chain} if m.route else {})}
         for m in call.messages]}
     if call.limits is not None:
         lim = call.limits
@@ -1517,6 +1520,7 @@ class KeyRow:
     fields: dict[str, str]
     children: frozenset[str]  # accounts owned by the key's account (Partner keys only)
     now_ms: int  # Redis' clock, the one every gateway instance shares
+    parent: str = ""  # the account owning the key's account ('' none): routes match on it
 
 
 @dataclass(frozen=True, slots=True)
@@ -1564,7 +1568,8 @@ local children = {}
 if string.find(',' .. (f.roles or '') .. ',', ',Partner,', 1, true) then
   children = redis.call('SMEMBERS', 'smsgw:children:' .. (f.account or ''))
 end
-return {rec, children, now}
+local parent = redis.call('HGET', 'smsgw:acct:' .. (f.account or ''), 'parent') or ''
+return {rec, children, now, parent}
 """
 
 _CREATE_KEY = r"""
