@@ -243,6 +243,13 @@ def number_problem(to: str) -> str:
     return ""
 
 
+def outages(since: Mapping[str, float], watched: Collection[str], up: Collection[str],
+            now: float) -> dict[str, float]:
+    """Since when each of the ``watched`` channels has had no bind up on any worker: those
+    not ``up`` now, since the time ``since`` has for them, else since ``now``."""
+    return {ch: since.get(ch, now) for ch in watched if ch not in up}
+
+
 # --- checks at start ---------------------------------------------------------------------------
 
 

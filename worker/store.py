@@ -206,6 +206,7 @@ class Claimed:
     attempts: int  # spent before this claim (submits that reached the SMSC)
     accepted_at: int
     reclaimed: bool  # the previous holder died: its submit may have reached the SMSC
+    route: str = ""  # the route that chose its channel ('' the message named it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +223,9 @@ class Outcome:
     deferred: bool = False  # waited for a resource (a free ref, a throttled SMSC)
     attempted: bool = False  # a submit of it reached the SMSC: spends one of max_attempts
     receipt_wait_ms: int = 0  # submitted: becomes unknown if no receipt settles it by then
+    # its route moves it on for this answer: to its next channel if it has one (see
+    # Store.fail_over), else the outcome stands
+    fail_over: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -727,7 +731,7 @@ local out = {}
 for i = 5, #ARGV do
   local id = ARGV[i]
   local key = P .. 'm:' .. id
-  local f = fetch(key, 'worker', 'content', 'attempts', 'accepted_at', 'next_at')
+  local f = fetch(key, 'worker', 'content', 'attempts', 'accepted_at', 'next_at', 'route')
   local st, ch = f.status, f.channel
   if not st then
     -- Its record expired (retention) while still indexed: nothing is left to send.
@@ -763,7 +767,7 @@ for i = 5, #ARGV do
            ('attempt ' .. (attempts + 1)), {'worker', worker, 'attempts', attempts})
       redis.call('ZADD', pk, lease, id)
       out[#out + 1] = {id, ch, f.to, f.content, attempts, f.accepted_at,
-                       st == 'sending' and 1 or 0}
+                       st == 'sending' and 1 or 0, f.route or ''}
     end
   end
 end
@@ -1040,6 +1044,7 @@ class Store:
         self._mo = redis.register_script(_MO)
         self._renew_lease = redis.register_script(_RENEW_LEASE)
         self._release_lease = redis.register_script(_RELEASE_LEASE)
+        self._fail_over = redis.register_script(_FAIL_OVER)
 
     async def _durably(
         self, script: AsyncScript, *, keys: Sequence[Any] = (), args: Sequence[Any] = ()
@@ -1104,8 +1109,8 @@ class Store:
                                       *ids])
         return [
             Claimed(api_id=i, channel=ch, to=to, content=c, attempts=int(a),
-                    accepted_at=int(at), reclaimed=bool(r))
-            for i, ch, to, c, a, at, r in json.loads(raw)
+                    accepted_at=int(at), reclaimed=bool(r), route=rt)
+            for i, ch, to, c, a, at, r, rt in json.loads(raw)
         ]
 
     async def record_outcomes(
@@ -1418,6 +1423,36 @@ class Store:
             self._accept, keys=[ARQ_JOB_PREFIX + todo[-1].job_id, ARQ_QUEUE],
             args=self._accept_args(todo, now))))
         return [_accept_answer(next(answers), c) if c.messages else [] for c in calls]
+
+    # --- routing: failover (issue 15; script and keys in the block at the end) ---------------
+
+    async def fail_over(self, ids: Sequence[str], *, channel: str, code: str, text: str,
+                        worker: str = "") -> FailedOver:
+        """Move messages still on ``channel`` and not on the wire (queued; or sending under
+        ``worker``, which gives them up) to the next channel of their route's chain. Atomic
+        per message; a message without a next channel, or no longer there, stays."""
+        if not ids:
+            return FailedOver({}, [])
+        moved, last = await self._durably(
+            self._fail_over, args=[now_ms(), channel, worker, code, text, *ids])
+        return FailedOver({_text(i): _text(c) for i, c in moved}, [_text(i) for i in last])
+
+    async def due_page(self, channel: str, start: int, limit: int) -> list[str]:
+        """Due ids of ``channel`` from rank ``start`` among them, at most ``limit``."""
+        ids = await self._redis.zrangebyscore(pending_key(channel), "-inf", now_ms(),
+                                              start=start, num=limit)
+        return [_text(i) for i in ids]
+
+    async def bound_channels(self) -> set[str]:
+        """Channels on which some live worker has a transmitting bind up (from the snapshots
+        workers publish every heartbeat; a dead worker's expire with it)."""
+        now = now_ms()
+        workers = await self._redis.zrangebyscore(SNAPSHOTS, now, "+inf")
+        if not workers:
+            return set()
+        snaps = await self._redis.mget([snapshot_key(_text(w)) for w in workers])
+        return {name for snap in snaps if snap
+                for name, ch in json.loads(snap).get("channels", {}).items() if ch.get("bound")}
 
     async def queue_depths(self, channels: Sequence[str]) -> tuple[int, dict[str, int]]:
         """Jobs in the arq queue, and unfinished messages per channel (pending index):
@@ -1973,3 +2008,65 @@ class WebhookStore:
         for mo_id in ids:
             pipe.hgetall(f"{PREFIX}mo:{_text(mo_id)}")
         return [_decode(row) for row in await pipe.execute() if row] if ids else []
+
+
+# --- Routing: failover (issue 15) -------------------------------------------------------------
+# Record fields written by accept: route (the route that chose the channel, '' none) and chain
+# (the channels it fails over along, comma separated, its first channel first); hop (index of
+# the current channel in chain, absent: 0) is written by _FAIL_OVER. No new keys: a move
+# rewrites the record's channel and moves its entry from pending:{from} to pending:{to}.
+
+
+@dataclass(frozen=True, slots=True)
+class FailedOver:
+    """What :meth:`Store.fail_over` did."""
+
+    moved: dict[str, str]  # id -> the channel it moved to
+    last: list[str]  # ids whose chain has no channel left: they stay where they are
+
+
+_FAIL_OVER = _COMMON_LUA + r"""
+-- ARGV: now, from_channel, worker ('': queued messages only), code, text, ids...
+-- Each message still on from_channel and not on the wire (queued, or sending under ``worker``,
+-- which gives it up) moves to the next channel of its chain: the record's channel and hop, a
+-- transition 'queued' "moved {from} -> {to}: {code} {text}", attempts from 0 (the new
+-- channel's own), due at once there. A concatenation ref held on the old channel is freed
+-- (no part of it reached a handset: only a first part's answer or no bind moves a message).
+-- Counts "{from}|failover" in the minute's stats. Returns {{id, to}...}, {ids with no next}.
+local now, from, worker = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+local code, text = ARGV[4], ARGV[5]
+local moved, last = {}, {}
+for i = 6, #ARGV do
+  local id = ARGV[i]
+  local key = P .. 'm:' .. id
+  local f = fetch(key, 'chain', 'hop', 'worker')
+  local here = f.channel == from and (f.status == 'queued' or
+    (f.status == 'sending' and worker ~= '' and f.worker == worker))
+  if here and f.chain and f.chain ~= '' then
+    local chain = {}
+    for ch in string.gmatch(f.chain, '[^,]+') do chain[#chain + 1] = ch end
+    local hop = tonumber(f.hop or '0')
+    local nxt = chain[hop + 2]
+    if nxt then
+      local tr = appended(f.tr, {'queued', now, 'moved ' .. from .. ' -> ' .. nxt .. ': ' ..
+                                 code .. ' ' .. text})
+      redis.call('HSET', key, 'status', 'queued', 'tr', tr, 'channel', nxt, 'hop', hop + 1,
+                 'attempts', 0, 'next_at', 0, 'err_code', code, 'err_text', text)
+      if f.ref then
+        redis.call('HDEL', P .. 'ref:' .. from .. ':' .. f.to, f.ref)
+        redis.call('HDEL', key, 'ref')
+      end
+      redis.call('ZREM', P .. 'pending:' .. from, id)
+      redis.call('ZADD', P .. 'pending:' .. nxt, now, id)
+      count(from, 'failover', now)
+      moved[#moved + 1] = {id, nxt}
+    else
+      last[#last + 1] = id
+    end
+  elseif here then
+    last[#last + 1] = id
+  end
+end
+flush_run()
+return {moved, last}
+"""
