@@ -143,3 +143,27 @@ async def test_admin_routes_lists_the_routes_for_admins_only(gateway: str, redis
     assert [r["name"] for r in routes] == ["vip", "za", "fr"]
     assert routes[1]["channels"] == [{"channel": "a", "weight": 1}]
     assert routes[1]["fallbacks"] == ["b"] and routes[2]["numberCheck"] == "libphonenumber"
+
+
+async def test_a_weighted_route_splits_10000_messages_within_two_percent_of_its_weights(
+    redis_url: str, redis: Redis
+) -> None:
+    config = {"gateway": {"default_country_code": "27"}, "channels": {"a": {}, "b": {}},
+              "routes": [{"name": "split", "channels": {"a": 3, "b": 1}}]}
+    runner = web.AppRunner(create_app(settings_from_dict(config, {"REDIS_URL": redis_url},
+                                                         source="test.toml")))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        key = await _key(redis, "acme")
+        base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        answers = []
+        for chunk in range(10):
+            tos = ",".join(f"+2782{chunk:02d}{n:05d}" for n in range(1000))
+            answers += await _send(base, key, {"to": tos, "content": "hi"})
+    finally:
+        await runner.cleanup()
+    records = await Store(redis, 3600).get([a["apiMessageId"] for a in answers])
+    on_a = sum(1 for r in records if r is not None and r.fields["channel"] == "a")
+    assert len(records) == 10_000
+    assert abs(on_a / 10_000 - 0.75) < 0.02
