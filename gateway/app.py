@@ -28,6 +28,7 @@ from gateway.views import (
     mo,
     native,
     numbers,
+    routes,
     send,
     status,
     status_page,
@@ -71,7 +72,8 @@ def _resources(settings: Settings):  # type: ignore[no-untyped-def]
             rules=Rules(default_channel=gw.default_channel,
                         default_country_code=gw.default_country_code,
                         max_segments=gw.max_segments,
-                        channels={n: c.split_mode for n, c in settings.channels.items()}),
+                        channels={n: c.split_mode for n, c in settings.channels.items()},
+                        routes=settings.routes, number_check=gw.number_check),
         )
         yield
         await redis.aclose()
@@ -107,6 +109,7 @@ def _routes(app: web.Application) -> None:
     webhooks.add_routes(r)
     mo.add_routes(r)
     numbers.add_routes(r)
+    routes.add_routes(r)
     accounts.add_routes(r)
     native.add_routes(r)
     metadata.add_routes(r)

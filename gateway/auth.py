@@ -52,6 +52,7 @@ class Principal:
     roles: frozenset[str]
     channels: frozenset[str] | None  # None: every channel
     children: frozenset[str] = frozenset()  # accounts this Partner's account owns
+    parent: str = ""  # the account that owns this key's account ('' none): routes match it
     limits: KeyLimits = field(default_factory=lambda: KeyLimits(key_id=""))  # none
     expires_at_ms: int = 0  # 0: never
 
@@ -266,7 +267,7 @@ def principal_of(row: KeyRow) -> Principal:
     info = key_info(row.fields)
     return Principal(
         key_id=info.key_id, name=info.name, account=info.account, roles=info.roles,
-        channels=info.channels, children=row.children,
+        channels=info.channels, children=row.children, parent=row.parent,
         limits=KeyLimits(key_id=info.key_id, rate=info.rate, burst=info.burst,
                          daily_quota=info.daily_quota),
         expires_at_ms=info.expires_at_ms,

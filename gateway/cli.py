@@ -1,4 +1,5 @@
-"""The ``smsgw`` command: gateway, worker, webhooks, smsc-sim, dev, keys, accounts, numbers.
+"""The ``smsgw`` command: gateway, worker, webhooks, smsc-sim, dev, keys, accounts, numbers,
+routes.
 
 This is the entry point, so it is the one place that reads the environment.
 """
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 
 from gateway.accounts_cli import add_parser as add_accounts_parser
 from gateway.numbers_cli import add_parser as add_numbers_parser
+from gateway.routes_cli import add_parser as add_routes_parser
 from worker.config import ConfigError, Settings, load_settings
 from worker.gctune import tune_gc
 from worker.logs import LOG_FORMATS, config_secrets, setup_logging
@@ -81,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("webhooks", help="deliver webhooks (status changes and MO messages)")
     add_accounts_parser(sub)
     add_numbers_parser(sub)
+    add_routes_parser(sub)
     return parser
 
 
@@ -134,6 +137,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         from gateway.numbers_cli import run_numbers
 
         return asyncio.run(run_numbers(args, settings))
+    if args.command == "routes":
+        from gateway.routes_cli import run_routes
+
+        return run_routes(args, settings)
     if args.command == "webhooks":
         from worker.jobs import worker_id
         from worker.webhook_delivery import run_webhooks

@@ -462,10 +462,44 @@ class ChannelNumbersResponse(Dto):
     ResponseStatus: _Status | None = None
 
 
+class GetRoutes(Dto):
+    """The routes of the configuration, in order: the first that matches a message routes it."""
+
+
+class RouteChannel(Dto):
+    """A channel of a route and its weight (its share of the route's messages)."""
+
+    channel: str | None = None
+    weight: int = 0
+
+
+class RouteInfo(Dto):
+    """One route: what it matches (every criterion given must) and where it sends."""
+
+    name: str | None = None
+    prefixes: list[str] | None = None
+    countries: list[str] | None = None
+    accounts: list[str] | None = None
+    hours: str | None = None
+    days: list[str] | None = None
+    channels: list[RouteChannel] | None = None
+    fallbacks: list[str] | None = None
+    failoverStatuses: list[str] | None = None
+    passes: int = 1
+    numberCheck: str | None = None
+
+
+class RoutesResponse(Dto):
+    """Response of GetRoutes."""
+
+    routes: list[RouteInfo] | None = None
+    ResponseStatus: _Status | None = None
+
+
 # The admin API's operations, refused as webhook URLs on any host (gateway.webhook_config).
 ADMIN_OPERATIONS = tuple(dto.__name__ for dto in (
     GetApiKeys, CreateApiKey, GetApiKey, EnableApiKey, DisableApiKey, RotateApiKey, DeleteApiKey,
     GetAccountWebhooks, SetAccountCallback, DeleteAccountCallback, SetInboundUrl,
     DeleteInboundUrl, GetDeadWebhooks, ReplayDeadWebhooks, GetChannelNumbers, GetChannelNumber,
-    AssignChannelNumber, UnassignChannelNumber, GetAccount, UpdateAccount,
+    AssignChannelNumber, UnassignChannelNumber, GetAccount, UpdateAccount, GetRoutes,
 ))

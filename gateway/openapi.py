@@ -84,6 +84,7 @@ _ADMIN_AND_MO: tuple[tuple[type[BaseModel], type[BaseModel]], ...] = (
     (dto.GetChannelNumber, dto.ChannelNumberResponse),
     (dto.AssignChannelNumber, dto.ChannelNumberResponse),
     (dto.UnassignChannelNumber, dto.ChannelNumberResponse),
+    (dto.GetRoutes, dto.RoutesResponse),
 )
 
 

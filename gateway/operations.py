@@ -21,6 +21,7 @@ ACCOUNT = "/admin/accounts/{account}"
 DEAD = "/admin/webhooks/dead"
 MO = "/communication/message/smpp/mo"
 NUMBERS = "/admin/channels/{channel}/numbers"
+ROUTES = "/admin/routes"
 # Every operation is also served on these, as ServiceStack serves each request DTO.
 PREDEFINED = ("/api/", "/json/reply/", "/xml/reply/")
 
@@ -106,6 +107,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (NUMBERS + "/{number}", "PUT,POST")),
     _op(dto.UnassignChannelNumber, dto.ChannelNumberResponse, _ADMIN, "numbers",
         (NUMBERS + "/{number}", "DELETE")),
+    _op(dto.GetRoutes, dto.RoutesResponse, _ADMIN, "routes", (ROUTES, "GET")),
 )
 
 BY_NAME = {op.name: op for op in OPERATIONS}

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import random
 import re
+import time
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from worker.encoding import SplitMode, TextInfo, analyse
+from worker.routing import NumberCheck, Routed, RouteTable, minute_of_week, number_problem
 
 _SEPARATORS = re.compile(r"[,;]")
 _FORMATTING = re.compile(r"[\s\-().]")
@@ -21,6 +24,21 @@ class Rules:
     default_country_code: str
     max_segments: int
     channels: Mapping[str, SplitMode]  # each channel's split mode: it decides the count
+    # Messages that name no channel are routed (gateway.default_channel is the last route).
+    routes: RouteTable = field(default_factory=RouteTable)
+    number_check: NumberCheck = "length"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where routing sends one recipient of a message that named no channel, or why not."""
+
+    channel: str = ""
+    route: str = ""
+    chain: str = ""  # the channels it fails over along, comma separated, ``channel`` first
+    encoding: str = ""
+    segments: int = 0
+    refused: str = ""  # why this recipient is not accepted ('' when it is)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +52,9 @@ class Valid:
     encoding: str
     segments: int
     fingerprint: str
+    # One per recipient when the message was routed (then ``channel`` is ''); empty when it
+    # named its channel, which every recipient then goes to.
+    targets: tuple[Target, ...] = ()
 
 
 class Invalid(Exception):
@@ -97,17 +118,23 @@ class Validator:
     value: the messages of a batch usually share both. Lives as long as one request.
     """
 
-    def __init__(self, rules: Rules, allowed_channels: Collection[str] | None) -> None:
+    def __init__(self, rules: Rules, allowed_channels: Collection[str] | None,
+                 account: str = "", parent: str = "") -> None:
         self._rules = rules
         self._allowed = allowed_channels
+        self._account, self._parent = account, parent
+        self._minute = minute_of_week(time.time())  # one clock reading per request
         # -> (name, "", its split mode) or ("", why, "udh8")
         self._channels: dict[str | None, tuple[str, str, SplitMode]] = {}
         self._texts: dict[tuple[str, SplitMode], TextInfo] = {}
         self._fingerprints: dict[tuple[str, str], str] = {}
+        self._targets: dict[tuple[Routed, str], Target] = {}  # (decision, content) -> target
 
     def check(self, channel: str | None, to: str | None, content: str | None,
               cmid: str | None) -> Valid:
         """Check one message; raises :class:`Invalid` with a client-facing reason."""
+        if self._rules.routes and not (channel and channel.strip()):
+            return self._routed(to, content, cmid)
         resolved = self._channels.get(channel)
         if resolved is None:
             resolved = self._channels[channel] = self._channel(channel)
@@ -125,10 +152,58 @@ class Validator:
             raise Invalid(f"'content' needs {info.segments} SMS segments ({info.encoding}); "
                           f"the limit is {self._rules.max_segments}")
         tos = recipients(to, self._rules.default_country_code)
+        if self._rules.number_check == "libphonenumber":
+            for number in tos:
+                problem = number_problem(number)
+                if problem:
+                    raise Invalid(problem)
         # The fingerprint only serves idempotency, which needs a clientMessageId.
         fp = self._fingerprint(name, content) if cmid else ""
         return Valid(channel=name, recipients=tos, content=content, cmid=cmid or "",
                      encoding=info.encoding, segments=info.segments, fingerprint=fp)
+
+    def _routed(self, to: str | None, content: str | None, cmid: str | None) -> Valid:
+        """A message that names no channel: each recipient is routed (or refused) alone."""
+        if cmid is not None and len(cmid) > 64:
+            raise Invalid("'clientMessageId' must be at most 64 characters")
+        if not content:
+            raise Invalid("'content' must not be empty")
+        tos = recipients(to, self._rules.default_country_code)
+        targets = tuple(self._target(number, content) for number in tos)
+        # Routing picks by weight, so a retry may be routed elsewhere: the fingerprint of a
+        # routed message is its content's alone, and a retry is still a duplicate.
+        fp = self._fingerprint("", content) if cmid else ""
+        first = next((t for t in targets if not t.refused), targets[0])
+        return Valid(channel="", recipients=tos, content=content, cmid=cmid or "",
+                     encoding=first.encoding, segments=first.segments, fingerprint=fp,
+                     targets=targets)
+
+    def _target(self, to: str, content: str) -> Target:
+        got = self._rules.routes.choose(to, self._account, self._parent, minute=self._minute,
+                                        rand=random.random(), allowed=self._allowed)
+        if not isinstance(got, Routed):
+            return Target(refused=got.reason)
+        if got.number_check == "libphonenumber":
+            problem = number_problem(to)
+            if problem:
+                return Target(route=got.route, refused=problem)
+        target = self._targets.get((got, content))
+        if target is None:
+            target = self._targets[got, content] = self._place(got, content)
+        return target
+
+    def _place(self, got: Routed, content: str) -> Target:
+        """The target of a routing decision for ``content`` (the same for each recipient)."""
+        mode = self._rules.channels[got.channel]
+        info = self._texts.get((content, mode))
+        if info is None:
+            info = self._texts[content, mode] = analyse(content, mode)
+        if info.segments > self._rules.max_segments:
+            return Target(route=got.route, refused=(
+                f"'content' needs {info.segments} SMS segments ({info.encoding}) on channel "
+                f"'{got.channel}'; the limit is {self._rules.max_segments}"))
+        return Target(channel=got.channel, route=got.route, chain=",".join(got.chain),
+                      encoding=info.encoding, segments=info.segments)
 
     def _channel(self, channel: str | None) -> tuple[str, str, SplitMode]:
         name = (channel or "").strip() or self._rules.default_channel

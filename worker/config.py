@@ -21,6 +21,7 @@ from typing import Any, Literal, TypeVar
 
 from worker.encoding import MAX_SEGMENTS, SplitMode
 from worker.redisconn import check_redis_url
+from worker.routing import NumberCheck, Route, RouteError, RouteTable, check_routes, parse_window
 
 T = TypeVar("T")
 N = TypeVar("N", int, float)
@@ -141,6 +142,9 @@ class GatewaySettings:
     # A secret, so from SMSGW_METRICS_TOKEN only: when set, GET /metrics needs it as a Bearer
     # token (the API port may face the internet; metrics name channels and volumes).
     metrics_token: str = field(default="", repr=False)
+    # How recipients are checked: "length" (8 to 15 digits, free) or "libphonenumber" (valid
+    # for its country by Google's metadata, about 20 us a recipient). A route may ask for more.
+    number_check: NumberCheck = "length"
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +155,9 @@ class WorkerSettings:
     job_timeout_seconds: int = bounded(300, 1, DAY)
     health_port: int = bounded(0, 0, 65535)  # 0: no health server
     drain_seconds: float = bounded(10.0, 0, 300)
+    # A routed message moves to its route's next channel once its channel has had no bind up
+    # on any worker for this long.
+    failover_grace_seconds: float = bounded(30.0, 1, 3600)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +192,8 @@ class Settings:
     worker: WorkerSettings = WorkerSettings()
     webhooks: WebhookSettings = WebhookSettings()
     channels: Mapping[str, Channel] = field(default_factory=dict)
+    # [[routes]], compiled; gateway.default_channel is a last catch-all route ("default").
+    routes: RouteTable = field(default_factory=RouteTable)
     source: str = "<defaults>"
 
     def channel(self, name: str) -> Channel | None:
@@ -206,6 +215,7 @@ def settings_from_dict(raw: Mapping[str, Any], env: Mapping[str, str], source: s
     worker_raw = _table(raw.pop("worker", {}), "worker", source)
     webhooks_raw = _table(raw.pop("webhooks", {}), "webhooks", source)
     channels_raw = _table(raw.pop("channels", {}), "channels", source)
+    routes_raw = raw.pop("routes", [])
     if env.get("REDIS_URL"):
         raw["redis_url"] = env["REDIS_URL"]
     for var, key in (
@@ -230,13 +240,87 @@ def settings_from_dict(raw: Mapping[str, Any], env: Mapping[str, str], source: s
             "worker": _build(WorkerSettings, worker_raw, "worker", source),
             "webhooks": _build(WebhookSettings, webhooks_raw, "webhooks", source),
             "channels": channels,
+            "routes": RouteTable(),
             "source": source,
         },
         "",
         source,
     )
     _check_cross_fields(settings)
-    return settings
+    return dataclasses.replace(settings, routes=_routes(routes_raw, settings))
+
+
+_ROUTE_KEYS = {"name", "channels", "fallbacks", "prefixes", "countries", "accounts", "hours",
+               "days", "failover_statuses", "passes", "number_check"}
+
+
+def _routes(raw: Any, settings: Settings) -> RouteTable:
+    """The [[routes]] tables, checked (file, route and problem named), plus the default
+    channel as a last catch-all route."""
+    src = settings.source
+    if not isinstance(raw, list) or not all(isinstance(r, Mapping) for r in raw):
+        raise ConfigError(f"{src}: routes: must be an array of tables ([[routes]])")
+    routes = [_route(body, i, src) for i, body in enumerate(raw)]
+    default = settings.gateway.default_channel
+    if default:
+        routes.append(Route("default", ((default, 1),)))
+    try:
+        check_routes(routes, settings.channels)
+    except RouteError as exc:
+        hint = ""
+        if default and "'default'" in str(exc):
+            hint = " (route 'default' is gateway.default_channel, a last catch-all route)"
+        raise ConfigError(f"{src}: {exc}{hint}") from None
+    return RouteTable.build(routes, settings.gateway.number_check)
+
+
+def _route(body: Mapping[str, Any], i: int, src: str) -> Route:
+    name = body.get("name")
+    where = f"{src}: routes[{i}]" + (f" '{name}'" if isinstance(name, str) else "")
+    unknown = sorted(set(body) - _ROUTE_KEYS)
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]}: unknown setting")
+    if not isinstance(name, str) or not ACCOUNT_NAME.fullmatch(name):
+        raise ConfigError(f"{where}.name: required, 1 to 64 letters, digits, '.', '_' or '-'")
+
+    def strings(key: str) -> list[str]:
+        value = body.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}.{key}: must be a list of strings, got {value!r}")
+        return value
+
+    chans = body.get("channels", [])
+    if isinstance(chans, Mapping):
+        weighted = list(chans.items())
+        if not all(_is_int(w) for _, w in weighted):
+            raise ConfigError(f"{where}.channels: weights must be integers, got {dict(chans)}")
+    else:
+        weighted = [(c, 1) for c in strings("channels")]
+    statuses = body.get("failover_statuses", [])
+    if not isinstance(statuses, list) or not all(_is_int(v) for v in statuses):
+        raise ConfigError(f"{where}.failover_statuses: must be a list of integers (SMPP "
+                          f"command_status values, such as 0x0B), got {statuses!r}")
+    passes = body.get("passes", 1)
+    check = body.get("number_check")
+    if check not in (None, "length", "libphonenumber"):
+        raise ConfigError(f"{where}.number_check: must be 'length' or 'libphonenumber'")
+    if not _is_int(passes):
+        raise ConfigError(f"{where}.passes: must be an integer")
+    hours = body.get("hours")
+    if hours is not None and not isinstance(hours, str):
+        raise ConfigError(f"{where}.hours: must be a string \"HH:MM-HH:MM\" (UTC)")
+    try:
+        window = parse_window(hours, strings("days")) if hours is not None else None
+    except RouteError as exc:
+        raise ConfigError(f"{where}.{exc}") from None
+    if "days" in body and window is None:
+        raise ConfigError(f"{where}.days: only used with hours")
+    return Route(
+        name=name, channels=tuple(weighted), fallbacks=tuple(strings("fallbacks")),
+        prefixes=tuple(p.removeprefix("+") for p in strings("prefixes")),
+        countries=frozenset(c.upper() for c in strings("countries")),
+        accounts=frozenset(strings("accounts")), window=window,
+        failover_statuses=frozenset(statuses), passes=passes, number_check=check)
 
 
 def _with_tls_context(ch: Channel, source: str) -> Channel:
@@ -304,7 +388,7 @@ def _table(value: Any, where: str, source: str) -> Mapping[str, Any]:
     return value
 
 
-_NESTED = {"gateway", "worker", "webhooks", "channels", "source"}
+_NESTED = {"gateway", "worker", "webhooks", "channels", "routes", "source"}
 
 
 def _build(cls: type[T], values: Mapping[str, Any], where: str, source: str) -> T:

@@ -13,7 +13,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from worker.batcher import Batcher
@@ -27,6 +27,7 @@ from worker.logs import CONTENT_LOGGER, message_context
 from worker.metrics import WorkerMetrics
 from worker.patience import PatientAnswers
 from worker.ratelimit import SharedRate
+from worker.routing import RouteTable, outages
 from worker.smpp import pdu
 from worker.smpp.pool import ChannelPool, backoff
 from worker.smpp.receipts import (
@@ -71,6 +72,10 @@ class DispatchSettings:
     # this many due entries (a big backlog costs one bounded script run, not one per message).
     expire_interval_seconds: float = 2.0
     expire_batch: int = 200
+    # Routed messages leave a channel with no bind up on any worker for this long; whether one
+    # has is read from the workers' snapshots this often.
+    failover_grace_seconds: float = 30.0
+    failover_check_seconds: float = 1.0
 
 
 class _Slot:
@@ -103,6 +108,7 @@ class Dispatcher:
         worker_id: str,
         settings: DispatchSettings,
         metrics: WorkerMetrics | None = None,
+        routes: RouteTable | None = None,
     ) -> None:
         self.store = store
         self.metrics = metrics if metrics is not None else WorkerMetrics()
@@ -136,6 +142,13 @@ class Dispatcher:
                                           high=settings.heartbeat_ms / 1000)
         # Per channel: (monotonic time of its next expiry pass, rank that pass starts from).
         self._expiry: dict[str, tuple[float, int]] = {}
+        # Failover: per route, the SMSC answers that move a message on; the channels a route
+        # may move messages off; since when each has had no bind up anywhere (monotonic).
+        table = routes if routes is not None else RouteTable()
+        self._moves_on = {r.name: r.failover_statuses for r in table.routes}
+        self._routed = {ch for r in table.routes for ch in r.order()}
+        self._down_since: dict[str, float] = {}
+        self._next_outage_check = 0.0
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -224,6 +237,7 @@ class Dispatcher:
         worker has in flight is done, so the slowest messages of a batch (paced after a
         throttle, say) do not leave the window idle while they finish."""
         await self.expire_unserved()
+        await self.fail_over_unserved()
         limit, due = await self._due()
         tasks = await self._start(due) if due else []
         if len(due) >= limit and tasks:
@@ -258,6 +272,43 @@ class Dispatcher:
                 self.metrics.failures(name, "Expired", "failed").inc(len(swept.failed))
                 failed += len(swept.failed)
         return failed
+
+    async def fail_over_unserved(self) -> int:
+        """Move routed messages off the channels that have had no bind up on any worker for
+        ``failover_grace_seconds``, to their routes' next channels (those with none left stay,
+        and fail at max age). Checked every ``failover_check_seconds``; how many it moved."""
+        if not self._routed or time.monotonic() < self._next_outage_check:
+            return 0
+        self._next_outage_check = time.monotonic() + self.settings.failover_check_seconds
+        served = set(self.served())
+        watched = [ch for ch in self.channels if ch in self._routed and ch not in served]
+        up = await self.store.bound_channels() if watched else set()
+        now = time.monotonic()
+        self._down_since = outages(self._down_since, watched, up, now)
+        grace = self.settings.failover_grace_seconds
+        moved = 0
+        for name, since in self._down_since.items():
+            if now - since >= grace:
+                moved += await self._fail_over_channel(name, f"no bind up on any worker for "
+                                                             f"{grace:g} s")
+        return moved
+
+    async def _fail_over_channel(self, name: str, text: str) -> int:
+        """One sweep of a dead channel's due messages, a batch at a time (those that cannot
+        move are stepped over, so they never hide the ones behind them)."""
+        batch, start, moved = self.settings.expire_batch, 0, 0
+        for _ in range(100):  # bounded: at most 100 batches a check
+            ids = await self.store.due_page(name, start, batch)
+            got = await self.store.fail_over(ids, channel=name, code="NoBind", text=text)
+            moved += len(got.moved)
+            start += len(ids) - len(got.moved)
+            if len(ids) < batch:
+                break
+        if moved:
+            log.info("%s: %d queued message(s) moved to their next channel (%s)",
+                     name, moved, text)
+            self.metrics.failovers(name, "no_bind").inc(moved)
+        return moved
 
     async def drain_due(self) -> int:
         """Claim and send a batch of what is due on the channels this worker serves."""
@@ -320,6 +371,8 @@ class Dispatcher:
                 await slot.take()
                 content_log.debug("content: %r", msg.content)
                 outcome = await self._submit_parts(msg, slot)
+                if outcome.fail_over and await self._moved_on(msg, outcome):
+                    return
                 self.metrics.outcome(outcome)
                 _log_outcome(outcome)
                 await self._outcomes.put(outcome)
@@ -372,6 +425,23 @@ class Dispatcher:
                        receipt_wait_ms=self._receipt_waits[msg.channel], attempted=True,
                        error_code=code, error_text=text)
 
+    async def _moved_on(self, msg: Claimed, outcome: Outcome) -> bool:
+        """Whether the message moved to its route's next channel (it has one, and Redis took
+        the move); else its outcome is recorded as if its route had no failover."""
+        try:
+            got = await self.store.fail_over(
+                [msg.api_id], channel=msg.channel, code=outcome.error_code,
+                text=outcome.error_text, worker=self.worker_id)
+        except REDIS_ERRORS as exc:
+            log.warning("failover: redis unavailable (%s); recorded where it is", exc)
+            return False
+        to = got.moved.get(msg.api_id)
+        if to is None:
+            return False
+        log.info("moved to %s: %s %s", to, outcome.error_code, outcome.error_text)
+        self.metrics.failovers(msg.channel, "status").inc()
+        return True
+
     async def _submit_part(
         self, msg: Claimed, channel: Channel, pool: ChannelPool, sm: pdu.ShortMessage,
         slot: _Slot, *, in_place: bool,
@@ -393,6 +463,12 @@ class Dispatcher:
                     return normalise_smsc_id(res.message_id)
                 code = f"0x{res.status:08X}"
                 text = pdu.status_name(res.status) + (" (generic_nack)" if res.nack else "")
+                if not in_place and res.status in self._moves_on.get(msg.route, ()):
+                    # Its route sends it elsewhere: a first part, so it moves whole.
+                    plain = (self._retry_or_fail(msg, channel, code, text)
+                             if res.status in channel.transient_statuses
+                             else self._failed(msg, code, text, attempted=True))
+                    return replace(plain, fail_over=True)
                 if res.status not in channel.transient_statuses:
                     return self._failed(msg, code, text, attempted=True)
                 if res.status in PACE_STATUSES and not self._too_old(msg, channel):

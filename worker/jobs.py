@@ -87,7 +87,9 @@ def arq_settings(settings: Settings, *, health: HealthAddress | None = None) -> 
             Store(redis, settings.retention_seconds,
                   ReplicaAcks(settings.replica_acks, settings.replica_ack_timeout_ms)),
             settings.channels, worker_id(),
-            DispatchSettings(retention_seconds=settings.retention_seconds), metrics,
+            DispatchSettings(retention_seconds=settings.retention_seconds,
+                             failover_grace_seconds=w.failover_grace_seconds), metrics,
+            routes=settings.routes,
         )
         dispatcher.start()
         metrics.watch(lambda: dispatcher.pools)

@@ -104,6 +104,11 @@ class WorkerMetrics:
             "Send attempts that failed, by error code (SMPP status as 0x%08X, or BindDown, "
             "Expired, NoChannel) and what happens next (retry or failed)",
             ["channel", "code", "outcome"], registry=r))
+        self.failovers = Children(Counter(
+            "smsgw_failovers",
+            "Messages moved to the next channel of their route, by the channel they left and "
+            "why: status (an SMSC answer the route lists), no_bind (no bind up on any worker "
+            "for the failover grace)", ["channel", "reason"], registry=r))
         self.throttled = Children(Counter(
             "smsgw_throttled_responses", "submit_sm answered ESME_RTHROTTLED", ["channel"],
             registry=r))

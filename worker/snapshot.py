@@ -21,7 +21,7 @@ def worker_snapshot(worker: str, pools: Mapping[str, ChannelPool], at_ms: int) -
 def _channel(pool: ChannelPool) -> dict[str, Any]:
     ch = pool.channel
     return {"binds": ch.binds, "window": ch.window, "mode": ch.bind_mode,
-            "serving": pool.serving, "reconnects": pool.reconnects,
+            "serving": pool.serving, "bound": pool.bound, "reconnects": pool.reconnects,
             "sessions": [_bind(b) for b in pool.binds()]}
 
 

@@ -20,7 +20,7 @@ from gateway.dto import SendSMPPSmsRequest, SMPPMsgResponse
 from gateway.errors import BadRequest, Unavailable
 from gateway.metrics import METRICS
 from gateway.respond import request_format, respond_plain
-from gateway.validate import Invalid, Valid, Validator
+from gateway.validate import Invalid, Target, Valid, Validator
 from worker.ids import new_ids
 from worker.jobs import wake_job
 from worker.store import AcceptResult, LimitExceeded, NewMessage, NotReplicated, now_ms
@@ -29,6 +29,7 @@ JOB_EXPIRY_SECONDS = 3600  # a wake-up job: the messages themselves never expire
 CONFLICT = "clientMessageId was already used with a different content or channel"
 
 Plain = dict[str, Any]  # a DTO's members by name, in declared order, None left out
+_UNROUTED = (Target(),)  # each recipient of a message that named its channel
 
 
 def not_replicated(exc: NotReplicated) -> Unavailable:
@@ -54,12 +55,16 @@ async def send(request: web.Request) -> web.Response:
     if len(messages) > limit:
         msg = f"at most {limit} messages per request, got {len(messages)}"
         raise BadRequest(msg, code="TooMany", field_errors=[("TooMany", "Messages", msg)])
-    validator = Validator(gw.rules, principal.channels)
+    validator = Validator(gw.rules, principal.channels, principal.account, principal.parent)
     checked: list[Valid | Invalid] = [_check(validator, m) for m in messages]
     invalid = sum(1 for c in checked if isinstance(c, Invalid))
     if invalid:
         request.app[METRICS].rejected("invalid").inc(invalid)
-    total = sum(len(c.recipients) for c in checked if isinstance(c, Valid))
+    unroutable = sum(1 for c in checked if isinstance(c, Valid)
+                     for t in c.targets if t.refused)
+    if unroutable:
+        request.app[METRICS].rejected("unroutable").inc(unroutable)
+    total = sum(len(c.recipients) for c in checked if isinstance(c, Valid)) - unroutable
     if total > limit:
         msg = f"at most {limit} recipients per request, got {total}"
         raise BadRequest(msg, code="TooMany", field_errors=[("TooMany", "Messages", msg)])
@@ -114,8 +119,13 @@ async def _accept(
         NewMessage(api_id=next(ids), account=account, channel=c.channel, to=to,
                    content=c.content, encoding=c.encoding, segments=c.segments, cmid=c.cmid,
                    fingerprint=c.fingerprint)
+        if not c.targets else
+        NewMessage(api_id=next(ids), account=account, channel=t.channel, to=to,
+                   content=c.content, encoding=t.encoding, segments=t.segments, cmid=c.cmid,
+                   fingerprint=c.fingerprint, route=t.route, chain=t.chain)
         for c in checked if isinstance(c, Valid)
-        for to in c.recipients
+        for to, t in zip(c.recipients, c.targets or _UNROUTED * len(c.recipients), strict=True)
+        if not t.refused
     ]
     job_id, payload = wake_job(now_ms())
     try:
@@ -142,11 +152,16 @@ def answers(
             out.append(_refused(m.get("to"), str(c), _message(m)))
             continue
         cmid = m.get("clientMessageId")
-        for to in c.recipients:
-            r = next(results)
-            sent = {"channel": c.channel, "to": to, "content": c.content}
+        for to, t in zip(c.recipients, c.targets or _UNROUTED * len(c.recipients), strict=True):
+            sent = {"channel": t.channel or c.channel, "to": to, "content": c.content}
+            if not sent["channel"]:  # not routed: the message named none
+                del sent["channel"]
             if cmid is not None:
                 sent["clientMessageId"] = cmid
+            if t.refused:
+                out.append(_refused(to, t.refused, sent))
+                continue
+            r = next(results)
             if r.conflict:
                 out.append(_refused(to, CONFLICT, sent))
             else:

@@ -153,6 +153,7 @@ OUT_OF_RANGE: list[tuple[str, str, Any, Any]] = [
     ("worker", "job_timeout_seconds", 0, 86401),
     ("worker", "health_port", None, 65536),
     ("worker", "drain_seconds", None, 301),
+    ("worker", "failover_grace_seconds", 0.5, 3601),
     ("webhooks", "timeout_seconds", 0.0, 61),
     ("webhooks", "max_age_seconds", 0, 30 * 86400 + 1),
     ("webhooks", "backoff_min_seconds", 0.0, 86401),

@@ -30,9 +30,9 @@ class ApiKeys(StoreBase):
         raw = await self._key_scripts.auth(keys=[api_key_key(secret_hash)], args=[touch_every_ms])
         if not raw:
             return None
-        flat, children, now = raw
+        flat, children, now, parent = raw
         return KeyRow(fields=_pairs(flat), children=frozenset(_text(c) for c in children),
-                      now_ms=int(now))
+                      now_ms=int(now), parent=_text(parent))
 
     async def create_api_key(
         self, secret_hash: str, fields: Mapping[str, str], *, parent: str = "", owner: str = ""

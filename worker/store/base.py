@@ -93,6 +93,7 @@ class StoreBase:
         self._mo = scripts.register(redis, "record_mo")
         self._renew_lease = scripts.register(redis, "renew_lease")
         self._release_lease = scripts.register(redis, "release_lease")
+        self._fail_over = scripts.register(redis, "fail_over")
 
     async def _durably(
         self, script: AsyncScript, *, keys: Sequence[Any] = (), args: Sequence[Any] = ()

@@ -118,8 +118,8 @@ class Messages(StoreBase):
                                       *ids])
         return [
             Claimed(api_id=i, channel=ch, to=to, content=c, attempts=int(a),
-                    accepted_at=int(at), reclaimed=bool(r))
-            for i, ch, to, c, a, at, r in json.loads(raw)
+                    accepted_at=int(at), reclaimed=bool(r), route=rt)
+            for i, ch, to, c, a, at, r, rt in json.loads(raw)
         ]
 
     async def record_outcomes(
@@ -210,7 +210,7 @@ def _accept_request(call: AcceptCall) -> dict[str, Any]:
     request: dict[str, Any] = {"w": call.window_seconds * 1000, "m": [
         {"id": m.api_id, "account": m.account, "cmid": m.cmid, "fp": m.fingerprint,
          "channel": m.channel, "to": m.to, "content": m.content, "enc": m.encoding,
-         "seg": m.segments}
+         "seg": m.segments, **({"rt": m.route, "ch": m.chain} if m.route else {})}
         for m in call.messages]}
     if call.limits is not None:
         lim = call.limits

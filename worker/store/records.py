@@ -23,6 +23,8 @@ class NewMessage:
     segments: int
     cmid: str = ""
     fingerprint: str = ""
+    route: str = ""  # the route that chose ``channel`` ('' the message named it)
+    chain: str = ""  # the channels it fails over along, comma separated, ``channel`` first
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,7 @@ class Claimed:
     attempts: int  # spent before this claim (submits that reached the SMSC)
     accepted_at: int
     reclaimed: bool  # the previous holder died: its submit may have reached the SMSC
+    route: str = ""  # the route that chose its channel ('' the message named it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +76,9 @@ class Outcome:
     deferred: bool = False  # waited for a resource (a free ref, a throttled SMSC)
     attempted: bool = False  # a submit of it reached the SMSC: spends one of max_attempts
     receipt_wait_ms: int = 0  # submitted: becomes unknown if no receipt settles it by then
+    # its route moves it on for this answer: to its next channel if it has one (see
+    # Store.fail_over), else the outcome stands
+    fail_over: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +168,7 @@ class KeyRow:
     fields: dict[str, str]
     children: frozenset[str]  # accounts owned by the key's account (Partner keys only)
     now_ms: int  # Redis' clock, the one every gateway instance shares
+    parent: str = ""  # the account owning the key's account ('' none): routes match on it
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,3 +231,11 @@ class WebhookTargets:
     callback_url: str
     secret: str = field(repr=False)
     inbound: Mapping[str, str]  # channel -> URL
+
+
+@dataclass(frozen=True, slots=True)
+class FailedOver:
+    """What :meth:`Store.fail_over` did."""
+
+    moved: dict[str, str]  # id -> the channel it moved to
+    last: list[str]  # ids whose chain has no channel left: they stay where they are

@@ -29,10 +29,10 @@ async def test_authenticate_key_returns_the_record_children_and_the_clock(redis:
     await redis.hset(api_key_key("h1"), mapping={"account": "p1", "roles": "Partner",
                                                  "enabled": "1"})
     await redis.sadd(children_key("p1"), "c1")
-    flat, children, now = await run(redis, "authenticate_key", keys=[api_key_key("h1")],
+    flat, children, now, parent = await run(redis, "authenticate_key", keys=[api_key_key("h1")],
                                     args=[60_000])
     assert dict(zip(flat[::2], flat[1::2], strict=True))[b"account"] == b"p1"
-    assert children == [b"c1"]
+    assert children == [b"c1"] and parent == b""
     assert await redis.hget(api_key_key("h1"), "last_used") == str(now).encode()
     assert await run(redis, "authenticate_key", keys=[api_key_key("nope")], args=[0]) is None
 

@@ -85,7 +85,7 @@ async def test_claim_moves_a_due_message_to_sending_under_the_worker(redis: Redi
     await _accept(redis, now, [{"w": 60_000, "m": [_message("a1")]}])
     async with published(redis, EVENTS) as heard:
         claimed = await _claim(redis, now + 10, "a1")
-    assert claimed == [["a1", CH, "27820000001", "hi", 0, str(now), 0]]
+    assert claimed == [["a1", CH, "27820000001", "hi", 0, str(now), 0, ""]]
     assert await redis.hmget(msg_key("a1"), ["status", "worker"]) == [b"sending", b"w1"]
     assert await redis.zscore(pending_key(CH), "a1") == now + 10 + 30_000
     assert heard == ["a1 sending"]
@@ -96,7 +96,7 @@ async def test_claim_takes_over_a_dead_holders_message_as_reclaimed(redis: Redis
     await _accept(redis, now, [{"w": 60_000, "m": [_message("a1")]}])
     await _claim(redis, now + 10, "a1", worker="dead")
     assert await _claim(redis, now + 20, "a1", worker="alive") == [
-        ["a1", CH, "27820000001", "hi", 1, str(now), 1]]
+        ["a1", CH, "27820000001", "hi", 1, str(now), 1, ""]]
     await redis.set(worker_key("alive"), "1")
     assert await _claim(redis, now + 30, "a1", worker="other") == []
 
@@ -153,3 +153,21 @@ async def test_expire_queued_fails_the_old_queued_messages_of_a_channel(redis: R
     assert await redis.hmget(msg_key("old"), ["status", "err_code"]) == [b"failed", b"Expired"]
     assert await redis.hget(msg_key("new"), "status") == b"queued"
     assert await redis.zrange(pending_key(CH), 0, -1) == [b"new"]
+
+
+async def test_fail_over_moves_a_queued_message_to_the_next_channel_of_its_chain(
+    redis: Redis,
+) -> None:
+    now = now_ms()
+    routed = {**_message("r1"), "rt": "za", "ch": f"{CH},backup"}
+    await _accept(redis, now, [{"w": 60_000, "m": [routed, _message("plain")]}])
+    moved, last = await run(redis, "fail_over",
+                            args=[now + 1, CH, "", "0x0000000B", "ESME_RINVDSTADR", "r1", "plain"])
+    assert (moved, last) == ([[b"r1", b"backup"]], [b"plain"])
+    record = await redis.hmget(msg_key("r1"), ["channel", "hop", "attempts", "status", "route"])
+    assert record == [b"backup", b"1", b"0", b"queued", b"za"]
+    assert await redis.zrange(pending_key("backup"), 0, -1) == [b"r1"]
+    assert await redis.zrange(pending_key(CH), 0, -1) == [b"plain"]
+    again, end = await run(redis, "fail_over",
+                           args=[now + 2, "backup", "", "BindDown", "no bind", "r1"])
+    assert (again, end) == ([], [b"r1"])  # the chain has no channel left: it stays

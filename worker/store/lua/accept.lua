@@ -13,7 +13,8 @@
       ARGV[5] job payload
       ARGV[6] job expiry (ms)
       ARGV[7] requests, JSON: [{w = window_ms, m = [{id, account, cmid, fp, channel, to,
-              content, enc, seg}], lim = [bucket key, quota key prefix, rate, burst, quota]}]
+              content, enc, seg, rt?, ch? (route, chain: routed messages)}], lim = [bucket key,
+              quota key prefix, rate, burst, quota]}]
               (lim absent: no limits)
     Output:
       JSON, one answer per request, in order: {k = kinds, r = ids} (a letter per message:
@@ -115,7 +116,8 @@ local function store(m)
   local key = P .. 'm:' .. m.id
   redis.call('HSET', key, 'id', m.id, 'account', m.account, 'cmid', m.cmid,
     'channel', m.channel, 'to', m.to, 'content', m.content, 'enc', m.enc, 'seg', m.seg,
-    'status', 'queued', 'attempts', 0, 'accepted_at', now, 'tr', queued_tr)
+    'status', 'queued', 'attempts', 0, 'accepted_at', now, 'tr', queued_tr,
+    'route', m.rt or '', 'chain', m.ch or '')
   redis.call('EXPIRE', key, retention)
   -- Due-index entries are added together at the end, one ZADD per channel and chunk.
   local d = due[m.channel]

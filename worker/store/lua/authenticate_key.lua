@@ -5,7 +5,8 @@
       KEYS[1] the key record (key:{sha256})
       ARGV[1] touch every (ms)
     Output:
-      {record (flat field/value list), children, now (ms)}, or false for an unknown key
+      {record (flat field/value list), children, now (ms), parent account ('' none)}, or
+      false for an unknown key
     Events: none.
 ]]
 --- @include "keys"
@@ -23,4 +24,5 @@ local children = {}
 if string.find(',' .. (f.roles or '') .. ',', ',Partner,', 1, true) then
   children = redis.call('SMEMBERS', P .. 'children:' .. (f.account or ''))
 end
-return {rec, children, now}
+local parent = redis.call('HGET', P .. 'acct:' .. (f.account or ''), 'parent') or ''
+return {rec, children, now, parent}

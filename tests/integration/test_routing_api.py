@@ -1,0 +1,169 @@
+"""Routing at accept time, over real HTTP and a real redis-server: a message that names no
+channel is routed; the record shows the route and its failover chain; a recipient no route can
+send is answered accepted:false with the reason; a key's channels bound what routing picks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from redis.asyncio import Redis
+
+from gateway.app import create_app
+from gateway.keys_cli import create_key
+from worker.config import settings_from_dict
+from worker.store import Store
+
+pytestmark = pytest.mark.integration
+
+PATH = "/communication/message/smpp/sms"
+CONFIG: dict[str, Any] = {
+    "gateway": {"default_country_code": "27"},
+    "channels": {"a": {}, "b": {}, "c": {}},
+    "routes": [
+        {"name": "vip", "accounts": ["vip"], "channels": ["c"]},
+        {"name": "za", "prefixes": ["27"], "channels": {"a": 1}, "fallbacks": ["b"]},
+        {"name": "fr", "countries": ["FR"], "channels": ["b"], "number_check": "libphonenumber"},
+    ],
+}
+
+Client = Callable[..., AsyncIterator[aiohttp.ClientSession]]
+
+
+@pytest.fixture
+async def gateway(redis_url: str) -> AsyncIterator[str]:
+    runner = web.AppRunner(create_app(settings_from_dict(CONFIG, {"REDIS_URL": redis_url},
+                                                         source="test.toml")))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    await runner.cleanup()
+
+
+async def _send(base: str, key: str, *messages: dict[str, str]) -> list[dict[str, Any]]:
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as http, \
+            http.post(base + PATH, json={"Messages": list(messages)}) as resp:
+        assert resp.status == 200, await resp.text()
+        return list((await resp.json())["messages"])
+
+
+async def _key(redis: Redis, account: str, channels: frozenset[str] | None = None,
+               parent: str = "") -> str:
+    return await create_key(Store(redis, 3600), name="t", account=account,
+                            roles=frozenset({"Client"}), channels=channels,
+                            parent_account=parent)
+
+
+async def test_a_message_naming_no_channel_goes_where_its_route_sends(
+    gateway: str, redis: Redis
+) -> None:
+    key = await _key(redis, "acme")
+    (za, fr) = await _send(gateway, key, {"to": "0821234567", "content": "hi"},
+                           {"to": "+33612345678", "content": "salut"})
+    assert (za["accepted"], za["msg"]["channel"], fr["msg"]["channel"]) == (True, "a", "b")
+    (record,) = await Store(redis, 3600).get([za["apiMessageId"]])
+    assert record is not None
+    assert (record.fields["channel"], record.fields["route"], record.fields["chain"]) == \
+        ("a", "za", "a,b")
+
+
+async def test_a_message_naming_a_channel_still_goes_there(gateway: str, redis: Redis) -> None:
+    key = await _key(redis, "acme")
+    (got,) = await _send(gateway, key, {"to": "0821234567", "content": "hi", "channel": "c"})
+    (record,) = await Store(redis, 3600).get([got["apiMessageId"]])
+    assert record is not None and (record.fields["channel"], record.fields["route"]) == ("c", "")
+
+
+async def test_a_recipient_no_route_sends_is_refused_with_the_reason_and_others_go(
+    gateway: str, redis: Redis
+) -> None:
+    key = await _key(redis, "acme")
+    (us, za) = await _send(gateway, key, {"to": "+12025550123,0821234567", "content": "hi"})
+    assert us["accepted"] is False and us["to"] == "12025550123"
+    assert us["error"] == "no route sends to +12025550123 for account 'acme'"
+    assert za["accepted"] is True and za["msg"]["channel"] == "a"
+
+
+async def test_a_route_asking_for_libphonenumber_refuses_an_invalid_number(
+    gateway: str, redis: Redis
+) -> None:
+    key = await _key(redis, "acme")
+    (got,) = await _send(gateway, key, {"to": "+3361234567", "content": "hi"})
+    assert got["accepted"] is False
+    assert "'+3361234567' is not a valid number for FR" in got["error"]
+
+
+async def test_a_route_matches_a_child_account_by_its_parent(gateway: str, redis: Redis) -> None:
+    await _key(redis, "vip")  # the parent account exists
+    key = await _key(redis, "vip-shop", parent="vip")
+    (got,) = await _send(gateway, key, {"to": "0821234567", "content": "hi"})
+    assert got["msg"]["channel"] == "c"
+
+
+async def test_a_key_restricted_to_a_fallback_is_routed_to_it(gateway: str, redis: Redis) -> None:
+    key = await _key(redis, "acme", channels=frozenset({"b"}))
+    (got,) = await _send(gateway, key, {"to": "0821234567", "content": "hi"})
+    assert got["accepted"] is True and got["msg"]["channel"] == "b"
+    (record,) = await Store(redis, 3600).get([got["apiMessageId"]])
+    assert record is not None and record.fields["chain"] == "b"
+
+
+async def test_a_key_with_no_channel_of_the_route_is_refused_at_accept_time(
+    gateway: str, redis: Redis
+) -> None:
+    key = await _key(redis, "acme", channels=frozenset({"c"}))
+    (got,) = await _send(gateway, key, {"to": "0821234567", "content": "hi"})
+    assert got["accepted"] is False
+    assert got["error"] == "route 'za' sends only on channels this API key may not use"
+
+
+async def test_a_retry_of_a_routed_message_is_a_duplicate(gateway: str, redis: Redis) -> None:
+    key = await _key(redis, "acme")
+    msg = {"to": "0821234567", "content": "hi", "clientMessageId": "r-1"}
+    (first,) = await _send(gateway, key, msg)
+    (again,) = await _send(gateway, key, msg)
+    assert again["accepted"] is True and again["apiMessageId"] == first["apiMessageId"]
+
+
+async def test_admin_routes_lists_the_routes_for_admins_only(gateway: str, redis: Redis) -> None:
+    admin = await create_key(Store(redis, 3600), name="a", account="ops",
+                             roles=frozenset({"Admin"}), channels=None)
+    client = await _key(redis, "acme")
+    async with aiohttp.ClientSession() as http:
+        async with http.get(gateway + "/admin/routes",
+                            headers={"Authorization": f"Bearer {admin}"}) as resp:
+            assert resp.status == 200
+            routes = (await resp.json())["routes"]
+        async with http.get(gateway + "/admin/routes",
+                            headers={"Authorization": f"Bearer {client}"}) as resp:
+            assert resp.status == 403
+    assert [r["name"] for r in routes] == ["vip", "za", "fr"]
+    assert routes[1]["channels"] == [{"channel": "a", "weight": 1}]
+    assert routes[1]["fallbacks"] == ["b"] and routes[2]["numberCheck"] == "libphonenumber"
+
+
+async def test_a_weighted_route_splits_10000_messages_within_two_percent_of_its_weights(
+    redis_url: str, redis: Redis
+) -> None:
+    config = {"gateway": {"default_country_code": "27"}, "channels": {"a": {}, "b": {}},
+              "routes": [{"name": "split", "channels": {"a": 3, "b": 1}}]}
+    runner = web.AppRunner(create_app(settings_from_dict(config, {"REDIS_URL": redis_url},
+                                                         source="test.toml")))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        key = await _key(redis, "acme")
+        base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        answers = []
+        for chunk in range(10):
+            tos = ",".join(f"+2782{chunk:02d}{n:05d}" for n in range(1000))
+            answers += await _send(base, key, {"to": tos, "content": "hi"})
+    finally:
+        await runner.cleanup()
+    records = await Store(redis, 3600).get([a["apiMessageId"] for a in answers])
+    on_a = sum(1 for r in records if r is not None and r.fields["channel"] == "a")
+    assert len(records) == 10_000
+    assert abs(on_a / 10_000 - 0.75) < 0.02
