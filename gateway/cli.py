@@ -1,4 +1,5 @@
-"""The ``smsgw`` command: gateway, worker, webhooks, smsc-sim, dev, keys, accounts, numbers.
+"""The ``smsgw`` command: gateway, worker, webhooks, smpp-server, smsc-sim, dev, keys,
+accounts, numbers, smpp-users.
 
 This is the entry point, so it is the one place that reads the environment.
 """
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 
 from gateway.accounts_cli import add_parser as add_accounts_parser
 from gateway.numbers_cli import add_parser as add_numbers_parser
+from gateway.smpp_server.users_cli import add_parser as add_smpp_users_parser
 from worker.config import ConfigError, Settings, load_settings
 from worker.gctune import tune_gc
 from worker.logs import LOG_FORMATS, config_secrets, setup_logging
@@ -79,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
                        ("delete", "delete a key")):
         ksub.add_parser(name, help=text).add_argument("id")
     sub.add_parser("webhooks", help="deliver webhooks (status changes and MO messages)")
+    smpp = sub.add_parser("smpp-server", help="accept SMPP clients (bind, submit_sm, receipts)")
+    smpp.add_argument("--host", default=None)
+    smpp.add_argument("--port", type=int, default=None, help="0: a free port")
+    add_smpp_users_parser(sub)
     add_accounts_parser(sub)
     add_numbers_parser(sub)
     return parser
@@ -110,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    if args.command in ("gateway", "worker", "webhooks"):
+    if args.command in ("gateway", "worker", "webhooks", "smpp-server"):
         tune_gc()  # long-running: see worker/gctune.py
     if args.command == "gateway":
         from gateway.serve import serve
@@ -122,6 +128,16 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
         return run_worker(settings, health_port=args.health_port,
                           health_host=args.health_host, burst=args.burst)
+    if args.command == "smpp-server":
+        from gateway.smpp_server.server import run_smpp_server
+
+        srv = settings.smpp_server
+        return run_smpp_server(settings, args.host or srv.host,
+                               srv.port if args.port is None else args.port)
+    if args.command == "smpp-users":
+        from gateway.smpp_server.users_cli import run_smpp_users
+
+        return asyncio.run(run_smpp_users(args, settings))
     if args.command == "keys":
         from gateway.keys_cli import run_keys
 

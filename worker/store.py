@@ -37,6 +37,8 @@ Key schema (prefix ``smsgw:``)::
     events                 pubsub "{id} {status}" lines: a script run's transitions (and MO
                                  as "{id} mo") in one message; see parse_events()
     wh:*, inbound:*, mo:in:*  webhooks: see the "Webhooks" section at the end
+    smpp:*                 the SMPP server's users, binds and receipt streams: see
+                           worker/smpp_server_store.py (the transition Lua writes smpp:rcpt:*)
     stats:{minute}         hash  "{channel}|{status}" -> transitions to it in that minute
                                  (minute = epoch ms // 60000; "accepted" for new messages)
     failures               list  newest messages that ended badly: [id, channel, status,
@@ -170,6 +172,12 @@ class NewMessage:
     segments: int
     cmid: str = ""
     fingerprint: str = ""
+    # The door it came through: "" for HTTP, "smpp" for the SMPP server, whose client hears
+    # of the states in ``notify`` ("f" final, "x" final failures only, "i" intermediate) on
+    # its account's SMPP receipt stream; ``source`` is the client's source_addr.
+    door: str = ""
+    notify: str = ""
+    source: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,9 +390,27 @@ local function capture(key, account, dst, at)
              'channel', f[2] or '', 'to', f[3] or '', 'code', f[4] or '', 'text', f[5] or '',
              'stat', f[6] or '', 'err', f[7] or '', 'at', at)
 end
+local function smpp_notify(key, f, dst, at)
+  -- A message that came in over SMPP: its client hears of the states it asked for (its
+  -- registered_delivery, as f.notify) on its account's SMPP receipt stream, written here by
+  -- the script that makes the transition, like a webhook event. The stream's key and reader
+  -- are in worker/smpp_server_store.py.
+  local want = f.notify or ''
+  if FINAL[dst] then
+    if not string.find(want, 'f', 1, true)
+       and not (string.find(want, 'x', 1, true) and dst ~= 'delivered') then return end
+  elseif not (string.find(want, 'i', 1, true) and (dst == 'submitted' or dst == 'unknown')) then
+    return
+  end
+  local g = redis.call('HMGET', key, 'accepted_at', 'content', 'src', 'dlr_err', 'err_code')
+  redis.call('XADD', P .. 'smpp:rcpt:' .. f.account, 'MAXLEN', '~', WH_MAXLEN, '*',
+             'kind', 'receipt', 'id', string.sub(key, #P + 3), 'status', dst, 'to', f.to or '',
+             'src', g[3] or '', 'submitted', g[1] or '', 'at', at, 'err', g[4] or '',
+             'code', g[5] or '', 'text', string.sub(g[2] or '', 1, 80))
+end
 local function fetch(key, ...)
   -- The fields move() needs and the caller's own, in one HMGET, by name (false if absent).
-  local names = {'status', 'account', 'channel', 'tr', 'ref', 'to', ...}
+  local names = {'status', 'account', 'channel', 'tr', 'ref', 'to', 'door', 'notify', ...}
   local got = redis.call('HMGET', key, unpack(names))
   local f = {}
   for i, name in ipairs(names) do f[name] = got[i] end
@@ -415,6 +441,7 @@ local function move(key, f, dst, at, detail, extra)
   local id = string.sub(key, #P + 3)
   events[#events + 1] = id .. ' ' .. dst
   capture(key, f.account, dst, at)
+  if f.door == 'smpp' then smpp_notify(key, f, dst, at) end
   count(f.channel or '', dst, at)
   if FINAL[dst] and dst ~= 'delivered' then
     failure(id, f.channel or '', dst, detail or '', at)
@@ -668,6 +695,9 @@ local function store(m)
   redis.call('HSET', key, 'id', m.id, 'account', m.account, 'cmid', m.cmid,
     'channel', m.channel, 'to', m.to, 'content', m.content, 'enc', m.enc, 'seg', m.seg,
     'status', 'queued', 'attempts', 0, 'accepted_at', now, 'tr', queued_tr)
+  if m.door then
+    redis.call('HSET', key, 'door', m.door, 'notify', m.notify, 'src', m.src)
+  end
   redis.call('EXPIRE', key, retention)
   -- Due-index entries are added together at the end, one ZADD per channel and chunk.
   local d = due[m.channel]
@@ -1430,15 +1460,21 @@ class Store:
 def _accept_request(call: AcceptCall) -> dict[str, Any]:
     """One request as the accept script reads it."""
     request: dict[str, Any] = {"w": call.window_seconds * 1000, "m": [
-        {"id": m.api_id, "account": m.account, "cmid": m.cmid, "fp": m.fingerprint,
-         "channel": m.channel, "to": m.to, "content": m.content, "enc": m.encoding,
-         "seg": m.segments}
-        for m in call.messages]}
+        _accept_message(m) for m in call.messages]}
     if call.limits is not None:
         lim = call.limits
         request["lim"] = [bucket_key(lim.key_id), quota_key_prefix(lim.key_id), lim.rate,
                           lim.burst, lim.daily_quota]
     return request
+
+
+def _accept_message(m: NewMessage) -> dict[str, Any]:
+    msg = {"id": m.api_id, "account": m.account, "cmid": m.cmid, "fp": m.fingerprint,
+           "channel": m.channel, "to": m.to, "content": m.content, "enc": m.encoding,
+           "seg": m.segments}
+    if m.door:  # HTTP messages, the bulk, carry no door fields
+        msg.update(door=m.door, notify=m.notify, src=m.source)
+    return msg
 
 
 def _accept_answer(
