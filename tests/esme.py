@@ -68,8 +68,9 @@ class Esme:
             self.receipts.append(Receipt(_text(pdu.receipted_message_id),
                                          int(pdu.message_state or 0), int(pdu.esm_class),
                                          _text(pdu.short_message)))
-            self.client.send_pdu(smpplib.smpp.make_pdu(
-                "deliver_sm_resp", client=self.client, sequence=pdu.sequence))
+            resp = smpplib.smpp.make_pdu("deliver_sm_resp", client=self.client)
+            resp.sequence = pdu.sequence  # as smpplib's own read_once() answers
+            self.client.send_pdu(resp)
         elif pdu.command == "submit_sm_resp":
             self.answers[int(pdu.sequence)] = (int(pdu.status), _text(pdu.message_id))
         return pdu
@@ -89,7 +90,8 @@ class Esme:
         """Read until ``count`` receipts in all have come."""
         while len(self.receipts) < count:
             if self.read() is None:
-                raise ConnectionError("the server closed the connection")
+                raise ConnectionError(f"the server closed the connection after "
+                                      f"{len(self.receipts)} receipts")
         return self.receipts
 
     def send_raw(self, data: bytes) -> None:
