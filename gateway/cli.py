@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--smsc-password", default="secret")
     dev.add_argument("--config", default=None, help="a TOML config instead of the dev one")
     dev.add_argument("--redis-port", type=int, default=0, help="embedded redis port (0: free)")
+    dev.add_argument("--smpp-port", type=int, default=2776, help="SMPP server port (0: free)")
     dev.add_argument("--api-key", default=os.environ.get("SMSGW_DEV_API_KEY"),
                      help="fixed demo API key (default: generated; env SMSGW_DEV_API_KEY)")
 
