@@ -70,7 +70,10 @@ class Esme:
                                          _text(pdu.short_message)))
             resp = smpplib.smpp.make_pdu("deliver_sm_resp", client=self.client)
             resp.sequence = pdu.sequence  # as smpplib's own read_once() answers
-            self.client.send_pdu(resp)
+            try:
+                self.client.send_pdu(resp)
+            except (smpplib.exceptions.ConnectionError, OSError):
+                return None
         elif pdu.command == "submit_sm_resp":
             self.answers[int(pdu.sequence)] = (int(pdu.status), _text(pdu.message_id))
         return pdu
