@@ -134,7 +134,13 @@ class SmppServer:
         for session in list(self.ctx.sessions):
             session.close_soon()
         if self._serving:
-            await asyncio.wait(list(self._serving), timeout=_CLOSE_GRACE)
+            _, stuck = await asyncio.wait(list(self._serving), timeout=_CLOSE_GRACE)
+            for task in stuck:
+                task.cancel()
+            if stuck:
+                await asyncio.wait(stuck)
+        if self.ctx.tasks:
+            await asyncio.wait(list(self.ctx.tasks))
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

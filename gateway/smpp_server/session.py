@@ -309,6 +309,7 @@ class ClientSession:
 
     async def _end(self) -> None:
         self._closed = True
+        self._writer.close()  # first: nothing below may leave the transport open
         for task in list(self._tasks):
             task.cancel()
         for fut in self._waiting.values():
@@ -316,7 +317,6 @@ class ClientSession:
                 fut.set_exception(ConnectionError("session closed"))
         if self.user is not None:
             await self._ctx.unbound(self)
-        self._writer.close()
         try:
             await self._writer.wait_closed()
         except (ConnectionError, OSError):
