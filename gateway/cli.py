@@ -1,5 +1,5 @@
-"""The ``smsgw`` command: gateway, worker, webhooks, smsc-sim, dev, keys, accounts, numbers,
-routes.
+"""The ``smsgw`` command: gateway, worker, webhooks, smpp-server, smsc-sim, dev, keys,
+accounts, numbers, routes, smpp-users.
 
 This is the entry point, so it is the one place that reads the environment.
 """
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from gateway.accounts_cli import add_parser as add_accounts_parser
 from gateway.numbers_cli import add_parser as add_numbers_parser
 from gateway.routes_cli import add_parser as add_routes_parser
+from gateway.smpp_server.users_cli import add_parser as add_smpp_users_parser
 from worker.config import ConfigError, Settings, load_settings
 from worker.gctune import tune_gc
 from worker.logs import LOG_FORMATS, config_secrets, setup_logging
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--smsc-password", default="secret")
     dev.add_argument("--config", default=None, help="a TOML config instead of the dev one")
     dev.add_argument("--redis-port", type=int, default=0, help="embedded redis port (0: free)")
+    dev.add_argument("--smpp-port", type=int, default=2776, help="SMPP server port (0: free)")
     dev.add_argument("--api-key", default=os.environ.get("SMSGW_DEV_API_KEY"),
                      help="fixed demo API key (default: generated; env SMSGW_DEV_API_KEY)")
 
@@ -81,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
                        ("delete", "delete a key")):
         ksub.add_parser(name, help=text).add_argument("id")
     sub.add_parser("webhooks", help="deliver webhooks (status changes and MO messages)")
+    smpp = sub.add_parser("smpp-server", help="accept SMPP clients (bind, submit_sm, receipts)")
+    smpp.add_argument("--host", default=None)
+    smpp.add_argument("--port", type=int, default=None, help="0: a free port")
+    add_smpp_users_parser(sub)
     add_accounts_parser(sub)
     add_numbers_parser(sub)
     add_routes_parser(sub)
@@ -113,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    if args.command in ("gateway", "worker", "webhooks"):
+    if args.command in ("gateway", "worker", "webhooks", "smpp-server"):
         tune_gc()  # long-running: see worker/gctune.py
     if args.command == "gateway":
         from gateway.serve import serve
@@ -125,6 +131,16 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
         return run_worker(settings, health_port=args.health_port,
                           health_host=args.health_host, burst=args.burst)
+    if args.command == "smpp-server":
+        from gateway.smpp_server.server import run_smpp_server
+
+        srv = settings.smpp_server
+        return run_smpp_server(settings, args.host or srv.host,
+                               srv.port if args.port is None else args.port)
+    if args.command == "smpp-users":
+        from gateway.smpp_server.users_cli import run_smpp_users
+
+        return asyncio.run(run_smpp_users(args, settings))
     if args.command == "keys":
         from gateway.keys_cli import run_keys
 

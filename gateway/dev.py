@@ -1,8 +1,9 @@
 """``smsgw dev``: the whole gateway on one machine, no Docker.
 
 Starts an embedded redis-server (unless REDIS_URL is set), the SMSC simulator (unless an external
-SMSC is named), one worker and the gateway, each as a child process; creates a demo API key;
-prints curl commands; on Ctrl-C or SIGTERM stops every child and leaves nothing running.
+SMSC is named), one worker, the webhook deliverer, the gateway and the SMPP server, each as a
+child process; creates a demo API key and a demo SMPP user; prints curl commands and an SMPP
+line to copy; on Ctrl-C or SIGTERM stops every child and leaves nothing running.
 """
 
 from __future__ import annotations
@@ -17,13 +18,17 @@ import tempfile
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
+from gateway.auth import InvalidKey
 from gateway.keys_cli import create_key
+from gateway.smpp_server.users import SmppUserSpec, create_user, rotate_password
 from worker.config import load_settings
 from worker.redisconn import redis_client
 from worker.redisproc import RedisProcess, free_port
 from worker.store import Store
+from worker.store.smpp_server import SmppServerStore
 
 DEMO_ACCOUNT = "demo"
+DEMO_SMPP_USER = "demo"
 STOP_SECONDS = 15.0
 
 
@@ -66,8 +71,16 @@ async def _dev(args: argparse.Namespace, env: dict[str, str]) -> int:
         await children.start("webhooks", ["webhooks"], env)
         await children.start("gateway", ["gateway", "--host", args.host, "--port",
                                          str(args.port)], env)
+        smpp_port = args.smpp_port or free_port()
+        await children.start("smpp-server", ["smpp-server", "--host", args.host, "--port",
+                                             str(smpp_port)], env,
+                             ready=b"smpp-server listening on")
+        smpp_password = await _demo_smpp_user(settings.redis_url)
         await _wait_http(args.host, args.port)
         _print_banner(args.host, args.port, api_key, settings.gateway.default_channel)
+        print(f"SMPP clients (bind as transmitter, receiver or transceiver; receipts come back "
+              f"as deliver_sm):\n  smpp://{args.host}:{smpp_port} "
+              f"system_id={DEMO_SMPP_USER} password={smpp_password}\n", flush=True)
         print(f"Live status page (a dev Admin key in the link; the page keeps it in the tab):\n"
               f"  http://{args.host}:{args.port}/admin/status#key={admin_key}\n", flush=True)
         await children.wait_any_or(stop)
@@ -105,6 +118,22 @@ async def _demo_key(
     try:
         return await create_key(Store(redis, retention), name=name, account=account,
                                 roles=frozenset({role}), channels=None, secret=fixed)
+    finally:
+        await redis.aclose()
+
+
+async def _demo_smpp_user(redis_url: str) -> str:
+    """The demo account's SMPP user's password: a new user, or a new password for the one a
+    reused Redis already holds."""
+    redis = redis_client(redis_url)
+    store = SmppServerStore(redis)
+    try:
+        try:
+            password, _ = await create_user(store, SmppUserSpec(system_id=DEMO_SMPP_USER,
+                                                                account=DEMO_ACCOUNT))
+        except InvalidKey:
+            password = await rotate_password(store, DEMO_SMPP_USER) or ""
+        return password
     finally:
         await redis.aclose()
 

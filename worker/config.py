@@ -179,6 +179,35 @@ class WebhookSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SmppServerSettings:
+    """``smsgw smpp-server``: the SMPP 3.4 front door for clients that are not HTTP."""
+
+    host: str = "127.0.0.1"
+    port: int = bounded(2776, 1, 65535)
+    # TLS: both set, every connection is TLS (a TCP load balancer passes it through).
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    window: int = bounded(10, 1, 1000)  # deliver_sm in flight per bind, unanswered
+    # A deliver_sm unanswered this long is sent again (on any receiver bind of the account).
+    receipt_retry_seconds: float = bounded(30.0, 0.1, 3600)
+    # Receipts and MO messages older than this are dead letters, not sent again.
+    receipt_max_age_seconds: int = bounded(3 * DAY, 1, 30 * DAY)
+    # A bind counts against its user's max_binds until this long after its process last
+    # renewed it (a killed process's binds free up after it).
+    bind_lease_seconds: float = bounded(30.0, 1, 3600)
+    # Wrong passwords from one address: the first ones are answered at once, later ones
+    # wait longer and longer (up to auth_delay_max_seconds), for auth_window_seconds.
+    auth_failures_free: int = bounded(3, 0, 1000)
+    auth_delay_max_seconds: float = bounded(10.0, 0, 300)
+    auth_window_seconds: int = bounded(300, 1, DAY)
+    # Nothing received for this long (not even enquire_link): the session is closed.
+    inactivity_seconds: float = bounded(300.0, 1, DAY)
+    # Built from the settings above once, at load. Not a setting.
+    tls_context: ssl.SSLContext | None = field(
+        default=None, compare=False, repr=False, metadata={"derived": True})
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything a process needs, validated."""
 
@@ -191,6 +220,7 @@ class Settings:
     gateway: GatewaySettings = GatewaySettings()
     worker: WorkerSettings = WorkerSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    smpp_server: SmppServerSettings = SmppServerSettings()
     channels: Mapping[str, Channel] = field(default_factory=dict)
     # [[routes]], compiled; gateway.default_channel is a last catch-all route ("default").
     routes: RouteTable = field(default_factory=RouteTable)
@@ -214,6 +244,7 @@ def settings_from_dict(raw: Mapping[str, Any], env: Mapping[str, str], source: s
     gateway_raw = dict(_table(raw.pop("gateway", {}), "gateway", source))
     worker_raw = _table(raw.pop("worker", {}), "worker", source)
     webhooks_raw = _table(raw.pop("webhooks", {}), "webhooks", source)
+    smpp_raw = _table(raw.pop("smpp_server", {}), "smpp_server", source)
     channels_raw = _table(raw.pop("channels", {}), "channels", source)
     routes_raw = raw.pop("routes", [])
     if env.get("REDIS_URL"):
@@ -239,6 +270,8 @@ def settings_from_dict(raw: Mapping[str, Any], env: Mapping[str, str], source: s
             "gateway": _build(GatewaySettings, gateway_raw, "gateway", source),
             "worker": _build(WorkerSettings, worker_raw, "worker", source),
             "webhooks": _build(WebhookSettings, webhooks_raw, "webhooks", source),
+            "smpp_server": _smpp_server_tls(
+                _build(SmppServerSettings, smpp_raw, "smpp_server", source), source),
             "channels": channels,
             "routes": RouteTable(),
             "source": source,
@@ -351,6 +384,26 @@ def _with_tls_context(ch: Channel, source: str) -> Channel:
     return dataclasses.replace(ch, tls_context=ctx)
 
 
+def _smpp_server_tls(srv: SmppServerSettings, source: str) -> SmppServerSettings:
+    """``srv`` with its server-side SSL context when a certificate is configured."""
+    where = f"{source}: smpp_server"
+    if not srv.tls_cert_file:
+        if srv.tls_key_file:
+            raise ConfigError(f"{where}.tls_key_file: needs tls_cert_file")
+        return srv
+    _readable(srv.tls_cert_file, f"{where}.tls_cert_file")
+    if srv.tls_key_file:
+        _readable(srv.tls_key_file, f"{where}.tls_key_file")
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        ctx.load_cert_chain(srv.tls_cert_file, srv.tls_key_file or None)
+    except ssl.SSLError as exc:
+        raise ConfigError(f"{where}.tls_cert_file: not a PEM certificate and key "
+                          f"({exc.reason})") from None
+    return dataclasses.replace(srv, tls_context=ctx)
+
+
 def _load_client_cert(ctx: ssl.SSLContext, ch: Channel, where: str) -> None:
     try:
         ctx.load_cert_chain(ch.tls_cert_file, ch.tls_key_file or None)
@@ -388,7 +441,7 @@ def _table(value: Any, where: str, source: str) -> Mapping[str, Any]:
     return value
 
 
-_NESTED = {"gateway", "worker", "webhooks", "channels", "routes", "source"}
+_NESTED = {"gateway", "worker", "webhooks", "smpp_server", "channels", "routes", "source"}
 
 
 def _build(cls: type[T], values: Mapping[str, Any], where: str, source: str) -> T:

@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 from redis.asyncio import Redis
 
+from tests.esme import Esme
 from tests.integration.test_webhooks import Sink, start_sink
 from worker.redisproc import free_port
 from worker.store import EVENTS, parse_events
@@ -57,11 +58,11 @@ async def _read_until(stream: asyncio.StreamReader, marker: str, seen: list[str]
 async def test_dev_mode_sends_an_sms_posts_its_webhooks_locally_and_stops_on_signal(
     stop_signal: signal.Signals,
 ) -> None:
-    port, smsc_port = free_port(), free_port()
+    port, smsc_port, smpp_port = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "SMSGW_CONFIG")}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "gateway", "dev", "--port", str(port), "--smsc-port",
-        str(smsc_port), "--api-key", "dev-test-key", env=env,
+        str(smsc_port), "--smpp-port", str(smpp_port), "--api-key", "dev-test-key", env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         start_new_session=True,
     )
@@ -71,6 +72,7 @@ async def test_dev_mode_sends_an_sms_posts_its_webhooks_locally_and_stops_on_sig
         async with asyncio.timeout(60):
             redis_url = (await _read_until(proc.stdout, "redis: ", seen)).split()[1]
             await _read_until(proc.stdout, "smsgw is running", seen)
+            smpp_line = await _read_until(proc.stdout, "smpp://", seen)
             status_link = await _read_until(proc.stdout, "/admin/status#key=", seen)
             admin_key = status_link.split("#key=", 1)[1].strip()
             drain = asyncio.create_task(proc.stdout.read())
@@ -83,6 +85,7 @@ async def test_dev_mode_sends_an_sms_posts_its_webhooks_locally_and_stops_on_sig
                 await runner.cleanup()
             assert [(h.json["apiMessageId"], h.json["status"]) for h in hits] == [
                 (api_id, "submitted"), (api_id, "delivered")]
+            assert await asyncio.to_thread(_submit_over_smpp, smpp_line, smpp_port)
             children = _descendants(proc.pid)
             assert len(children) >= 5  # redis, simulator, worker, webhooks, gateway
             os.killpg(proc.pid, stop_signal)
@@ -93,6 +96,21 @@ async def test_dev_mode_sends_an_sms_posts_its_webhooks_locally_and_stops_on_sig
             proc.kill()
             await proc.wait()
     assert [pid for pid in children if _alive(pid)] == []
+
+
+def _submit_over_smpp(line: str, port: int) -> bool:
+    """Bind with the printed line's credentials and submit one message; True if accepted."""
+    url, system_id, password = line.split()
+    assert url == f"smpp://127.0.0.1:{port}"
+    esme = Esme(port).connect()
+    try:
+        assert esme.bind("transceiver", system_id.split("=", 1)[1],
+                         password.split("=", 1)[1]) == 0
+        [(status, api_id)] = esme.submit_all([("0820000002", b"hi over smpp")], 1)
+        esme.unbind()
+    finally:
+        esme.close()
+    return status == 0 and bool(api_id)
 
 
 async def _set_callback(port: int, admin_key: str, url: str) -> None:

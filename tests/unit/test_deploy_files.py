@@ -36,6 +36,7 @@ from worker.config import (
     ENV_VARS,
     Channel,
     GatewaySettings,
+    SmppServerSettings,
     WebhookSettings,
     WorkerSettings,
     load_settings,
@@ -50,7 +51,7 @@ DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 EXAMPLE_TOML = ROOT / "deploy" / "smsgw.example.toml"
 
-SMSGW_SERVICES = ("gateway", "worker", "webhooks", "smsc-sim")
+SMSGW_SERVICES = ("gateway", "worker", "webhooks", "smpp-server", "smsc-sim")
 # gateway.cli.main hands everything after these subcommands to another parser, unparsed.
 DELEGATED_PARSERS: Mapping[str, Callable[[], argparse.ArgumentParser]] = {
     "smsc-sim": sim_cli.build_parser,
@@ -309,8 +310,9 @@ def test_compose_yaml_that_yaml_versions_read_differently_is_refused(text: str) 
 # --- compose.yaml ------------------------------------------------------------------------------
 
 
-def test_compose_defines_redis_gateway_worker_webhooks_and_simulator() -> None:
-    assert set(compose()["services"]) == {"redis", "gateway", "worker", "webhooks", "smsc-sim"}
+def test_compose_defines_redis_gateway_worker_webhooks_smpp_server_and_simulator() -> None:
+    assert set(compose()["services"]) == {"redis", "gateway", "worker", "webhooks",
+                                          "smpp-server", "smsc-sim"}
 
 
 @pytest.mark.parametrize("name", SMSGW_SERVICES)
@@ -326,7 +328,7 @@ def test_image_default_command_is_one_the_smsgw_cli_parses() -> None:
     parse_smsgw(cmds[-1].exec_form())
 
 
-@pytest.mark.parametrize("name", ["gateway", "smsc-sim"])
+@pytest.mark.parametrize("name", ["gateway", "smpp-server", "smsc-sim"])
 def test_listeners_bind_all_interfaces_inside_their_container(name: str) -> None:
     # Both default to 127.0.0.1, which other containers and published ports cannot reach.
     assert parse_smsgw(service(name)["command"]).host == "0.0.0.0"
@@ -495,6 +497,7 @@ def test_example_config_shows_every_setting() -> None:
         "gateway": _field_names(GatewaySettings) - {"admin_bootstrap_key", "metrics_token"},
         "worker": _field_names(WorkerSettings),
         "webhooks": _field_names(WebhookSettings),
+        "smpp_server": _field_names(SmppServerSettings),
     }
     for table, names in expected.items():
         body = raw

@@ -211,3 +211,46 @@ def inbound_key(channel: str) -> str:
 def mo_account_key(account: str) -> str:
     """Newest MO ids routed to an account."""
     return f"{PREFIX}mo:in:{account}"
+
+
+# --- the SMPP server (see worker/store/smpp_server.py) ---------------------------------------
+
+RECEIPT_GROUP = "smpp"  # the consumer group of the smpp-server processes on smpp:rcpt:*
+
+
+def user_key(system_id: str) -> str:
+    """An SMPP user's record."""
+    return f"{PREFIX}smpp:user:{system_id}"
+
+
+def users_index_key() -> str:
+    """system_id -> account, for every SMPP user."""
+    return f"{PREFIX}smpp:users"
+
+
+def binds_key(system_id: str) -> str:
+    """The live binds of an SMPP user."""
+    return f"{PREFIX}smpp:binds:{system_id}"
+
+
+def auth_failures_key(address: str) -> str:
+    """Recent wrong passwords from a remote address."""
+    return f"{PREFIX}smpp:authfail:{address}"
+
+
+RECEIPTS_PREFIX = f"{PREFIX}smpp:rcpt:"  # spelled in the store's transition Lua too
+
+
+def receipts_key(account: str) -> str:
+    """The stream of an account's receipts for its SMPP clients."""
+    return RECEIPTS_PREFIX + account
+
+
+def dead_key(account: str) -> str:
+    """Receipts that aged out undelivered."""
+    return f"{PREFIX}smpp:dead:{account}"
+
+
+def dead_count_key(account: str) -> str:
+    """How many receipts of an account ever aged out undelivered."""
+    return f"{PREFIX}smpp:deadcount:{account}"

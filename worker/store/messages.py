@@ -208,15 +208,24 @@ class Messages(StoreBase):
 def _accept_request(call: AcceptCall) -> dict[str, Any]:
     """One request as the accept script reads it."""
     request: dict[str, Any] = {"w": call.window_seconds * 1000, "m": [
-        {"id": m.api_id, "account": m.account, "cmid": m.cmid, "fp": m.fingerprint,
-         "channel": m.channel, "to": m.to, "content": m.content, "enc": m.encoding,
-         "seg": m.segments, **({"rt": m.route, "ch": m.chain} if m.route else {})}
-        for m in call.messages]}
+        _accept_message(m) for m in call.messages]}
     if call.limits is not None:
         lim = call.limits
         request["lim"] = [bucket_key(lim.key_id), quota_key_prefix(lim.key_id), lim.rate,
                           lim.burst, lim.daily_quota]
     return request
+
+
+def _accept_message(m: NewMessage) -> dict[str, Any]:
+    msg: dict[str, Any] = {
+        "id": m.api_id, "account": m.account, "cmid": m.cmid, "fp": m.fingerprint,
+        "channel": m.channel, "to": m.to, "content": m.content, "enc": m.encoding,
+        "seg": m.segments}
+    if m.route:  # the bulk carries neither route nor door fields
+        msg.update(rt=m.route, ch=m.chain)
+    if m.door:
+        msg.update(door=m.door, notify=m.notify, src=m.source)
+    return msg
 
 
 def _accept_answer(

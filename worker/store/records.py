@@ -25,6 +25,12 @@ class NewMessage:
     fingerprint: str = ""
     route: str = ""  # the route that chose ``channel`` ('' the message named it)
     chain: str = ""  # the channels it fails over along, comma separated, ``channel`` first
+    # The door it came through: "" for HTTP, "smpp" for the SMPP server, whose client hears
+    # of the states in ``notify`` ("f" final, "x" final failures only, "i" intermediate) on
+    # its account's SMPP receipt stream; ``source`` is the client's source_addr.
+    door: str = ""
+    notify: str = ""
+    source: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,8 @@
       ARGV[5] job payload
       ARGV[6] job expiry (ms)
       ARGV[7] requests, JSON: [{w = window_ms, m = [{id, account, cmid, fp, channel, to,
-              content, enc, seg, rt?, ch? (route, chain: routed messages)}], lim = [bucket key,
+              content, enc, seg, rt?, ch? (route, chain: routed messages), door?, notify?,
+              src? (messages that came in over SMPP)}], lim = [bucket key,
               quota key prefix, rate, burst, quota]}]
               (lim absent: no limits)
     Output:
@@ -118,6 +119,9 @@ local function store(m)
     'channel', m.channel, 'to', m.to, 'content', m.content, 'enc', m.enc, 'seg', m.seg,
     'status', 'queued', 'attempts', 0, 'accepted_at', now, 'tr', queued_tr,
     'route', m.rt or '', 'chain', m.ch or '')
+  if m.door then
+    redis.call('HSET', key, 'door', m.door, 'notify', m.notify, 'src', m.src)
+  end
   redis.call('EXPIRE', key, retention)
   -- Due-index entries are added together at the end, one ZADD per channel and chunk.
   local d = due[m.channel]

@@ -4,8 +4,10 @@
     move(key, f, dst, at, detail, extra)   true if the lifecycle allows cur -> dst: writes it,
                       appends the transition, counts it, frees the concatenation ref once
                       every part is answered, drops a settled message from its due index
-  Events: each move adds "{id} {dst}" to the run's events (published by flush_run()), and an
-  account with a callback URL gets a 'status' entry on its webhook stream wh:{account}.
+  Events: each move adds "{id} {dst}" to the run's events (published by flush_run()), an
+  account with a callback URL gets a 'status' entry on its webhook stream wh:{account}, and a
+  message that came in over SMPP a 'receipt' entry on smpp:rcpt:{account} for the states its
+  client asked for.
 ]]
 --- @include "keys"
 --- @include "lifecycle"
@@ -29,9 +31,27 @@ local function capture(key, account, dst, at)
              'channel', f[2] or '', 'to', f[3] or '', 'code', f[4] or '', 'text', f[5] or '',
              'stat', f[6] or '', 'err', f[7] or '', 'at', at)
 end
+local function smpp_notify(key, f, dst, at)
+  -- A message that came in over SMPP: its client hears of the states it asked for (its
+  -- registered_delivery, as f.notify) on its account's SMPP receipt stream smpp:rcpt:{account},
+  -- written here by the script that makes the transition, like a webhook event; the SMPP
+  -- server reads it (gateway/smpp_server/receipts.py).
+  local want = f.notify or ''
+  if FINAL[dst] then
+    if not string.find(want, 'f', 1, true)
+       and not (string.find(want, 'x', 1, true) and dst ~= 'delivered') then return end
+  elseif not (string.find(want, 'i', 1, true) and (dst == 'submitted' or dst == 'unknown')) then
+    return
+  end
+  local g = redis.call('HMGET', key, 'accepted_at', 'content', 'src', 'dlr_err', 'err_code')
+  redis.call('XADD', P .. 'smpp:rcpt:' .. f.account, 'MAXLEN', '~', WH_MAXLEN, '*',
+             'kind', 'receipt', 'id', string.sub(key, #P + 3), 'status', dst, 'to', f.to or '',
+             'src', g[3] or '', 'submitted', g[1] or '', 'at', at, 'err', g[4] or '',
+             'code', g[5] or '', 'text', string.sub(g[2] or '', 1, 80))
+end
 local function fetch(key, ...)
   -- The fields move() needs and the caller's own, in one HMGET, by name (false if absent).
-  local names = {'status', 'account', 'channel', 'tr', 'ref', 'to', ...}
+  local names = {'status', 'account', 'channel', 'tr', 'ref', 'to', 'door', 'notify', ...}
   local got = redis.call('HMGET', key, unpack(names))
   local f = {}
   for i, name in ipairs(names) do f[name] = got[i] end
@@ -62,6 +82,7 @@ local function move(key, f, dst, at, detail, extra)
   local id = string.sub(key, #P + 3)
   events[#events + 1] = id .. ' ' .. dst
   capture(key, f.account, dst, at)
+  if f.door == 'smpp' then smpp_notify(key, f, dst, at) end
   count(f.channel or '', dst, at)
   if FINAL[dst] and dst ~= 'delivered' then
     failure(id, f.channel or '', dst, detail or '', at)

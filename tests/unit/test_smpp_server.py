@@ -1,0 +1,82 @@
+"""Pure parts of the SMPP server: receipt text, registered_delivery, the bind slow-down,
+submit_sm refusals, password hashing, and the receipt stream's one key spelling."""
+
+from __future__ import annotations
+
+from gateway.smpp_server.receipts import receipt_text
+from gateway.smpp_server.session import auth_delay
+from gateway.smpp_server.submit import (
+    ESME_RINVESMCLASS,
+    ESME_RINVEXPIRY,
+    ESME_RINVSCHED,
+    Refused,
+    notify_flags,
+    to_message,
+)
+from gateway.smpp_server.users import hash_password, password_matches
+from gateway.validate import Rules
+from worker import store
+from worker.smpp.pdu import ESME_RINVDSTADR, ESME_RINVMSGLEN, ShortMessage
+from worker.store import NewMessage, scripts
+from worker.store.smpp_server import RECEIPTS_PREFIX, receipts_key
+
+RULES = Rules(default_channel="sim", default_country_code="27", max_segments=10,
+              channels={"sim": "udh8"})
+
+
+def test_receipt_text_has_the_standard_fields() -> None:
+    text = receipt_text({"id": "01ABC", "status": "delivered", "submitted": "1700000000000",
+                         "at": "1700000060000", "err": "", "text": "hello world, a long text"})
+    assert text == ("id:01ABC sub:001 dlvrd:001 submit date:2311142213 done date:2311142214 "
+                    "stat:DELIVRD err:000 text:hello world, a long ")
+
+
+def test_receipt_text_of_a_failure_says_undeliv_and_nothing_delivered() -> None:
+    text = receipt_text({"id": "x", "status": "undelivered", "submitted": "0", "at": "0",
+                         "err": "11", "text": ""})
+    assert "dlvrd:000" in text and "stat:UNDELIV err:011" in text
+
+
+def test_registered_delivery_becomes_what_the_client_hears_of() -> None:
+    assert [notify_flags(rd) for rd in (0, 1, 2, 0x10, 0x11)] == ["", "f", "x", "i", "fi"]
+
+
+def test_failed_binds_are_slowed_after_the_free_ones_up_to_a_ceiling() -> None:
+    assert [auth_delay(n, 3, 4.0) for n in (1, 3, 4, 5, 6, 7, 50)] == [0, 0, 0.5, 1, 2, 4, 4]
+
+
+def test_a_password_matches_only_its_own_hash() -> None:
+    stored = hash_password("s3cret")
+    assert password_matches("s3cret", stored)
+    assert not password_matches("s3creT", stored)
+    assert not password_matches("s3cret", "garbage")
+
+
+def test_a_submit_sm_becomes_a_message_through_the_smpp_door() -> None:
+    sm = ShortMessage(source_addr="ACME", destination_addr="0821234567",
+                      short_message=b"hi", registered_delivery=1)
+    msg = to_message(sm, api_id="id1", account="acme", rules=RULES, channels=None)
+    assert isinstance(msg, NewMessage)
+    assert (msg.to, msg.channel, msg.content, msg.door, msg.notify, msg.source) == (
+        "27821234567", "sim", "hi", "smpp", "f", "ACME")
+
+
+def test_submit_sm_refusals_carry_their_smpp_status() -> None:
+    def status(**fields: object) -> int:
+        sm = ShortMessage(**{"destination_addr": "27821234567", "short_message": b"x",
+                             **fields})  # type: ignore[arg-type]
+        got = to_message(sm, api_id="i", account="a", rules=RULES, channels=None)
+        assert isinstance(got, Refused)
+        return got.status
+
+    assert status(destination_addr="12ab") == ESME_RINVDSTADR
+    assert status(short_message=b"") == ESME_RINVMSGLEN
+    assert status(schedule_delivery_time="000001000000000R") == ESME_RINVSCHED
+    assert status(validity_period="000001000000000R") == ESME_RINVEXPIRY
+    assert status(esm_class=0x40) == ESME_RINVESMCLASS
+
+
+def test_the_transition_lua_writes_the_receipt_stream_the_server_reads() -> None:
+    assert receipts_key("acme") == RECEIPTS_PREFIX + "acme"
+    assert RECEIPTS_PREFIX == store.PREFIX + "smpp:rcpt:"
+    assert "P .. 'smpp:rcpt:' .. f.account" in scripts.source("record_outcomes")
