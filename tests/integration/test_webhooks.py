@@ -85,8 +85,10 @@ class Sink:
     async def handle(self, request: web.Request) -> web.Response:
         hit = Hit(request.path, dict(request.headers), await request.read())
         await self._note(lambda: self.hits.append(hit))
+        number = len(self.hits)
         await self.gate.wait()
-        status = self.script.pop(0) if self.script else self.default
+        status = (self.script.pop(0) if self.script
+                  else self.judge(hit, number) if self.judge else self.default)
         hit.answered = status
         await self._note(lambda: None)
         return web.Response(status=status)
