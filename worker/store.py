@@ -62,6 +62,7 @@ from redis.commands.core import AsyncScript
 
 from worker.encoding import decode_text
 from worker.lifecycle import ALLOWED, FINAL, SEVERITY, Status
+from worker.webhooks import CallbackOptions
 
 PREFIX = "smsgw:"
 # What a Redis outage looks like to callers: retry, degrade, or answer 503 — never crash.
@@ -364,17 +365,19 @@ end
 
 _COMMON_LUA = _ALLOWED_LUA + _FINAL_LUA + _RANK_LUA + _HOOKED_LUA + _STATS_LUA + r"""
 local P = 'smsgw:'
-local callbacks = {}  -- account -> its callback URL, or false: looked up once per script run
+local callbacks = {}  -- account -> {url, chosen statuses or false}: looked up once per run
 local function capture(key, account, dst, at)
   -- A webhook event is written by the script that makes the transition, so a crash can
-  -- neither lose one nor invent one. Accounts without a callback cost one HGET per run.
+  -- neither lose one nor invent one. Accounts without a callback cost one HMGET per run, and
+  -- a status the account did not choose (cb_events: ",delivered,failed,") costs no more.
   if not HOOKED[dst] or not account then return end
-  local url = callbacks[account]
-  if url == nil then
-    url = redis.call('HGET', P .. 'acct:' .. account, 'cb_url')
-    callbacks[account] = url
+  local cb = callbacks[account]
+  if cb == nil then
+    cb = redis.call('HMGET', P .. 'acct:' .. account, 'cb_url', 'cb_events')
+    callbacks[account] = cb
   end
-  if not url then return end
+  if not cb[1] then return end
+  if cb[2] and not string.find(cb[2], ',' .. dst .. ',', 1, true) then return end
   local f = redis.call('HMGET', key, 'cmid', 'channel', 'to', 'err_code', 'err_text',
                        'dlr_stat', 'dlr_err')
   redis.call('XADD', P .. 'wh:' .. account, 'MAXLEN', '~', WH_MAXLEN, '*', 'kind', 'status',
@@ -1704,10 +1707,12 @@ def _pairs(flat: Sequence[Any]) -> dict[str, str]:
 #   wh:dead:{account}     stream  events given up on after the max age, to list and replay
 #   wh:accounts           set     accounts that ever had a callback or inbound URL (served)
 #   wh:lease:{account}    str     the webhooks process that delivers the account's events
-#   wh:notify             pubsub  "{account} {delivered|dead|replayed} {eventId}"
+#   wh:notify             pubsub  "{account} {delivered|dead|replayed} {eventId}" lines
+#                                 (a message may carry several, one per line)
 #   inbound:{channel}     hash    account -> inbound URL for the channel's MO messages
 #   mo:in:{account}       list    newest MO ids the account owns (capped)
-#   acct:{account}        hash    fields cb_url, cb_secret, in:{channel} (URL per channel)
+#   acct:{account}        hash    fields cb_url, cb_secret, in:{channel} (URL per channel);
+#                                 cb_events, cb_batch, cb_batch_ms: see "callback options" below
 
 WEBHOOK_GROUP = "hooks"
 # One consumer name: a lease makes one process the account's only deliverer, so a successor
@@ -1778,6 +1783,8 @@ class WebhookTargets:
     callback_url: str
     secret: str = field(repr=False)
     inbound: Mapping[str, str]  # channel -> URL
+    # the callback's statuses and batches
+    options: CallbackOptions = field(default_factory=CallbackOptions)
 
 
 _SET_TARGET = r"""
@@ -1887,7 +1894,8 @@ class WebhookStore:
         f = _decode(row)
         return WebhookTargets(
             account=account, callback_url=f.get("cb_url", ""), secret=f.get("cb_secret", ""),
-            inbound={k[3:]: v for k, v in f.items() if k.startswith("in:")})
+            inbound={k[3:]: v for k, v in f.items() if k.startswith("in:")},
+            options=_callback_options(f))
 
     async def hooked_accounts(self) -> list[str]:
         """Every account that ever had a webhook URL."""
@@ -1968,3 +1976,77 @@ class WebhookStore:
         for mo_id in ids:
             pipe.hgetall(f"{PREFIX}mo:{_text(mo_id)}")
         return [_decode(row) for row in await pipe.execute() if row] if ids else []
+
+    # --- Webhooks, issue 14: callback options and batched acknowledgements --------------------
+    # (the scripts and _callback_options() follow the class)
+
+    async def set_callback_options(
+        self, account: str, *, events: Sequence[str] | None, max_batch: int | None,
+        max_batch_delay_ms: int | None,
+    ) -> bool:
+        """Choose the callback's statuses (``events``: None keeps them, ``()`` every status)
+        and batches (None keeps a value); False if the account is unknown."""
+        chosen = "" if events is None else "*" if not events else f",{','.join(events)},"
+        return bool(await self._set_options(keys=[account_key(account)], args=[
+            chosen, "" if max_batch is None else max_batch,
+            "" if max_batch_delay_ms is None else max_batch_delay_ms]))
+
+    async def clear_callback_options(self, account: str) -> None:
+        """Back to every status, one event per POST (the callback was cleared)."""
+        await self._redis.hdel(account_key(account), *_OPTION_FIELDS)  # type: ignore[misc]
+
+    async def acknowledge(self, account: str, events: Sequence[tuple[str, str]]) -> None:
+        """Events (entry id, event id) that reached their URL: acknowledged and deleted in one
+        step, and announced on ``wh:notify`` in one message (a line per event)."""
+        if events:
+            await self._ack_many(keys=[webhook_stream_key(account)],
+                                 args=[account, *(x for pair in events for x in pair)])
+
+    @functools.cached_property
+    def _set_options(self) -> AsyncScript:
+        return self._redis.register_script(_SET_CALLBACK_OPTIONS)
+
+    @functools.cached_property
+    def _ack_many(self) -> AsyncScript:
+        return self._redis.register_script(_WEBHOOK_ACK_MANY)
+
+
+# Callback options, fields of acct:{account}: cb_events ",delivered,failed," (absent: every
+# status; read by capture() in _COMMON_LUA, so a status not chosen is never written to the
+# stream), cb_batch (events per POST, absent: 1), cb_batch_ms (linger, absent: the default).
+_OPTION_FIELDS = ("cb_events", "cb_batch", "cb_batch_ms")
+
+_SET_CALLBACK_OPTIONS = r"""
+-- KEYS: account hash. ARGV: events (',a,b,'; '*' every status; '' unchanged), max batch,
+-- max batch delay ms ('' unchanged). Returns 0 for an unknown account, else 1.
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if ARGV[1] == '*' then redis.call('HDEL', KEYS[1], 'cb_events')
+elseif ARGV[1] ~= '' then redis.call('HSET', KEYS[1], 'cb_events', ARGV[1]) end
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'cb_batch', ARGV[2]) end
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'cb_batch_ms', ARGV[3]) end
+return 1
+"""
+
+_WEBHOOK_ACK_MANY = r"""
+-- KEYS: stream. ARGV: account, then (entry id, event id) pairs: events delivered (2xx).
+-- Acknowledge and delete in one step, so an event is never both gone and undelivered.
+local ids, lines = {}, {}
+for i = 2, #ARGV, 2 do
+  ids[#ids + 1] = ARGV[i]
+  lines[#lines + 1] = ARGV[1] .. ' delivered ' .. ARGV[i + 1]
+end
+redis.call('XACK', KEYS[1], 'hooks', unpack(ids))
+redis.call('XDEL', KEYS[1], unpack(ids))
+redis.call('PUBLISH', 'smsgw:wh:notify', table.concat(lines, '\n'))
+return #ids
+"""
+
+
+def _callback_options(f: Mapping[str, str]) -> CallbackOptions:
+    chosen = f.get("cb_events")
+    batch, delay = f.get("cb_batch", ""), f.get("cb_batch_ms", "")
+    default = CallbackOptions()
+    return CallbackOptions(
+        events=None if chosen is None else frozenset(s for s in chosen.split(",") if s),
+        max_batch=int(batch) if batch.isdigit() else default.max_batch,
+        max_batch_delay_ms=int(delay) if delay.isdigit() else default.max_batch_delay_ms)

@@ -69,11 +69,12 @@ class Hit:
 @dataclass
 class Sink:
     """An aiohttp server on 127.0.0.1 that records every request. It answers from ``script``
-    first (one status per request), then ``default``; while ``gate`` is clear it holds every
-    request unanswered."""
+    first (one status per request), then ``judge(hit, number)`` if given (requests counted
+    from 1), else ``default``; while ``gate`` is clear it holds every request unanswered."""
 
     script: list[int] = field(default_factory=list)
     default: int = 200
+    judge: Callable[[Hit, int], int] | None = None
     gate: asyncio.Event = field(default_factory=asyncio.Event)
     hits: list[Hit] = field(default_factory=list)
     url: str = ""

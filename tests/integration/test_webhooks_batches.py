@@ -68,7 +68,7 @@ async def test_statuses_an_account_did_not_choose_are_never_written_to_its_strea
     await hooks.set_callback("acme", "http://127.0.0.1:9/x", new_secret="s")
     assert await hooks.set_callback_options("acme", events=["failed"], max_batch=None,
                                             max_batch_delay_ms=None)
-    submitted, failed = await _claimed(store, "acme", "acme")
+    submitted, failed = await _claimed(store, "acme", "acme", cmids=["c-1", "c-2"])
     await store.record_outcomes([
         Outcome(api_id=submitted, channel="sim", smsc_ids=["abc"]),
         Outcome(api_id=failed, channel="sim", status=Status.FAILED, error_code="0x0000000b"),

@@ -22,6 +22,7 @@ from worker.store import Store, WebhookStore
 pytestmark = pytest.mark.integration
 
 OWN = ["127.0.0.1:8080", "gw.example.com:443"]
+FINAL_ONLY = ["delivered", "undelivered", "expired", "rejected", "failed"]
 
 
 # URL -> the address it names: loopback, cloud metadata, a private network.
@@ -103,7 +104,9 @@ async def test_an_admin_sets_a_callback_and_the_secret_is_shown_only_when_genera
     status, first = await stack.call("PUT", path, stack.admin, {"url": "http://127.0.0.1:9/a"})
     assert status == 200 and first["secret"].startswith("whsec_")
     assert first["webhooks"] == {"account": "acme", "callbackUrl": "http://127.0.0.1:9/a",
-                                 "inboundUrls": [], "hasSecret": True}
+                                 "inboundUrls": [], "hasSecret": True,
+                                 "events": ["submitted", *FINAL_ONLY, "unknown"],
+                                 "maxBatch": 1, "maxBatchDelayMs": 100}
     status, again = await stack.call("POST", path, stack.admin, {"url": "http://127.0.0.1:9/b"})
     assert status == 200 and again.get("secret") is None
     status, rotated = await stack.call("PUT", path, stack.admin,
@@ -229,9 +232,6 @@ async def test_the_accounts_cli_refuses_private_addresses_unless_the_config_allo
     assert code == 0 and out.strip().startswith("whsec_")
     targets = await WebhookStore(stack.redis).targets("acme")
     assert targets is not None and targets.callback_url == "http://10.0.0.1/x"
-
-
-FINAL_ONLY = ["delivered", "undelivered", "expired", "rejected", "failed"]
 
 
 async def test_an_account_chooses_its_events_and_batches_and_its_view_shows_them(
