@@ -174,3 +174,28 @@ async def test_a_receiver_that_never_answers_holds_up_only_its_own_account(
                                                 for s in ("submitted", "delivered"))
     assert not [h for h in slow.hits if h.answered]
     slow.gate.set()
+
+
+@pytest.mark.parametrize("hooks", [WebhookSettings(
+    timeout_seconds=2, max_age_seconds=1, backoff_min_seconds=0.1, backoff_max_seconds=0.2,
+    lease_seconds=10, allow_private_networks=True)])
+async def test_events_of_a_failing_batch_are_dead_lettered_and_replayed_one_by_one(
+    stack: Stack,
+) -> None:
+    sink = await stack.sink(default=503)
+    await set_callback(stack, "acme", sink.url, maxBatch=10, maxBatchDelayMs=0)
+    async with asyncio.timeout(30), subscribed(stack.redis, WEBHOOK_NOTIFY) as notices:
+        ids = await stack.send("acme", 3)
+        events = {f"{i}.{s}" for i in ids for s in ("submitted", "delivered")}
+        await until_all(notices, {f"acme dead {e}" for e in events})
+    status, listed = await stack.call("GET", "/admin/webhooks/dead?account=acme", stack.admin)
+    assert status == 200 and sorted(r["eventId"] for r in listed["results"]) == sorted(events)
+    one = next(r for r in listed["results"] if r["eventId"] == f"{ids[0]}.delivered")
+
+    sink.default = 200
+    async with asyncio.timeout(30):
+        status, replayed = await stack.call("POST", "/admin/webhooks/dead/replay", stack.admin,
+                                            {"account": "acme", "ids": [one["id"]]})
+        assert (status, replayed["replayed"]) == (200, 1)
+        await until_acknowledged(sink, 1)
+    assert acknowledged(sink) == [f"{ids[0]}.delivered"]
