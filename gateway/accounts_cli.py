@@ -19,6 +19,7 @@ from gateway.webhook_config import (
     Change,
     InvalidWebhook,
     UnknownAccount,
+    check_choices,
     check_dead_ids,
     check_url,
     set_callback,
@@ -44,6 +45,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     cb.add_argument("account")
     cb.add_argument("url")
     cb.add_argument("--rotate-secret", action="store_true")
+    cb.add_argument("--events", help="comma-separated statuses to post ('final' names the "
+                    "final ones; default: as before, at first every status)")
+    cb.add_argument("--max-batch", type=int, help="events per POST (1: one event as the body; "
+                    'more: {"events": [...]})')
+    cb.add_argument("--max-batch-delay-ms", type=int,
+                    help="how long a batch that is not full waits for more")
     asub.add_parser("clear-callback", help="stop status webhooks").add_argument("account")
     inbound = asub.add_parser("set-inbound", help="POST the channel's MO messages to URL")
     inbound.add_argument("account")
@@ -113,15 +120,19 @@ async def _show(store: WebhookStore, args: argparse.Namespace, settings: Setting
         raise UnknownAccount(args.account)
     shown = {"account": targets.account, "callbackUrl": targets.callback_url or None,
              "inboundUrls": dict(sorted(targets.inbound.items())),
-             "hasSecret": bool(targets.secret)}
+             "hasSecret": bool(targets.secret), "events": targets.options.listed(),
+             "maxBatch": targets.options.max_batch,
+             "maxBatchDelayMs": targets.options.max_batch_delay_ms}
     print(json.dumps(shown, indent=1) if args.json else
           "\n".join(f"{k}: {'' if v is None else v}" for k, v in shown.items()))
     return 0
 
 
 async def _set_callback(store: WebhookStore, args: argparse.Namespace, settings: Settings) -> int:
+    events = None if args.events is None else args.events.split(",")
+    choices = check_choices(events, args.max_batch, args.max_batch_delay_ms)
     change = await set_callback(store, args.account, _url(args.url, settings),
-                                rotate_secret=args.rotate_secret)
+                                rotate_secret=args.rotate_secret, choices=choices)
     return _done(change, f"account {args.account}: callback set")
 
 

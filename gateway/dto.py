@@ -256,6 +256,9 @@ class AccountWebhooks(Dto):
     callbackUrl: str | None = None
     inboundUrls: list[InboundUrl] = Field(default_factory=list)
     hasSecret: bool = False
+    events: list[str] = Field(default_factory=list)  # the statuses the callback hears of
+    maxBatch: int = 1  # events per POST; above 1 a POST carries {"events": [...]}
+    maxBatchDelayMs: int = 100  # how long a batch that is not full waits for more
 
 
 class GetAccountWebhooks(Dto):
@@ -270,6 +273,10 @@ class SetAccountCallback(Dto):
     account: str | None = None
     url: str | None = None
     rotateSecret: bool | None = None
+    # Omitted: kept as they are. events: statuses ("final" names the final ones).
+    events: list[str] | None = None
+    maxBatch: int | None = None
+    maxBatchDelayMs: int | None = None
 
 
 class DeleteAccountCallback(Dto):

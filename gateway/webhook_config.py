@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 
 from worker.netguard import is_public, literal_address
 from worker.store import WebhookStore
+from worker.webhooks import InvalidOption, checked_batch, chosen_events
 
 MAX_URL_CHARS = 2000
 # The admin API: /admin/..., and its operations on ServiceStack's predefined routes.
@@ -102,13 +103,46 @@ def _check_public(host: str) -> None:
         raise InvalidWebhook("url", f"'url' must point at a public address, not {ip}")
 
 
+@dataclass(frozen=True, slots=True)
+class Choices:
+    """A callback's statuses and batches as a caller chose them, checked; None keeps the
+    current value."""
+
+    events: frozenset[str] | None = None
+    all_events: bool = False
+    max_batch: int | None = None
+    max_batch_delay_ms: int | None = None
+
+
+def check_choices(events: Iterable[str] | None, max_batch: int | None,
+                  max_batch_delay_ms: int | None) -> Choices:
+    """The options of SetAccountCallback (or the CLI), else InvalidWebhook naming the field."""
+    try:
+        chosen = None if events is None else chosen_events(events)
+        checked_batch(max_batch, max_batch_delay_ms)
+    except InvalidOption as exc:
+        raise InvalidWebhook(exc.field, exc.message) from None
+    return Choices(events=chosen, all_events=events is not None and chosen is None,
+                   max_batch=max_batch, max_batch_delay_ms=max_batch_delay_ms)
+
+
 async def set_callback(store: WebhookStore, account: str, url: str, *,
-                       rotate_secret: bool = False) -> Change:
-    """Set (``url`` already checked) or clear ('') an account's callback URL."""
+                       rotate_secret: bool = False, choices: Choices = Choices()) -> Change:
+    """Set (``url`` already checked) or clear ('') an account's callback URL; clearing it
+    forgets its choices too. The choices are stored first: the URL is what turns them on."""
+    if url:
+        events = () if choices.all_events else (
+            None if choices.events is None else sorted(choices.events))
+        if not await store.set_callback_options(account, events=events,
+                                                max_batch=choices.max_batch,
+                                                max_batch_delay_ms=choices.max_batch_delay_ms):
+            raise UnknownAccount(account)
     got = await store.set_callback(account, url, new_secret=new_webhook_secret(),
                                    rotate=rotate_secret)
     if got is None:
         raise UnknownAccount(account)
+    if not url:
+        await store.clear_callback_options(account)
     return Change(secret=got)
 
 

@@ -168,8 +168,10 @@ class WebhookSettings:
     max_age_seconds: int = bounded(DAY, 1, 30 * DAY)  # retried until this old, then dead-lettered
     backoff_min_seconds: float = bounded(1.0, 0.01, DAY)
     backoff_max_seconds: float = bounded(300.0, 0.01, DAY)
-    # POSTs in flight per account (never two per message)
+    # POSTs in flight per account at first (never two per message); it adapts between 1 and
+    # max_concurrency_per_account to the receiver's answers (worker/webhook_batches.py)
     concurrency_per_account: int = bounded(4, 1, 1000)
+    max_concurrency_per_account: int = bounded(32, 1, 1000)
     queue_per_account: int = bounded(200, 1, 100_000)  # events read ahead per account
     # a dead process's accounts are taken over after this
     lease_seconds: float = bounded(30.0, 1, 3600)

@@ -1,13 +1,18 @@
 """``smsgw webhooks``: POSTs captured events to accounts' URLs, signed, retried, in order.
 
 Events are captured by the store's scripts with the transitions themselves (one Redis stream
-per account), so sending never waits for a receiver: this separate process reads the streams.
+per account, holding only the statuses the account chose), so sending never waits for a
+receiver: this separate process reads the streams.
 
-- **Isolation.** Each account is read only while it has room (``queue_per_account``) and is
-  delivered by its own lanes (``concurrency_per_account``), with a short timeout per POST, so a
-  slow or dead receiver holds up its own account only.
-- **Order.** The events of one message always go to the same lane, which delivers them one at a
-  time and retries the head until it is delivered or dead-lettered.
+- **Isolation.** Each account is read only while it has room (``queue_per_account``, or a
+  batch per lane if more) and is delivered by its own lanes, with a short timeout per POST, so
+  a slow or dead receiver holds up its own account only.
+- **Throughput.** An account's lanes adapt: more while its receiver answers fast and events
+  wait, fewer when it slows or fails (worker/webhook_batches.py). An account that chose
+  ``maxBatch`` gets up to that many events per POST, signed once; acknowledgements of
+  batches that end together go to Redis together; connections are kept alive.
+- **Order.** A message's events are handed to the lanes one batch at a time: its next event
+  goes only after the batch with its earlier one was delivered or dead-lettered.
 - **At-least-once, crash-safe.** An event leaves the stream only after a 2xx (or when
   dead-lettered), in one script with its XACK. One process at a time delivers an account (a
   lease in Redis); a successor first re-reads the events its predecessor left unacknowledged.
@@ -25,8 +30,7 @@ import logging
 import random
 import signal
 import time
-import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -38,14 +42,19 @@ from worker.config import Settings, WebhookSettings
 from worker.redisconn import redis_client
 from worker.store import REDIS_ERRORS, WebhookEvent, WebhookStore, WebhookTargets
 from worker.supervise import Restart, supervise
+from worker.webhook_batches import Concurrency, EventQueue, batchable
 from worker.webhook_resolver import PublicResolver, RefusedTarget, check_literal
 from worker.webhooks import (
+    EVENT_COUNT_HEADER,
     EVENT_ID_HEADER,
     EVENT_TYPE_HEADER,
+    INBOUND_EVENT,
     SIGNATURE_HEADER,
+    STATUS_EVENT,
+    CallbackOptions,
+    batch_body,
     body_of,
     event_id,
-    payload,
     retry_delay,
     signature,
 )
@@ -54,18 +63,23 @@ log = logging.getLogger("smsgw.webhooks")
 T = TypeVar("T")
 
 READ_BLOCK_MS = 500  # how long a read waits for new events; also how soon a full account resumes
-DISCOVER_SECONDS = 1.0  # how soon an account's first URL is noticed
+DISCOVER_SECONDS = 1.0  # how soon an account's first URL (or a changed setting) is noticed
 LANE_RESTART = Restart(low=0.1, high=30.0)  # an event that keeps crashing its lane: 2 a minute
+ACK_RESTART = Restart(low=0.05, high=5.0)
+MAX_ACK = 1000  # events per acknowledging script run
+RESPONSE_BYTES = 64 * 1024  # read from a reply (keeps its connection alive); past it, close
+TOO_LARGE = 413
 
 
 @dataclass(frozen=True, slots=True)
 class PostResult:
     """What one POST achieved: ``ok`` for any 2xx, else why not; ``permanent`` when no retry
-    can succeed (the target is refused)."""
+    can succeed (the target is refused); ``status`` the HTTP status (0: no answer)."""
 
     ok: bool
     detail: str
     permanent: bool = False
+    status: int = 0
 
 
 class Poster:
@@ -85,7 +99,10 @@ class Poster:
                 check_literal(url)
             async with self._session.post(url, data=body, headers=headers, timeout=self._timeout,
                                           allow_redirects=False) as resp:
-                return PostResult(200 <= resp.status < 300, f"HTTP {resp.status}")
+                # Read the (short) reply so that the connection goes back to the pool.
+                await resp.content.read(RESPONSE_BYTES)
+                return PostResult(200 <= resp.status < 300, f"HTTP {resp.status}",
+                                  status=resp.status)
         except RefusedTarget as exc:
             return PostResult(False, str(exc), permanent=True)
         except TimeoutError:
@@ -98,30 +115,105 @@ class Poster:
             return PostResult(False, type(exc).__name__)
 
 
-class AccountLanes:
-    """One account's in-memory queue: lanes keyed by message, each delivering in order."""
+class Acker:
+    """Acknowledges delivered events: what lanes hand in while a script runs goes in the next
+    one, per account, so a burst of small POSTs costs a few Redis round trips, not one each.
+    A lane waits for its events' acknowledgement before its messages' next events may go."""
 
-    def __init__(self, account: str, deliver: Callable[[WebhookEvent], Awaitable[None]],
-                 lanes: int, on_room: asyncio.Event) -> None:
+    def __init__(self, store: WebhookStore,
+                 patiently: Callable[[Callable[[], Awaitable[None]], str], Awaitable[None]]
+                 ) -> None:
+        self._store = store
+        self._patiently = patiently
+        self._waiting: dict[str, list[tuple[str, str]]] = {}
+        self._done: list[asyncio.Future[None]] = []
+        self._wake = asyncio.Event()
+
+    async def ack(self, account: str, events: Sequence[tuple[str, str]]) -> None:
+        """Acknowledge (entry id, event id) pairs of an account; return once they are."""
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(account, []).extend(events)
+        self._done.append(done)
+        self._wake.set()
+        await done
+
+    async def run(self) -> None:
+        """Until cancelled (supervised)."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            waiting, done = self._waiting, self._done
+            self._waiting, self._done = {}, []
+            try:
+                await asyncio.gather(*(
+                    self._patiently(functools.partial(self._store.acknowledge, account,
+                                                      events[i:i + MAX_ACK]), "ack")
+                    for account, events in waiting.items()
+                    for i in range(0, len(events), MAX_ACK)))
+            except BaseException as exc:
+                for future in done:  # the lanes' own supervisors take it from here
+                    if not future.done():
+                        future.set_exception(exc if isinstance(exc, Exception)
+                                             else RuntimeError("acknowledging stopped"))
+                raise
+            for future in done:
+                if not future.done():
+                    future.set_result(None)
+
+
+class AccountLanes:
+    """One account's events in memory and the lanes that deliver them, one batch each."""
+
+    def __init__(self, account: str,
+                 deliver: Callable[[AccountLanes, list[WebhookEvent]], Awaitable[None]],
+                 settings: WebhookSettings, on_room: asyncio.Event) -> None:
         self.account = account
         self.cursor = "0"  # first re-read what a predecessor left unacknowledged, then ">"
         self.in_memory = 0
+        self.options = CallbackOptions()
+        self.batch_cap = 0  # learned from a 413: the receiver takes no larger batch (0: none)
+        self.concurrency = Concurrency(settings.concurrency_per_account,
+                                       settings.max_concurrency_per_account,
+                                       settings.timeout_seconds / 4)
+        self._queue_size = settings.queue_per_account
         self._deliver = deliver
         self._on_room = on_room
-        self._queues: list[asyncio.Queue[WebhookEvent]] = [asyncio.Queue() for _ in range(lanes)]
-        # The event each lane is delivering: a lane restarted after a crash starts with it, so
+        self._queue = EventQueue()
+        self._changed = asyncio.Event()
+        self._in_flight = 0
+        # The batch each lane is delivering: a lane restarted after a crash starts with it, so
         # none is skipped and the order of a message's events holds.
-        self._heads: list[WebhookEvent | None] = [None] * lanes
-        self._tasks = [
-            asyncio.create_task(supervise(f"webhook lane {i} of account {account}",
-                                          functools.partial(self._lane, i), LANE_RESTART))
-            for i in range(lanes)]
+        self._heads: list[list[WebhookEvent] | None] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._grow()
+
+    @property
+    def max_batch(self) -> int:
+        """Events per POST now: the account's choice, or less if its receiver refused that."""
+        chosen = self.options.max_batch if self.options.batched else 1
+        return min(chosen, self.batch_cap) if self.batch_cap else chosen
+
+    @property
+    def read_ahead(self) -> int:
+        """How many events to hold in memory: enough for a batch per lane and one more."""
+        return max(self._queue_size, self.max_batch * (self.concurrency.limit + 1))
+
+    @property
+    def backlog(self) -> bool:
+        """Whether events wait for a lane."""
+        return len(self._queue) > 0
 
     def offer(self, event: WebhookEvent) -> None:
         """Queue an event behind the earlier events of the same message."""
         self.in_memory += 1
-        key = (event.fields or {}).get("id", event.entry_id)
-        self._queues[zlib.crc32(key.encode()) % len(self._queues)].put_nowait(event)
+        self._queue.add(event, time.monotonic())
+        self._changed.set()
+
+    def answered(self, ok: bool, seconds: float) -> None:
+        """A POST of this account was answered: adapt the number of lanes."""
+        self.concurrency.answered(ok, seconds, backlog=self.backlog)
+        self._grow()
+        self._changed.set()
 
     async def close(self) -> None:
         """Stop at once; events not yet acknowledged stay in the stream for a successor."""
@@ -129,15 +221,41 @@ class AccountLanes:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    def _grow(self) -> None:
+        while len(self._tasks) < self.concurrency.limit:
+            lane = len(self._tasks)
+            self._heads.append(None)
+            self._tasks.append(asyncio.create_task(supervise(
+                f"webhook lane {lane} of account {self.account}",
+                functools.partial(self._lane, lane), LANE_RESTART)))
+
     async def _lane(self, lane: int) -> None:
         while True:
-            event = self._heads[lane]
-            if event is None:
-                event = self._heads[lane] = await self._queues[lane].get()
-            await self._deliver(event)
+            batch = self._heads[lane]
+            if batch is None:
+                batch = self._heads[lane] = await self._take()
+            await self._deliver(self, batch)
             self._heads[lane] = None
-            self.in_memory -= 1
+            self._queue.done(batch)
+            self._in_flight -= 1
+            self.in_memory -= len(batch)
+            self._changed.set()
             self._on_room.set()
+
+    async def _take(self) -> list[WebhookEvent]:
+        while True:
+            self._changed.clear()
+            wait: float | None = None
+            if self._in_flight < self.concurrency.limit:
+                batch, wait = self._queue.take(
+                    self.max_batch, self.options.max_batch_delay_ms / 1000, time.monotonic(),
+                    more_coming=self.in_memory < self.read_ahead)
+                if batch:
+                    self._in_flight += 1
+                    return batch
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._changed.wait()
 
 
 class WebhookService:
@@ -150,8 +268,10 @@ class WebhookService:
         self._owner = owner
         self._rng = rng or random.Random()
         self._accounts: dict[str, AccountLanes] = {}
+        self._targets: dict[str, WebhookTargets | None] = {}  # refreshed every second
         self._room = asyncio.Event()
         self._poster: Poster | None = None
+        self._acker = Acker(self._store, self._patiently)
 
     async def run(self) -> None:
         """Serve until cancelled; on the way out, hand every account over at once."""
@@ -159,6 +279,8 @@ class WebhookService:
         resolver = PublicResolver(aiohttp.DefaultResolver()) if public_only else None
         # limit=0: accounts must not queue behind each other
         connector = aiohttp.TCPConnector(limit=0, resolver=resolver)
+        acker = asyncio.create_task(supervise("webhook acknowledgements", self._acker.run,
+                                              ACK_RESTART))
         try:
             async with aiohttp.ClientSession(connector=connector,
                                              headers={"User-Agent": "smsgw-webhooks"}) as session:
@@ -173,6 +295,8 @@ class WebhookService:
                     accept_cancellation()  # cancelling is how we stop: hand over regardless
                     await self._hand_over()
         finally:
+            acker.cancel()
+            await asyncio.gather(acker, return_exceptions=True)
             if resolver is not None:  # a resolver passed in is not closed by its connector
                 await resolver.close()
 
@@ -186,7 +310,7 @@ class WebhookService:
                 if renew:
                     next_renewal = time.monotonic() + self._settings.lease_seconds / 3
             cursors = {a: lanes.cursor for a, lanes in self._accounts.items()
-                       if lanes.in_memory < self._settings.queue_per_account}
+                       if lanes.in_memory < lanes.read_ahead}
             if not cursors:
                 self._room.clear()
                 with contextlib.suppress(TimeoutError):
@@ -196,8 +320,7 @@ class WebhookService:
             await self._patiently(functools.partial(self._read, cursors), "read")
 
     async def _read(self, cursors: dict[str, str]) -> None:
-        room = min(self._settings.queue_per_account - self._accounts[a].in_memory
-                   for a in cursors)
+        room = min(self._accounts[a].read_ahead - self._accounts[a].in_memory for a in cursors)
         replaying = any(c != ">" for c in cursors.values())
         events = await self._store.read_events(cursors, count=room,
                                                block_ms=None if replaying else READ_BLOCK_MS)
@@ -213,18 +336,23 @@ class WebhookService:
                 self._accounts[account].cursor = seen.get(account, ">")
 
     async def _refresh(self, renew: bool) -> None:
-        """Take the accounts no live process serves; with ``renew``, keep the ones held."""
+        """Take the accounts no live process serves; with ``renew``, keep the ones held. Read
+        the settings of those held (URLs, secret, options) for the next second."""
         ttl = int(self._settings.lease_seconds * 1000)
         for account in await self._store.hooked_accounts():
             if account in self._accounts:
                 if renew and not await self._store.renew_lease(account, self._owner, ttl):
                     log.warning("lost the webhook lease of account %s", account)
                     await self._accounts.pop(account).close()
+                    self._targets.pop(account, None)
             elif await self._store.acquire_lease(account, self._owner, ttl):
                 await self._store.ensure_group(account)
-                self._accounts[account] = AccountLanes(
-                    account, self._deliver, self._settings.concurrency_per_account, self._room)
+                self._accounts[account] = AccountLanes(account, self._deliver, self._settings,
+                                                       self._room)
                 log.info("delivering webhooks of account %s", account)
+        for account, lanes in self._accounts.items():
+            targets = self._targets[account] = await self._store.targets(account)
+            lanes.options = targets.options if targets else CallbackOptions()
 
     async def _hand_over(self) -> None:
         for account, lanes in list(self._accounts.items()):
@@ -233,48 +361,81 @@ class WebhookService:
                 await self._store.release_lease(account, self._owner)
         self._accounts.clear()
 
-    async def _deliver(self, event: WebhookEvent) -> None:
-        """Until delivered or dead-lettered; the receiver's current URL is used each time."""
-        if event.fields is None:  # trimmed away (stream cap): nothing left to send
-            await self._patiently(lambda: self._store.delivered(event, ""), "ack")
-            return
-        eid, body = event_id(event.fields), body_of(event.fields)
-        kind = str(payload(event.fields)["type"])
+    async def _deliver(self, lanes: AccountLanes, batch: list[WebhookEvent]) -> None:
+        """Until every event of the batch is delivered or dead-lettered. Events with nothing
+        to send (trimmed away, or of a status the account no longer chose) are acknowledged."""
+        options = lanes.options
+        unsent = [e for e in batch if e.fields is None
+                  or (batchable(e) and not options.wants(e.fields.get("status", "")))]
+        if unsent:
+            await self._acker.ack(lanes.account, [
+                (e.entry_id, event_id(e.fields) if e.fields else "") for e in unsent])
+        gone = {e.entry_id for e in unsent}
+        rest = [e for e in batch if e.entry_id not in gone]
+        if rest:
+            await self._send(lanes, rest)
+
+    async def _send(self, lanes: AccountLanes, batch: list[WebhookEvent]) -> None:
+        """POST ``batch`` until delivered, split in two on a 413, dead-lettering its events as
+        they pass the max age; the receiver's current URL is used on each retry."""
+        account = lanes.account
         attempt = 0
-        while True:
+        while batch:
             attempt += 1
-            targets = await self._patiently(lambda: self._store.targets(event.account), "lookup")
-            result = await self._post(targets, event, body, {EVENT_ID_HEADER: eid,
-                                                             EVENT_TYPE_HEADER: kind})
+            targets = (self._targets.get(account) if attempt == 1 else await self._patiently(
+                lambda: self._store.targets(account), "lookup"))
+            started = time.monotonic()
+            result = await self._post(targets, lanes.options, batch)
+            lanes.answered(result.ok, time.monotonic() - started)
             if result.ok:
-                await self._patiently(lambda: self._store.delivered(event, eid), "ack")
+                await self._acker.ack(account, [(e.entry_id, event_id(e.fields or {}))
+                                                for e in batch])
+                return
+            if result.status == TOO_LARGE and len(batch) > 1:
+                half = (len(batch) + 1) // 2
+                lanes.batch_cap = half
+                log.info("webhook receiver of account %s refused %d events in a POST (413); "
+                         "sending at most %d", account, len(batch), half)
+                await self._send(lanes, batch[:half])
+                await self._send(lanes, batch[half:])
                 return
             delay = retry_delay(attempt, self._settings.backoff_min_seconds,
                                 self._settings.backoff_max_seconds, self._rng)
-            age = time.time() + delay - event.queued_ms / 1000
-            if result.permanent or age > self._settings.max_age_seconds:
+            latest = time.time() + delay - self._settings.max_age_seconds
+            dead = batch if result.permanent else [e for e in batch if e.queued_ms / 1000 < latest]
+            for event in dead:
+                eid = event_id(event.fields or {})
                 log.warning("webhook %s of account %s dead-lettered after %d attempts (%s)",
-                            eid, event.account, attempt, result.detail)
+                            eid, account, attempt, result.detail)
                 await self._patiently(functools.partial(
                     self._store.dead_letter, event, eid, reason=result.detail, attempts=attempt),
                     "dead-letter")
-                return
-            log.info("webhook %s of account %s failed (%s); retry %d in %.2fs", eid,
-                     event.account, result.detail, attempt + 1, delay)
-            await asyncio.sleep(delay)
+            if dead:
+                gone = {e.entry_id for e in dead}
+                batch = [e for e in batch if e.entry_id not in gone]
+            if batch:
+                log.info("webhooks (%d) of account %s failed (%s); retry %d in %.2fs",
+                         len(batch), account, result.detail, attempt + 1, delay)
+                await asyncio.sleep(delay)
 
-    async def _post(self, targets: WebhookTargets | None, event: WebhookEvent, body: bytes,
-                    headers: dict[str, str]) -> PostResult:
-        fields = event.fields or {}
+    async def _post(self, targets: WebhookTargets | None, options: CallbackOptions,
+                    batch: list[WebhookEvent]) -> PostResult:
+        fields = batch[0].fields or {}
+        mo = fields.get("kind") == "mo"
         url = "" if targets is None else (
-            targets.inbound.get(fields.get("channel", ""), "") if fields.get("kind") == "mo"
-            else targets.callback_url)
+            targets.inbound.get(fields.get("channel", ""), "") if mo else targets.callback_url)
         if targets is None or not url or not targets.secret:
             return PostResult(False, "no URL configured")
         assert self._poster is not None  # set by run() before any account is served
-        sig = signature(targets.secret, int(time.time()), body)
-        return await self._poster.post(url, body, {**headers, SIGNATURE_HEADER: sig,
-                                                   "Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json", EVENT_COUNT_HEADER: str(len(batch))}
+        if (options.batched or len(batch) > 1) and not mo:
+            body = batch_body([body_of(e.fields or {}) for e in batch])
+        else:  # one event, as its own body (MO events always)
+            body = body_of(fields)
+            headers[EVENT_ID_HEADER] = event_id(fields)
+            headers[EVENT_TYPE_HEADER] = INBOUND_EVENT if mo else STATUS_EVENT
+        headers[SIGNATURE_HEADER] = signature(targets.secret, int(time.time()), body)
+        return await self._poster.post(url, body, headers)
 
     async def _patiently(self, call: Callable[[], Awaitable[T]], what: str) -> T:
         """Ride out a Redis outage: webhooks wait, they are never lost."""

@@ -10,6 +10,10 @@ Every POST carries ``X-Smsgw-Signature: t=<unix seconds>,v1=<hex>``, where ``v1`
 HMAC-SHA256 with the account's secret over ``"<t>." + body``: the timestamp is signed with the
 body, so a receiver can refuse old replays. ``eventId`` is the same on every attempt and on a
 replay, so receivers can drop duplicates (delivery is at-least-once).
+
+An account's callback may choose its statuses and batches (:class:`CallbackOptions`): with
+``max_batch`` above 1 a POST carries ``{"events": [...]}``, each element exactly the body of a
+single event (:func:`batch_body`), and ``X-Smsgw-Event-Count`` names how many.
 """
 
 from __future__ import annotations
@@ -18,14 +22,87 @@ import hashlib
 import hmac
 import json
 import random
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+
+from worker.lifecycle import FINAL, Status
 
 SIGNATURE_HEADER = "X-Smsgw-Signature"
 EVENT_ID_HEADER = "X-Smsgw-Event-Id"
 EVENT_TYPE_HEADER = "X-Smsgw-Event-Type"
+EVENT_COUNT_HEADER = "X-Smsgw-Event-Count"
 STATUS_EVENT = "message.status"
 INBOUND_EVENT = "message.inbound"
+
+
+# The statuses a callback hears of, in lifecycle order; "final" names the final ones.
+CALLBACK_STATUSES = (Status.SUBMITTED, Status.DELIVERED, Status.UNDELIVERED, Status.EXPIRED,
+                     Status.REJECTED, Status.FAILED, Status.UNKNOWN)
+FINAL_ALIAS = "final"
+MAX_BATCH = 1000
+MAX_BATCH_DELAY_MS = 60_000
+DEFAULT_BATCH_DELAY_MS = 100
+
+
+class InvalidOption(ValueError):
+    """A callback option out of range; ``field`` names it as the API spells it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackOptions:
+    """What an account's callback hears of and how: ``events`` (None: every status), and up to
+    ``max_batch`` events per POST, sent once that many are ready or ``max_batch_delay_ms``
+    after the first of them was read."""
+
+    events: frozenset[str] | None = None
+    max_batch: int = 1
+    max_batch_delay_ms: int = DEFAULT_BATCH_DELAY_MS
+
+    @property
+    def batched(self) -> bool:
+        """Whether POSTs carry ``{"events": [...]}`` (else one event, as its own body)."""
+        return self.max_batch > 1
+
+    def wants(self, status: str) -> bool:
+        """Whether the callback hears of ``status``."""
+        return self.events is None or status in self.events
+
+    def listed(self) -> list[str]:
+        """The chosen statuses, in lifecycle order."""
+        return [str(s) for s in CALLBACK_STATUSES if self.wants(s)]
+
+
+def chosen_events(names: Iterable[str]) -> frozenset[str] | None:
+    """The statuses named (``final`` for every final one); None when that is all of them."""
+    chosen: set[str] = set()
+    for name in names:
+        key = name.strip().lower()
+        if key == FINAL_ALIAS:
+            chosen |= {str(s) for s in FINAL}
+        elif key in set(CALLBACK_STATUSES):
+            chosen.add(key)
+        else:
+            allowed = ", ".join([*CALLBACK_STATUSES, FINAL_ALIAS])
+            raise InvalidOption("events", f"'events' may name only {allowed}; not {name!r}")
+    if not chosen:
+        raise InvalidOption("events", "'events' must name at least one status")
+    return None if chosen == set(CALLBACK_STATUSES) else frozenset(chosen)
+
+
+def checked_batch(max_batch: int | None, delay_ms: int | None) -> tuple[int | None, int | None]:
+    """``maxBatch`` (1 to MAX_BATCH) and ``maxBatchDelayMs`` (0 to MAX_BATCH_DELAY_MS)."""
+    if max_batch is not None and not 1 <= max_batch <= MAX_BATCH:
+        raise InvalidOption("maxBatch", f"'maxBatch' must be between 1 and {MAX_BATCH}")
+    if delay_ms is not None and not 0 <= delay_ms <= MAX_BATCH_DELAY_MS:
+        raise InvalidOption("maxBatchDelayMs",
+                            f"'maxBatchDelayMs' must be between 0 and {MAX_BATCH_DELAY_MS}")
+    return max_batch, delay_ms
 
 
 def event_id(fields: Mapping[str, str]) -> str:
@@ -57,6 +134,11 @@ def payload(fields: Mapping[str, str]) -> dict[str, object]:
 def body_of(fields: Mapping[str, str]) -> bytes:
     """The exact bytes POSTed (and signed) for an event."""
     return json.dumps(payload(fields), ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def batch_body(bodies: Sequence[bytes]) -> bytes:
+    """The body of a batch: ``{"events": [...]}`` around the events' own bodies, as they are."""
+    return b'{"events":[' + b",".join(bodies) + b"]}"
 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:

@@ -1,7 +1,8 @@
 """Admin API for accounts' webhooks: callback and inbound URLs, dead letters and their replay.
 
     GET          /admin/accounts/{account}/webhooks           GetAccountWebhooks
-    PUT|POST     /admin/accounts/{account}/callback           SetAccountCallback {url}
+    PUT|POST     /admin/accounts/{account}/callback           SetAccountCallback {url, events,
+                                                              maxBatch, maxBatchDelayMs}
     DELETE       /admin/accounts/{account}/callback           DeleteAccountCallback
     PUT|POST     /admin/accounts/{account}/inbound/{channel}  SetInboundUrl {url}
     DELETE       /admin/accounts/{account}/inbound/{channel}  DeleteInboundUrl
@@ -51,6 +52,7 @@ from gateway.webhook_config import (
     Change,
     InvalidWebhook,
     UnknownAccount,
+    check_choices,
     check_dead_ids,
     check_url,
     set_callback,
@@ -79,7 +81,12 @@ async def put_callback(request: web.Request) -> web.Response:
     """SetAccountCallback: every status change of the account's messages goes to ``url``."""
     account, dto = await _account_dto(request, SetAccountCallback)
     url = _checked_url(request, getattr(dto, "url", None))
-    change = await _apply(account, set_callback(_store(request), account, url,
+    try:
+        choices = check_choices(getattr(dto, "events", None), getattr(dto, "maxBatch", None),
+                                getattr(dto, "maxBatchDelayMs", None))
+    except InvalidWebhook as exc:
+        raise _invalid(exc) from None
+    change = await _apply(account, set_callback(_store(request), account, url, choices=choices,
                                        rotate_secret=bool(getattr(dto, "rotateSecret", False))))
     return await _settings_response(request, account, change)
 
@@ -179,7 +186,8 @@ def to_settings_dto(targets: WebhookTargets) -> AccountWebhooks:
     return AccountWebhooks(
         account=targets.account, callbackUrl=targets.callback_url or None,
         inboundUrls=[InboundUrl(channel=c, url=u) for c, u in sorted(targets.inbound.items())],
-        hasSecret=bool(targets.secret),
+        hasSecret=bool(targets.secret), events=targets.options.listed(),
+        maxBatch=targets.options.max_batch, maxBatchDelayMs=targets.options.max_batch_delay_ms,
     )
 
 

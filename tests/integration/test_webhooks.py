@@ -70,11 +70,12 @@ class Hit:
 @dataclass
 class Sink:
     """An aiohttp server on 127.0.0.1 that records every request. It answers from ``script``
-    first (one status per request), then ``default``; while ``gate`` is clear it holds every
-    request unanswered."""
+    first (one status per request), then ``judge(hit, number)`` if given (requests counted
+    from 1), else ``default``; while ``gate`` is clear it holds every request unanswered."""
 
     script: list[int] = field(default_factory=list)
     default: int = 200
+    judge: Callable[[Hit, int], int] | None = None
     gate: asyncio.Event = field(default_factory=asyncio.Event)
     hits: list[Hit] = field(default_factory=list)
     url: str = ""
@@ -86,8 +87,10 @@ class Sink:
     async def handle(self, request: web.Request) -> web.Response:
         hit = Hit(request.path, dict(request.headers), await request.read())
         await self._note(lambda: self.hits.append(hit))
+        number = len(self.hits)
         await self.gate.wait()
-        status = self.script.pop(0) if self.script else self.default
+        status = (self.script.pop(0) if self.script
+                  else self.judge(hit, number) if self.judge else self.default)
         hit.answered = status
         await self._note(lambda: None)
         return web.Response(status=status)

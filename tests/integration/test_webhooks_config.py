@@ -5,6 +5,8 @@
 # ruff: noqa: F811
 from __future__ import annotations
 
+import json
+
 import aiohttp
 import pytest
 
@@ -20,6 +22,7 @@ from worker.store import Store, WebhookStore
 pytestmark = pytest.mark.integration
 
 OWN = ["127.0.0.1:8080", "gw.example.com:443"]
+FINAL_ONLY = ["delivered", "undelivered", "expired", "rejected", "failed"]
 
 
 # URL -> the address it names: loopback, cloud metadata, a private network.
@@ -101,7 +104,9 @@ async def test_an_admin_sets_a_callback_and_the_secret_is_shown_only_when_genera
     status, first = await stack.call("PUT", path, stack.admin, {"url": "http://127.0.0.1:9/a"})
     assert status == 200 and first["secret"].startswith("whsec_")
     assert first["webhooks"] == {"account": "acme", "callbackUrl": "http://127.0.0.1:9/a",
-                                 "inboundUrls": [], "hasSecret": True}
+                                 "inboundUrls": [], "hasSecret": True,
+                                 "events": ["submitted", *FINAL_ONLY, "unknown"],
+                                 "maxBatch": 1, "maxBatchDelayMs": 100}
     status, again = await stack.call("POST", path, stack.admin, {"url": "http://127.0.0.1:9/b"})
     assert status == 200 and again.get("secret") is None
     status, rotated = await stack.call("PUT", path, stack.admin,
@@ -227,3 +232,71 @@ async def test_the_accounts_cli_refuses_private_addresses_unless_the_config_allo
     assert code == 0 and out.strip().startswith("whsec_")
     targets = await WebhookStore(stack.redis).targets("acme")
     assert targets is not None and targets.callback_url == "http://10.0.0.1/x"
+
+
+async def test_an_account_chooses_its_events_and_batches_and_its_view_shows_them(
+    stack: Stack,
+) -> None:
+    path = "/admin/accounts/acme/callback"
+    status, default = await stack.call("PUT", path, stack.admin, {"url": "http://127.0.0.1:9/a"})
+    assert status == 200
+    assert {k: default["webhooks"][k] for k in ("events", "maxBatch", "maxBatchDelayMs")} == {
+        "events": ["submitted", *FINAL_ONLY, "unknown"], "maxBatch": 1, "maxBatchDelayMs": 100}
+    status, chosen = await stack.call("PUT", path, stack.admin, {
+        "url": "http://127.0.0.1:9/a", "events": ["failed", "delivered", "delivered"],
+        "maxBatch": 100, "maxBatchDelayMs": 250})
+    assert status == 200, chosen
+    expected = {"events": ["delivered", "failed"], "maxBatch": 100, "maxBatchDelayMs": 250}
+    assert {k: chosen["webhooks"][k] for k in expected} == expected
+    # A new URL (or secret) alone keeps the account's choices.
+    status, _ = await stack.call("PUT", path, stack.admin, {"url": "http://127.0.0.1:9/b",
+                                                            "rotateSecret": True})
+    status, shown = await stack.call("GET", "/admin/accounts/acme/webhooks", stack.admin)
+    assert status == 200 and {k: shown["webhooks"][k] for k in expected} == expected
+    assert shown["webhooks"]["callbackUrl"] == "http://127.0.0.1:9/b"
+    # "final" names every final status; clearing the callback forgets the choices.
+    status, final = await stack.call("PUT", path, stack.admin, {"url": "http://127.0.0.1:9/b",
+                                                                "events": ["final"]})
+    assert final["webhooks"]["events"] == FINAL_ONLY
+    await stack.call("DELETE", path, stack.admin)
+    status, shown = await stack.call("GET", "/admin/accounts/acme/webhooks", stack.admin)
+    assert (shown["webhooks"]["events"], shown["webhooks"]["maxBatch"]) == (
+        default["webhooks"]["events"], 1)
+
+
+@pytest.mark.parametrize(("extra", "field"), [
+    ({"maxBatch": 0}, "maxBatch"), ({"maxBatch": 1001}, "maxBatch"),
+    ({"maxBatch": "ten"}, "maxBatch"), ({"maxBatchDelayMs": -1}, "maxBatchDelayMs"),
+    ({"maxBatchDelayMs": 60_001}, "maxBatchDelayMs"), ({"events": []}, "events"),
+    ({"events": ["sent"]}, "events"), ({"events": "delivered"}, "events"),
+    ({"events": ["queued"]}, "events"),
+])
+async def test_batch_and_event_choices_out_of_range_are_refused_naming_the_field(
+    stack: Stack, extra: dict[str, object], field: str,
+) -> None:
+    status, reply = await stack.call("PUT", "/admin/accounts/acme/callback", stack.admin,
+                                     {"url": "http://127.0.0.1:9/a", **extra})
+    assert status == 400, reply
+    assert reply["ResponseStatus"]["Errors"][0]["FieldName"] == field
+    targets = await WebhookStore(stack.redis).targets("acme")
+    assert targets is not None and targets.callback_url == ""  # nothing stored
+
+
+async def test_the_accounts_cli_sets_and_shows_events_and_batches(
+    stack: Stack, capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = stack.settings.redis_url
+    code, out, _ = await _accounts(url, capsys, "set-callback", "acme", "https://h.example/cb",
+                                   "--events", "final", "--max-batch", "50",
+                                   "--max-batch-delay-ms", "20")
+    assert code == 0 and out.strip().startswith("whsec_")
+    code, out, _ = await _accounts(url, capsys, "show", "acme", "--json")
+    shown = json.loads(out)
+    assert code == 0 and (shown["events"], shown["maxBatch"], shown["maxBatchDelayMs"]) == (
+        FINAL_ONLY, 50, 20)
+    code, _, err = await _accounts(url, capsys, "set-callback", "acme", "https://h.example/cb",
+                                   "--max-batch", "0")
+    assert code == 2 and "'maxBatch'" in err
+    code, _, err = await _accounts(url, capsys, "set-callback", "acme", "https://h.example/cb",
+                                   "--events", "delivered,sent")
+    assert code == 2 and "'events'" in err

@@ -69,11 +69,12 @@ async def _accounts(redis: Redis, *names: str) -> Store:
     return store
 
 
-async def _claimed(store: Store, *accounts: str) -> list[str]:
+async def _claimed(store: Store, *accounts: str, cmids: list[str] | None = None) -> list[str]:
     """One message per account, accepted and claimed (queued -> sending)."""
     messages = [NewMessage(api_id=f"01TESTMSG{i:017d}", account=a, channel="sim",
                            to="27820000001", content="hi", encoding="gsm7", segments=1,
-                           cmid=f"c-{a}") for i, a in enumerate(accounts)]
+                           cmid=cmids[i] if cmids else f"c-{a}")
+                for i, a in enumerate(accounts)]
     ids = [m.api_id for m in messages]
     await store.accept(messages, window_seconds=60, job_id="j1",
                        job_payload=job_payload(ids, now_ms()), job_expiry_seconds=60)

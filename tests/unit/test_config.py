@@ -159,6 +159,7 @@ OUT_OF_RANGE: list[tuple[str, str, Any, Any]] = [
     ("webhooks", "backoff_min_seconds", 0.0, 86401),
     ("webhooks", "backoff_max_seconds", 0.0, 86401),
     ("webhooks", "concurrency_per_account", 0, 1001),
+    ("webhooks", "max_concurrency_per_account", 0, 1001),
     ("webhooks", "queue_per_account", 0, 100_001),
     ("webhooks", "lease_seconds", 0.0, 3601),
     ("", "retention_seconds", 59, 366 * 86400 + 1),

@@ -171,10 +171,15 @@ def mo_list_key(channel: str) -> str:
 #   wh:dead:{account}     stream  events given up on after the max age, to list and replay
 #   wh:accounts           set     accounts that ever had a callback or inbound URL (served)
 #   wh:lease:{account}    str     the webhooks process that delivers the account's events
-#   wh:notify             pubsub  "{account} {delivered|dead|replayed} {eventId}"
+#   wh:notify             pubsub  "{account} {delivered|dead|replayed} {eventId}" lines
+#                                 (a message may carry several, one per line)
 #   inbound:{channel}     hash    account -> inbound URL for the channel's MO messages
 #   mo:in:{account}       list    newest MO ids the account owns (capped)
-#   acct:{account}        hash    fields cb_url, cb_secret, in:{channel} (URL per channel)
+#   acct:{account}        hash    fields cb_url, cb_secret, in:{channel} (URL per channel);
+#                                 cb_events (",delivered,failed,": the chosen statuses, absent:
+#                                 every one; read by capture() in move.lua, so a status not
+#                                 chosen is never written to the stream), cb_batch (events per
+#                                 POST, absent: 1), cb_batch_ms (linger, absent: the default)
 
 WEBHOOK_GROUP = "hooks"
 # One consumer name: a lease makes one process the account's only deliverer, so a successor

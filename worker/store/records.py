@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from worker.lifecycle import Status
+from worker.webhooks import CallbackOptions
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +238,8 @@ class WebhookTargets:
     callback_url: str
     secret: str = field(repr=False)
     inbound: Mapping[str, str]  # channel -> URL
+    # the callback's statuses and batches
+    options: CallbackOptions = field(default_factory=CallbackOptions)
 
 
 @dataclass(frozen=True, slots=True)

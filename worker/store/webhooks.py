@@ -22,6 +22,7 @@ from worker.store.keys import (
     webhook_stream_key,
 )
 from worker.store.records import DeadLetter, WebhookEvent, WebhookTargets
+from worker.webhooks import CallbackOptions
 
 
 class WebhookStore:
@@ -35,6 +36,8 @@ class WebhookStore:
         self._acquire = scripts.register(redis, "acquire_lease")
         self._renew = scripts.register(redis, "renew_lease")
         self._release = scripts.register(redis, "release_lease")
+        self._set_options = scripts.register(redis, "set_callback_options")
+        self._ack_many = scripts.register(redis, "acknowledge_webhooks")
 
     async def set_callback(
         self, account: str, url: str, *, new_secret: str, rotate: bool = False
@@ -68,7 +71,8 @@ class WebhookStore:
         f = _decode(row)
         return WebhookTargets(
             account=account, callback_url=f.get("cb_url", ""), secret=f.get("cb_secret", ""),
-            inbound={k[3:]: v for k, v in f.items() if k.startswith("in:")})
+            inbound={k[3:]: v for k, v in f.items() if k.startswith("in:")},
+            options=_callback_options(f))
 
     async def hooked_accounts(self) -> list[str]:
         """Every account that ever had a webhook URL."""
@@ -149,3 +153,41 @@ class WebhookStore:
         for mo_id in ids:
             pipe.hgetall(mo_key(_text(mo_id)))
         return [_decode(row) for row in await pipe.execute() if row] if ids else []
+
+    # --- callback options and batched acknowledgements (issue 14) ---------------------------
+
+    async def set_callback_options(
+        self, account: str, *, events: Sequence[str] | None, max_batch: int | None,
+        max_batch_delay_ms: int | None,
+    ) -> bool:
+        """Choose the callback's statuses (``events``: None keeps them, ``()`` every status)
+        and batches (None keeps a value); False if the account is unknown."""
+        chosen = "" if events is None else "*" if not events else f",{','.join(events)},"
+        return bool(await self._set_options(keys=[account_key(account)], args=[
+            chosen, "" if max_batch is None else max_batch,
+            "" if max_batch_delay_ms is None else max_batch_delay_ms]))
+
+    async def clear_callback_options(self, account: str) -> None:
+        """Back to every status, one event per POST (the callback was cleared)."""
+        await self._redis.hdel(account_key(account), *_OPTION_FIELDS)  # type: ignore[misc]
+
+    async def acknowledge(self, account: str, events: Sequence[tuple[str, str]]) -> None:
+        """Events (entry id, event id) that reached their URL: acknowledged and deleted in one
+        step, and announced on ``wh:notify`` in one message (a line per event)."""
+        if events:
+            await self._ack_many(keys=[webhook_stream_key(account)],
+                                 args=[account, *(x for pair in events for x in pair)])
+
+
+# The callback option fields of acct:{account} (see keys.py).
+_OPTION_FIELDS = ("cb_events", "cb_batch", "cb_batch_ms")
+
+
+def _callback_options(f: Mapping[str, str]) -> CallbackOptions:
+    chosen = f.get("cb_events")
+    batch, delay = f.get("cb_batch", ""), f.get("cb_batch_ms", "")
+    default = CallbackOptions()
+    return CallbackOptions(
+        events=None if chosen is None else frozenset(s for s in chosen.split(",") if s),
+        max_batch=int(batch) if batch.isdigit() else default.max_batch,
+        max_batch_delay_ms=int(delay) if delay.isdigit() else default.max_batch_delay_ms)

@@ -75,3 +75,29 @@ async def test_replay_dead_letters_queues_them_again_without_their_verdict(redis
     assert heard == [f"acme replayed {first.decode()}"]
     assert await run(redis, "replay_dead_letters", keys=keys, args=["acme"]) == 1
     assert await redis.xlen(dead) == 0
+
+
+async def test_set_callback_options_chooses_statuses_and_batches_of_a_known_account(
+    redis: Redis,
+) -> None:
+    key = account_key("acme")
+    assert await run(redis, "set_callback_options", keys=[key], args=[",failed,", 5, 50]) == 0
+    await redis.hset(key, "cb_url", "https://x")
+    assert await run(redis, "set_callback_options", keys=[key], args=[",failed,", 5, 50]) == 1
+    assert await redis.hmget(key, ["cb_events", "cb_batch", "cb_batch_ms"]) == [
+        b",failed,", b"5", b"50"]
+    assert await run(redis, "set_callback_options", keys=[key], args=["*", "", ""]) == 1
+    assert await redis.hmget(key, ["cb_events", "cb_batch"]) == [None, b"5"]
+
+
+async def test_acknowledge_webhooks_acks_and_deletes_events_and_says_so_once(
+    redis: Redis,
+) -> None:
+    entry = await _pending_event(redis)
+    stream = webhook_stream_key("acme")
+    async with published(redis, WEBHOOK_NOTIFY) as heard:
+        assert await run(redis, "acknowledge_webhooks", keys=[stream],
+                         args=["acme", entry, "a1.submitted"]) == 1
+    assert heard == ["acme delivered a1.submitted"]
+    assert await redis.xlen(stream) == 0
+    assert (await redis.xpending(stream, WEBHOOK_GROUP))["pending"] == 0

@@ -13,17 +13,19 @@
 --- @include "lifecycle"
 --- @include "bounds"
 --- @include "stats"
-local callbacks = {}  -- account -> its callback URL, or false: looked up once per script run
+local callbacks = {}  -- account -> {url, chosen statuses or false}: looked up once per run
 local function capture(key, account, dst, at)
   -- A webhook event is written by the script that makes the transition, so a crash can
-  -- neither lose one nor invent one. Accounts without a callback cost one HGET per run.
+  -- neither lose one nor invent one. Accounts without a callback cost one HMGET per run, and
+  -- a status the account did not choose (cb_events: ",delivered,failed,") costs no more.
   if not HOOKED[dst] or not account then return end
-  local url = callbacks[account]
-  if url == nil then
-    url = redis.call('HGET', P .. 'acct:' .. account, 'cb_url')
-    callbacks[account] = url
+  local cb = callbacks[account]
+  if cb == nil then
+    cb = redis.call('HMGET', P .. 'acct:' .. account, 'cb_url', 'cb_events')
+    callbacks[account] = cb
   end
-  if not url then return end
+  if not cb[1] then return end
+  if cb[2] and not string.find(cb[2], ',' .. dst .. ',', 1, true) then return end
   local f = redis.call('HMGET', key, 'cmid', 'channel', 'to', 'err_code', 'err_text',
                        'dlr_stat', 'dlr_err')
   redis.call('XADD', P .. 'wh:' .. account, 'MAXLEN', '~', WH_MAXLEN, '*', 'kind', 'status',
