@@ -9,6 +9,7 @@ Every decoding failure surfaces as `PduError` (never IndexError / struct.error).
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from aiosmpplib import SmppCommandStatus
@@ -60,6 +61,7 @@ __all__ = [
     "PduBuffer",
     "PduError",
     "ShortMessage",
+    "SubmitTemplate",
     "command_name",
     "decode_message_id",
     "encode_c_string",
@@ -455,6 +457,40 @@ class ShortMessage:
         if self.short_message:
             return self.short_message
         return self.tlvs.get(MESSAGE_PAYLOAD, b"")
+
+
+class SubmitTemplate:
+    """submit_sm bodies of one channel, encoded from a prototype: the fields the channel fixes
+    (addresses but the destination, validity, registered_delivery...) are encoded once, and
+    :meth:`body` fills in the few a message varies. The per-part ShortMessage and its encode
+    were a tenth of the worker's time per message; the bytes are the same (tested)."""
+
+    __slots__ = ("_default_id", "_head", "_middle")
+
+    def __init__(self, prototype: ShortMessage) -> None:
+        p = prototype
+        self._head = b"".join((encode_c_string(p.service_type),
+                               bytes((p.source_addr_ton, p.source_addr_npi)),
+                               encode_c_string(p.source_addr),
+                               bytes((p.dest_addr_ton, p.dest_addr_npi))))
+        self._middle = b"".join((bytes((p.protocol_id, p.priority_flag)),
+                                 encode_c_string(p.schedule_delivery_time),
+                                 encode_c_string(p.validity_period),
+                                 bytes((p.registered_delivery, p.replace_if_present_flag))))
+        self._default_id = p.sm_default_msg_id
+
+    def body(self, destination_addr: str, esm_class: int, data_coding: int,
+             short_message: bytes, tlvs: Mapping[int, bytes]) -> bytes:
+        """The body :meth:`ShortMessage.encode` makes of the prototype with these fields;
+        a short_message over 254 bytes is a ValueError (use MESSAGE_PAYLOAD)."""
+        if len(short_message) > 254:
+            raise ValueError("short_message exceeds 254 bytes; use the message_payload TLV")
+        body = b"%b%b\x00%c%b%c%c%c%b" % (
+            self._head, destination_addr.encode("latin-1"), esm_class, self._middle,
+            data_coding, self._default_id, len(short_message), short_message)
+        if tlvs:
+            body += b"".join([encode_tlv(tag, value) for tag, value in tlvs.items()])
+        return body
 
 
 # --- names (for logs and error values; never raise) --------------------------------------------
