@@ -257,7 +257,7 @@ class Dispatcher:
             if swept.failed:
                 log.info("%s: %d queued message(s) failed at max age (no bind up)",
                          name, len(swept.failed))
-                self.metrics.failures(name, "Expired", "failed").inc(len(swept.failed))
+                self.metrics.failures.add((name, "Expired", "failed"), len(swept.failed))
                 failed += len(swept.failed)
         return failed
 
