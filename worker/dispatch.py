@@ -34,8 +34,7 @@ from worker.smpp.receipts import (
     is_receipt,
     normalise_smsc_id,
     parse_receipt,
-    receipt_id_forms,
-    spelled_twice,
+    receipt_ids,
 )
 from worker.smpp.session import DeliverHandler, SessionClosed
 from worker.snapshot import worker_snapshot
@@ -516,7 +515,7 @@ class Dispatcher:
             log.warning("unparseable receipt on %s: %r", channel, text[:80])
             return None
         ch = self.channels[channel]
-        forms = receipt_id_forms(receipt.message_id, ch.receipt_id_format)
+        forms, twice = receipt_ids(receipt, ch.receipt_id_format)
         if not forms:
             log.warning("receipt on %s with an id not valid for receipt_id_format %s: %r",
                         channel, ch.receipt_id_format, receipt.message_id)
@@ -524,7 +523,7 @@ class Dispatcher:
         state = final_state(receipt)
         return ReceiptEvent(
             channel=channel, forms=forms, smsc=ch.smsc_account,
-            spelled_twice=spelled_twice(receipt),
+            spelled_twice=twice,
             state=Status(state) if state else None, stat=receipt.stat, err=receipt.err,
         )
 
