@@ -251,3 +251,21 @@ def test_submit_template_refuses_a_short_message_over_254_bytes() -> None:
     template = pdu.SubmitTemplate(ShortMessage())
     with pytest.raises(ValueError):
         template.body("1", 0, 0, b"x" * 255, {})
+
+
+def test_generated_short_messages_round_trip_and_every_cut_is_a_pdu_error() -> None:
+    rng = random.Random(13)
+    for _ in range(300):
+        sm = replace(_random_prototype(rng),
+                     destination_addr=rng.choice(["", "27820000001", "\x01\xff"]),
+                     esm_class=rng.randrange(256), data_coding=rng.randrange(256),
+                     short_message=rng.randbytes(rng.randrange(255)),
+                     tlvs={rng.randrange(0x10000): rng.randbytes(rng.randrange(5))
+                           for _ in range(rng.randrange(3))})
+        body = sm.encode()
+        assert ShortMessage.decode(body) == sm
+        # where the TLVs start the body is whole; any shorter cut loses a field
+        whole = len(body) - sum(4 + len(v) for v in sm.tlvs.values())
+        for cut in range(whole):
+            with pytest.raises(PduError, match="truncated"):
+                ShortMessage.decode(body[:cut])

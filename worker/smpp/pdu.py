@@ -278,6 +278,19 @@ def _decode_tlvs(body: bytes, pos: int) -> dict[int, bytes]:
 
 def _read_addresses(body: bytes) -> tuple[str, int, int, str, int, int, str, int]:
     """The fields submit_sm, deliver_sm and data_sm begin with, and where the rest starts."""
+    # Three finds and slices (the PDU hot path of receipts, and of the simulator); a body cut
+    # short is read again field by field, for an error that names the field.
+    a = body.find(0)
+    b = body.find(0, a + 3) if a >= 0 else -1
+    c = body.find(0, b + 3) if b >= 0 else -1
+    if c < 0:
+        return _read_addresses_checked(body)
+    return (body[:a].decode("latin-1"), body[a + 1], body[a + 2],
+            body[a + 3:b].decode("latin-1"), body[b + 1], body[b + 2],
+            body[b + 3:c].decode("latin-1"), c + 1)
+
+
+def _read_addresses_checked(body: bytes) -> tuple[str, int, int, str, int, int, str, int]:
     service_type, pos = _read_c_string(body, 0, "service_type")
     src_ton, pos = _read_byte(body, pos, "source_addr_ton")
     src_npi, pos = _read_byte(body, pos, "source_addr_npi")
@@ -389,8 +402,14 @@ class ShortMessage:
         if len(body) - pos < 3:
             raise PduError("truncated body: esm_class/protocol_id/priority_flag")
         esm_class, protocol_id, priority = body[pos], body[pos + 1], body[pos + 2]
-        schedule, pos = _read_c_string(body, pos + 3, "schedule_delivery_time")
-        validity, pos = _read_c_string(body, pos, "validity_period")
+        schedule_end = body.find(0, pos + 3)
+        validity_end = body.find(0, schedule_end + 1) if schedule_end >= 0 else -1
+        if validity_end < 0:  # one of them has no NUL: this raises, naming which
+            _read_c_string(body, _read_c_string(body, pos + 3, "schedule_delivery_time")[1],
+                           "validity_period")
+        schedule = body[pos + 3:schedule_end].decode("latin-1")
+        validity = body[schedule_end + 1:validity_end].decode("latin-1")
+        pos = validity_end + 1
         if len(body) - pos < 5:
             raise PduError("truncated body: registered_delivery..sm_length")
         registered, replace, coding, default_id, sm_len = body[pos : pos + 5]
