@@ -35,8 +35,7 @@ from worker.smpp.receipts import (
     is_receipt,
     normalise_smsc_id,
     parse_receipt,
-    receipt_id_forms,
-    spelled_twice,
+    receipt_ids,
 )
 from worker.smpp.session import DeliverHandler, SessionClosed
 from worker.snapshot import worker_snapshot
@@ -130,6 +129,8 @@ class Dispatcher:
         self._rates = {name: SharedRate(store, name, ch.tps) for name, ch in channels.items()}
         # Derived once, not per message: they depend on the channel only.
         self._validities = {name: _validity(ch.validity_seconds) for name, ch in channels.items()}
+        self._templates = {name: _submit_template(ch, self._validities[name])
+                           for name, ch in channels.items()}
         self._receipt_waits = {name: _receipt_wait_ms(ch) for name, ch in channels.items()}
         self._dlr_ttl_seconds = _dlr_ttl(channels.values())
         self._smsc_accounts = {name: ch.smsc_account for name, ch in channels.items()}
@@ -269,7 +270,7 @@ class Dispatcher:
             if swept.failed:
                 log.info("%s: %d queued message(s) failed at max age (no bind up)",
                          name, len(swept.failed))
-                self.metrics.failures(name, "Expired", "failed").inc(len(swept.failed))
+                self.metrics.failures.add((name, "Expired", "failed"), len(swept.failed))
                 failed += len(swept.failed)
         return failed
 
@@ -307,7 +308,7 @@ class Dispatcher:
         if moved:
             log.info("%s: %d queued message(s) moved to their next channel (%s)",
                      name, moved, text)
-            self.metrics.failovers(name, "no_bind").inc(moved)
+            self.metrics.failovers.add((name, "no_bind"), moved)
         return moved
 
     async def drain_due(self) -> int:
@@ -402,20 +403,14 @@ class Dispatcher:
                                error_text="every concatenation reference to this number is "
                                           "held by a message still in flight")
             parts = split(msg.content, channel.split_mode, got)
-        validity = self._validities[msg.channel]
+        template = self._templates[msg.channel]
         smsc_ids: list[str] = []
         for part in parts:
-            sm = pdu.ShortMessage(
-                source_addr=channel.source_addr, source_addr_ton=channel.source_ton,
-                source_addr_npi=channel.source_npi, destination_addr=msg.to,
-                dest_addr_ton=channel.dest_ton, dest_addr_npi=channel.dest_npi,
-                esm_class=part.esm_class, registered_delivery=channel.registered_delivery,
-                validity_period=validity, data_coding=part.data_coding,
-                short_message=part.short_message, tlvs=dict(part.tlvs),
-            )
+            body = template.body(msg.to, part.esm_class, part.data_coding, part.short_message,
+                                 part.tlvs)
             # Once a part is accepted, a later part is retried in place: re-queueing the whole
             # message would submit the accepted parts again (and keep the order of parts).
-            answer = await self._submit_part(msg, channel, pool, sm, slot,
+            answer = await self._submit_part(msg, channel, pool, body, slot,
                                              in_place=bool(smsc_ids))
             if isinstance(answer, Outcome):
                 return answer
@@ -439,14 +434,15 @@ class Dispatcher:
         if to is None:
             return False
         log.info("moved to %s: %s %s", to, outcome.error_code, outcome.error_text)
-        self.metrics.failovers(msg.channel, "status").inc()
+        self.metrics.failovers.add((msg.channel, "status"))
         return True
 
     async def _submit_part(
-        self, msg: Claimed, channel: Channel, pool: ChannelPool, sm: pdu.ShortMessage,
+        self, msg: Claimed, channel: Channel, pool: ChannelPool, body: bytes,
         slot: _Slot, *, in_place: bool,
     ) -> str | Outcome:
-        """The part's SMSC id, or the message's outcome when the part was not accepted."""
+        """The part's SMSC id, or the message's outcome when the part (the submit_sm
+        ``body``) was not accepted."""
         attempt = paced = 0
         while True:
             await self._rates[msg.channel].acquire()
@@ -457,7 +453,7 @@ class Dispatcher:
                                       "claims (heartbeat not written)", paced)
             try:
                 started = time.monotonic()
-                res = await pool.submit(sm, self.settings.wait_bind_seconds)
+                res = await pool.submit_body(body, self.settings.wait_bind_seconds)
                 self.metrics.submit_answered(msg.channel, res.status, time.monotonic() - started)
                 if res.status == pdu.ESME_ROK:
                     return normalise_smsc_id(res.message_id)
@@ -595,7 +591,7 @@ class Dispatcher:
             log.warning("unparseable receipt on %s: %r", channel, text[:80])
             return None
         ch = self.channels[channel]
-        forms = receipt_id_forms(receipt.message_id, ch.receipt_id_format)
+        forms, twice = receipt_ids(receipt, ch.receipt_id_format)
         if not forms:
             log.warning("receipt on %s with an id not valid for receipt_id_format %s: %r",
                         channel, ch.receipt_id_format, receipt.message_id)
@@ -603,7 +599,7 @@ class Dispatcher:
         state = final_state(receipt)
         return ReceiptEvent(
             channel=channel, forms=forms, smsc=ch.smsc_account,
-            spelled_twice=spelled_twice(receipt),
+            spelled_twice=twice,
             state=Status(state) if state else None, stat=receipt.stat, err=receipt.err,
         )
 
@@ -667,6 +663,15 @@ def _dlr_ttl(channels: Iterable[Channel]) -> int:
     """Seconds an SMSC id stays mapped to its message: the longest validity, an hour more."""
     longest = max((c.validity_seconds for c in channels), default=0)
     return max(longest or 48 * 3600, 48 * 3600) + 3600
+
+
+def _submit_template(channel: Channel, validity: str) -> pdu.SubmitTemplate:
+    """The channel's submit_sm: what every message sent over it shares."""
+    return pdu.SubmitTemplate(pdu.ShortMessage(
+        source_addr=channel.source_addr, source_addr_ton=channel.source_ton,
+        source_addr_npi=channel.source_npi, dest_addr_ton=channel.dest_ton,
+        dest_addr_npi=channel.dest_npi, registered_delivery=channel.registered_delivery,
+        validity_period=validity))
 
 
 def _validity(seconds: int) -> str:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import random
+from dataclasses import replace
+
 import pytest
 
+from worker.encoding import SplitMode, split
 from worker.smpp import pdu
 from worker.smpp.pdu import Bind, Pdu, PduBuffer, PduError, ShortMessage
 
@@ -202,3 +207,65 @@ def test_truncated_data_sm_body_raises_pdu_error(cut: int) -> None:
 def test_data_sm_and_alert_notification_have_their_spec_ids() -> None:
     assert (pdu.DATA_SM, pdu.DATA_SM_RESP, pdu.ALERT_NOTIFICATION) == (
         0x00000103, 0x80000103, 0x00000102)
+
+
+MODES: list[SplitMode] = ["udh8", "udh16", "sar", "payload"]
+
+
+def _random_prototype(rng: random.Random) -> ShortMessage:
+    def text(n: int) -> str:
+        return "".join(chr(rng.randrange(1, 256)) for _ in range(rng.randrange(n)))
+
+    octet = functools.partial(rng.randrange, 256)
+    return ShortMessage(
+        source_addr=text(21), source_addr_ton=octet(), source_addr_npi=octet(),
+        dest_addr_ton=octet(), dest_addr_npi=octet(), service_type=text(6),
+        protocol_id=octet(), priority_flag=octet(), schedule_delivery_time=text(17),
+        validity_period=rng.choice(["", "000002000000000R", text(17)]),
+        registered_delivery=octet(), replace_if_present_flag=octet(),
+        sm_default_msg_id=octet())
+
+
+def test_submit_template_body_equals_the_short_message_encoding_for_generated_messages() -> None:
+    rng = random.Random(13)
+    for _ in range(200):
+        prototype = _random_prototype(rng)
+        template = pdu.SubmitTemplate(prototype)
+        for _ in range(20):
+            mode: SplitMode = rng.choice(MODES)
+            content = "".join(chr(rng.choice([rng.randrange(32, 127), rng.randrange(32, 0x2FFF)]))
+                              for _ in range(rng.randrange(1, 400)))
+            to = "".join(chr(rng.randrange(1, 256)) for _ in range(rng.randrange(21)))
+            for part in split(content, mode, rng.randrange(0x10000)):
+                tlvs = dict(part.tlvs)
+                if rng.random() < 0.2:
+                    tlvs[rng.randrange(0x10000)] = rng.randbytes(rng.randrange(10))
+                expected = replace(prototype, destination_addr=to, esm_class=part.esm_class,
+                                   data_coding=part.data_coding,
+                                   short_message=part.short_message, tlvs=tlvs).encode()
+                assert template.body(to, part.esm_class, part.data_coding,
+                                     part.short_message, tlvs) == expected
+
+
+def test_submit_template_refuses_a_short_message_over_254_bytes() -> None:
+    template = pdu.SubmitTemplate(ShortMessage())
+    with pytest.raises(ValueError):
+        template.body("1", 0, 0, b"x" * 255, {})
+
+
+def test_generated_short_messages_round_trip_and_every_cut_is_a_pdu_error() -> None:
+    rng = random.Random(13)
+    for _ in range(300):
+        sm = replace(_random_prototype(rng),
+                     destination_addr=rng.choice(["", "27820000001", "\x01\xff"]),
+                     esm_class=rng.randrange(256), data_coding=rng.randrange(256),
+                     short_message=rng.randbytes(rng.randrange(255)),
+                     tlvs={rng.randrange(0x10000): rng.randbytes(rng.randrange(5))
+                           for _ in range(rng.randrange(3))})
+        body = sm.encode()
+        assert ShortMessage.decode(body) == sm
+        # where the TLVs start the body is whole; any shorter cut loses a field
+        whole = len(body) - sum(4 + len(v) for v in sm.tlvs.values())
+        for cut in range(whole):
+            with pytest.raises(PduError, match="truncated"):
+                ShortMessage.decode(body[:cut])

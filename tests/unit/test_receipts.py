@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import random
+import re
 from datetime import UTC, datetime
 
 import pytest
 
+from worker.smpp import receipts
 from worker.smpp.pdu import MESSAGE_STATE, RECEIPTED_MESSAGE_ID
 from worker.smpp.receipts import (
     Receipt,
@@ -16,6 +18,7 @@ from worker.smpp.receipts import (
     parse_receipt,
     receipt_id_candidates,
     receipt_id_forms,
+    receipt_ids,
     spelled_twice,
 )
 
@@ -269,7 +272,7 @@ def test_an_overlong_id_is_not_converted() -> None:
 
 
 def test_the_fast_path_for_the_standard_layout_reads_what_the_tolerant_scan_reads() -> None:
-    from worker.smpp.receipts import _fields, _fields_tolerant
+    from worker.smpp.receipts import _tolerant_receipt
 
     rng = random.Random(11)
     for _ in range(500):
@@ -282,7 +285,8 @@ def test_the_fast_path_for_the_standard_layout_reads_what_the_tolerant_scan_read
             text += " text:" + "".join(rng.choice("ab :c") for _ in range(rng.randint(0, 20)))
         if rng.random() < 0.2:
             text += "\r\nmore:stuff"
-        assert _fields(text) == _fields_tolerant(text), text
+        tlvs = rng.choice([{}, {RECEIPTED_MESSAGE_ID: b"abc\x00", MESSAGE_STATE: b"\x02"}])
+        assert parse_receipt(text, tlvs) == _tolerant_receipt(text, tlvs), text
 
 
 def test_auto_forms_name_the_convention_each_assumes() -> None:
@@ -305,3 +309,104 @@ def test_a_receipt_spells_its_id_twice_when_tlv_and_text_are_one_number_in_two_b
     r = parsed(body, {RECEIPTED_MESSAGE_ID: tlv.encode() + b"\x00"})
     assert r.message_id == tlv
     assert spelled_twice(r) is expected
+
+
+# --- the parser equals the one before it skipped the dict of fields ----------------------------
+
+
+def previous_parse_receipt(text: str, tlvs: dict[int, bytes]) -> Receipt | None:
+    """parse_receipt as it was: the standard layout's match made into a dict of fields first."""
+    standard = re.compile(r"id:(\S+) sub:(\S+) dlvrd:(\S+) submit date:(\d+) done date:(\d+) "
+                          r"stat:(\S+) err:(\S+)(?: text:([^\r\n]*))?\Z")
+    keys = ("id", "sub", "dlvrd", "submit date", "done date", "stat", "err", "text")
+    m = standard.match(text)
+    if m is None:
+        fields = receipts._fields_tolerant(text)
+    else:
+        fields = {k: v for k, v in zip(keys, m.groups(), strict=True) if v is not None}
+        if "text" in fields:
+            fields["text"] = fields["text"].strip()
+    tlv_id = receipts._c_string(tlvs.get(RECEIPTED_MESSAGE_ID, b""))
+    message_id = tlv_id or fields.get("id", "")
+    if not message_id:
+        return None
+    state = receipts._message_state(tlvs.get(MESSAGE_STATE))
+    stat = receipts._stat(fields.get("stat")) or receipts._STATE_NAMES.get(state or 0, "UNKNOWN")
+    return Receipt(
+        message_id=message_id, stat=stat, err=fields.get("err", ""),
+        submit_date=receipts._date(fields.get("submit date")),
+        done_date=receipts._date(fields.get("done date")),
+        sub=fields.get("sub"), dlvrd=fields.get("dlvrd"), text=fields.get("text"),
+        message_state=state, text_id=fields.get("id") if tlv_id else None,
+    )
+
+
+VARIANTS = [
+    STANDARD, STANDARD.replace(" text:Hello there", ""), STANDARD + " text:more",
+    STANDARD.replace("Hello there", ""), STANDARD.replace("Hello there", "  padded  "),
+    STANDARD.replace("Hello there", "two\nlines"), STANDARD.replace("2401311530", "240131153007"),
+    STANDARD.replace("2401311530", "24013115x0"), STANDARD.replace("sub:001", "sub:"),
+    STANDARD.replace("sub:001", "sub:0\xa01"), STANDARD.replace("err:000 ", "err:000  "),
+    STANDARD.replace("id:7f3a9c", "id:a:b:c"), STANDARD.replace("id:7f3a9c", "ID:7f3a9c"),
+    STANDARD.replace("submit date", "submit_date"), STANDARD.replace("stat:DELIVRD", "stat:"),
+    STANDARD.replace("stat:DELIVRD", "stat:delivered"), STANDARD + "\n", " " + STANDARD,
+    "id:1 text:hi stat:fake err:x, it says\nstat:UNDELIV err:042",
+    "id:77 stat:DELIVRD err:000 text:my stat:ok err:none",
+    "id:55 vendor:x-y mccmnc:310260 stat:DELIVRD price:0.01 err:000",
+    "id:1 submit date:240131153007 done date:241231235959 stat:EXPIRED err:001",
+    "Stat:REJECTD ERR:0x0B Done Date:2402020202 ID:ab-01 Sub:001 DLVRD:000",
+    "id:first stat:DELIVRD id:second", "id:9 stat:UNDELIV err:0x1A", "id:55", "", "id: stat:x",
+]
+TLV_CHOICES: list[dict[int, bytes]] = [
+    {}, {RECEIPTED_MESSAGE_ID: b"0A1B\x00", MESSAGE_STATE: b"\x05"},
+    {RECEIPTED_MESSAGE_ID: b"\x00"}, {MESSAGE_STATE: b"\x02"},
+]
+
+
+def mutated(rng: random.Random) -> str:
+    """A standard receipt with a few random edits: whitespace of several kinds, digits of other
+    scripts, characters cut, keys in upper case."""
+    text = (f"id:{rng.getrandbits(40):x} sub:00{rng.randint(0, 9)} dlvrd:001 submit date:"
+            f"{rng.randrange(10**9, 10**12)} done date:{rng.randrange(10**9, 10**12)} "
+            f"stat:{rng.choice(['DELIVRD', 'UNDELIV', 'x'])} err:{rng.randrange(1000):03d}"
+            + rng.choice(["", " text:", " text:Hi there", " text: x\ty "]))
+    noise = [" ", "  ", "\t", "\n", "\r", "\xa0", ":", "\u0663", "", "x"]
+    for _ in range(rng.randrange(4)):
+        at = rng.randrange(len(text) + 1)
+        if rng.random() < 0.5:
+            text = text[:at] + rng.choice(noise) + text[at:]
+        elif rng.random() < 0.5:
+            text = text[:at] + text[at + 1:]
+        else:
+            text = text[:at] + text[at:].upper()
+    return text
+
+
+@pytest.mark.parametrize("text", VARIANTS)
+@pytest.mark.parametrize("tlvs", TLV_CHOICES)
+def test_receipt_variants_parse_as_they_did(text: str, tlvs: dict[int, bytes]) -> None:
+    assert parse_receipt(text, tlvs) == previous_parse_receipt(text, tlvs)
+
+
+def test_generated_receipts_parse_as_they_did() -> None:
+    rng = random.Random(13)
+    for _ in range(5000):
+        text, tlvs = mutated(rng), rng.choice(TLV_CHOICES)
+        assert parse_receipt(text, tlvs) == previous_parse_receipt(text, tlvs), text
+
+
+def test_receipt_ids_are_the_forms_and_spelled_twice_of_a_receipt() -> None:
+    rng = random.Random(13)
+    ids = ["7b", "123", "0 5", " 007 ", "00", "0", "0x1F", "A", "msg-1", "12\x00junk", "ff" * 40,
+           "1" * 70, "\u0663", "", " "]
+    ids += [format(rng.getrandbits(48), rng.choice(["x", "d", "X"])) for _ in range(300)]
+    for _ in range(3000):
+        tlv_id, text_id = rng.choice(ids), rng.choice(ids)
+        if rng.random() < 0.3:  # the text spells the TLV's id in the other base
+            same = normalise_smsc_id(tlv_id)
+            text_id = rng.choice(list(receipt_id_forms(same, "auto").values()) or [""])
+        receipt = Receipt(message_id=tlv_id or "x", stat="DELIVRD", err="",
+                          text_id=rng.choice([None, text_id]))
+        for id_format in ("auto", "same", "hex_to_dec", "dec_to_hex"):
+            expected = (receipt_id_forms(receipt.message_id, id_format), spelled_twice(receipt))
+            assert receipt_ids(receipt, id_format) == expected, (receipt, id_format)

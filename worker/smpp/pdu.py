@@ -9,6 +9,7 @@ Every decoding failure surfaces as `PduError` (never IndexError / struct.error).
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from aiosmpplib import SmppCommandStatus
@@ -60,6 +61,7 @@ __all__ = [
     "PduBuffer",
     "PduError",
     "ShortMessage",
+    "SubmitTemplate",
     "command_name",
     "decode_message_id",
     "encode_c_string",
@@ -276,6 +278,19 @@ def _decode_tlvs(body: bytes, pos: int) -> dict[int, bytes]:
 
 def _read_addresses(body: bytes) -> tuple[str, int, int, str, int, int, str, int]:
     """The fields submit_sm, deliver_sm and data_sm begin with, and where the rest starts."""
+    # Three finds and slices (the PDU hot path of receipts, and of the simulator); a body cut
+    # short is read again field by field, for an error that names the field.
+    a = body.find(0)
+    b = body.find(0, a + 3) if a >= 0 else -1
+    c = body.find(0, b + 3) if b >= 0 else -1
+    if c < 0:
+        return _read_addresses_checked(body)
+    return (body[:a].decode("latin-1"), body[a + 1], body[a + 2],
+            body[a + 3:b].decode("latin-1"), body[b + 1], body[b + 2],
+            body[b + 3:c].decode("latin-1"), c + 1)
+
+
+def _read_addresses_checked(body: bytes) -> tuple[str, int, int, str, int, int, str, int]:
     service_type, pos = _read_c_string(body, 0, "service_type")
     src_ton, pos = _read_byte(body, pos, "source_addr_ton")
     src_npi, pos = _read_byte(body, pos, "source_addr_npi")
@@ -387,8 +402,14 @@ class ShortMessage:
         if len(body) - pos < 3:
             raise PduError("truncated body: esm_class/protocol_id/priority_flag")
         esm_class, protocol_id, priority = body[pos], body[pos + 1], body[pos + 2]
-        schedule, pos = _read_c_string(body, pos + 3, "schedule_delivery_time")
-        validity, pos = _read_c_string(body, pos, "validity_period")
+        schedule_end = body.find(0, pos + 3)
+        validity_end = body.find(0, schedule_end + 1) if schedule_end >= 0 else -1
+        if validity_end < 0:  # one of them has no NUL: this raises, naming which
+            _read_c_string(body, _read_c_string(body, pos + 3, "schedule_delivery_time")[1],
+                           "validity_period")
+        schedule = body[pos + 3:schedule_end].decode("latin-1")
+        validity = body[schedule_end + 1:validity_end].decode("latin-1")
+        pos = validity_end + 1
         if len(body) - pos < 5:
             raise PduError("truncated body: registered_delivery..sm_length")
         registered, replace, coding, default_id, sm_len = body[pos : pos + 5]
@@ -455,6 +476,40 @@ class ShortMessage:
         if self.short_message:
             return self.short_message
         return self.tlvs.get(MESSAGE_PAYLOAD, b"")
+
+
+class SubmitTemplate:
+    """submit_sm bodies of one channel, encoded from a prototype: the fields the channel fixes
+    (addresses but the destination, validity, registered_delivery...) are encoded once, and
+    :meth:`body` fills in the few a message varies. The per-part ShortMessage and its encode
+    were a tenth of the worker's time per message; the bytes are the same (tested)."""
+
+    __slots__ = ("_default_id", "_head", "_middle")
+
+    def __init__(self, prototype: ShortMessage) -> None:
+        p = prototype
+        self._head = b"".join((encode_c_string(p.service_type),
+                               bytes((p.source_addr_ton, p.source_addr_npi)),
+                               encode_c_string(p.source_addr),
+                               bytes((p.dest_addr_ton, p.dest_addr_npi))))
+        self._middle = b"".join((bytes((p.protocol_id, p.priority_flag)),
+                                 encode_c_string(p.schedule_delivery_time),
+                                 encode_c_string(p.validity_period),
+                                 bytes((p.registered_delivery, p.replace_if_present_flag))))
+        self._default_id = p.sm_default_msg_id
+
+    def body(self, destination_addr: str, esm_class: int, data_coding: int,
+             short_message: bytes, tlvs: Mapping[int, bytes]) -> bytes:
+        """The body :meth:`ShortMessage.encode` makes of the prototype with these fields;
+        a short_message over 254 bytes is a ValueError (use MESSAGE_PAYLOAD)."""
+        if len(short_message) > 254:
+            raise ValueError("short_message exceeds 254 bytes; use the message_payload TLV")
+        body = b"%b%b\x00%c%b%c%c%c%b" % (
+            self._head, destination_addr.encode("latin-1"), esm_class, self._middle,
+            data_coding, self._default_id, len(short_message), short_message)
+        if tlvs:
+            body += b"".join([encode_tlv(tag, value) for tag, value in tlvs.items()])
+        return body
 
 
 # --- names (for logs and error values; never raise) --------------------------------------------

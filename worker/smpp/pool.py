@@ -173,8 +173,12 @@ class ChannelPool:
 
     async def submit(self, sm: pdu.ShortMessage, wait_bind: float) -> SubmitResult:
         """Submit over a bound session (least loaded), waiting up to ``wait_bind`` for one."""
+        return await self.submit_body(sm.encode(), wait_bind)
+
+    async def submit_body(self, body: bytes, wait_bind: float) -> SubmitResult:
+        """:meth:`submit` of a submit_sm body already encoded (see ``pdu.SubmitTemplate``)."""
         session = await self._pick(wait_bind)
-        return await session.submit(sm)
+        return await session.submit_body(body)
 
     async def _pick(self, wait_bind: float) -> Session:
         if not self._ready.is_set() and not await self.wait_ready(wait_bind):

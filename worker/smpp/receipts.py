@@ -22,6 +22,7 @@ __all__ = [
     "parse_receipt",
     "receipt_id_candidates",
     "receipt_id_forms",
+    "receipt_ids",
     "spelled_twice",
 ]
 
@@ -48,8 +49,8 @@ _LINE_END = re.compile(r"[\r\n]")
 # The standard layout (SMPP 3.4 appendix B), matched in one go; anything else takes the scan.
 _STANDARD = re.compile(r"id:(\S+) sub:(\S+) dlvrd:(\S+) submit date:(\d+) done date:(\d+) "
                        r"stat:(\S+) err:(\S+)(?: text:([^\r\n]*))?\Z")
-_STANDARD_KEYS = ("id", "sub", "dlvrd", "submit date", "done date", "stat", "err", "text")
-_ENDS_TEXT = frozenset(_STANDARD_KEYS) - {"text"}  # keys that may follow a text: in the middle
+# Keys that may follow a text: in the middle (see _text_end).
+_ENDS_TEXT = frozenset({"id", "sub", "dlvrd", "submit date", "done date", "stat", "err"})
 _MAX_ID_LEN = 65  # SMPP message_id is at most 65 octets; bounds the base conversions
 _DECIMAL = re.compile(r"[0-9]+")
 _HEX = re.compile(r"[0-9a-f]+")
@@ -81,36 +82,42 @@ def parse_receipt(text: str, tlvs: Mapping[int, bytes]) -> Receipt | None:
 
     Never raises: unknown fields are ignored, missing ones are None, bad dates are None.
     """
-    fields = _fields(text)
+    m = _STANDARD.match(text)
+    if m is not None:  # the layout nearly every SMSC sends: its fields, with no dict between
+        text_id, sub, dlvrd, submitted, done, stat, err, rest = m.groups()
+        return _receipt(tlvs, text_id, stat, err, submitted, done, sub, dlvrd,
+                        None if rest is None else rest.strip())
+    return _tolerant_receipt(text, tlvs)
+
+
+def _tolerant_receipt(text: str, tlvs: Mapping[int, bytes]) -> Receipt | None:
+    """:func:`parse_receipt` of any layout: the slow path."""
+    fields = _fields_tolerant(text)
+    return _receipt(tlvs, fields.get("id"), fields.get("stat"), fields.get("err", ""),
+                    fields.get("submit date"), fields.get("done date"), fields.get("sub"),
+                    fields.get("dlvrd"), fields.get("text"))
+
+
+def _receipt(
+    tlvs: Mapping[int, bytes], text_id: str | None, stat: str | None, err: str,
+    submitted: str | None, done: str | None, sub: str | None, dlvrd: str | None,
+    text: str | None,
+) -> Receipt | None:
     tlv_id = _c_string(tlvs.get(RECEIPTED_MESSAGE_ID, b""))
-    message_id = tlv_id or fields.get("id", "")
+    message_id = tlv_id or text_id or ""
     if not message_id:
         return None
     state = _message_state(tlvs.get(MESSAGE_STATE))
-    stat = _stat(fields.get("stat")) or _STATE_NAMES.get(state or 0, "UNKNOWN")
     return Receipt(
-        message_id=message_id, stat=stat, err=fields.get("err", ""),
-        submit_date=_date(fields.get("submit date")), done_date=_date(fields.get("done date")),
-        sub=fields.get("sub"), dlvrd=fields.get("dlvrd"), text=fields.get("text"),
-        message_state=state, text_id=fields.get("id") if tlv_id else None,
+        message_id=message_id, stat=_stat(stat) or _STATE_NAMES.get(state or 0, "UNKNOWN"),
+        err=err, submit_date=_date(submitted), done_date=_date(done), sub=sub, dlvrd=dlvrd,
+        text=text, message_state=state, text_id=text_id if tlv_id else None,
     )
 
 
-def _fields(text: str) -> dict[str, str]:
-    """Lower-case key -> value. ``text:`` takes the rest of its line; other values one token."""
-    m = _STANDARD.match(text)
-    if m is not None:  # the layout nearly every SMSC sends: one regex instead of a scan
-        found = dict(zip(_STANDARD_KEYS, m.groups(), strict=True))
-        if found["text"] is None:
-            del found["text"]
-        else:
-            found["text"] = found["text"].strip()
-        return found
-    return _fields_tolerant(text)
-
-
 def _fields_tolerant(text: str) -> dict[str, str]:
-    """Any order, any case, unknown keys: the slow path of :func:`_fields`."""
+    """Lower-case key -> value, in any order, any case, with unknown keys. ``text:`` takes the
+    rest of its line; other values one token."""
     keys = [(m.start(), m.end(), _key(m.group(1))) for m in _KEY.finditer(text)]
     out: dict[str, str] = {}
     i = 0
@@ -208,15 +215,38 @@ def receipt_id_forms(raw: str, id_format: str) -> dict[str, str]:
     store picks among them by the convention it learned (see ``Store.record_receipts``).
     """
     same = normalise_smsc_id(raw)
-    if not same:
-        return {}
-    forms = {
+    return _wanted(_every_form(same), id_format) if same else {}
+
+
+def _every_form(same: str) -> dict[str, str | None]:
+    """Every convention's form of the normalised id ``same`` (None: not valid for it)."""
+    return {
         "same": same,
         "hex_to_dec": format(int(same), "x") if _convertible(same, _DECIMAL) else None,
         "dec_to_hex": str(int(same, 16)) if _convertible(same, _HEX) else None,
     }
+
+
+def _wanted(forms: dict[str, str | None], id_format: str) -> dict[str, str]:
+    same = forms["same"]
     wanted = forms if id_format == "auto" else {id_format: forms.get(id_format, same)}
     return {conv: form for conv, form in wanted.items() if form}
+
+
+def receipt_ids(receipt: Receipt, id_format: str) -> tuple[dict[str, str], bool]:
+    """``(receipt_id_forms(receipt.message_id, id_format), spelled_twice(receipt))``, with the
+    id normalised and converted once instead of twice each (the receipt hot path)."""
+    same = normalise_smsc_id(receipt.message_id)
+    if not same:
+        return {}, False
+    forms = _every_form(same)
+    if receipt.text_id is None:
+        return _wanted(forms, id_format), False
+    text = normalise_smsc_id(receipt.text_id)
+    again = normalise_smsc_id(same)  # spelled_twice converts the id normalised twice
+    converted = forms if again == same else _every_form(again)
+    twice = same != text and text in (converted["hex_to_dec"], converted["dec_to_hex"])
+    return _wanted(forms, id_format), twice
 
 
 def receipt_id_candidates(raw: str, id_format: str) -> list[str]:

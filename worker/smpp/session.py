@@ -199,10 +199,14 @@ class Session(asyncio.Protocol):
 
     async def submit(self, sm: ShortMessage) -> SubmitResult:
         """submit_sm within the window; waits for its response or raises SessionClosed."""
+        return await self.submit_body(sm.encode())
+
+    async def submit_body(self, body: bytes) -> SubmitResult:
+        """:meth:`submit` of a body already encoded (see ``pdu.SubmitTemplate``)."""
         async with self._window:
             if not self.bound:
                 raise SessionClosed(f"{self.name}: not bound", written=False)
-            resp = await self._request(pdu.SUBMIT_SM, sm.encode())
+            resp = await self._request(pdu.SUBMIT_SM, body)
         if resp.status in BIND_STATE_ERRORS:
             reason = f"{pdu.status_name(resp.status)} to a submit_sm"
             self._reset(reason)
