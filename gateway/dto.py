@@ -119,6 +119,7 @@ class SMPPMessageStatus(Dto):
     submittedAt: str | None = None
     doneAt: str | None = None
     transitions: list[SMPPStatusTransition] = Field(default_factory=list)
+    door: str | None = None  # how it came in: "http" (the send API) or "smpp" (smpp-server)
 
 
 class GetSMPPSmsStatus(Dto):
