@@ -81,8 +81,8 @@ class GatewayMetrics:
             elif outcome.duplicate:
                 deduplicated[message.channel] = deduplicated.get(message.channel, 0) + 1
             else:
-                door = (message.channel, message.door or "http")
-                accepted[door] = accepted.get(door, 0) + 1
+                labels = (message.channel, message.door or "http")
+                accepted[labels] = accepted.get(labels, 0) + 1
         if conflicts:
             self.rejected("conflict").inc(conflicts)
         for (channel, door), count in accepted.items():
