@@ -23,6 +23,10 @@ class Receipt:
     message_state: int
     esm_class: int
     text: str
+    source: str = ""
+    destination: str = ""
+    data_coding: int = 0
+    octets: bytes = b""  # short_message, or message_payload when that is empty
 
 
 @dataclass
@@ -65,9 +69,12 @@ class Esme:
         except (smpplib.exceptions.ConnectionError, OSError):
             return None
         if pdu.command == "deliver_sm":
+            octets = pdu.short_message or getattr(pdu, "message_payload", None) or b""
             self.receipts.append(Receipt(_text(pdu.receipted_message_id),
                                          int(pdu.message_state or 0), int(pdu.esm_class),
-                                         _text(pdu.short_message)))
+                                         _text(pdu.short_message), _text(pdu.source_addr),
+                                         _text(pdu.destination_addr), int(pdu.data_coding),
+                                         octets))
             resp = smpplib.smpp.make_pdu("deliver_sm_resp", client=self.client)
             resp.sequence = pdu.sequence  # as smpplib's own read_once() answers
             try:

@@ -129,6 +129,10 @@ class SmppServer:
         self.port = self._server.sockets[0].getsockname()[1]
         if metrics_port is not None:
             await self._serve_metrics(host, metrics_port)
+        try:
+            await self.ctx.users.index_accounts()
+        except REDIS_ERRORS as exc:  # serving does not need it: MO for older users waits
+            log.warning("indexing the accounts with SMPP users failed (%s)", exc)
         router = self.ctx.router
         self._tasks = [
             asyncio.create_task(supervise("smpp receipts", router.run)),
