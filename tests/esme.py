@@ -35,12 +35,14 @@ class Esme:
 
     port: int
     host: str = "127.0.0.1"
+    ssl_context: Any = None  # an ssl.SSLContext: connect over TLS
     client: Any = None
     receipts: list[Receipt] = field(default_factory=list)
     answers: dict[int, tuple[int, str]] = field(default_factory=dict)  # seq -> (status, id)
 
     def connect(self) -> Esme:
         self.client = smpplib.client.Client(self.host, self.port, timeout=SOCKET_TIMEOUT,
+                                            ssl_context=self.ssl_context,
                                             allow_unknown_opt_params=True)
         self.client.connect()
         return self
