@@ -30,6 +30,7 @@ from gateway.views import (
     numbers,
     routes,
     send,
+    smpp_users,
     status,
     status_page,
     webhooks,
@@ -105,6 +106,7 @@ def _routes(app: web.Application) -> None:
         r.add_route("*", prefix + "FindSMPPSmsStatus", status.by_client_id)
         r.add_route("*", prefix + "GetSMPPSmsStatusBatch", status.batch)
     admin.add_routes(r)
+    smpp_users.add_routes(r)
     status_page.add_routes(r)
     webhooks.add_routes(r)
     mo.add_routes(r)

@@ -136,7 +136,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
         srv = settings.smpp_server
         return run_smpp_server(settings, args.host or srv.host,
-                               srv.port if args.port is None else args.port)
+                               srv.port if args.port is None else args.port,
+                               srv.metrics_port or None)
     if args.command == "smpp-users":
         from gateway.smpp_server.users_cli import run_smpp_users
 

@@ -119,6 +119,7 @@ class SMPPMessageStatus(Dto):
     submittedAt: str | None = None
     doneAt: str | None = None
     transitions: list[SMPPStatusTransition] = Field(default_factory=list)
+    door: str | None = None  # how it came in: "http" (the send API) or "smpp" (smpp-server)
 
 
 class GetSMPPSmsStatus(Dto):
@@ -236,6 +237,86 @@ class ApiKeysResponse(Dto):
     """Response of GetApiKeys."""
 
     results: list[ApiKeyInfo] | None = None
+    ResponseStatus: _Status | None = None
+
+
+# --- SMPP users (ours, in the same style) ---------------------------------------------------
+
+
+class SmppUserInfo(Dto):
+    """A stored SMPP user, never its password. Limits as an API key's; ``maxBinds`` is how many
+    binds it may hold at once over every smpp-server process; times ISO-8601 UTC."""
+
+    systemId: str | None = None
+    account: str | None = None
+    roles: list[str] = Field(default_factory=list)
+    channels: list[str] = Field(default_factory=list)
+    rate: int = 0
+    burst: int = 0
+    dailyQuota: int = 0
+    maxBinds: int = 0
+    enabled: bool = False
+    expiresAt: str | None = None
+    createdAt: str | None = None
+    rotatedAt: str | None = None
+
+
+class CreateSmppUser(Dto):
+    """Create an SMPP user; the response carries its password, this once."""
+
+    systemId: str | None = None
+    account: str | None = None
+    roles: list[str] | None = None
+    channels: list[str] | None = None
+    rate: int | None = None
+    burst: int | None = None
+    dailyQuota: int | None = None
+    expiresAt: str | None = None
+    maxBinds: int | None = None
+
+
+class GetSmppUsers(Dto):
+    """Every SMPP user the caller may manage, optionally of one account."""
+
+    account: str | None = None
+
+
+class GetSmppUser(Dto):
+    """One SMPP user by system_id."""
+
+    systemId: str | None = None
+
+
+class EnableSmppUser(Dto):
+    """Accept an SMPP user's binds again."""
+
+    systemId: str | None = None
+
+
+class DisableSmppUser(Dto):
+    """Refuse an SMPP user's binds from now on (binds already up stay until they end)."""
+
+    systemId: str | None = None
+
+
+class RotateSmppUser(Dto):
+    """Give an SMPP user a new password (returned this once); the old one stops working."""
+
+    systemId: str | None = None
+
+
+class SmppUserResponse(Dto):
+    """One SMPP user; ``password`` filled only by CreateSmppUser and RotateSmppUser."""
+
+    password: str | None = None
+    smppUser: SmppUserInfo | None = None
+    ResponseStatus: _Status | None = None
+
+
+class SmppUsersResponse(Dto):
+    """Response of GetSmppUsers."""
+
+    results: list[SmppUserInfo] | None = None
     ResponseStatus: _Status | None = None
 
 

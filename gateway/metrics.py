@@ -51,8 +51,9 @@ class GatewayMetrics:
                                           "Time to answer an HTTP request", ["route", "method"],
                                           buckets=LATENCY_BUCKETS, registry=r))
         self.accepted = Children(Counter("smsgw_messages_accepted",
-                                         "Messages (one per recipient) stored and queued",
-                                         ["channel"], registry=r))
+                                         "Messages (one per recipient) stored and queued; "
+                                         "door: http (the send API) or smpp (smpp-server)",
+                                         ["channel", "door"], registry=r))
         self.deduplicated = Children(Counter("smsgw_messages_deduplicated",
                                              "Messages answered with the id of an earlier "
                                              "identical request (same clientMessageId)",
@@ -72,18 +73,20 @@ class GatewayMetrics:
             return
         # Tallied first: one increment per channel and kind, not one per message.
         conflicts = 0
-        accepted: dict[str, int] = {}
+        accepted: dict[tuple[str, str], int] = {}
         deduplicated: dict[str, int] = {}
         for message, outcome in zip(messages, result, strict=True):
             if outcome.conflict:
                 conflicts += 1
+            elif outcome.duplicate:
+                deduplicated[message.channel] = deduplicated.get(message.channel, 0) + 1
             else:
-                tally = deduplicated if outcome.duplicate else accepted
-                tally[message.channel] = tally.get(message.channel, 0) + 1
+                labels = (message.channel, message.door or "http")
+                accepted[labels] = accepted.get(labels, 0) + 1
         if conflicts:
             self.rejected("conflict").inc(conflicts)
-        for channel, count in accepted.items():
-            self.accepted(channel).inc(count)
+        for (channel, door), count in accepted.items():
+            self.accepted(channel, door).inc(count)
         for channel, count in deduplicated.items():
             self.deduplicated(channel).inc(count)
 
@@ -141,11 +144,16 @@ def metrics_middleware(metrics: GatewayMetrics) -> Callable[..., Awaitable[web.S
 
 async def metrics_view(request: web.Request) -> web.Response:
     """GET /metrics: Prometheus text format; with a metrics token set, for its bearer only."""
-    token = request.app[GATEWAY].settings.gateway.metrics_token
+    return metrics_response(request, request.app[METRICS],
+                            request.app[GATEWAY].settings.gateway.metrics_token)
+
+
+def metrics_response(request: web.Request, metrics: GatewayMetrics, token: str) -> web.Response:
+    """``metrics`` in Prometheus text format, or Unauthorized when ``token`` is set and the
+    request does not bear it (the gateway's /metrics, and the smpp-server's)."""
     # Header bytes that are not UTF-8 arrive as surrogate escapes: compare the bytes sent.
     given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
     if token and not hmac.compare_digest(given, f"Bearer {token}".encode()):
         raise Unauthorized("metrics need Authorization: Bearer <SMSGW_METRICS_TOKEN>",
                            challenge='Bearer realm="metrics"')
-    body = request.app[METRICS].render()
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -17,6 +17,7 @@ from gateway.auth import MANAGE_ROLES, ROLES, SEND_ROLES
 
 SMS = "/communication/message/smpp/sms"
 KEYS = "/admin/keys"
+SMPP_USERS = "/admin/smpp-users"
 ACCOUNT = "/admin/accounts/{account}"
 DEAD = "/admin/webhooks/dead"
 MO = "/communication/message/smpp/mo"
@@ -85,6 +86,16 @@ OPERATIONS: tuple[Operation, ...] = (
         (KEYS + "/{id}/disable", "POST")),
     _op(dto.RotateApiKey, dto.ApiKeyResponse, _MANAGE, "keys", (KEYS + "/{id}/rotate", "POST")),
     _op(dto.DeleteApiKey, dto.ApiKeyResponse, _MANAGE, "keys", (KEYS + "/{id}", "DELETE")),
+    _op(dto.GetSmppUsers, dto.SmppUsersResponse, _MANAGE, "smpp-users", (SMPP_USERS, "GET")),
+    _op(dto.CreateSmppUser, dto.SmppUserResponse, _MANAGE, "smpp-users", (SMPP_USERS, "POST")),
+    _op(dto.GetSmppUser, dto.SmppUserResponse, _MANAGE, "smpp-users",
+        (SMPP_USERS + "/{systemId}", "GET")),
+    _op(dto.EnableSmppUser, dto.SmppUserResponse, _MANAGE, "smpp-users",
+        (SMPP_USERS + "/{systemId}/enable", "POST")),
+    _op(dto.DisableSmppUser, dto.SmppUserResponse, _MANAGE, "smpp-users",
+        (SMPP_USERS + "/{systemId}/disable", "POST")),
+    _op(dto.RotateSmppUser, dto.SmppUserResponse, _MANAGE, "smpp-users",
+        (SMPP_USERS + "/{systemId}/rotate", "POST")),
     _op(dto.GetAccountWebhooks, dto.AccountWebhooksResponse, _MANAGE, "webhooks",
         (ACCOUNT + "/webhooks", "GET")),
     _op(dto.SetAccountCallback, dto.AccountWebhooksResponse, _MANAGE, "webhooks",

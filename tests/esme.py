@@ -23,6 +23,10 @@ class Receipt:
     message_state: int
     esm_class: int
     text: str
+    source: str = ""
+    destination: str = ""
+    data_coding: int = 0
+    octets: bytes = b""  # short_message, or message_payload when that is empty
 
 
 @dataclass
@@ -31,12 +35,14 @@ class Esme:
 
     port: int
     host: str = "127.0.0.1"
+    ssl_context: Any = None  # an ssl.SSLContext: connect over TLS
     client: Any = None
     receipts: list[Receipt] = field(default_factory=list)
     answers: dict[int, tuple[int, str]] = field(default_factory=dict)  # seq -> (status, id)
 
     def connect(self) -> Esme:
         self.client = smpplib.client.Client(self.host, self.port, timeout=SOCKET_TIMEOUT,
+                                            ssl_context=self.ssl_context,
                                             allow_unknown_opt_params=True)
         self.client.connect()
         return self
@@ -65,9 +71,12 @@ class Esme:
         except (smpplib.exceptions.ConnectionError, OSError):
             return None
         if pdu.command == "deliver_sm":
+            octets = pdu.short_message or getattr(pdu, "message_payload", None) or b""
             self.receipts.append(Receipt(_text(pdu.receipted_message_id),
                                          int(pdu.message_state or 0), int(pdu.esm_class),
-                                         _text(pdu.short_message)))
+                                         _text(pdu.short_message), _text(pdu.source_addr),
+                                         _text(pdu.destination_addr), int(pdu.data_coding),
+                                         octets))
             resp = smpplib.smpp.make_pdu("deliver_sm_resp", client=self.client)
             resp.sequence = pdu.sequence  # as smpplib's own read_once() answers
             try:

@@ -128,6 +128,7 @@ def payload(fields: Mapping[str, str]) -> dict[str, object]:
         "to": fields.get("to"), "status": fields.get("status"),
         "error": {"code": code, "text": text} if code or text else None,
         "receipt": {"stat": stat, "err": err} if stat or err else None,
+        "door": fields.get("door") or "http",
     }
 
 

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Protocol
 
-from gateway.smpp_server.receipts import receipt_pdu_body
+from gateway.smpp_server.receipts import pdu_body
 from worker.batcher import Batcher
 from worker.config import SmppServerSettings
 from worker.smpp.pdu import ESME_ROK
@@ -157,7 +157,7 @@ class ReceiptRouter:
     async def _deliver(self, receiver: Receiver, entry: StreamEntry) -> None:
         key = (entry.account, entry.entry_id)
         try:
-            status = await receiver.deliver(receipt_pdu_body(entry.fields))
+            status = await receiver.deliver(pdu_body(entry.fields))
         except ConnectionError:
             # The bind went before an answer: another bind of the account here may take it.
             self._backlog.setdefault(entry.account, deque()).appendleft(entry)

@@ -14,8 +14,10 @@ import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from aiohttp import web
 from redis.asyncio import Redis
 
+from gateway.metrics import GatewayMetrics, metrics_response
 from gateway.smpp_server.router import ReceiptRouter
 from gateway.smpp_server.session import ClientSession
 from gateway.validate import Rules
@@ -48,6 +50,7 @@ class ServerContext:
     settings: SmppServerSettings
     rules: Rules
     users: SmppServerStore
+    metrics: GatewayMetrics
     accepts: Batcher[AcceptCall, list[AcceptResult] | LimitExceeded | Exception]
     router: ReceiptRouter
     idempotency_window_seconds: int
@@ -105,6 +108,7 @@ class SmppServer:
                         max_segments=gw.max_segments,
                         channels={n: c.split_mode for n, c in settings.channels.items()}),
             users=users,
+            metrics=GatewayMetrics(),
             accepts=Batcher(store.accept_within_many, max_size=64),
             router=ReceiptRouter(users, srv, worker_id()),
             idempotency_window_seconds=gw.idempotency_window_seconds,
@@ -112,14 +116,23 @@ class SmppServer:
         self._server: asyncio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._serving: set[asyncio.Task[object]] = set()  # one per connection
+        self._metrics_site: web.AppRunner | None = None
         self.port = 0
+        self.metrics_port = 0
 
-    async def start(self, host: str, port: int) -> None:
-        """Listen on host:port (0: a free port, then read ``self.port``)."""
+    async def start(self, host: str, port: int, metrics_port: int | None = None) -> None:
+        """Listen on host:port (0: a free port, then read ``self.port``), and serve GET
+        /metrics on host:metrics_port unless it is None (0: a free one, ``self.metrics_port``)."""
         srv = self.settings.smpp_server
         self._server = await asyncio.start_server(self._serve, host, port,
                                                   ssl=srv.tls_context)
         self.port = self._server.sockets[0].getsockname()[1]
+        if metrics_port is not None:
+            await self._serve_metrics(host, metrics_port)
+        try:
+            await self.ctx.users.index_accounts()
+        except REDIS_ERRORS as exc:  # serving does not need it: MO for older users waits
+            log.warning("indexing the accounts with SMPP users failed (%s)", exc)
         router = self.ctx.router
         self._tasks = [
             asyncio.create_task(supervise("smpp receipts", router.run)),
@@ -147,6 +160,21 @@ class SmppServer:
         await self.ctx.router.close()
         if self._server is not None:
             await self._server.wait_closed()
+        if self._metrics_site is not None:
+            await self._metrics_site.cleanup()
+
+    async def _serve_metrics(self, host: str, port: int) -> None:
+        metrics, token = self.ctx.metrics, self.settings.gateway.metrics_token
+
+        async def view(request: web.Request) -> web.Response:
+            return metrics_response(request, metrics, token)
+
+        app = web.Application()
+        app.router.add_get("/metrics", view)
+        self._metrics_site = web.AppRunner(app, access_log=None)
+        await self._metrics_site.setup()
+        await web.TCPSite(self._metrics_site, host, port).start()
+        self.metrics_port = self._metrics_site.addresses[0][1]
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         session = ClientSession(self.ctx, reader, writer)
@@ -174,33 +202,36 @@ class SmppServer:
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings, host: str, port: int) -> AsyncIterator[SmppServer]:
+async def running(settings: Settings, host: str, port: int,
+                  metrics_port: int | None = None) -> AsyncIterator[SmppServer]:
     """An SMPP server listening until the block ends (its Redis client closed after it)."""
     redis = redis_client(settings.redis_url)
     server = SmppServer(settings, redis)
     try:
-        await server.start(host, port)
+        await server.start(host, port, metrics_port)
         yield server
     finally:
         await server.stop()
         await redis.aclose()
 
 
-def run_smpp_server(settings: Settings, host: str, port: int) -> int:
+def run_smpp_server(settings: Settings, host: str, port: int,
+                    metrics_port: int | None = None) -> int:
     """Serve until SIGINT or SIGTERM; prints ``smpp-server listening on HOST:PORT`` when
     ready."""
     from worker.eventloop import run
 
-    run(_serve_until_signalled(settings, host, port))
+    run(_serve_until_signalled(settings, host, port, metrics_port))
     return 0
 
 
-async def _serve_until_signalled(settings: Settings, host: str, port: int) -> None:
+async def _serve_until_signalled(settings: Settings, host: str, port: int,
+                                 metrics_port: int | None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with running(settings, host, port) as server:
+    async with running(settings, host, port, metrics_port) as server:
         tls = " (TLS)" if settings.smpp_server.tls_context is not None else ""
         print(f"smpp-server listening on {host}:{server.port}{tls}", flush=True)
         await stop.wait()

@@ -267,6 +267,8 @@ class ClientSession:
         except (NotReplicated, *REDIS_ERRORS) as exc:
             log.warning("smpp submit_sm of %s not stored: %s", user.system_id, exc)
             return ESME_RSYSERR, b""
+        if not isinstance(result, Exception):
+            ctx.metrics.count_accept([msg], result)
         if isinstance(result, LimitExceeded):
             return _LIMIT_STATUS[result.reason], b""
         if isinstance(result, Exception):

@@ -144,7 +144,7 @@ async def test_metrics_move_as_a_message_flows_from_http_to_its_receipt(stack: S
     assert gw("smsgw_http_requests_total", **send, status="200") == 3
     assert gw("smsgw_http_request_duration_seconds_count", **send) == 3
     assert gw("smsgw_http_requests_total", route="/metrics", method="GET", status="200") == 1
-    assert gw("smsgw_messages_accepted_total", channel="sim") == 1
+    assert gw("smsgw_messages_accepted_total", channel="sim", door="http") == 1
     assert gw("smsgw_messages_rejected_total", reason="conflict") == 1
     assert gw("smsgw_messages_rejected_total", reason="invalid") == 1
 

@@ -8,6 +8,7 @@ import struct
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 from redis.asyncio import Redis
 
@@ -183,3 +184,22 @@ async def test_a_malformed_pdu_closes_its_session_and_others_go_on(
     assert (nack.command, nack.status) == ("generic_nack", ESME_RINVCMDLEN)
     assert closed is None
     assert status == 0
+
+
+async def test_accepted_submits_are_counted_with_door_smpp_on_the_servers_metrics(
+    redis_url: str, redis: Redis,
+) -> None:
+    password = await add_user(redis)
+    async with running(smpp_settings(redis_url), "127.0.0.1", 0, metrics_port=0) as srv:
+        esme = Esme(srv.port).connect()
+        try:
+            assert await in_thread(esme.bind, "transmitter", "acme1", password) == 0
+            answers = await in_thread(esme.submit_all, [("+27820000001", b"a"),
+                                                        ("12ab", b"refused")], 2)
+        finally:
+            await in_thread(esme.close)
+        assert sorted(s for s, _ in answers) == [0, ESME_RINVDSTADR]
+        async with aiohttp.ClientSession() as http, \
+                http.get(f"http://127.0.0.1:{srv.metrics_port}/metrics") as resp:
+            text = await resp.text()
+    assert 'smsgw_messages_accepted_total{channel="sim",door="smpp"} 1.0' in text

@@ -423,3 +423,19 @@ async def test_an_expiry_pass_reads_a_bounded_batch_and_the_next_goes_past_what_
     (rec,) = await store.get([old])
     assert rec is not None and rec.status == "failed"
 
+
+
+async def test_a_status_event_says_through_which_door_its_message_came(redis: Redis) -> None:
+    store = Store(redis, retention_seconds=100)
+    await redis.hset("smsgw:acct:acme", "cb_url", "https://hooks.example/acme")
+    smpp = NewMessage(api_id=new_id(), account="acme", channel="sim", to="27820000002",
+                      content="hi", encoding="gsm7", segments=1, door="smpp", notify="f",
+                      source="ACME")
+    ids = await _accept(store, [_msg(), smpp])
+    await store.heartbeat("w1", 10_000)
+    await store.claim(ids, worker="w1", lease_ms=10_000, served=["sim"])
+    await store.record_outcomes([Outcome(api_id=i, channel="sim", smsc_ids=[i]) for i in ids],
+                                dlr_ttl_seconds=100)
+    events = await redis.xrange("smsgw:wh:acme")
+    doors = {f[b"id"].decode(): f[b"door"].decode() for _, f in events}
+    assert doors == {ids[0]: "http", ids[1]: "smpp"}

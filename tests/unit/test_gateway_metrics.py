@@ -22,11 +22,16 @@ def _message(channel: str) -> NewMessage:
 
 def _counts(metrics: GatewayMetrics) -> dict[tuple[str, str], float | None]:
     r = metrics.registry
-    counts = {(name, ch): r.get_sample_value(name, {"channel": ch}) for name, ch in SAMPLES}
+    counts = {(name, ch): r.get_sample_value(name, {"channel": ch} | _door(name))
+              for name, ch in SAMPLES}
     counts |= {("rejected", reason): r.get_sample_value("smsgw_messages_rejected_total",
                                                          {"reason": reason})
                for reason in REASONS}
     return counts
+
+
+def _door(name: str) -> dict[str, str]:
+    return {"door": "http"} if name == "smsgw_messages_accepted_total" else {}
 
 
 def _one_at_a_time(metrics: GatewayMetrics, messages: list[NewMessage],
@@ -40,7 +45,7 @@ def _one_at_a_time(metrics: GatewayMetrics, messages: list[NewMessage],
         elif outcome.duplicate:
             metrics.deduplicated.metric.labels(message.channel).inc()
         else:
-            metrics.accepted.metric.labels(message.channel).inc()
+            metrics.accepted.metric.labels(message.channel, "http").inc()
 
 
 def test_counts_of_generated_requests_equal_counts_made_one_message_at_a_time() -> None:

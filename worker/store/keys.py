@@ -233,6 +233,12 @@ def users_index_key() -> str:
     return f"{PREFIX}smpp:users"
 
 
+def smpp_accounts_key() -> str:
+    """The accounts that have SMPP users, whose MO messages go to smpp:rcpt:{account} too
+    (spelled in record_mo.lua as well)."""
+    return f"{PREFIX}smpp:accounts"
+
+
 def binds_key(system_id: str) -> str:
     """The live binds of an SMPP user."""
     return f"{PREFIX}smpp:binds:{system_id}"

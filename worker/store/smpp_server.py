@@ -5,12 +5,15 @@ Its keys are spelled in worker/store/keys.py with the others. Key schema (prefix
     smpp:user:{system_id}  hash  an SMPP user: account, password hash, roles, channels,
                                  limits, max_binds, enabled, expiry (gateway/smpp_server/users.py)
     smpp:users             hash  index: system_id -> account (listing without SCAN)
+    smpp:accounts          set   accounts with SMPP users: record_mo.lua queues their MO
+                                 messages on smpp:rcpt:{account} (kind 'mo') too
     smpp:binds:{system_id} zset  bind id -> when its lease ends: the user's live binds, on every
                                  smpp-server process (a killed process's binds lapse)
     smpp:authfail:{addr}   str   wrong passwords from a remote address lately (expires)
     smpp:rcpt:{account}    stream receipts (and MO messages) for the account's SMPP clients;
                                  written by the store's transition Lua (smpp_notify in
-                                 lua/includes/move.lua) for messages whose door is "smpp";
+                                 lua/includes/move.lua) for messages whose door is "smpp",
+                                 and by record_mo.lua for MO messages the account owns;
                                  read by the consumer group "smpp", one consumer per
                                  smpp-server process
     smpp:dead:{account}    list  receipts that aged out before any client took them (JSON)
@@ -35,6 +38,7 @@ from worker.store.keys import (
     dead_count_key,
     dead_key,
     receipts_key,
+    smpp_accounts_key,
     user_key,
     users_index_key,
 )
@@ -57,22 +61,29 @@ class StreamEntry:
 
 
 _CREATE_USER = r"""
--- KEYS: the user, the index. ARGV: system_id, account, then field/value pairs.
--- Returns 1, or 0 when the system_id is taken.
+-- KEYS: the user, the index, the accounts with users. ARGV: system_id, account, then
+-- field/value pairs. Returns 1, or 0 when the system_id is taken.
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[2])
 return 1
 """
 
 _CHANGE_USER = r"""
--- KEYS: the user, the index. ARGV: system_id, op (enable, disable, delete, password), hash.
--- Returns 1, or 0 when there is no such user.
+-- KEYS: the user, the index, the accounts with users. ARGV: system_id, op (enable, disable,
+-- delete, password), hash. Returns 1, or 0 when there is no such user.
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local op = ARGV[2]
 if op == 'delete' then
+  local account = redis.call('HGET', KEYS[2], ARGV[1])
   redis.call('DEL', KEYS[1])
   redis.call('HDEL', KEYS[2], ARGV[1])
+  local others = false  -- the account keeps MO over SMPP while it has another user
+  for _, a in ipairs(redis.call('HVALS', KEYS[2])) do
+    if a == account then others = true break end
+  end
+  if account and not others then redis.call('SREM', KEYS[3], account) end
 elseif op == 'password' then
   local t = redis.call('TIME')
   redis.call('HSET', KEYS[1], 'pw', ARGV[3], 'rotated_at', t[1] * 1000 + math.floor(t[2] / 1000))
@@ -131,7 +142,8 @@ class SmppServerStore:
     async def create_user(self, system_id: str, fields: Mapping[str, str]) -> bool:
         """Store a new user; False if ``system_id`` is taken."""
         flat = [v for pair in fields.items() for v in pair]
-        done = await self._create_user(keys=[user_key(system_id), users_index_key()],
+        done = await self._create_user(keys=[user_key(system_id), users_index_key(),
+                                             smpp_accounts_key()],
                                        args=[system_id, fields["account"], *flat])
         return bool(done)
 
@@ -155,9 +167,16 @@ class SmppServerStore:
 
     async def change_user(self, system_id: str, op: str, password_hash: str = "") -> bool:
         """enable, disable, delete, or (op "password") set a new password hash."""
-        done = await self._change_user(keys=[user_key(system_id), users_index_key()],
+        done = await self._change_user(keys=[user_key(system_id), users_index_key(),
+                                             smpp_accounts_key()],
                                        args=[system_id, op, password_hash])
         return bool(done)
+
+    async def index_accounts(self) -> None:
+        """Mark every account with users as one (users made before that set existed)."""
+        accounts = {_text(a) for a in await self._redis.hvals(users_index_key())}  # type: ignore[misc]
+        if accounts:
+            await self._redis.sadd(smpp_accounts_key(), *accounts)  # type: ignore[misc]
 
     # --- binds -------------------------------------------------------------------------------
 

@@ -16,7 +16,8 @@
       or '?{dc}:{hex}' (decode and call again)
     Events:
       "{id} mo" on the events channel; a 'mo' entry on the owner's webhook stream wh:{owner}
-      if the owner set an inbound URL for the channel.
+      if the owner set an inbound URL for the channel, and on its SMPP stream smpp:rcpt:{owner}
+      if it has SMPP users (smpp:accounts).
 ]]
 --- @include "keys"
 --- @include "bounds"
@@ -63,6 +64,11 @@ if owner ~= '' then
     redis.call('XADD', P .. 'wh:' .. owner, 'MAXLEN', '~', WH_MAXLEN, '*', 'kind', 'mo',
                'id', m.id, 'channel', m.channel, 'from', m.source, 'to', m.destination,
                'text', text, 'parts', m.total, 'at', now)
+  end
+  -- for its SMPP clients' receiver binds (gateway/smpp_server/router.py), if it has any users
+  if redis.call('SISMEMBER', P .. 'smpp:accounts', owner) == 1 then
+    redis.call('XADD', P .. 'smpp:rcpt:' .. owner, 'MAXLEN', '~', WH_MAXLEN, '*', 'kind', 'mo',
+               'id', m.id, 'from', m.source, 'to', m.destination, 'text', text, 'at', now)
   end
 end
 redis.call('PUBLISH', P .. 'events', m.id .. ' mo')

@@ -14,7 +14,7 @@
 --- @include "bounds"
 --- @include "stats"
 local callbacks = {}  -- account -> {url, chosen statuses or false}: looked up once per run
-local function capture(key, account, dst, at)
+local function capture(key, account, dst, at, door)
   -- A webhook event is written by the script that makes the transition, so a crash can
   -- neither lose one nor invent one. Accounts without a callback cost one HMGET per run, and
   -- a status the account did not choose (cb_events: ",delivered,failed,") costs no more.
@@ -31,7 +31,7 @@ local function capture(key, account, dst, at)
   redis.call('XADD', P .. 'wh:' .. account, 'MAXLEN', '~', WH_MAXLEN, '*', 'kind', 'status',
              'id', string.sub(key, #P + 3), 'status', dst, 'cmid', f[1] or '',
              'channel', f[2] or '', 'to', f[3] or '', 'code', f[4] or '', 'text', f[5] or '',
-             'stat', f[6] or '', 'err', f[7] or '', 'at', at)
+             'stat', f[6] or '', 'err', f[7] or '', 'at', at, 'door', door or 'http')
 end
 local function smpp_notify(key, f, dst, at)
   -- A message that came in over SMPP: its client hears of the states it asked for (its
@@ -83,7 +83,7 @@ local function move(key, f, dst, at, detail, extra)
   for i = 1, #extra, 2 do f[extra[i]] = extra[i + 1] end
   local id = string.sub(key, #P + 3)
   events[#events + 1] = id .. ' ' .. dst
-  capture(key, f.account, dst, at)
+  capture(key, f.account, dst, at, f.door)
   if f.door == 'smpp' then smpp_notify(key, f, dst, at) end
   count(f.channel or '', dst, at)
   if FINAL[dst] and dst ~= 'delivered' then
