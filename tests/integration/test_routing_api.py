@@ -194,6 +194,18 @@ async def test_a_retry_of_a_routed_message_is_a_duplicate(gateway: str, redis: R
     assert again["accepted"] is True and again["apiMessageId"] == first["apiMessageId"]
 
 
+async def test_metrics_count_messages_per_route_and_channel(gateway: str, redis: Redis) -> None:
+    key = await _key(redis, "acme")
+    await _send(gateway, key, {"to": "0821234567,0821234568", "content": "hi"},
+                {"to": "+33612345678", "content": "salut"},
+                {"to": "0821234569", "content": "hi", "channel": "c"})
+    async with aiohttp.ClientSession() as http, http.get(gateway + "/metrics") as resp:
+        text = await resp.text()
+    assert 'smsgw_messages_routed_total{channel="a",route="za"} 2.0' in text
+    assert 'smsgw_messages_routed_total{channel="b",route="fr"} 1.0' in text
+    assert 'route="default"' not in text and text.count("smsgw_messages_routed_total{") == 2
+
+
 async def test_admin_routes_lists_the_routes_for_admins_only(gateway: str, redis: Redis) -> None:
     admin = await create_key(Store(redis, 3600), name="a", account="ops",
                              roles=frozenset({"Admin"}), channels=None)
