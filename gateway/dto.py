@@ -104,7 +104,11 @@ class SMPPMessageStatus(Dto):
 
     apiMessageId: str | None = None
     clientMessageId: str | None = None
-    channel: str | None = None
+    channel: str | None = None  # where it is sent now (a failover moves it along ``chain``)
+    # Routed messages only: the route that chose its channel, and the channels it may fail
+    # over along, its first channel first (its transitions show each move and why).
+    route: str | None = None
+    chain: list[str] | None = None
     to: str | None = None
     status: str | None = None
     encoding: str | None = None

@@ -58,6 +58,11 @@ class GatewayMetrics:
                                              "Messages answered with the id of an earlier "
                                              "identical request (same clientMessageId)",
                                              ["channel"], registry=r))
+        # Both labels come from the config ([[routes]] and its channels): bounded.
+        self.routed = Children(Counter("smsgw_messages_routed",
+                                       "Messages (one per recipient) a route sent to a "
+                                       "channel when they were accepted",
+                                       ["route", "channel"], registry=r))
         self.rejected = Children(Counter("smsgw_messages_rejected",
                                          "Messages refused: invalid (validation), conflict "
                                          "(clientMessageId reused with other content), rate, "
@@ -75,6 +80,7 @@ class GatewayMetrics:
         conflicts = 0
         accepted: dict[tuple[str, str], int] = {}
         deduplicated: dict[str, int] = {}
+        routed: dict[tuple[str, str], int] = {}
         for message, outcome in zip(messages, result, strict=True):
             if outcome.conflict:
                 conflicts += 1
@@ -83,12 +89,17 @@ class GatewayMetrics:
             else:
                 labels = (message.channel, message.door or "http")
                 accepted[labels] = accepted.get(labels, 0) + 1
+                if message.route:
+                    pair = (message.route, message.channel)
+                    routed[pair] = routed.get(pair, 0) + 1
         if conflicts:
             self.rejected("conflict").inc(conflicts)
         for (channel, door), count in accepted.items():
             self.accepted(channel, door).inc(count)
         for channel, count in deduplicated.items():
             self.deduplicated(channel).inc(count)
+        for (route, channel), count in routed.items():
+            self.routed(route, channel).inc(count)
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one answered request."""

@@ -95,6 +95,16 @@ function renderChannels(data) {
   $("sessions").replaceChildren(...sessions);
 }
 
+function renderRoutes(data) {
+  $("routes").replaceChildren(...data.routes.map((r) => el("tr", {"data-route": r.name},
+    el("td", {}, r.name),
+    el("td", {class: "n", "data-k": "routed"}, r.routed),
+    el("td", {"data-k": "split"}, Object.entries(r.channels).map(([ch, n]) =>
+      ch + " " + n + " (" + pct(r.routed ? n / r.routed : null) + ")").join(", ")),
+    el("td", {class: "n", "data-k": "failovers"}, r.failovers))));
+  $("no-routes").hidden = data.routes.length > 0;
+}
+
 function renderTotals(data) {
   for (const what of Object.keys(COLORS)) {
     const n = data.channels.reduce((acc, c) => acc + (c.totals[what] || 0), 0);
@@ -164,6 +174,7 @@ async function refresh() {
   $("login").hidden = true;
   $("main").hidden = false;
   renderChannels(data);
+  renderRoutes(data);
   renderTotals(data);
   renderChart(data);
   renderFailures(data);
@@ -214,6 +225,15 @@ BODY = """
   </table>
   <p class="muted">Counts and rates over the last 15 minutes. Error rate: failed, undelivered,
   expired or rejected, of the messages that ended; retries: per submitted message.</p>
+  <h2>Routes</h2>
+  <p id="no-routes" class="muted">No routed messages in the last 15 minutes.</p>
+  <table>
+    <thead><tr><th>route</th><th class="n">accepted</th><th>split over its channels</th>
+      <th class="n">failed over</th></tr></thead>
+    <tbody id="routes"></tbody>
+  </table>
+  <p class="muted">Messages each route sent to each channel when they were accepted, and how
+  many of them moved to another channel of their route since (failover).</p>
   <h2>Throughput per minute</h2>
   <div id="legend"></div>
   <svg id="chart" width="720" height="220" viewBox="0 0 720 220" role="img"

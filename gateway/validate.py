@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from worker.encoding import SplitMode, TextInfo, analyse
 from worker.routing import NumberCheck, Routed, RouteTable, minute_of_week, number_problem
 
+# A message whose channel is "route:{name}" is routed by that route (README, Routing).
+ROUTE_PREFIX = "route:"
 _SEPARATORS = re.compile(r"[,;]")
 _FORMATTING = re.compile(r"[\s\-().]")
 
@@ -133,6 +135,8 @@ class Validator:
     def check(self, channel: str | None, to: str | None, content: str | None,
               cmid: str | None) -> Valid:
         """Check one message; raises :class:`Invalid` with a client-facing reason."""
+        if channel and channel.startswith(ROUTE_PREFIX):
+            return self._routed(to, content, cmid, channel[len(ROUTE_PREFIX):].strip())
         if self._rules.routes and not (channel and channel.strip()):
             return self._routed(to, content, cmid)
         resolved = self._channels.get(channel)
@@ -162,25 +166,31 @@ class Validator:
         return Valid(channel=name, recipients=tos, content=content, cmid=cmid or "",
                      encoding=info.encoding, segments=info.segments, fingerprint=fp)
 
-    def _routed(self, to: str | None, content: str | None, cmid: str | None) -> Valid:
-        """A message that names no channel: each recipient is routed (or refused) alone."""
+    def _routed(self, to: str | None, content: str | None, cmid: str | None,
+                route: str = "") -> Valid:
+        """A message that names no channel (or names its ``route``): each recipient is routed
+        (or refused) alone."""
         if cmid is not None and len(cmid) > 64:
             raise Invalid("'clientMessageId' must be at most 64 characters")
         if not content:
             raise Invalid("'content' must not be empty")
         tos = recipients(to, self._rules.default_country_code)
-        targets = tuple(self._target(number, content) for number in tos)
+        targets = tuple(self._target(number, content, route) for number in tos)
         # Routing picks by weight, so a retry may be routed elsewhere: the fingerprint of a
-        # routed message is its content's alone, and a retry is still a duplicate.
-        fp = self._fingerprint("", content) if cmid else ""
+        # routed message is its content's and the route it named, and a retry is still a
+        # duplicate.
+        fp = self._fingerprint(ROUTE_PREFIX + route if route else "", content) if cmid else ""
         first = next((t for t in targets if not t.refused), targets[0])
         return Valid(channel="", recipients=tos, content=content, cmid=cmid or "",
                      encoding=first.encoding, segments=first.segments, fingerprint=fp,
                      targets=targets)
 
-    def _target(self, to: str, content: str) -> Target:
-        got = self._rules.routes.choose(to, self._account, self._parent, minute=self._minute,
-                                        rand=random.random(), allowed=self._allowed)
+    def _target(self, to: str, content: str, route: str = "") -> Target:
+        routes = self._rules.routes
+        got = (routes.choose_named(route, to, self._account, self._parent, minute=self._minute,
+                                   rand=random.random(), allowed=self._allowed) if route else
+               routes.choose(to, self._account, self._parent, minute=self._minute,
+                             rand=random.random(), allowed=self._allowed))
         if not isinstance(got, Routed):
             return Target(refused=got.reason)
         if got.number_check == "libphonenumber":

@@ -509,6 +509,9 @@ def _check_cross_fields(settings: Settings) -> None:
     src = settings.source
     for ch in settings.channels.values():
         where = f"{src}: channels.{ch.name}"
+        if ch.name.startswith("route:"):
+            raise ConfigError(f"{where}: a channel name must not start with 'route:' (a "
+                              f"message naming '{ch.name}' names route '{ch.name[6:]}')")
         if len(ch.system_id) > 15:
             raise ConfigError(f"{where}.system_id: at most 15 characters (SMPP 3.4)")
         if len(ch.password) > 8:

@@ -448,9 +448,10 @@ class Dispatcher:
             await self._rates[msg.channel].acquire()
             # Not on the wire: whoever holds the message next sends it in full. A later part
             # goes on regardless: deferring it would send its accepted parts again for sure.
-            if not in_place and not await self._may_submit(pool):
-                return self._deferred(msg, "NotSubmitted", "this worker could not renew its "
-                                      "claims (heartbeat not written)", paced)
+            if not in_place:
+                held = await self._may_submit(msg, channel, pool, slot, paced)
+                if held is not None:
+                    return held
             try:
                 started = time.monotonic()
                 res = await pool.submit_body(body, self.settings.wait_bind_seconds)
@@ -514,12 +515,24 @@ class Dispatcher:
         await asyncio.sleep(self._rng.uniform(0.2, 0.5))
         return None
 
-    async def _may_submit(self, pool: ChannelPool) -> bool:
-        """Whether this worker's claim still stands, asked as close to the write as can be:
-        after any wait for a bind (a submit then waits for a window slot at most)."""
+    async def _may_submit(self, msg: Claimed, channel: Channel, pool: ChannelPool,
+                          slot: _Slot, paced: int) -> Outcome | None:
+        """None when this worker may submit the message's first part now: a bind is up and
+        its claim still stands, asked as close to the write as can be. Else its outcome: back
+        to the queue, no attempt spent. A bind is waited for without holding a slot, so the
+        messages claimed when a bind is lost wait together and go back together (each window
+        of them waiting in turn held the channel's claims, and the reaper behind them, for
+        minutes: a failover of a lost SMSC's queue waited for them)."""
         if not pool.bound:
-            await pool.wait_ready(self.settings.wait_bind_seconds)
-        return self._claims.holds()
+            slot.let_go()
+            if not await pool.wait_ready(self.settings.wait_bind_seconds):
+                return await self._unsent(msg, channel, f"{msg.channel}: no bind up",
+                                          in_place=False)
+            await slot.take()
+        if not self._claims.holds():
+            return self._deferred(msg, "NotSubmitted", "this worker could not renew its "
+                                  "claims (heartbeat not written)", paced)
+        return None
 
     def _deferred(self, msg: Claimed, code: str, text: str, paced: int) -> Outcome:
         delay = backoff(min(msg.attempts + paced, 8), 0.5, 30.0, self._rng)

@@ -154,18 +154,35 @@ class RouteTable:
         ``rand`` in [0, 1). ``allowed``: the channels the API key may use (None: all)."""
         region: list[str] = []  # parsed at most once, and only if a route needs it
         for c in self._compiled:
-            r = c.route
-            if c.prefixes and not to.startswith(c.prefixes):
-                continue
-            if (r.countries and not to.startswith(c.single_cc)
-                    and not (to.startswith(c.shared_cc) and _region(to, region) in r.countries)):
-                continue
-            if r.accounts and account not in r.accounts and parent not in r.accounts:
-                continue
-            if r.window is not None and not r.window.holds(minute):
-                continue
-            return _pick(c, rand, allowed, r.number_check or self.number_check)
+            if _matches(c, to, account, parent, minute, region):
+                return _pick(c, rand, allowed, c.route.number_check or self.number_check)
         return Unroutable(f"no route sends to +{to} for account {account!r}")
+
+    def choose_named(self, name: str, to: str, account: str, parent: str = "", *,
+                     minute: int = 0, rand: float = 0.0,
+                     allowed: Collection[str] | None = None) -> Routed | Unroutable:
+        """:meth:`choose` by the route called ``name`` alone (a message naming its route):
+        the routes before it are skipped, its own criteria still apply."""
+        c = next((c for c in self._compiled if c.route.name == name), None)
+        if c is None:
+            return Unroutable(f"route {name!r} does not exist")
+        if not _matches(c, to, account, parent, minute, []):
+            return Unroutable(f"route {name!r} does not send to +{to} for account {account!r}")
+        return _pick(c, rand, allowed, c.route.number_check or self.number_check)
+
+
+def _matches(c: _Compiled, to: str, account: str, parent: str, minute: int,
+             region: list[str]) -> bool:
+    """Whether every criterion of the route matches (``region``: the memo of ``to``'s)."""
+    r = c.route
+    if c.prefixes and not to.startswith(c.prefixes):
+        return False
+    if (r.countries and not to.startswith(c.single_cc)
+            and not (to.startswith(c.shared_cc) and _region(to, region) in r.countries)):
+        return False
+    if r.accounts and account not in r.accounts and parent not in r.accounts:
+        return False
+    return r.window is None or r.window.holds(minute)
 
 
 def _compile(route: Route) -> _Compiled:

@@ -104,7 +104,9 @@ def to_dto(record: Record) -> SMPPMessageStatus:
     f = record.fields
     return SMPPMessageStatus(
         apiMessageId=record.api_id, clientMessageId=f.get("cmid") or None,
-        channel=f.get("channel"), to=f.get("to"), status=f.get("status"),
+        channel=f.get("channel"), route=f.get("route") or None,
+        chain=f["chain"].split(",") if f.get("chain") else None,
+        to=f.get("to"), status=f.get("status"),
         encoding=f.get("enc"), segments=int(f["seg"]) if f.get("seg") else None,
         smscMessageIds=[s for s in f.get("smsc_ids", "").split(",") if s],
         attempts=int(f.get("attempts") or 0),

@@ -19,7 +19,7 @@ from aiohttp import web
 from gateway.auth import authenticate
 from gateway.context import GATEWAY
 from gateway.status_html import CSP, PAGE
-from worker.store import Overview
+from worker.store import ROUTE_STAT, Overview, route_stat
 
 MINUTES = 15  # the chart's span
 FAILURES = 20
@@ -55,13 +55,16 @@ def add_routes(router: web.UrlDispatcher) -> None:
 
 def status_document(ov: Overview) -> dict[str, Any]:
     """The JSON the page renders, from what the store holds."""
+    subjects = {k.split("|", 1)[0] for _, row in ov.minutes for k in row}
     names = sorted(set(ov.queued) | {c for w in ov.workers for c in w.get("channels", {})}
-                   | {k.split("|", 1)[0] for _, row in ov.minutes for k in row})
+                   | {s for s in subjects if not s.startswith(ROUTE_STAT)})
+    routes = sorted(s[len(ROUTE_STAT):] for s in subjects if s.startswith(ROUTE_STAT))
     return {
         "now": ov.now_ms, "jobs": ov.jobs,
         "minutes": [minute * 60_000 for minute, _ in ov.minutes],
         "workers": [{"worker": w.get("worker"), "at": w.get("at")} for w in ov.workers],
         "channels": [_channel(name, ov) for name in names if name],
+        "routes": [_route(name, ov) for name in routes],
         "failures": [{"apiMessageId": f[0], "channel": f[1], "status": f[2], "detail": f[3],
                       "at": f[4]} for f in ov.failures],
     }
@@ -91,4 +94,20 @@ def _channel(name: str, ov: Overview) -> dict[str, Any]:
         "series": series, "totals": dict(totals),
         "errorRate": sum(totals[s] for s in BAD_ENDINGS) / ended if ended else None,
         "retryRate": totals["queued"] / totals["submitted"] if totals["submitted"] else None,
+    }
+
+
+def _route(name: str, ov: Overview) -> dict[str, Any]:
+    """How a route's messages split over its channels at accept time, per minute and in all,
+    and how many of them moved to another channel (failover)."""
+    routed, failover = route_stat(name, "routed:"), route_stat(name, "failover")
+    per_minute = [{k[len(routed):]: n for k, n in row.items() if k.startswith(routed)}
+                  for _, row in ov.minutes]
+    split: Counter[str] = Counter()
+    for row in per_minute:
+        split.update(row)
+    return {
+        "name": name, "routed": split.total(), "channels": dict(sorted(split.items())),
+        "failovers": sum(row.get(failover, 0) for _, row in ov.minutes),
+        "series": [sum(row.values()) for row in per_minute],
     }

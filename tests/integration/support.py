@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -61,9 +61,10 @@ def numbers(count: int) -> list[str]:
     return [f"2782{n:07d}" for n in range(count)]
 
 
-async def wait_final(redis_url: str, ids: Sequence[str]) -> dict[str, str]:
-    """Wait until every message is final; their statuses. Subscribes before it looks, so no
-    transition can slip between the look and the wait."""
+async def wait_final(redis_url: str, ids: Sequence[str],
+                     wanted: Collection[str] = FINAL) -> dict[str, str]:
+    """Wait until every message is final (or in one of ``wanted``); their statuses. Subscribes
+    before it looks, so no transition can slip between the look and the wait."""
     redis = Redis.from_url(redis_url)
     statuses: dict[str, str] = {}
     try:
@@ -72,7 +73,7 @@ async def wait_final(redis_url: str, ids: Sequence[str]) -> dict[str, str]:
             while (await pubsub.get_message(timeout=5) or {}).get("type") != "subscribe":
                 pass
             for rec in await Store(redis, 3600).get(ids):
-                if rec is not None and rec.status in FINAL:
+                if rec is not None and rec.status in wanted:
                     statuses[rec.api_id] = rec.status
             waiting = set(ids) - set(statuses)
             while waiting:
@@ -80,7 +81,7 @@ async def wait_final(redis_url: str, ids: Sequence[str]) -> dict[str, str]:
                 if msg is None or msg["type"] != "message":
                     continue
                 for api_id, status in parse_events(msg["data"]):
-                    if api_id in waiting and status in FINAL:
+                    if api_id in waiting and status in wanted:
                         statuses[api_id] = status
                         waiting.discard(api_id)
     finally:

@@ -70,11 +70,77 @@ async def test_a_message_naming_no_channel_goes_where_its_route_sends(
         ("a", "za", "a,b")
 
 
+async def _status(base: str, key: str, api_id: str) -> dict[str, Any]:
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as http, \
+            http.get(f"{base}{PATH}/{api_id}") as resp:
+        assert resp.status == 200, await resp.text()
+        (status,) = (await resp.json())["messages"]
+        return dict(status)
+
+
+async def test_the_status_of_a_routed_message_shows_its_route_chain_and_channel(
+    gateway: str, redis: Redis
+) -> None:
+    key = await _key(redis, "acme")
+    (got,) = await _send(gateway, key, {"to": "0821234567", "content": "hi"})
+    status = await _status(gateway, key, got["apiMessageId"])
+    assert (status["route"], status["chain"], status["channel"]) == ("za", ["a", "b"], "a")
+
+
+async def test_the_status_of_a_message_that_named_its_channel_has_no_route(
+    gateway: str, redis: Redis
+) -> None:
+    key = await _key(redis, "acme")
+    (got,) = await _send(gateway, key, {"to": "0821234567", "content": "hi", "channel": "c"})
+    status = await _status(gateway, key, got["apiMessageId"])
+    assert status["channel"] == "c" and "route" not in status and "chain" not in status
+
+
 async def test_a_message_naming_a_channel_still_goes_there(gateway: str, redis: Redis) -> None:
     key = await _key(redis, "acme")
     (got,) = await _send(gateway, key, {"to": "0821234567", "content": "hi", "channel": "c"})
     (record,) = await Store(redis, 3600).get([got["apiMessageId"]])
     assert record is not None and (record.fields["channel"], record.fields["route"]) == ("c", "")
+
+
+async def test_a_message_naming_a_route_is_routed_by_that_route_alone(
+    gateway: str, redis: Redis
+) -> None:
+    key = await _key(redis, "vip")  # first match: route 'vip' (channel c)
+    (got,) = await _send(gateway, key, {"to": "0821234567", "content": "hi",
+                                        "channel": "route:za"})
+    assert (got["accepted"], got["msg"]["channel"]) == (True, "a")
+    (record,) = await Store(redis, 3600).get([got["apiMessageId"]])
+    assert record is not None
+    assert (record.fields["route"], record.fields["chain"]) == ("za", "a,b")
+
+
+async def test_a_named_route_that_does_not_match_the_recipient_refuses_it(
+    gateway: str, redis: Redis
+) -> None:
+    key = await _key(redis, "acme")
+    (za, fr) = await _send(gateway, key, {"to": "0821234567,+33612345678", "content": "hi",
+                                          "channel": "route:fr"})
+    assert za["accepted"] is False
+    assert za["error"] == "route 'fr' does not send to +27821234567 for account 'acme'"
+    assert (fr["accepted"], fr["msg"]["channel"]) == (True, "b")
+
+
+async def test_a_message_naming_an_unknown_route_is_refused(gateway: str, redis: Redis) -> None:
+    key = await _key(redis, "acme")
+    (got,) = await _send(gateway, key, {"to": "0821234567", "content": "hi",
+                                        "channel": "route:nope"})
+    assert (got["accepted"], got["error"]) == (False, "route 'nope' does not exist")
+
+
+async def test_a_retry_naming_another_route_is_a_conflict(gateway: str, redis: Redis) -> None:
+    key = await _key(redis, "acme")
+    msg = {"to": "0821234567", "content": "hi", "clientMessageId": "r-2", "channel": "route:za"}
+    (first,) = await _send(gateway, key, msg)
+    (again,) = await _send(gateway, key, msg)
+    (other,) = await _send(gateway, key, {**msg, "channel": ""})
+    assert again["apiMessageId"] == first["apiMessageId"]
+    assert other["accepted"] is False and "clientMessageId was already used" in other["error"]
 
 
 async def test_a_recipient_no_route_sends_is_refused_with_the_reason_and_others_go(
@@ -126,6 +192,18 @@ async def test_a_retry_of_a_routed_message_is_a_duplicate(gateway: str, redis: R
     (first,) = await _send(gateway, key, msg)
     (again,) = await _send(gateway, key, msg)
     assert again["accepted"] is True and again["apiMessageId"] == first["apiMessageId"]
+
+
+async def test_metrics_count_messages_per_route_and_channel(gateway: str, redis: Redis) -> None:
+    key = await _key(redis, "acme")
+    await _send(gateway, key, {"to": "0821234567,0821234568", "content": "hi"},
+                {"to": "+33612345678", "content": "salut"},
+                {"to": "0821234569", "content": "hi", "channel": "c"})
+    async with aiohttp.ClientSession() as http, http.get(gateway + "/metrics") as resp:
+        text = await resp.text()
+    assert 'smsgw_messages_routed_total{channel="a",route="za"} 2.0' in text
+    assert 'smsgw_messages_routed_total{channel="b",route="fr"} 1.0' in text
+    assert 'route="default"' not in text and text.count("smsgw_messages_routed_total{") == 2
 
 
 async def test_admin_routes_lists_the_routes_for_admins_only(gateway: str, redis: Redis) -> None:

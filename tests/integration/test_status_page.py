@@ -73,9 +73,10 @@ async def stack(redis_url: str, redis: Redis) -> AsyncIterator[Stack]:
         await sim.stop()
 
 
-async def _send(stack: Stack, numbers: list[str]) -> list[str]:
+async def _send(stack: Stack, numbers: list[str], channel: str = "sim") -> list[str]:
     """Send one message to each number and wait until each has ended; their ids."""
-    body = {"Messages": [{"channel": "sim", "to": n, "content": "status page"} for n in numbers]}
+    body = {"Messages": [{"channel": channel, "to": n, "content": "status page"}
+                         for n in numbers]}
     async with stack.redis.pubsub() as pubsub:
         await pubsub.subscribe(EVENTS)
         while (await pubsub.get_message(timeout=5) or {}).get("type") != "subscribe":
@@ -240,16 +241,23 @@ async def test_the_page_renders_live_numbers_in_headless_chromium(
         assert first["binds"] == "2 / 2" and first["sessions"] == 2
         assert stack.admin_key not in first["href"]  # taken from the fragment, then removed
 
-        sent = await _send(stack, [f"2782100{i:04d}" for i in range(5)] + [f"{FAILING}000002"])
+        # routed by the route gateway.default_channel makes ('default', channel sim)
+        sent = await _send(stack, [f"2782100{i:04d}" for i in range(5)] + [f"{FAILING}000002"],
+                           channel="route:default")
         later = await browser.when(f"""+document.querySelector('#totals [data-k="submitted"]')
             .textContent >= {first["submitted"] + 5} && {{
             submitted: +document.querySelector('#totals [data-k="submitted"]').textContent,
             delivered: +document.querySelector('[data-channel="sim"] [data-k="delivered"]')
                 .textContent,
             failure: document.querySelector('#failures tr td:nth-child(3)').textContent,
-            line: document.querySelector('path[data-series="submitted"]').getAttribute('d')}}""")
+            line: document.querySelector('path[data-series="submitted"]').getAttribute('d'),
+            routed: document.querySelector('[data-route="default"] [data-k="routed"]')
+                .textContent,
+            split: document.querySelector('[data-route="default"] [data-k="split"]')
+                .textContent}}""")
     assert later["submitted"] == first["submitted"] + 5 and later["delivered"] >= 5
     assert later["failure"] == sent[-1]
+    assert (later["routed"], later["split"]) == ("6", "sim 6 (100.0 %)")
     points = [float(p.split()[1]) for p in later["line"][1:].split("L")]
     assert len(points) == 15 and min(points) < max(points)  # the line rose off the axis
 
@@ -284,3 +292,17 @@ def test_a_bind_waiting_for_a_slot_held_elsewhere_is_standby_not_down() -> None:
                                         minutes=[], failures=[], jobs=0, queued={},
                                         awaiting_receipt={}))
     assert [s["state"] for s in one_down["channels"][0]["sessions"]] == ["bound", "down"]
+
+
+def test_routes_show_how_their_traffic_split_and_how_many_failed_over() -> None:
+    doc = status_document(Overview(now_ms=180_000, workers=[], minutes=[
+        (1, {"a|accepted": 3, "b|accepted": 1, "route:za|routed:a": 3, "route:za|routed:b": 1}),
+        (2, {"route:za|routed:a": 2, "route:za|failover": 2, "a|failover": 2,
+             "route:fr|routed:b": 4})],
+        failures=[], jobs=0, queued={"a": 0, "b": 0}, awaiting_receipt={}))
+    assert [c["name"] for c in doc["channels"]] == ["a", "b"]  # routes are not channels
+    assert doc["routes"] == [
+        {"name": "fr", "routed": 4, "channels": {"b": 4}, "failovers": 0, "series": [0, 4]},
+        {"name": "za", "routed": 6, "channels": {"a": 5, "b": 1}, "failovers": 2,
+         "series": [4, 2]},
+    ]

@@ -105,3 +105,11 @@ def test_the_gateway_process_will_not_start_with_an_unreachable_route(tmp_path: 
                           env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert f"{path}: routes[1] 'za': unreachable" in done.stderr
+
+
+def test_a_channel_named_like_a_route_is_refused(tmp_path: Path) -> None:
+    path, env = _load(tmp_path, '[channels."route:x"]\nport = 2778\n')
+    with pytest.raises(ConfigError) as err:
+        load_settings(env)
+    assert str(err.value) == (f"{path}: channels.route:x: a channel name must not start with "
+                              "'route:' (a message naming 'route:x' names route 'x')")

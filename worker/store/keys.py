@@ -114,6 +114,16 @@ def stats_key(minute: int) -> str:
     return f"{PREFIX}stats:{minute}"
 
 
+ROUTE_STAT = "route:"  # what starts a route's fields in stats:{minute}
+
+
+def route_stat(route: str, what: str) -> str:
+    """A route's field in stats:{minute} (a channel's is "{channel}|{what}"): "routed:{channel}"
+    counts the messages it sent to that channel at accept time, "failover" its messages' moves.
+    The prefix keeps them apart from channels' fields (no channel is named "route:...")."""
+    return f"{ROUTE_STAT}{route}|{what}"
+
+
 SNAPSHOTS = PREFIX + "snaps"  # worker -> when its snapshot expires
 FAILURES = PREFIX + "failures"  # newest messages that ended badly
 

@@ -34,7 +34,7 @@ from worker.store.bounds import (
     WEBHOOK_STATES,
     WEBHOOK_STREAM_MAXLEN,
 )
-from worker.store.keys import PREFIX, WEBHOOK_GROUP
+from worker.store.keys import PREFIX, ROUTE_STAT, WEBHOOK_GROUP
 
 INCLUDE = re.compile(r'^--- @include "([\w./-]+)"[ \t]*$', re.MULTILINE)
 _LUA = files("worker.store").joinpath("lua")
@@ -67,7 +67,8 @@ def generated() -> dict[str, str]:
     rank = ["delivered=0", *(f"{s}={len(SEVERITY) - i}" for i, s in enumerate(SEVERITY))]
     return {
         "keys": f"local P = {_lua_string(PREFIX)}\n"
-                f"local WH_GROUP = {_lua_string(WEBHOOK_GROUP)}\n",
+                f"local WH_GROUP = {_lua_string(WEBHOOK_GROUP)}\n"
+                f"local ROUTE_STAT = {_lua_string(ROUTE_STAT)}\n",
         "lifecycle": _table("ALLOWED", allowed)
         + _table("FINAL", [f"[{json.dumps(str(f))}]=true" for f in sorted(FINAL)])
         + _table("rank", rank)

@@ -21,6 +21,7 @@ from worker.store import (
     now_ms,
     pending_key,
     quota_key_prefix,
+    route_stat,
     stats_key,
     worker_key,
 )
@@ -55,6 +56,19 @@ async def test_accept_stores_records_indexes_them_and_enqueues_the_job(redis: Re
     assert await redis.zscore(ARQ_QUEUE, "j1") == now
     assert await redis.get(ARQ_JOB_PREFIX + "j1") == b"payload"
     assert await redis.hget(stats_key(now // 60_000), f"{CH}|accepted") == b"2"
+
+
+async def test_accept_counts_routed_messages_per_route_and_channel(redis: Redis) -> None:
+    now = now_ms()
+    za = [{**_message(f"z{i}", to=f"2782000000{i}"), "rt": "za", "ch": f"{CH},b"}
+          for i in range(3)]
+    other = {**_message("b1"), "channel": "b", "rt": "za", "ch": f"b,{CH}"}
+    await _accept(redis, now, [{"w": 60_000, "m": [*za, other, _message("plain")]}])
+    row = await redis.hgetall(stats_key(now // 60_000))
+    assert row[route_stat("za", f"routed:{CH}").encode()] == b"3"
+    assert row[route_stat("za", "routed:b").encode()] == b"1"
+    assert row[f"{CH}|accepted".encode()] == b"4"  # the channels' own counts as before
+    assert sum(1 for k in row if k.startswith(b"route:")) == 2  # none for 'plain'
 
 
 async def test_accept_answers_a_repeated_client_message_id_with_the_first_id(
@@ -168,6 +182,9 @@ async def test_fail_over_moves_a_queued_message_to_the_next_channel_of_its_chain
     assert record == [b"backup", b"1", b"0", b"queued", b"za"]
     assert await redis.zrange(pending_key("backup"), 0, -1) == [b"r1"]
     assert await redis.zrange(pending_key(CH), 0, -1) == [b"plain"]
+    row = await redis.hgetall(stats_key((now + 1) // 60_000))
+    assert (row[f"{CH}|failover".encode()], row[route_stat("za", "failover").encode()]) == \
+        (b"1", b"1")
     again, end = await run(redis, "fail_over",
                            args=[now + 2, "backup", "", "BindDown", "no bind", "r1"])
     assert (again, end) == ([], [b"r1"])  # the chain has no channel left: it stays

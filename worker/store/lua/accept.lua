@@ -22,7 +22,8 @@
       n new, d duplicate, c conflict; r the earlier id of each duplicate, in order),
       {limited = 'rate'|'burst'|'quota', retry_ms = ms}, or {err = text}.
     Events:
-      none published; counts 'accepted' per channel in stats:{minute}.
+      none published; counts 'accepted' per channel in stats:{minute}, and a routed
+      message's route and channel as "route:{route}|routed:{channel}" (ROUTE_STAT).
 ]]
 --- @include "keys"
 --- @include "stats"
@@ -69,7 +70,7 @@ local function limited(lim, n)
   end
   return nil
 end
-local per_channel, fresh, due = {}, 0, {}
+local per_channel, per_route, fresh, due = {}, {}, 0, {}
 local function remembered(m, window)
   -- The idempotency record of (account, cmid): an earlier answer, or nil after noting this one.
   local ck = P .. 'c:' .. m.account .. ':' .. m.cmid
@@ -130,6 +131,10 @@ local function store(m)
   d[#d + 1] = m.id
   fresh = fresh + 1
   per_channel[m.channel] = (per_channel[m.channel] or 0) + 1
+  if m.rt and m.rt ~= '' then
+    local r = ROUTE_STAT .. m.rt .. '|routed:' .. m.channel
+    per_route[r] = (per_route[r] or 0) + 1
+  end
   return 'n'
 end
 local function accept(req)
@@ -164,4 +169,8 @@ if fresh > 0 then
   redis.call('ZADD', KEYS[2], now, ARGV[4])
 end
 for channel, n in pairs(per_channel) do tally(channel, 'accepted', n, now) end
+if next(per_route) then
+  local k = P .. 'stats:' .. math.floor(now / 60000)  -- the minute tally() wrote
+  for fld, n in pairs(per_route) do redis.call('HINCRBY', k, fld, n) end
+end
 return cjson.encode(answers)

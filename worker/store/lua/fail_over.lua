@@ -16,8 +16,8 @@
     Output:
       {{id, to channel}...}, {ids with no channel left: they stay where they are}
     Events:
-      none per message (a move is not a status change); "{from}|failover" counted in the
-      minute's stats.
+      none per message (a move is not a status change); "{from}|failover" and the
+      message's route's "route:{route}|failover" (ROUTE_STAT) counted in the minute's stats.
 ]]
 --- @include "move"
 local now, from, worker = tonumber(ARGV[1]), ARGV[2], ARGV[3]
@@ -26,7 +26,7 @@ local moved, last = {}, {}
 for i = 6, #ARGV do
   local id = ARGV[i]
   local key = P .. 'm:' .. id
-  local f = fetch(key, 'chain', 'hop', 'worker')
+  local f = fetch(key, 'chain', 'hop', 'worker', 'route')
   local here = f.channel == from and (f.status == 'queued' or
     (f.status == 'sending' and worker ~= '' and f.worker == worker))
   if here and f.chain and f.chain ~= '' then
@@ -46,6 +46,7 @@ for i = 6, #ARGV do
       redis.call('ZREM', P .. 'pending:' .. from, id)
       redis.call('ZADD', P .. 'pending:' .. nxt, now, id)
       count(from, 'failover', now)
+      if f.route and f.route ~= '' then count(ROUTE_STAT .. f.route, 'failover', now) end
       moved[#moved + 1] = {id, nxt}
     else
       last[#last + 1] = id
