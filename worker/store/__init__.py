@@ -46,6 +46,7 @@ from worker.store.keys import (
     WEBHOOK_CONSUMER,
     WEBHOOK_GROUP,
     WEBHOOK_NOTIFY,
+    WEBHOOK_SHARDS,
     account_key,
     api_key_key,
     api_keys_index_key,
@@ -71,6 +72,8 @@ from worker.store.keys import (
     tps_key,
     webhook_accounts_key,
     webhook_lease_key,
+    webhook_processes_key,
+    webhook_shard,
     webhook_stream_key,
     worker_key,
 )
@@ -114,6 +117,7 @@ __all__ = [
     "WEBHOOK_CONSUMER",
     "WEBHOOK_GROUP",
     "WEBHOOK_NOTIFY",
+    "WEBHOOK_SHARDS",
     "WEBHOOK_STATES",
     "WEBHOOK_STREAM_MAXLEN",
     "AcceptCall",
@@ -167,6 +171,8 @@ __all__ = [
     "watch_transitions",
     "webhook_accounts_key",
     "webhook_lease_key",
+    "webhook_processes_key",
+    "webhook_shard",
     "webhook_stream_key",
     "worker_key",
 ]
