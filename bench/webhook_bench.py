@@ -1,10 +1,11 @@
 """Benchmark (issue 14): the webhook deliverer's own cost per event.
 
-Fills one account's stream with ``--events`` status events (as the store's scripts write them),
-starts a receiver in a child process (a bare asyncio HTTP/1.1 server answering 200 to every
-POST, keep-alive, counting events), then runs ``WebhookService`` in this process until the
-stream is empty. Prints events/s, the deliverer's CPU seconds per 1,000 events, POSTs made, and
-with ``--profile`` the top functions of a cProfile of the run (by own time).
+Fills one account's streams (its shards) with ``--events`` status events (as the store's
+scripts write them), starts a receiver in a child process (a bare asyncio HTTP/1.1 server
+answering 200 to every POST, keep-alive, counting events), then runs ``WebhookService`` in this
+process until every event is delivered. Prints events/s, the deliverer's CPU seconds per 1,000
+events, POSTs made, and with ``--profile`` the top functions of a cProfile of the run (by own
+time).
 
     .venv/bin/python bench/webhook_bench.py --events 20000 --max-batch 1
     .venv/bin/python bench/webhook_bench.py --events 50000 --max-batch 100 --profile 25
@@ -28,7 +29,14 @@ from redis.asyncio import Redis
 from gateway.keys_cli import create_key
 from worker.config import WebhookSettings
 from worker.redisproc import RedisProcess
-from worker.store import WEBHOOK_NOTIFY, Store, WebhookStore, webhook_stream_key
+from worker.store import (
+    WEBHOOK_NOTIFY,
+    WEBHOOK_SHARDS,
+    Store,
+    WebhookStore,
+    webhook_shard,
+    webhook_stream_key,
+)
 from worker.webhook_delivery import WebhookService
 
 
@@ -67,15 +75,15 @@ def _receiver(port: int, posts: Synchronized[int], ready: EventType) -> None:
 
 
 async def _fill(redis: Redis, count: int) -> None:
-    stream = webhook_stream_key("bench")
     at = str(int(time.time() * 1000))
     for start in range(0, count, 1000):
         pipe = redis.pipeline(transaction=False)
         for i in range(start, min(count, start + 1000)):
-            pipe.xadd(stream, {"kind": "status", "id": f"01BENCH{i:019d}", "status": "delivered",
-                               "cmid": f"c-{i}", "channel": "bench", "to": f"2782{i:07d}",
-                               "code": "", "text": "", "stat": "DELIVRD", "err": "000",
-                               "at": at})
+            api_id = f"01BENCH{i:019d}"
+            pipe.xadd(webhook_stream_key("bench", webhook_shard(api_id)), {
+                "kind": "status", "id": api_id, "status": "delivered", "cmid": f"c-{i}",
+                "channel": "bench", "to": f"2782{i:07d}", "code": "", "text": "",
+                "stat": "DELIVRD", "err": "000", "at": at})
         await pipe.execute()
 
 
@@ -93,7 +101,8 @@ async def _run(args: argparse.Namespace) -> None:
         await hooks.set_callback("bench", f"http://127.0.0.1:{port}/dlr", new_secret="s")
         await hooks.set_callback_options("bench", events=None, max_batch=args.max_batch,
                                          max_batch_delay_ms=20)
-        await hooks.ensure_group("bench")
+        for shard in range(WEBHOOK_SHARDS):
+            await hooks.ensure_group("bench", shard)
         await _fill(redis, args.events)
         if not await asyncio.to_thread(ready.wait, 10):
             raise SystemExit("the receiver did not start")

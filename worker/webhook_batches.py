@@ -23,8 +23,8 @@ def message_key(event: WebhookEvent) -> str:
     """What orders events: the message (or MO message) they are about."""
     fields = event.fields
     if fields is None:
-        return event.entry_id
-    return f"{fields.get('kind', '')}:{fields.get('id', event.entry_id)}"
+        return f"{event.shard}/{event.entry_id}"
+    return f"{fields.get('kind', '')}:{fields.get('id', f'{event.shard}/{event.entry_id}')}"
 
 
 def batchable(event: WebhookEvent) -> bool:
@@ -43,7 +43,9 @@ class EventQueue:
     """Events read but not yet delivered, in stream order, and the messages in flight."""
 
     def __init__(self) -> None:
-        self._waiting: dict[str, _Waiting] = {}  # entry id -> event; insertion = stream order
+        # event.ref -> event (entry ids are unique only within a shard's stream); in the order
+        # read, which is stream order within each shard, and a message is in one shard only
+        self._waiting: dict[tuple[int | None, str], _Waiting] = {}
         self._busy: set[str] = set()
 
     def __len__(self) -> int:
@@ -51,7 +53,7 @@ class EventQueue:
 
     def add(self, event: WebhookEvent, now: float) -> None:
         """An event read from the stream (in stream order)."""
-        self._waiting[event.entry_id] = _Waiting(event, message_key(event), now)
+        self._waiting[event.ref] = _Waiting(event, message_key(event), now)
 
     def take(self, max_batch: int, linger: float, now: float, *, more_coming: bool
              ) -> tuple[list[WebhookEvent], float | None]:
@@ -79,7 +81,7 @@ class EventQueue:
                 and now < taken[0].arrived + linger):
             return [], taken[0].arrived + linger - now
         for waiting in taken:
-            del self._waiting[waiting.event.entry_id]
+            del self._waiting[waiting.event.ref]
             self._busy.add(waiting.key)
         return [w.event for w in taken], None
 

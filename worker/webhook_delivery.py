@@ -14,8 +14,12 @@ receiver: this separate process reads the streams.
 - **Order.** A message's events are handed to the lanes one batch at a time: its next event
   goes only after the batch with its earlier one was delivered or dead-lettered.
 - **At-least-once, crash-safe.** An event leaves the stream only after a 2xx (or when
-  dead-lettered), in one script with its XACK. One process at a time delivers an account (a
-  lease in Redis); a successor first re-reads the events its predecessor left unacknowledged.
+  dead-lettered), in one script with its XACK. An account's events are in several streams
+  (shards, by message); one process at a time delivers a shard (a lease in Redis), and a
+  successor first re-reads the events its predecessor left unacknowledged.
+- **Shared.** Processes share every account's shards (worker/webhook_shares.py): each holds at
+  most its fair share while others are alive (a heartbeat each), and hands a shard over only
+  once what it read of it is delivered, so a second process shares a busy account.
 - **Public targets only** (unless ``allow_private_networks``): no connection is ever made to a
   private, loopback, link-local... address (worker/webhook_resolver.py). Such a target is a
   permanent failure: the event is dead-lettered at once, with the reason.
@@ -24,8 +28,10 @@ receiver: this separate process reads the streams.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
+import hashlib
 import logging
 import random
 import signal
@@ -40,10 +46,17 @@ from redis.asyncio import Redis
 from worker.cancel import accept_cancellation
 from worker.config import Settings, WebhookSettings
 from worker.redisconn import redis_client
-from worker.store import REDIS_ERRORS, WebhookEvent, WebhookStore, WebhookTargets
+from worker.store import (
+    REDIS_ERRORS,
+    WEBHOOK_SHARDS,
+    WebhookEvent,
+    WebhookStore,
+    WebhookTargets,
+)
 from worker.supervise import Restart, supervise
 from worker.webhook_batches import Concurrency, EventQueue, batchable
 from worker.webhook_resolver import PublicResolver, RefusedTarget, check_literal
+from worker.webhook_shares import fair_share, rebalance
 from worker.webhooks import (
     EVENT_COUNT_HEADER,
     EVENT_ID_HEADER,
@@ -115,9 +128,13 @@ class Poster:
             return PostResult(False, type(exc).__name__)
 
 
+Shard = int | None  # one of an account's event streams; None: the one of before shards
+
+
 class Acker:
-    """Acknowledges delivered events: what lanes hand in while a script runs goes in the next
-    one, per account, so a burst of small POSTs costs a few Redis round trips, not one each.
+    """Acknowledges delivered events: what lanes hand in while a round trip runs goes in the
+    next one (a script per stream), so a burst of small POSTs costs a few round trips, not one
+    each.
     A lane waits for its events' acknowledgement before its messages' next events may go."""
 
     def __init__(self, store: WebhookStore,
@@ -125,14 +142,16 @@ class Acker:
                  ) -> None:
         self._store = store
         self._patiently = patiently
-        self._waiting: dict[str, list[tuple[str, str]]] = {}
+        self._waiting: dict[tuple[str, Shard], list[tuple[str, str]]] = {}
         self._done: list[asyncio.Future[None]] = []
         self._wake = asyncio.Event()
 
-    async def ack(self, account: str, events: Sequence[tuple[str, str]]) -> None:
-        """Acknowledge (entry id, event id) pairs of an account; return once they are."""
+    async def ack(self, account: str, events: Sequence[WebhookEvent]) -> None:
+        """Acknowledge events of an account; return once they are."""
         done = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(account, []).extend(events)
+        for e in events:
+            self._waiting.setdefault((account, e.shard), []).append(
+                (e.entry_id, event_id(e.fields) if e.fields else ""))
         self._done.append(done)
         self._wake.set()
         await done
@@ -145,11 +164,11 @@ class Acker:
             waiting, done = self._waiting, self._done
             self._waiting, self._done = {}, []
             try:
-                await asyncio.gather(*(
-                    self._patiently(functools.partial(self._store.acknowledge, account,
-                                                      events[i:i + MAX_ACK]), "ack")
-                    for account, events in waiting.items()
-                    for i in range(0, len(events), MAX_ACK)))
+                for i in range(0, max(map(len, waiting.values()), default=0), MAX_ACK):
+                    acks = {stream: events[i:i + MAX_ACK]
+                            for stream, events in waiting.items()}
+                    await self._patiently(functools.partial(self._store.acknowledge, acks),
+                                          "ack")
             except BaseException as exc:
                 for future in done:  # the lanes' own supervisors take it from here
                     if not future.done():
@@ -161,14 +180,24 @@ class Acker:
                     future.set_result(None)
 
 
+@dataclass(slots=True)
+class HeldShard:
+    """A shard of an account this process holds the lease of."""
+
+    cursor: str = "0"  # first re-read what a predecessor left unacknowledged, then ">"
+    in_memory: int = 0  # read and not yet delivered or dead-lettered
+    leaving: bool = False  # being handed over: read no more, released once in_memory is 0
+
+
 class AccountLanes:
-    """One account's events in memory and the lanes that deliver them, one batch each."""
+    """One account's events in memory, from the shards this process holds, and the lanes that
+    deliver them, one batch each (a batch may mix shards: a message is in one only)."""
 
     def __init__(self, account: str,
                  deliver: Callable[[AccountLanes, list[WebhookEvent]], Awaitable[None]],
                  settings: WebhookSettings, on_room: asyncio.Event) -> None:
         self.account = account
-        self.cursor = "0"  # first re-read what a predecessor left unacknowledged, then ">"
+        self.shards: dict[Shard, HeldShard] = {}
         self.in_memory = 0
         self.options = CallbackOptions()
         self.batch_cap = 0  # learned from a 413: the receiver takes no larger batch (0: none)
@@ -206,6 +235,7 @@ class AccountLanes:
     def offer(self, event: WebhookEvent) -> None:
         """Queue an event behind the earlier events of the same message."""
         self.in_memory += 1
+        self.shards[event.shard].in_memory += 1
         self._queue.add(event, time.monotonic())
         self._changed.set()
 
@@ -239,6 +269,8 @@ class AccountLanes:
             self._queue.done(batch)
             self._in_flight -= 1
             self.in_memory -= len(batch)
+            for event in batch:
+                self.shards[event.shard].in_memory -= 1
             self._changed.set()
             self._on_room.set()
 
@@ -259,7 +291,7 @@ class AccountLanes:
 
 
 class WebhookService:
-    """Delivers the events of every account whose lease it holds, until cancelled."""
+    """Delivers the events of every account shard whose lease it holds, until cancelled."""
 
     def __init__(self, redis: Redis, settings: WebhookSettings, *, owner: str,
                  rng: random.Random | None = None) -> None:
@@ -273,17 +305,23 @@ class WebhookService:
         self._poster: Poster | None = None
         self._acker = Acker(self._store, self._patiently)
 
+    @property
+    def user_agent(self) -> str:
+        """Names this process to receivers (and logs) without naming its host."""
+        return f"smsgw-webhooks ({hashlib.sha256(self._owner.encode()).hexdigest()[:8]})"
+
     async def run(self) -> None:
-        """Serve until cancelled; on the way out, hand every account over at once."""
+        """Serve until cancelled; on the way out, hand every shard over at once."""
         public_only = not self._settings.allow_private_networks
         resolver = PublicResolver(aiohttp.DefaultResolver()) if public_only else None
         # limit=0: accounts must not queue behind each other
         connector = aiohttp.TCPConnector(limit=0, resolver=resolver)
         acker = asyncio.create_task(supervise("webhook acknowledgements", self._acker.run,
                                               ACK_RESTART))
+        log.info("webhooks %s delivers as %r", self._owner, self.user_agent)
         try:
             async with aiohttp.ClientSession(connector=connector,
-                                             headers={"User-Agent": "smsgw-webhooks"}) as session:
+                                             headers={"User-Agent": self.user_agent}) as session:
                 self._poster = Poster(session, self._settings.timeout_seconds,
                                       public_only=public_only)
                 try:
@@ -309,8 +347,9 @@ class WebhookService:
                 next_refresh = time.monotonic() + DISCOVER_SECONDS
                 if renew:
                     next_renewal = time.monotonic() + self._settings.lease_seconds / 3
-            cursors = {a: lanes.cursor for a, lanes in self._accounts.items()
-                       if lanes.in_memory < lanes.read_ahead}
+            cursors = {(a, shard): held.cursor for a, lanes in self._accounts.items()
+                       if lanes.in_memory < lanes.read_ahead
+                       for shard, held in lanes.shards.items() if not held.leaving}
             if not cursors:
                 self._room.clear()
                 with contextlib.suppress(TimeoutError):
@@ -319,47 +358,121 @@ class WebhookService:
                 continue
             await self._patiently(functools.partial(self._read, cursors), "read")
 
-    async def _read(self, cursors: dict[str, str]) -> None:
-        room = min(self._accounts[a].read_ahead - self._accounts[a].in_memory for a in cursors)
+    async def _read(self, cursors: dict[tuple[str, Shard], str]) -> None:
+        # XREADGROUP's count is per stream: an account's room is shared by its shards.
+        streams = collections.Counter(a for a, _ in cursors)
+        room = min((self._accounts[a].read_ahead - self._accounts[a].in_memory) // n
+                   for a, n in streams.items())
         replaying = any(c != ">" for c in cursors.values())
-        events = await self._store.read_events(cursors, count=room,
+        events = await self._store.read_events(cursors, count=max(1, room),
                                                block_ms=None if replaying else READ_BLOCK_MS)
-        seen: dict[str, str] = {}
+        seen: dict[tuple[str, Shard], str] = {}
         for event in events:
             lanes = self._accounts.get(event.account)
-            if lanes is not None:
+            if lanes is not None and event.shard in lanes.shards:
                 lanes.offer(event)
-                seen[event.account] = event.entry_id
-        for account, cursor in cursors.items():
-            if cursor != ">" and account in self._accounts:
+                seen[event.account, event.shard] = event.entry_id
+        for (account, shard), cursor in cursors.items():
+            held = self._accounts[account].shards.get(shard) if account in self._accounts \
+                else None
+            if cursor != ">" and held is not None:
                 # Past the predecessor's unacknowledged events: read new ones from now on.
-                self._accounts[account].cursor = seen.get(account, ">")
+                held.cursor = seen.get((account, shard), ">")
 
     async def _refresh(self, renew: bool) -> None:
-        """Take the accounts no live process serves; with ``renew``, keep the ones held. Read
-        the settings of those held (URLs, secret, options) for the next second."""
+        """Say this process is alive; with ``renew``, keep the shards held. Take free shards up
+        to this process's fair share, give back what is over it, and hand over the shards
+        given back once drained. Read the settings of the accounts held for the next second."""
         ttl = int(self._settings.lease_seconds * 1000)
-        for account in await self._store.hooked_accounts():
-            if account in self._accounts:
-                if renew and not await self._store.renew_lease(account, self._owner, ttl):
-                    log.warning("lost the webhook lease of account %s", account)
-                    await self._accounts.pop(account).close()
-                    self._targets.pop(account, None)
-            elif await self._store.acquire_lease(account, self._owner, ttl):
-                await self._store.ensure_group(account)
-                self._accounts[account] = AccountLanes(account, self._deliver, self._settings,
-                                                       self._room)
-                log.info("delivering webhooks of account %s", account)
+        share = fair_share(WEBHOOK_SHARDS, await self._store.alive(self._owner, ttl))
+        if renew:
+            await self._renew(ttl)
+        accounts = await self._store.hooked_accounts()
+        backlog = await self._store.unsharded_backlog(accounts)
+        for account in accounts:
+            await self._balance(account, share, ttl)
+            if backlog[account]:
+                await self._take(account, [None], ttl)
+            await self._hand_over_drained(account, backlog[account])
         for account, lanes in self._accounts.items():
             targets = self._targets[account] = await self._store.targets(account)
             lanes.options = targets.options if targets else CallbackOptions()
 
+    async def _renew(self, ttl: int) -> None:
+        held = [(a, shard) for a, lanes in self._accounts.items() for shard in lanes.shards]
+        kept = await self._store.renew_leases(held, self._owner, ttl)
+        lost = {a for (a, _), ok in zip(held, kept, strict=True) if not ok}
+        for account in lost:
+            # What was read of the lost shard may be delivered by its new holder too: stop
+            # the account's lanes at once and hand its other shards over (taken again soon).
+            log.warning("lost a webhook lease of account %s", account)
+            await self._drop(account)
+
+    async def _balance(self, account: str, share: int, ttl: int) -> None:
+        lanes = self._accounts.get(account)
+        held = lanes.shards if lanes else {}
+        moves = rebalance([s for s, h in held.items() if s is not None and not h.leaving],
+                          [s for s, h in held.items() if s is not None and h.leaving], share)
+        for shard in moves.give:
+            log.info("handing over webhooks of account %s shard %s (fair share %d)",
+                     account, shard, share)
+            held[shard].leaving = True
+        for shard in moves.resume:
+            held[shard].leaving = False
+        free: list[Shard] = [s for s in range(WEBHOOK_SHARDS) if s not in held]
+        for _ in range(moves.take):
+            if not await self._take(account, free, ttl):
+                break
+
+    async def _take(self, account: str, shards: Sequence[Shard], ttl: int) -> bool:
+        """Take the first free one of ``shards`` not held yet; False if none was."""
+        lanes = self._accounts.get(account)
+        wanted = [s for s in shards if lanes is None or s not in lanes.shards]
+        got = await self._store.acquire_lease(account, wanted, self._owner, ttl)
+        if got < 0:
+            return False
+        shard = wanted[got]
+        await self._store.ensure_group(account, shard)
+        if lanes is None:
+            lanes = self._accounts[account] = AccountLanes(account, self._deliver,
+                                                           self._settings, self._room)
+        lanes.shards[shard] = HeldShard()
+        log.info("delivering webhooks of account %s %s", account,
+                 "(stream of before shards)" if shard is None else f"shard {shard}")
+        return True
+
+    async def _hand_over_drained(self, account: str, unsharded_backlog: int) -> None:
+        """Release the shards given back once nothing read of them is in flight, and the
+        stream of before shards once it is empty; forget an account with no shard left."""
+        lanes = self._accounts.get(account)
+        if lanes is None:
+            return
+        for shard, held in list(lanes.shards.items()):
+            done = held.in_memory == 0 and (
+                held.leaving if shard is not None
+                else held.cursor == ">" and unsharded_backlog == 0)
+            if done:
+                del lanes.shards[shard]
+                await self._store.release_lease(account, shard, self._owner)
+        if not lanes.shards:
+            await self._drop(account)
+
+    async def _drop(self, account: str) -> None:
+        """Stop the account's lanes at once; what they did not acknowledge stays pending for
+        the next holder of its shards."""
+        lanes = self._accounts.pop(account)
+        self._targets.pop(account, None)
+        await lanes.close()
+        for shard in lanes.shards:
+            await self._store.release_lease(account, shard, self._owner)
+
     async def _hand_over(self) -> None:
-        for account, lanes in list(self._accounts.items()):
-            await lanes.close()
+        for account in list(self._accounts):
             with contextlib.suppress(*REDIS_ERRORS):
-                await self._store.release_lease(account, self._owner)
+                await self._drop(account)
         self._accounts.clear()
+        with contextlib.suppress(*REDIS_ERRORS):
+            await self._store.gone(self._owner)
 
     async def _deliver(self, lanes: AccountLanes, batch: list[WebhookEvent]) -> None:
         """Until every event of the batch is delivered or dead-lettered. Events with nothing
@@ -368,10 +481,9 @@ class WebhookService:
         unsent = [e for e in batch if e.fields is None
                   or (batchable(e) and not options.wants(e.fields.get("status", "")))]
         if unsent:
-            await self._acker.ack(lanes.account, [
-                (e.entry_id, event_id(e.fields) if e.fields else "") for e in unsent])
-        gone = {e.entry_id for e in unsent}
-        rest = [e for e in batch if e.entry_id not in gone]
+            await self._acker.ack(lanes.account, unsent)
+        gone = {e.ref for e in unsent}
+        rest = [e for e in batch if e.ref not in gone]
         if rest:
             await self._send(lanes, rest)
 
@@ -388,8 +500,7 @@ class WebhookService:
             result = await self._post(targets, lanes.options, batch)
             lanes.answered(result.ok, time.monotonic() - started)
             if result.ok:
-                await self._acker.ack(account, [(e.entry_id, event_id(e.fields or {}))
-                                                for e in batch])
+                await self._acker.ack(account, batch)
                 return
             if result.status == TOO_LARGE and len(batch) > 1:
                 half = (len(batch) + 1) // 2
@@ -411,8 +522,8 @@ class WebhookService:
                     self._store.dead_letter, event, eid, reason=result.detail, attempts=attempt),
                     "dead-letter")
             if dead:
-                gone = {e.entry_id for e in dead}
-                batch = [e for e in batch if e.entry_id not in gone]
+                gone = {e.ref for e in dead}
+                batch = [e for e in batch if e.ref not in gone]
             if batch:
                 log.info("webhooks (%d) of account %s failed (%s); retry %d in %.2fs",
                          len(batch), account, result.detail, attempt + 1, delay)

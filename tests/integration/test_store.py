@@ -6,6 +6,7 @@ import asyncio
 
 from redis.asyncio import Redis
 
+from tests.integration.test_webhooks import waiting
 from worker.ids import new_id
 from worker.lifecycle import Status, combine_parts
 from worker.smpp.receipts import receipt_id_forms
@@ -385,7 +386,7 @@ async def test_expiry_fails_only_queued_messages_older_than_max_age(redis: Redis
     await store.claim([claimed], worker="w1", lease_ms=-MAX_AGE_MS, served=["sim"])
     await redis.hset("smsgw:acct:acme", "cb_url", "https://example.test/hook")
     assert await _expire(store) == (sorted(old), 0)  # 0: it read every due entry
-    hooked = [f for _, f in await redis.xrange("smsgw:wh:acme")]
+    hooked = await waiting(redis, "acme")
     assert sorted((f[b"id"].decode(), f[b"status"], f[b"code"]) for f in hooked) == sorted(
         (i, b"failed", b"Expired") for i in old)
     recs = await store.get([*old, *young, claimed])

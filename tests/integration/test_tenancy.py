@@ -20,9 +20,10 @@ from gateway.cli import build_parser
 from gateway.keys_cli import run_keys
 from gateway.numbers_cli import run_numbers
 from tests.integration.test_admin import BOOTSTRAP, Api
+from tests.integration.test_webhooks import waiting
 from worker.config import Settings, settings_from_dict
 from worker.ids import new_id
-from worker.store import MoPart, Store, WebhookStore, webhook_stream_key
+from worker.store import MoPart, Store, WebhookStore
 
 pytestmark = pytest.mark.integration
 
@@ -141,9 +142,10 @@ async def _mo(store: Store, to: str, *, channel: str = "sim", default: str = "")
 
 
 async def _inbox(redis: Redis, account: str) -> tuple[list[str], list[str]]:
-    """(MO ids listed for the account, MO ids queued for its webhook)."""
+    """(MO ids listed for the account, MO ids queued for its webhook, sorted: they are in the
+    streams of their shards)."""
     listed = [m["id"] for m in await WebhookStore(redis).account_mo(account, 100)]
-    queued = [f[b"id"].decode() for _, f in await redis.xrange(webhook_stream_key(account))]
+    queued = sorted(f[b"id"].decode() for f in await waiting(redis, account))
     return listed, queued
 
 
@@ -161,7 +163,7 @@ async def test_an_mo_goes_only_to_the_account_that_owns_its_destination(
     owned, plus = await _mo(store, "12345"), await _mo(store, "+12345")
     unowned = await _mo(store, "999", default="beta")  # the channel's default account
     nobody = await _mo(store, "888")  # no owner, no default: Admins only
-    assert await _inbox(redis, "acme") == ([plus, owned], [owned, plus])
+    assert await _inbox(redis, "acme") == ([plus, owned], sorted([owned, plus]))
     assert await _inbox(redis, "beta") == ([unowned], [unowned])
     listed = await api.ok("GET", "/communication/message/smpp/mo?channel=sim", BOOTSTRAP)
     assert {m["moMessageId"] for m in listed["messages"]} == {owned, plus, unowned, nobody}

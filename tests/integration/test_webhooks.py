@@ -34,6 +34,7 @@ from worker.store import (
     EVENTS,
     WEBHOOK_GROUP,
     WEBHOOK_NOTIFY,
+    WEBHOOK_SHARDS,
     Store,
     dead_letter_key,
     webhook_stream_key,
@@ -245,6 +246,23 @@ async def subscribed(redis: Redis, channel: str) -> AsyncIterator[AsyncIterator[
         yield messages()
 
 
+async def streams(redis: Redis, account: str) -> list[str]:
+    """Every event stream of an account that exists: its shards, and the one of before."""
+    names = [webhook_stream_key(account, s) for s in [None, *range(WEBHOOK_SHARDS)]]
+    return [n for n in names if await redis.exists(n)]
+
+
+async def waiting(redis: Redis, account: str) -> list[dict[bytes, bytes]]:
+    """The fields of every event waiting in an account's streams."""
+    return [f for name in await streams(redis, account) for _, f in await redis.xrange(name)]
+
+
+async def pending(redis: Redis, account: str) -> int:
+    """How many of an account's events were read and are not acknowledged yet."""
+    return sum([(await redis.xpending(n, WEBHOOK_GROUP))["pending"]
+                for n in await streams(redis, account)])
+
+
 async def until_all(messages: AsyncIterator[str], wanted: set[str]) -> None:
     """Consume ``messages`` until every one of ``wanted`` was seen."""
     missing = set(wanted)
@@ -282,9 +300,8 @@ async def test_a_webhook_reaches_the_sink_signed_and_is_retried_after_a_500(stac
     final = delivered.json
     assert final["status"] == "delivered" and final["receipt"]["stat"] == "DELIVRD"
     # Delivered events are acknowledged and deleted: nothing waits, nothing is pending.
-    stream = webhook_stream_key("acme")
-    assert await stack.redis.xlen(stream) == 0
-    assert (await stack.redis.xpending(stream, WEBHOOK_GROUP))["pending"] == 0
+    assert await waiting(stack.redis, "acme") == []
+    assert await pending(stack.redis, "acme") == 0
 
 
 async def test_accounts_without_a_callback_get_no_events(stack: Stack) -> None:
@@ -295,7 +312,7 @@ async def test_accounts_without_a_callback_get_no_events(stack: Stack) -> None:
         hooked = await stack.send("acme", 1)
         await until_all(events, {f"{plain[0]} delivered", f"{hooked[0]} delivered"})
         await sink.wait_for(2, answered=200)
-    assert not await stack.redis.exists(webhook_stream_key("beta"))
+    assert await streams(stack.redis, "beta") == []
     assert {h.json["apiMessageId"] for h in sink.hits} == set(hooked)
 
 
@@ -315,7 +332,7 @@ async def test_the_dead_letter_appears_and_replays(stack: Stack) -> None:
     rows = listed["results"]
     assert {r["eventId"] for r in rows} == set(dead_ids)
     assert all(r["reason"] == "HTTP 503" and r["attempts"] >= 1 and r["deadAt"] for r in rows)
-    assert await stack.redis.xlen(webhook_stream_key("acme")) == 0
+    assert await waiting(stack.redis, "acme") == []
 
     status, _ = await stack.call("GET", "/admin/webhooks/dead?account=acme", stack.keys["acme"])
     assert status == 403  # a Client key manages nothing
@@ -354,8 +371,8 @@ async def test_a_slow_sink_does_not_delay_submits(stack: Stack) -> None:
     assert sorted(r.destination for r in stack.sim.submits) == sorted(
         [f"2782000{i:04d}" for i in range(40)] + ["27820000000"])
     assert {h.json["apiMessageId"] for h in fast.hits} == set(fast_ids)
-    pending = (await stack.redis.xpending(webhook_stream_key("slow"), WEBHOOK_GROUP))["pending"]
-    assert 4 <= pending <= WebhookSettings().queue_per_account  # read ahead, not acked
+    read = await pending(stack.redis, "slow")
+    assert 4 <= read <= WebhookSettings().queue_per_account  # read ahead, not acked
     slow.gate.set()
 
 

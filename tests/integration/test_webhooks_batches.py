@@ -25,11 +25,12 @@ from tests.integration.test_webhooks import (  # noqa: F401
     subscribed,
     until_all,
     verify,
+    waiting,
 )
 from tests.integration.test_webhooks_recovery import _accounts, _claimed
 from worker.config import WebhookSettings
 from worker.lifecycle import Status
-from worker.store import WEBHOOK_NOTIFY, Outcome, WebhookStore, webhook_stream_key
+from worker.store import WEBHOOK_NOTIFY, Outcome, WebhookStore
 
 pytestmark = pytest.mark.integration
 
@@ -75,8 +76,8 @@ async def test_statuses_an_account_did_not_choose_are_never_written_to_its_strea
         Outcome(api_id=submitted, channel="sim", smsc_ids=["abc"]),
         Outcome(api_id=failed, channel="sim", status=Status.FAILED, error_code="0x0000000b"),
     ], dlr_ttl_seconds=60)
-    rows = await redis.xrange(webhook_stream_key("acme"))
-    assert [(f[b"id"].decode(), f[b"status"].decode()) for _, f in rows] == [(failed, "failed")]
+    rows = await waiting(redis, "acme")
+    assert [(f[b"id"].decode(), f[b"status"].decode()) for f in rows] == [(failed, "failed")]
 
 
 # --- batches -------------------------------------------------------------------------------------
@@ -100,7 +101,7 @@ async def test_a_batch_carries_max_batch_events_in_one_signed_body_naming_their_
         assert all(e["type"] == "message.status" and e["receipt"]["stat"] == "DELIVRD"
                    for e in events_of(hit))
     assert sorted(acknowledged(sink)) == sorted(f"{i}.delivered" for i in ids)
-    assert await stack.redis.xlen(webhook_stream_key("acme")) == 0
+    assert await waiting(stack.redis, "acme") == []
 
 
 async def test_a_batch_that_is_not_full_goes_after_its_linger(stack: Stack) -> None:

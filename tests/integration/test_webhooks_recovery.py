@@ -25,14 +25,17 @@ from worker.config import WebhookSettings
 from worker.jobs import job_payload
 from worker.lifecycle import Status
 from worker.store import (
+    WEBHOOK_CONSUMER,
     WEBHOOK_GROUP,
     WEBHOOK_NOTIFY,
+    WEBHOOK_SHARDS,
     NewMessage,
     Outcome,
     Store,
     WebhookStore,
     now_ms,
     webhook_lease_key,
+    webhook_shard,
     webhook_stream_key,
 )
 from worker.webhook_delivery import WebhookService
@@ -88,7 +91,8 @@ async def test_only_public_statuses_of_accounts_with_a_callback_are_captured(
     store = await _accounts(redis, "hooked", "plain")
     await WebhookStore(redis).set_callback("hooked", "http://127.0.0.1:9/x", new_secret="s")
     hooked, plain = await _claimed(store, "hooked", "plain")
-    assert await redis.xlen(webhook_stream_key("hooked")) == 0  # queued/sending are internal
+    stream = webhook_stream_key("hooked", webhook_shard(hooked))
+    assert await redis.xlen(stream) == 0  # queued/sending are internal
 
     await store.record_outcomes([
         Outcome(api_id=hooked, channel="sim", status=Status.FAILED, error_code="0x0000000b",
@@ -96,13 +100,14 @@ async def test_only_public_statuses_of_accounts_with_a_callback_are_captured(
         Outcome(api_id=plain, channel="sim", smsc_ids=["abc"]),
     ], dlr_ttl_seconds=60)
 
-    ((_, fields),) = await redis.xrange(webhook_stream_key("hooked"))
+    ((_, fields),) = await redis.xrange(stream)
     got = {k.decode(): v.decode() for k, v in fields.items()}
     assert {k: got[k] for k in ("kind", "id", "status", "cmid", "code", "text")} == {
         "kind": "status", "id": hooked, "status": "failed", "cmid": "c-hooked",
         "code": "0x0000000b", "text": "invalid destination"}
     assert int(got["at"]) > 0
-    assert not await redis.exists(webhook_stream_key("plain"))
+    assert not any([await redis.exists(webhook_stream_key("plain", shard))
+                    for shard in [None, *range(WEBHOOK_SHARDS)]])
 
 
 async def test_events_a_dead_deliverer_left_unacknowledged_go_to_its_successor(
@@ -114,10 +119,11 @@ async def test_events_a_dead_deliverer_left_unacknowledged_go_to_its_successor(
     (api_id,) = await _claimed(store, "acme")
     await store.record_outcomes([Outcome(api_id=api_id, channel="sim", smsc_ids=["abc"])],
                                 dlr_ttl_seconds=60)
-    # A deliverer read the event, then died holding its lease: the event is pending.
-    await hooks.ensure_group("acme")
-    (read,) = await hooks.read_events({"acme": ">"}, count=10, block_ms=None)
-    await redis.set(webhook_lease_key("acme"), "dead-process", px=300)
+    # A deliverer read the event, then died holding its shard's lease: the event is pending.
+    shard = webhook_shard(api_id)
+    await hooks.ensure_group("acme", shard)
+    (read,) = await hooks.read_events({("acme", shard): ">"}, count=10, block_ms=None)
+    await redis.set(webhook_lease_key("acme", shard), "dead-process", px=300)
 
     settings = WebhookSettings(timeout_seconds=1, lease_seconds=2, backoff_min_seconds=0.05,
                                allow_private_networks=True)  # the sink is on 127.0.0.1
@@ -128,10 +134,38 @@ async def test_events_a_dead_deliverer_left_unacknowledged_go_to_its_successor(
     (hit,) = sink.hits
     assert hit.json["apiMessageId"] == api_id and hit.answered == 200
     assert read.fields is not None and read.fields["id"] == api_id
-    stream = webhook_stream_key("acme")
+    stream = webhook_stream_key("acme", shard)
     assert await redis.xlen(stream) == 0
     assert (await redis.xpending(stream, WEBHOOK_GROUP))["pending"] == 0
-    assert not await redis.exists(webhook_lease_key("acme"))  # handed over on a clean stop
+    assert not await redis.keys(webhook_lease_key("acme", None) + "*")  # handed over: clean stop
+
+
+async def test_events_in_the_stream_of_before_shards_are_still_delivered(
+    redis: Redis, redis_url: str, sink: Sink,
+) -> None:
+    store = await _accounts(redis, "acme")
+    hooks = WebhookStore(redis)
+    await hooks.set_callback("acme", sink.url, new_secret="s")
+    # Written before the upgrade to one stream per account: one event read by the deliverer
+    # of then and left unacknowledged, one not read yet.
+    old = webhook_stream_key("acme", None)
+    await redis.xgroup_create(old, WEBHOOK_GROUP, id="0", mkstream=True)
+    for n in range(2):
+        await redis.xadd(old, {"kind": "status", "id": f"old{n}", "status": "delivered",
+                               "channel": "sim", "to": "27820000001", "at": str(now_ms())})
+    await redis.xreadgroup(WEBHOOK_GROUP, WEBHOOK_CONSUMER, {old: ">"}, count=1)
+    (api_id,) = await _claimed(store, "acme")  # and one written since, to its shard
+    await store.record_outcomes([Outcome(api_id=api_id, channel="sim", smsc_ids=["abc"])],
+                                dlr_ttl_seconds=60)
+
+    settings = WebhookSettings(timeout_seconds=1, lease_seconds=2, backoff_min_seconds=0.05,
+                               allow_private_networks=True)
+    wanted = {"old0.delivered", "old1.delivered", f"{api_id}.submitted"}
+    async with asyncio.timeout(20), subscribed(redis, WEBHOOK_NOTIFY) as notices, \
+            _running(redis_url, settings, "w"):
+        await until_all(notices, {f"acme delivered {e}" for e in wanted})
+    assert sorted(h.json["eventId"] for h in sink.hits) == sorted(wanted)
+    assert await redis.xlen(old) == 0
 
 
 async def test_a_webhook_without_a_url_any_more_is_dead_lettered_with_the_reason(

@@ -80,3 +80,16 @@ def test_concurrency_shrinks_after_slow_answers_and_halves_after_failures() -> N
     for _ in range(5):
         lanes.answered(False, 5.0, backlog=True)
     assert lanes.limit == 1
+
+
+def test_events_of_two_shards_with_the_same_entry_id_are_both_queued() -> None:
+    # Entry ids are unique only within a stream: shards written in one script run share them.
+    first = WebhookEvent("acme", "5-0", {"kind": "status", "id": "a", "status": "delivered"}, 0)
+    second = WebhookEvent("acme", "5-0", {"kind": "status", "id": "b", "status": "delivered"}, 1)
+    trimmed = [WebhookEvent("acme", "6-0", None, shard) for shard in (0, 1)]
+    queue = queue_of(first, second, *trimmed)
+    assert len(queue) == 4
+    batch, _ = queue.take(10, 0.0, 0.0, more_coming=False)
+    assert batch == [first, second]
+    assert [queue.take(10, 0.0, 0.0, more_coming=False)[0] for _ in trimmed] == [
+        [trimmed[0]], [trimmed[1]]]

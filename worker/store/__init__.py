@@ -47,6 +47,7 @@ from worker.store.keys import (
     WEBHOOK_CONSUMER,
     WEBHOOK_GROUP,
     WEBHOOK_NOTIFY,
+    WEBHOOK_SHARDS,
     account_key,
     api_key_key,
     api_keys_index_key,
@@ -73,6 +74,8 @@ from worker.store.keys import (
     tps_key,
     webhook_accounts_key,
     webhook_lease_key,
+    webhook_processes_key,
+    webhook_shard,
     webhook_stream_key,
     worker_key,
 )
@@ -117,6 +120,7 @@ __all__ = [
     "WEBHOOK_CONSUMER",
     "WEBHOOK_GROUP",
     "WEBHOOK_NOTIFY",
+    "WEBHOOK_SHARDS",
     "WEBHOOK_STATES",
     "WEBHOOK_STREAM_MAXLEN",
     "AcceptCall",
@@ -171,6 +175,8 @@ __all__ = [
     "watch_transitions",
     "webhook_accounts_key",
     "webhook_lease_key",
+    "webhook_processes_key",
+    "webhook_shard",
     "webhook_stream_key",
     "worker_key",
 ]

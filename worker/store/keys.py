@@ -46,6 +46,8 @@ Key schema (prefix ``smsgw:``)::
 
 from __future__ import annotations
 
+import hashlib
+
 from arq.constants import default_queue_name, job_key_prefix
 
 PREFIX = "smsgw:"
@@ -175,12 +177,19 @@ def mo_list_key(channel: str) -> str:
 
 # --- Webhooks ----------------------------------------------------------------------------------
 #
-#   wh:{account}          stream  events waiting for the account's URLs (consumer group
-#                                 "hooks"): written by move() and the MO script, deleted once
-#                                 delivered (2xx) or dead-lettered
+#   wh:{account}:{shard}  stream  events waiting for the account's URLs (consumer group
+#                                 "hooks"), by message: shard = webhook_shard(its message or MO
+#                                 id), so a message's events share one stream, in order;
+#                                 written by move() and the MO script, deleted once delivered
+#                                 (2xx) or dead-lettered
+#   wh:{account}          stream  the one stream of an account before shards (still read until
+#                                 empty; nothing new is written to it)
 #   wh:dead:{account}     stream  events given up on after the max age, to list and replay
 #   wh:accounts           set     accounts that ever had a callback or inbound URL (served)
-#   wh:lease:{account}    str     the webhooks process that delivers the account's events
+#   wh:lease:{account}:{shard} str  the webhooks process that delivers a shard of the account
+#   wh:lease:{account}    str     ... and the one delivering its unsharded stream
+#   wh:procs              zset    live webhooks processes: owner -> when it is presumed dead
+#                                 (ms), so each takes its fair share of every account's shards
 #   wh:notify             pubsub  "{account} {delivered|dead|replayed} {eventId}" lines
 #                                 (a message may carry several, one per line)
 #   inbound:{channel}     hash    account -> inbound URL for the channel's MO messages
@@ -192,15 +201,25 @@ def mo_list_key(channel: str) -> str:
 #                                 POST, absent: 1), cb_batch_ms (linger, absent: the default)
 
 WEBHOOK_GROUP = "hooks"
-# One consumer name: a lease makes one process the account's only deliverer, so a successor
-# reads its predecessor's unacknowledged events with XREADGROUP ... 0, in order.
+# One consumer name: a lease makes one process a stream's only deliverer, so a successor reads
+# its predecessor's unacknowledged events with XREADGROUP ... 0, in order.
 WEBHOOK_CONSUMER = "deliverer"
 WEBHOOK_NOTIFY = PREFIX + "wh:notify"
+# Streams per account: how many webhooks processes can share one account's events. Changing
+# it moves messages between shards: only with no events waiting.
+WEBHOOK_SHARDS = 8
 
 
-def webhook_stream_key(account: str) -> str:
-    """Events waiting for delivery to an account."""
-    return f"{PREFIX}wh:{account}"
+def webhook_shard(message_id: str) -> int:
+    """The shard of an account's events a message's (or MO message's) events go to; the same
+    in the store's Lua (includes/webhooks.lua): the first 16 bits of SHA-1, modulo."""
+    return int(hashlib.sha1(message_id.encode()).hexdigest()[:4], 16) % WEBHOOK_SHARDS
+
+
+def webhook_stream_key(account: str, shard: int | None) -> str:
+    """Events waiting for delivery to an account, of one shard (None: the unsharded stream
+    events were written to before shards)."""
+    return f"{PREFIX}wh:{account}" if shard is None else f"{PREFIX}wh:{account}:{shard}"
 
 
 def dead_letter_key(account: str) -> str:
@@ -213,9 +232,16 @@ def webhook_accounts_key() -> str:
     return f"{PREFIX}wh:accounts"
 
 
-def webhook_lease_key(account: str) -> str:
-    """Which webhooks process delivers an account's events."""
-    return f"{PREFIX}wh:lease:{account}"
+def webhook_lease_key(account: str, shard: int | None) -> str:
+    """Which webhooks process delivers a shard of an account's events (None: its unsharded
+    stream)."""
+    base = f"{PREFIX}wh:lease:{account}"
+    return base if shard is None else f"{base}:{shard}"
+
+
+def webhook_processes_key() -> str:
+    """Live webhooks processes: owner -> when it is presumed dead (epoch ms)."""
+    return f"{PREFIX}wh:procs"
 
 
 def inbound_key(channel: str) -> str:

@@ -209,11 +209,18 @@ class LimitExceeded:
 
 @dataclass(frozen=True, slots=True)
 class WebhookEvent:
-    """One event read from an account's stream; ``fields`` is None if it was trimmed away."""
+    """One event read from an account's stream of ``shard`` (None: its unsharded stream of
+    before shards); ``fields`` is None if it was trimmed away."""
 
     account: str
     entry_id: str
     fields: dict[str, str] | None
+    shard: int | None = None
+
+    @property
+    def ref(self) -> tuple[int | None, str]:
+        """What tells the account's events apart: ids are unique only within a stream."""
+        return self.shard, self.entry_id
 
     @property
     def queued_ms(self) -> int:

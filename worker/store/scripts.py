@@ -4,7 +4,8 @@ A script pulls in shared functions with a line ``--- @include "name"``, resolved
 loaded: from ``lua/includes/<name>.lua``, or one of the fragments generated here from the Python
 that owns the values, so Lua never spells them itself:
 
-    keys        ``P``, the key prefix (keys.PREFIX), and ``WH_GROUP``, the webhooks' group
+    keys        ``P``, the key prefix (keys.PREFIX), ``WH_GROUP``, the webhooks' group, and
+                ``WH_SHARDS``, the streams per account (keys.WEBHOOK_SHARDS)
     lifecycle   ``ALLOWED``, ``FINAL`` and ``rank`` from worker.lifecycle; ``HOOKED``, the
                 statuses a callback hears of (bounds.WEBHOOK_STATES)
     bounds      the caps of bounds.py (STATS_TTL_SECONDS, FAILURES_KEPT, HELD_QUEUE_MAX,
@@ -34,7 +35,7 @@ from worker.store.bounds import (
     WEBHOOK_STATES,
     WEBHOOK_STREAM_MAXLEN,
 )
-from worker.store.keys import PREFIX, ROUTE_STAT, WEBHOOK_GROUP
+from worker.store.keys import PREFIX, ROUTE_STAT, WEBHOOK_GROUP, WEBHOOK_SHARDS
 
 INCLUDE = re.compile(r'^--- @include "([\w./-]+)"[ \t]*$', re.MULTILINE)
 _LUA = files("worker.store").joinpath("lua")
@@ -68,7 +69,8 @@ def generated() -> dict[str, str]:
     return {
         "keys": f"local P = {_lua_string(PREFIX)}\n"
                 f"local WH_GROUP = {_lua_string(WEBHOOK_GROUP)}\n"
-                f"local ROUTE_STAT = {_lua_string(ROUTE_STAT)}\n",
+                f"local ROUTE_STAT = {_lua_string(ROUTE_STAT)}\n"
+                f"local WH_SHARDS = {int(WEBHOOK_SHARDS)}\n",
         "lifecycle": _table("ALLOWED", allowed)
         + _table("FINAL", [f"[{json.dumps(str(f))}]=true" for f in sorted(FINAL)])
         + _table("rank", rank)

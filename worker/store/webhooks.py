@@ -1,4 +1,9 @@
-"""Webhooks: targets, event streams, dead letters and delivery leases."""
+"""Webhooks: targets, event streams, dead letters and delivery leases.
+
+An account's events are in ``WEBHOOK_SHARDS`` streams, by message (keys.webhook_shard), each
+delivered by one process at a time (a lease per shard), so several processes share a busy
+account and a message's events still go in order. ``shard=None`` names the one stream of an
+account written before shards, read until it is empty."""
 
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from worker.store.keys import (
     mo_key,
     webhook_accounts_key,
     webhook_lease_key,
+    webhook_processes_key,
     webhook_stream_key,
 )
 from worker.store.records import DeadLetter, WebhookEvent, WebhookTargets
@@ -79,36 +85,46 @@ class WebhookStore:
         return sorted(_text(a) for a in await self._redis.smembers(  # type: ignore[misc]
             webhook_accounts_key()))
 
-    async def ensure_group(self, account: str) -> None:
-        """Create the account's stream and consumer group (reading from its start) if needed."""
+    async def ensure_group(self, account: str, shard: int | None) -> None:
+        """Create a shard's stream and consumer group (reading from its start) if needed."""
         try:
-            await self._redis.xgroup_create(webhook_stream_key(account), WEBHOOK_GROUP, id="0",
-                                            mkstream=True)
+            await self._redis.xgroup_create(webhook_stream_key(account, shard), WEBHOOK_GROUP,
+                                            id="0", mkstream=True)
         except redis.exceptions.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
 
     async def read_events(
-        self, cursors: Mapping[str, str], *, count: int, block_ms: int | None
+        self, cursors: Mapping[tuple[str, int | None], str], *, count: int, block_ms: int | None
     ) -> list[WebhookEvent]:
-        """Events of several accounts in one call. A cursor of ``">"`` reads new events (and
-        may block); any other id re-reads the unacknowledged events after it."""
+        """Events of several (account, shard) streams in one call, at most ``count`` of each. A
+        cursor of ``">"`` reads new events (and may block); any other id re-reads the
+        unacknowledged events after it."""
         if not cursors:
             return []
-        streams = {webhook_stream_key(a): c for a, c in cursors.items()}
+        named = {webhook_stream_key(a, s): (a, s) for a, s in cursors}
+        streams = {webhook_stream_key(a, s): c for (a, s), c in cursors.items()}
         rows = await self._redis.xreadgroup(WEBHOOK_GROUP, WEBHOOK_CONSUMER, streams,  # type: ignore[arg-type]
                                             count=count, block=block_ms)
-        prefix = len(webhook_stream_key(""))
         return [
-            WebhookEvent(account=_text(stream)[prefix:], entry_id=_text(entry_id),
-                         fields=_decode(values) if values else None)
+            WebhookEvent(account=named[_text(stream)][0], entry_id=_text(entry_id),
+                         fields=_decode(values) if values else None,
+                         shard=named[_text(stream)][1])
             for stream, entries in rows or []
             for entry_id, values in entries
         ]
 
+    async def unsharded_backlog(self, accounts: Sequence[str]) -> dict[str, int]:
+        """How many events wait in each account's stream of before shards (one round trip)."""
+        pipe = self._redis.pipeline(transaction=False)
+        for account in accounts:
+            pipe.xlen(webhook_stream_key(account, None))
+        return dict(zip(accounts, map(int, await pipe.execute()), strict=True))
+
     async def delivered(self, event: WebhookEvent, event_id: str) -> None:
         """The event reached its URL: acknowledge and delete it."""
-        await self._done(keys=[webhook_stream_key(event.account), dead_letter_key(event.account)],
+        await self._done(keys=[webhook_stream_key(event.account, event.shard),
+                               dead_letter_key(event.account)],
                          args=[event.entry_id, event_id, event.account, "delivered"])
 
     async def dead_letter(
@@ -119,7 +135,8 @@ class WebhookStore:
         keep.update(reason=reason, attempts=str(attempts), dead_at=str(now_ms()),
                     queued_at=str(event.queued_ms))
         flat = [x for pair in keep.items() for x in pair]
-        await self._done(keys=[webhook_stream_key(event.account), dead_letter_key(event.account)],
+        await self._done(keys=[webhook_stream_key(event.account, event.shard),
+                               dead_letter_key(event.account)],
                          args=[event.entry_id, event_id, event.account, "dead", *flat])
 
     async def dead_letters(self, account: str, limit: int) -> list[DeadLetter]:
@@ -128,22 +145,47 @@ class WebhookStore:
         return [DeadLetter(dead_id=_text(i), account=account, fields=_decode(f)) for i, f in rows]
 
     async def replay(self, account: str, dead_ids: Sequence[str] = ()) -> int:
-        """Queue dead letters (all, or those listed) for delivery again; how many were."""
-        return int(await self._replay(keys=[dead_letter_key(account), webhook_stream_key(account)],
-                                      args=[account, *dead_ids]))
+        """Queue dead letters (all, or those listed) for delivery again, each in its message's
+        shard; how many were."""
+        return int(await self._replay(keys=[dead_letter_key(account)], args=[account, *dead_ids]))
 
-    async def acquire_lease(self, account: str, owner: str, ttl_ms: int) -> bool:
-        """Become the account's deliverer if no live process is."""
-        return int(await self._acquire(keys=[webhook_lease_key(account)],
-                                       args=[owner, ttl_ms])) == 0
+    async def acquire_lease(self, account: str, shards: Sequence[int | None], owner: str,
+                            ttl_ms: int) -> int:
+        """Become the deliverer of the first of an account's ``shards`` no live process
+        delivers: its position in ``shards``, or -1 if every one is taken."""
+        if not shards:
+            return -1
+        return int(await self._acquire(keys=[webhook_lease_key(account, s) for s in shards],
+                                       args=[owner, ttl_ms]))
 
-    async def renew_lease(self, account: str, owner: str, ttl_ms: int) -> bool:
-        """Extend a held lease; False if it was lost."""
-        return bool(await self._renew(keys=[webhook_lease_key(account)], args=[owner, ttl_ms]))
+    async def renew_leases(self, leases: Sequence[tuple[str, int | None]], owner: str,
+                           ttl_ms: int) -> list[bool]:
+        """Extend held leases of (account, shard) in one round trip; False for each lost."""
+        if not leases:
+            return []
+        pipe = self._redis.pipeline(transaction=False)
+        for account, shard in leases:
+            await self._renew(keys=[webhook_lease_key(account, shard)], args=[owner, ttl_ms],
+                              client=pipe)
+        return [bool(r) for r in await pipe.execute()]
 
-    async def release_lease(self, account: str, owner: str) -> None:
-        """Hand the account over at once (clean stop)."""
-        await self._release(keys=[webhook_lease_key(account)], args=[owner])
+    async def release_lease(self, account: str, shard: int | None, owner: str) -> None:
+        """Hand a shard of the account over at once (clean stop, or a fair share given)."""
+        await self._release(keys=[webhook_lease_key(account, shard)], args=[owner])
+
+    async def alive(self, owner: str, ttl_ms: int) -> int:
+        """Declare the webhooks process ``owner`` alive for ``ttl_ms``; how many are."""
+        now = now_ms()
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zadd(webhook_processes_key(), {owner: now + ttl_ms})
+        pipe.zremrangebyscore(webhook_processes_key(), "-inf", now)
+        pipe.zcard(webhook_processes_key())
+        *_, live = await pipe.execute()
+        return int(live)
+
+    async def gone(self, owner: str) -> None:
+        """The process ``owner`` stops: the others take its shares at once."""
+        await self._redis.zrem(webhook_processes_key(), owner)
 
     async def account_mo(self, account: str, limit: int) -> list[dict[str, str]]:
         """The newest MO messages an account owns, newest first."""
@@ -171,12 +213,19 @@ class WebhookStore:
         """Back to every status, one event per POST (the callback was cleared)."""
         await self._redis.hdel(account_key(account), *_OPTION_FIELDS)  # type: ignore[misc]
 
-    async def acknowledge(self, account: str, events: Sequence[tuple[str, str]]) -> None:
-        """Events (entry id, event id) that reached their URL: acknowledged and deleted in one
-        step, and announced on ``wh:notify`` in one message (a line per event)."""
-        if events:
-            await self._ack_many(keys=[webhook_stream_key(account)],
-                                 args=[account, *(x for pair in events for x in pair)])
+    async def acknowledge(
+        self, acks: Mapping[tuple[str, int | None], Sequence[tuple[str, str]]]
+    ) -> None:
+        """Events (entry id, event id) that reached their URL, by (account, shard): each
+        shard's acknowledged and deleted in one step and announced on ``wh:notify`` in one
+        message (a line each); every shard in one round trip."""
+        pipe = self._redis.pipeline(transaction=False)
+        for (account, shard), events in acks.items():
+            if events:
+                await self._ack_many(keys=[webhook_stream_key(account, shard)],
+                                     args=[account, *(x for pair in events for x in pair)],
+                                     client=pipe)
+        await pipe.execute()
 
 
 # The callback option fields of acct:{account} (see keys.py).

@@ -17,6 +17,7 @@ from worker.store import (
     mo_list_key,
     now_ms,
     numbers_key,
+    webhook_shard,
     webhook_stream_key,
 )
 
@@ -37,8 +38,10 @@ async def test_record_mo_records_a_message_for_the_numbers_owner(redis: Redis) -
     assert await redis.hget(mo_key("mo1"), "account") == b"acme"
     assert await redis.lrange(mo_list_key("sim"), 0, -1) == [b"mo1"]
     assert await redis.lrange(mo_account_key("acme"), 0, -1) == [b"mo1"]
-    ((_, event),) = await redis.xrange(webhook_stream_key("acme"))
+    # in the stream of the MO message's shard, as a status event in its message's
+    ((_, event),) = await redis.xrange(webhook_stream_key("acme", webhook_shard("mo1")))
     assert event[b"kind"] == b"mo" and event[b"text"] == b"hi"
+    assert not await redis.exists(webhook_stream_key("acme", None))
     assert heard == ["mo1 mo"]
     # run again (an unconfirmed write): recorded and listed once
     assert await run(redis, "record_mo", args=[now_ms(), 100, _part("mo1"), ""]) == b"mo1"

@@ -15,12 +15,13 @@
       the MO id once recorded (also when it already was), '' while parts are missing,
       or '?{dc}:{hex}' (decode and call again)
     Events:
-      "{id} mo" on the events channel; a 'mo' entry on the owner's webhook stream wh:{owner}
-      if the owner set an inbound URL for the channel, and on its SMPP stream smpp:rcpt:{owner}
-      if it has SMPP users (smpp:accounts).
+      "{id} mo" on the events channel; a 'mo' entry on the owner's webhook stream of the MO
+      id's shard, wh:{owner}:{shard}, if the owner set an inbound URL for the channel, and on
+      its SMPP stream smpp:rcpt:{owner} if it has SMPP users (smpp:accounts).
 ]]
 --- @include "keys"
 --- @include "bounds"
+--- @include "webhooks"
 local now, retention, joined = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[4]
 local m = cjson.decode(ARGV[3])
 -- Run again after an unconfirmed write (see NotReplicated): recorded once, listed once.
@@ -61,7 +62,7 @@ if owner ~= '' then
   redis.call('LPUSH', P .. 'mo:in:' .. owner, m.id)
   redis.call('LTRIM', P .. 'mo:in:' .. owner, 0, 9999)
   if redis.call('HEXISTS', P .. 'inbound:' .. m.channel, owner) == 1 then
-    redis.call('XADD', P .. 'wh:' .. owner, 'MAXLEN', '~', WH_MAXLEN, '*', 'kind', 'mo',
+    redis.call('XADD', webhook_stream(owner, m.id), 'MAXLEN', '~', WH_MAXLEN, '*', 'kind', 'mo',
                'id', m.id, 'channel', m.channel, 'from', m.source, 'to', m.destination,
                'text', text, 'parts', m.total, 'at', now)
   end

@@ -1,9 +1,8 @@
 --[[
-  Queues dead letters for delivery again: each goes back to the stream as a new event (its
-  age counts from now), in its order.
+  Queues dead letters for delivery again: each goes back to the stream of its message's shard
+  (wh:{account}:{shard}) as a new event (its age counts from now), in its order.
     Input:
       KEYS[1] the account's dead letters (wh:dead:{account})
-      KEYS[2] its stream (wh:{account})
       ARGV[1] account
       ARGV[2...] dead letter ids (none: every dead letter)
     Output:
@@ -13,6 +12,7 @@
 ]]
 --- @include "keys"
 --- @include "bounds"
+--- @include "webhooks"
 local entries
 if #ARGV > 1 then
   entries = {}
@@ -25,11 +25,12 @@ else
 end
 local skip = {reason=true, attempts=true, dead_at=true, queued_at=true, last=true}
 for _, e in ipairs(entries) do
-  local f, keep = e[2], {}
+  local f, keep, id = e[2], {}, e[1]
   for j = 1, #f, 2 do
     if not skip[f[j]] then keep[#keep + 1] = f[j]; keep[#keep + 1] = f[j + 1] end
+    if f[j] == 'id' then id = f[j + 1] end
   end
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', WH_MAXLEN, '*', unpack(keep))
+  redis.call('XADD', webhook_stream(ARGV[1], id), 'MAXLEN', '~', WH_MAXLEN, '*', unpack(keep))
   redis.call('XDEL', KEYS[1], e[1])
   redis.call('PUBLISH', P .. 'wh:notify', ARGV[1] .. ' replayed ' .. e[1])
 end

@@ -5,7 +5,8 @@
                       appends the transition, counts it, frees the concatenation ref once
                       every part is answered, drops a settled message from its due index
   Events: each move adds "{id} {dst}" to the run's events (published by flush_run()), an
-  account with a callback URL gets a 'status' entry on its webhook stream wh:{account}, and a
+  account with a callback URL gets a 'status' entry on its message's webhook stream
+  wh:{account}:{shard} (includes/webhooks.lua), and a
   message that came in over SMPP a 'receipt' entry on smpp:rcpt:{account} for the states its
   client asked for.
 ]]
@@ -13,6 +14,7 @@
 --- @include "lifecycle"
 --- @include "bounds"
 --- @include "stats"
+--- @include "webhooks"
 local callbacks = {}  -- account -> {url, chosen statuses or false}: looked up once per run
 local function capture(key, account, dst, at, door)
   -- A webhook event is written by the script that makes the transition, so a crash can
@@ -28,8 +30,9 @@ local function capture(key, account, dst, at, door)
   if cb[2] and not string.find(cb[2], ',' .. dst .. ',', 1, true) then return end
   local f = redis.call('HMGET', key, 'cmid', 'channel', 'to', 'err_code', 'err_text',
                        'dlr_stat', 'dlr_err')
-  redis.call('XADD', P .. 'wh:' .. account, 'MAXLEN', '~', WH_MAXLEN, '*', 'kind', 'status',
-             'id', string.sub(key, #P + 3), 'status', dst, 'cmid', f[1] or '',
+  local id = string.sub(key, #P + 3)
+  redis.call('XADD', webhook_stream(account, id), 'MAXLEN', '~', WH_MAXLEN, '*', 'kind', 'status',
+             'id', id, 'status', dst, 'cmid', f[1] or '',
              'channel', f[2] or '', 'to', f[3] or '', 'code', f[4] or '', 'text', f[5] or '',
              'stat', f[6] or '', 'err', f[7] or '', 'at', at, 'door', door or 'http')
 end
