@@ -308,6 +308,7 @@ class Snapshot:
     system_busy: float  # every process on the machine, seconds
     redis_stats: dict[str, int]
     commandstats: dict[str, int]  # command -> calls (top-level and inside scripts)
+    script_usec: int  # redis-server's time running EVAL/EVALSHA (the commands inside included)
 
 
 REDIS_STAT_FIELDS = ("total_commands_processed", "total_writes_processed",
@@ -332,6 +333,8 @@ async def snapshot(redis: Redis, procs: Sequence[Proc]) -> Snapshot:
         memory={p.name: memory_kb(p.pid) for p in live},
         redis_stats={k: int(stats.get(k, 0)) for k in REDIS_STAT_FIELDS},
         commandstats={k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in cmds.items()},
+        script_usec=sum(int(v["usec"]) for k, v in cmds.items()
+                        if k in ("cmdstat_evalsha", "cmdstat_eval")),
     )
 
 
@@ -357,6 +360,7 @@ class Delta:
     cpu: dict[str, float]
     redis_stats: dict[str, int]
     commandstats: dict[str, int]
+    script_usec: int
     other_cpu: float  # CPU seconds of processes that are not ours (other work on the machine)
 
     def round_trips_of(self, prefix: str) -> int:
@@ -379,6 +383,7 @@ def delta(a: Snapshot, b: Snapshot) -> Delta:
         cpu={k: v - a.cpu.get(k, 0.0) for k, v in b.cpu.items()},
         redis_stats=stats,
         commandstats={k: v for k, v in cmds.items() if v > 0},
+        script_usec=b.script_usec - a.script_usec,
         other_cpu=b.system_busy - a.system_busy - sum(b.cpu.values()) + sum(a.cpu.values()),
     )
 

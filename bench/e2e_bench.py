@@ -180,6 +180,9 @@ def _report(out: Outcome, load: st.LoadResult, d: st.Delta, after: st.Snapshot,
     print(f"  redis-server per message: {rs['total_writes_processed'] / n:.2f} reply writes "
           f"(incl. pub/sub to this bench), {rs['total_commands_processed'] / n:.1f} commands "
           f"executed (incl. inside Lua): {st.top_commands(d.commandstats, n, 10)}")
+    print(f"  redis-server time per message: {d.cpu_of('redis') / n * 1e6:.1f} us of CPU "
+          f"(/proc), of which {d.script_usec / n:.1f} us running scripts (INFO commandstats: "
+          f"EVALSHA/EVAL usec, the commands inside included)")
     print(f"  worker CPU: {d.cpu_of('worker') / n * 1000:.3f} s per 1,000 messages "
           f"(all workers); per process per 1,000: "
           + ", ".join(f"{'load generator' if k == 'bench' else k} {v / n * 1000:.3f}"

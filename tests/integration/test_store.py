@@ -12,12 +12,14 @@ from worker.lifecycle import Status, combine_parts
 from worker.smpp.receipts import receipt_id_forms
 from worker.store import (
     EVENTS,
+    WEBHOOK_SHARDS,
     NewMessage,
     Outcome,
     ReceiptEvent,
     Store,
     now_ms,
     parse_events,
+    webhook_stream_key,
 )
 
 
@@ -437,6 +439,7 @@ async def test_a_status_event_says_through_which_door_its_message_came(redis: Re
     await store.claim(ids, worker="w1", lease_ms=10_000, served=["sim"])
     await store.record_outcomes([Outcome(api_id=i, channel="sim", smsc_ids=[i]) for i in ids],
                                 dlr_ttl_seconds=100)
-    events = await redis.xrange("smsgw:wh:acme")
+    events = [e for shard in range(WEBHOOK_SHARDS)
+              for e in await redis.xrange(webhook_stream_key("acme", shard))]
     doors = {f[b"id"].decode(): f[b"door"].decode() for _, f in events}
     assert doors == {ids[0]: "http", ids[1]: "smpp"}
