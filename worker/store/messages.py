@@ -209,8 +209,8 @@ def _accept_request(call: AcceptCall) -> dict[str, Any]:
     """One request as the accept script reads it."""
     request: dict[str, Any] = {"w": call.window_seconds * 1000, "m": [
         _accept_message(m) for m in call.messages]}
-    if call.limits is not None:
-        lim = call.limits
+    lim = call.limits
+    if lim is not None and (lim.rate or lim.daily_quota):  # a key without limits checks none
         request["lim"] = [bucket_key(lim.key_id), quota_key_prefix(lim.key_id), lim.rate,
                           lim.burst, lim.daily_quota]
     return request

@@ -25,11 +25,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import redis.exceptions
 from redis.asyncio import Redis
 
+from worker.store.base import _decode, _text
+from worker.store.bounds import SMPP_DEAD_LETTERS_KEPT
 from worker.store.keys import (
     RECEIPT_GROUP,
     RECEIPTS_PREFIX,
@@ -42,8 +43,6 @@ from worker.store.keys import (
     user_key,
     users_index_key,
 )
-
-DEAD_LETTERS_KEPT = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,10 +195,6 @@ class SmppServerStore:
         """Stop counting a bind."""
         await self._redis.zrem(binds_key(system_id), bind_id)
 
-    async def binds(self, system_id: str) -> int:
-        """Binds counted for ``system_id`` (lapsed ones included until the next bind)."""
-        return int(await self._redis.zcard(binds_key(system_id)))
-
     async def note_auth_failure(self, address: str, window_seconds: int) -> int:
         """Count a wrong password from ``address``; how many there were in the window."""
         count = await self._auth_failure(keys=[auth_failures_key(address)],
@@ -263,7 +258,7 @@ class SmppServerStore:
         pipe = self._redis.pipeline(transaction=True)
         for e in entries:
             pipe.lpush(dead_key(e.account), json.dumps({"id": e.entry_id, **e.fields}))
-            pipe.ltrim(dead_key(e.account), 0, DEAD_LETTERS_KEPT - 1)
+            pipe.ltrim(dead_key(e.account), 0, SMPP_DEAD_LETTERS_KEPT - 1)
             pipe.incr(dead_count_key(e.account))
             pipe.xack(receipts_key(e.account), RECEIPT_GROUP, e.entry_id)
             pipe.xdel(receipts_key(e.account), e.entry_id)
@@ -272,15 +267,3 @@ class SmppServerStore:
     async def dead_letters(self, account: str) -> int:
         """How many receipts of ``account`` ever aged out undelivered."""
         return int(await self._redis.get(dead_count_key(account)) or 0)
-
-    async def waiting(self, account: str) -> int:
-        """Receipts of ``account`` not yet answered by a client."""
-        return int(await self._redis.xlen(receipts_key(account)))
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _decode(row: Mapping[Any, Any]) -> dict[str, str]:
-    return {_text(k): _text(v) for k, v in row.items()}

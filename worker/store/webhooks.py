@@ -121,12 +121,6 @@ class WebhookStore:
             pipe.xlen(webhook_stream_key(account, None))
         return dict(zip(accounts, map(int, await pipe.execute()), strict=True))
 
-    async def delivered(self, event: WebhookEvent, event_id: str) -> None:
-        """The event reached its URL: acknowledge and delete it."""
-        await self._done(keys=[webhook_stream_key(event.account, event.shard),
-                               dead_letter_key(event.account)],
-                         args=[event.entry_id, event_id, event.account, "delivered"])
-
     async def dead_letter(
         self, event: WebhookEvent, event_id: str, *, reason: str, attempts: int
     ) -> None:

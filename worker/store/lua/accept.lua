@@ -70,21 +70,20 @@ local function limited(lim, n)
   end
   return nil
 end
-local per_channel, per_route, fresh, due = {}, {}, 0, {}
+local fresh, due = 0, {}
 local function remembered(m, window)
   -- The idempotency record of (account, cmid): an earlier answer, or nil after noting this one.
   local ck = P .. 'c:' .. m.account .. ':' .. m.cmid
-  local at = tonumber(redis.call('HGET', ck, '_at') or '0')
-  if now - at <= window then
-    local fp = redis.call('HGET', ck, '_fp')
-    local prev = redis.call('HGET', ck, m.to)
-    if fp and fp ~= m.fp then return 'c', nil end
-    if prev then return 'd', prev end
-  else
+  local got = redis.call('HMGET', ck, '_at', '_fp', m.to)
+  local live = now - tonumber(got[1] or '0') <= window
+  if live then
+    if got[2] and got[2] ~= m.fp then return 'c', nil end
+    if got[3] then return 'd', got[3] end
+    redis.call('HSET', ck, m.to, m.id, '_fp', m.fp)
+  else  -- none, or one older than the window: this message starts a new one
     redis.call('DEL', ck)
+    redis.call('HSET', ck, m.to, m.id, '_fp', m.fp, '_at', now)
   end
-  redis.call('HSET', ck, m.to, m.id, '_fp', m.fp)
-  if not redis.call('HGET', ck, '_at') then redis.call('HSET', ck, '_at', now) end
   redis.call('EXPIRE', ck, retention)
   return nil
 end
@@ -130,11 +129,8 @@ local function store(m)
   d[#d + 1] = now + grace
   d[#d + 1] = m.id
   fresh = fresh + 1
-  per_channel[m.channel] = (per_channel[m.channel] or 0) + 1
-  if m.rt and m.rt ~= '' then
-    local r = ROUTE_STAT .. m.rt .. '|routed:' .. m.channel
-    per_route[r] = (per_route[r] or 0) + 1
-  end
+  count(m.channel, 'accepted', now)
+  if m.rt and m.rt ~= '' then count(ROUTE_STAT .. m.rt, 'routed:' .. m.channel, now) end
   return 'n'
 end
 local function accept(req)
@@ -168,9 +164,5 @@ if fresh > 0 then
   redis.call('PSETEX', KEYS[1], tonumber(ARGV[6]), ARGV[5])
   redis.call('ZADD', KEYS[2], now, ARGV[4])
 end
-for channel, n in pairs(per_channel) do tally(channel, 'accepted', n, now) end
-if next(per_route) then
-  local k = P .. 'stats:' .. math.floor(now / 60000)  -- the minute tally() wrote
-  for fld, n in pairs(per_route) do redis.call('HINCRBY', k, fld, n) end
-end
+flush_run()  -- the counts (no events: accepting is not a transition)
 return cjson.encode(answers)

@@ -39,10 +39,7 @@ for i = 6, #ARGV do
                                  code .. ' ' .. text})
       redis.call('HSET', key, 'status', 'queued', 'tr', tr, 'channel', nxt, 'hop', hop + 1,
                  'attempts', 0, 'next_at', 0, 'err_code', code, 'err_text', text)
-      if f.ref then
-        redis.call('HDEL', P .. 'ref:' .. from .. ':' .. f.to, f.ref)
-        redis.call('HDEL', key, 'ref')
-      end
+      if f.ref then free_ref(key, f, from) end
       redis.call('ZREM', P .. 'pending:' .. from, id)
       redis.call('ZADD', P .. 'pending:' .. nxt, now, id)
       count(from, 'failover', now)

@@ -19,10 +19,16 @@ local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
 local applied = 0
 for _, o in ipairs(cjson.decode(ARGV[3])) do
   local key = P .. 'm:' .. o.id
-  local f = fetch(key)
-  if o.attempted and f.status == 'sending' then redis.call('HINCRBY', key, 'attempts', 1) end
+  local f = fetch(key, 'attempts')
+  -- From 'sending' the lifecycle allows every outcome, so the attempt a submit that reached
+  -- the SMSC spends is written by the move itself.
+  local spent = {}
+  if o.attempted and f.status == 'sending' then
+    spent = {'attempts', tonumber(f.attempts or '0') + 1}
+  end
   if o.status == 'submitted' then
-    local extra = {'submitted_at', now, 'smsc_ids', table.concat(o.ids, ','), 'nparts', #o.ids}
+    local extra = {'submitted_at', now, 'smsc_ids', table.concat(o.ids, ','), 'nparts', #o.ids,
+                   unpack(spent)}
     if o.code ~= '' then  -- accepted, with a caveat (a part without an SMSC id)
       extra[#extra + 1], extra[#extra + 2] = 'err_code', o.code
       extra[#extra + 1], extra[#extra + 2] = 'err_text', o.text
@@ -50,15 +56,14 @@ for _, o in ipairs(cjson.decode(ARGV[3])) do
     end
   elseif o.status == 'queued' then
     if move(key, f, 'queued', now, o.code .. ' ' .. o.text,
-            {'next_at', o.retry_at, 'err_code', o.code, 'err_text', o.text}) then
+            {'next_at', o.retry_at, 'err_code', o.code, 'err_text', o.text, unpack(spent)}) then
       applied = applied + 1
       redis.call('ZADD', P .. 'pending:' .. o.channel, o.retry_at, o.id)
     end
   else
     if move(key, f, o.status, now, o.code .. ' ' .. o.text,
-            {'done_at', now, 'err_code', o.code, 'err_text', o.text}) then
-      applied = applied + 1
-      redis.call('ZREM', P .. 'pending:' .. o.channel, o.id)
+            {'done_at', now, 'err_code', o.code, 'err_text', o.text, unpack(spent)}) then
+      applied = applied + 1  -- move() dropped it from its due index: it is final
     end
   end
 end

@@ -73,6 +73,13 @@ local function appended(tr, entry)
   list[#list + 1] = entry
   return cjson.encode(list)
 end
+local function free_ref(key, f, channel)
+  -- The concatenation ref the message holds on ``channel``, freed for the next message to its
+  -- number, and off the record, so no later move frees a ref another message has taken since.
+  redis.call('HDEL', P .. 'ref:' .. channel .. ':' .. f.to, f.ref)
+  redis.call('HDEL', key, 'ref')
+  f.ref = false
+end
 local function move(key, f, dst, at, detail, extra)
   -- f: the record's fields from fetch(); kept up to date with what this move writes, so the
   -- caller may move the same record again without reading it back.
@@ -93,13 +100,9 @@ local function move(key, f, dst, at, detail, extra)
     failure(id, f.channel or '', dst, detail or '', at)
   end
   if f.ref and dst ~= 'queued' and dst ~= 'sending' then
-    -- Every part is answered (or none will be sent): free the concatenation ref for the next
-    -- message to the number, as a receipt finds its message by SMSC id. A retry keeps it, as
-    -- a part that timed out may be on the handset. Off the record too, so no later move frees
-    -- a ref another message has taken since.
-    redis.call('HDEL', P .. 'ref:' .. f.channel .. ':' .. f.to, f.ref)
-    redis.call('HDEL', key, 'ref')
-    f.ref = false
+    -- Every part is answered (or none will be sent): a receipt finds its message by SMSC id,
+    -- not by ref. A retry keeps it, as a part that timed out may be on the handset.
+    free_ref(key, f, f.channel)
   end
   if FINAL[dst] or dst == 'unknown' then
     -- Settled: drop it from its channel's due index.

@@ -1,6 +1,5 @@
 --[[
   Status page counters, the failures list and the transitions channel.
-    tally(channel, what, n, at)   adds n to "{channel}|{what}" of stats:{minute} at once
     failure(id, channel, status, detail, at)   pushes onto the capped failures list
     count(channel, what, at)      counts one transition, written by flush_run()
     events                        the run's "{id} {status}" lines, published by flush_run()
@@ -9,11 +8,6 @@
 ]]
 --- @include "keys"
 --- @include "bounds"
-local function tally(channel, what, n, at)
-  local k = P .. 'stats:' .. math.floor(at / 60000)
-  redis.call('HINCRBY', k, channel .. '|' .. what, n)
-  redis.call('EXPIRE', k, STATS_TTL_SECONDS)
-end
 local function failure(id, channel, status, detail, at)
   redis.call('LPUSH', P .. 'failures', cjson.encode({id, channel, status, detail, at}))
   redis.call('LTRIM', P .. 'failures', 0, FAILURES_KEPT - 1)
