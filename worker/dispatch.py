@@ -29,7 +29,7 @@ from worker.patience import PatientAnswers
 from worker.ratelimit import SharedRate
 from worker.routing import RouteTable, outages
 from worker.smpp import pdu
-from worker.smpp.pool import ChannelPool, backoff
+from worker.smpp.pool import ChannelPool
 from worker.smpp.receipts import (
     final_state,
     is_receipt,
@@ -40,7 +40,7 @@ from worker.smpp.receipts import (
 from worker.smpp.session import DeliverHandler, SessionClosed
 from worker.snapshot import worker_snapshot
 from worker.store import REDIS_ERRORS, Claimed, MoPart, Outcome, ReceiptEvent, Store, now_ms
-from worker.supervise import Restart, supervise
+from worker.supervise import Restart, backoff, supervise
 
 log = logging.getLogger("smsgw.worker")
 content_log = logging.getLogger(CONTENT_LOGGER)
@@ -128,9 +128,7 @@ class Dispatcher:
         }
         self._rates = {name: SharedRate(store, name, ch.tps) for name, ch in channels.items()}
         # Derived once, not per message: they depend on the channel only.
-        self._validities = {name: _validity(ch.validity_seconds) for name, ch in channels.items()}
-        self._templates = {name: _submit_template(ch, self._validities[name])
-                           for name, ch in channels.items()}
+        self._templates = {name: _submit_template(ch) for name, ch in channels.items()}
         self._receipt_waits = {name: _receipt_wait_ms(ch) for name, ch in channels.items()}
         self._dlr_ttl_seconds = _dlr_ttl(channels.values())
         self._smsc_accounts = {name: ch.smsc_account for name, ch in channels.items()}
@@ -678,13 +676,13 @@ def _dlr_ttl(channels: Iterable[Channel]) -> int:
     return max(longest or 48 * 3600, 48 * 3600) + 3600
 
 
-def _submit_template(channel: Channel, validity: str) -> pdu.SubmitTemplate:
+def _submit_template(channel: Channel) -> pdu.SubmitTemplate:
     """The channel's submit_sm: what every message sent over it shares."""
     return pdu.SubmitTemplate(pdu.ShortMessage(
         source_addr=channel.source_addr, source_addr_ton=channel.source_ton,
         source_addr_npi=channel.source_npi, dest_addr_ton=channel.dest_ton,
         dest_addr_npi=channel.dest_npi, registered_delivery=channel.registered_delivery,
-        validity_period=validity))
+        validity_period=_validity(channel.validity_seconds)))
 
 
 def _validity(seconds: int) -> str:

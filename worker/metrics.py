@@ -16,7 +16,7 @@ import asyncio
 import bisect
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Generic, TypeVar
 
 from prometheus_client import (
@@ -73,7 +73,7 @@ class SubmitTimes:
         while len(self._at) > self._size:
             self._at.popitem(last=False)
 
-    def pop(self, channel: str, candidates: Sequence[str]) -> float | None:
+    def pop(self, channel: str, candidates: Iterable[str]) -> float | None:
         """When the first known candidate id was accepted (and forget it), or None."""
         for candidate in candidates:
             at = self._at.pop((channel, candidate), None)
@@ -236,7 +236,7 @@ class WorkerMetrics:
         kind = _CORRELATION.get(result, "matched")  # otherwise result is a message id
         self.correlated.add((event.channel, kind))
         if event.state is not None:
-            at = self.submit_times.pop(event.channel, event.candidates)
+            at = self.submit_times.pop(event.channel, event.forms.values())
             if at is not None:
                 self.receipt_latency.observe((event.channel,), time.monotonic() - at)
 

@@ -18,8 +18,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from worker.smpp import pdu
-from worker.smpp.pool import backoff
 from worker.store import REDIS_ERRORS
+from worker.supervise import backoff
 
 log = logging.getLogger("smsgw.worker")
 

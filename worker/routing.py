@@ -90,10 +90,6 @@ class Route:
     passes: int = 1  # how many times a message may walk its chain
     number_check: NumberCheck | None = None  # None: the gateway's number_check
 
-    @property
-    def catch_all(self) -> bool:
-        return not (self.prefixes or self.countries or self.accounts or self.window)
-
     def order(self) -> tuple[str, ...]:
         """The route's channels, then its fallbacks, each once."""
         return tuple(dict.fromkeys([c for c, _ in self.channels] + list(self.fallbacks)))
@@ -123,7 +119,6 @@ class _Compiled:
     single_cc: tuple[str, ...]  # calling codes of its countries that no other region shares
     shared_cc: tuple[str, ...]  # calling codes it shares: the number is parsed to decide
     weights: tuple[int, ...]  # cumulative
-    chains: Mapping[str, tuple[str, ...]]  # picked channel -> chain (keys of any rights)
     # by picked channel, for keys of any rights and each number check: made once, not per
     # message
     decided: Mapping[tuple[str, str], Routed]
@@ -194,11 +189,16 @@ def _compile(route: Route) -> _Compiled:
         (single if len(regions) == 1 else shared).append(str(cc))
     weights = tuple(itertools.accumulate(w for _, w in route.channels))
     order = route.order()
-    chains = {ch: (ch, *(c for c in order if c != ch)) * route.passes for ch, _ in route.channels}
-    decided = {(ch, check): Routed(route.name, ch, chain, route.number_check or check)
-               for ch, chain in chains.items() for check in ("length", "libphonenumber")}
+    decided = {(ch, check): Routed(route.name, ch, _chain(ch, order, route.passes),
+                                   route.number_check or check)
+               for ch, _ in route.channels for check in ("length", "libphonenumber")}
     return _Compiled(route, route.prefixes, tuple(single), tuple(dict.fromkeys(shared)),
-                     weights, chains, decided)
+                     weights, decided)
+
+
+def _chain(picked: str, order: Sequence[str], passes: int) -> tuple[str, ...]:
+    """The picked channel, then the route's others in order, ``passes`` times over."""
+    return (picked, *(c for c in order if c != picked)) * passes
 
 
 def _pick(c: _Compiled, rand: float, allowed: Collection[str] | None,
@@ -217,7 +217,7 @@ def _pick(c: _Compiled, rand: float, allowed: Collection[str] | None,
         ch = mine[min(bisect.bisect_right(acc, rand * acc[-1]), len(mine) - 1)][0]
     else:
         ch = order[0]
-    return Routed(r.name, ch, (ch, *(o for o in order if o != ch)) * r.passes, check)
+    return Routed(r.name, ch, _chain(ch, order, r.passes), check)
 
 
 def _region(to: str, memo: list[str]) -> str:

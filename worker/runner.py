@@ -14,8 +14,8 @@ from worker.cancel import accept_cancellation
 from worker.config import Settings
 from worker.health import HealthAddress
 from worker.jobs import arq_settings
-from worker.smpp.pool import backoff
 from worker.store import REDIS_ERRORS
+from worker.supervise import backoff
 
 log = logging.getLogger("smsgw.worker")
 

@@ -27,6 +27,12 @@ from dataclasses import dataclass
 log = logging.getLogger("smsgw.supervise")
 
 
+def backoff(attempt: int, low: float, high: float, rng: random.Random) -> float:
+    """Exponential backoff with full jitter (between ``low`` and a ceiling that doubles with
+    each ``attempt`` up to ``high``), so many processes hit by one cause never retry in step."""
+    return rng.uniform(low, min(high, low * 2 ** min(attempt, 16)))
+
+
 @dataclass(frozen=True, slots=True)
 class Restart:
     """When a crashed task starts again: after a delay drawn between ``low`` and a ceiling
@@ -39,9 +45,7 @@ class Restart:
 
     def delay(self, crashes: int, rng: random.Random) -> float:
         """The pause before restart number ``crashes`` (1 for the first) of a crash loop."""
-        ceiling = min(self.high, self.low * 2 ** min(crashes - 1, 30))
-        # Full jitter: many processes hit by the same cause do not restart in step.
-        return rng.uniform(self.low, max(self.low, ceiling))
+        return backoff(crashes - 1, self.low, max(self.low, self.high), rng)
 
 
 async def supervise(

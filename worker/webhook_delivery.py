@@ -43,7 +43,7 @@ from typing import TypeVar
 import aiohttp
 from redis.asyncio import Redis
 
-from worker.cancel import accept_cancellation
+from worker.cancel import accept_cancellation, cancel_and_wait
 from worker.config import Settings, WebhookSettings
 from worker.redisconn import redis_client
 from worker.store import (
@@ -247,9 +247,7 @@ class AccountLanes:
 
     async def close(self) -> None:
         """Stop at once; events not yet acknowledged stay in the stream for a successor."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(self._tasks)
 
     def _grow(self) -> None:
         while len(self._tasks) < self.concurrency.limit:
@@ -333,8 +331,7 @@ class WebhookService:
                     accept_cancellation()  # cancelling is how we stop: hand over regardless
                     await self._hand_over()
         finally:
-            acker.cancel()
-            await asyncio.gather(acker, return_exceptions=True)
+            await cancel_and_wait([acker])
             if resolver is not None:  # a resolver passed in is not closed by its connector
                 await resolver.close()
 
@@ -394,9 +391,11 @@ class WebhookService:
             if backlog[account]:
                 await self._take(account, [None], ttl)
             await self._hand_over_drained(account, backlog[account])
-        for account, lanes in self._accounts.items():
-            targets = self._targets[account] = await self._store.targets(account)
-            lanes.options = targets.options if targets else CallbackOptions()
+        held = list(self._accounts)
+        for account, targets in zip(held, await self._store.targets_many(held), strict=True):
+            self._targets[account] = targets
+            if (lanes := self._accounts.get(account)) is not None:  # not dropped meanwhile
+                lanes.options = targets.options if targets else CallbackOptions()
 
     async def _renew(self, ttl: int) -> None:
         held = [(a, shard) for a, lanes in self._accounts.items() for shard in lanes.shards]

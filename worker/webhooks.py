@@ -95,14 +95,13 @@ def chosen_events(names: Iterable[str]) -> frozenset[str] | None:
     return None if chosen == set(CALLBACK_STATUSES) else frozenset(chosen)
 
 
-def checked_batch(max_batch: int | None, delay_ms: int | None) -> tuple[int | None, int | None]:
+def checked_batch(max_batch: int | None, delay_ms: int | None) -> None:
     """``maxBatch`` (1 to MAX_BATCH) and ``maxBatchDelayMs`` (0 to MAX_BATCH_DELAY_MS)."""
     if max_batch is not None and not 1 <= max_batch <= MAX_BATCH:
         raise InvalidOption("maxBatch", f"'maxBatch' must be between 1 and {MAX_BATCH}")
     if delay_ms is not None and not 0 <= delay_ms <= MAX_BATCH_DELAY_MS:
         raise InvalidOption("maxBatchDelayMs",
                             f"'maxBatchDelayMs' must be between 0 and {MAX_BATCH_DELAY_MS}")
-    return max_batch, delay_ms
 
 
 def event_id(fields: Mapping[str, str]) -> str:

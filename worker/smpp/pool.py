@@ -28,7 +28,7 @@ from worker.smpp.session import (
     SessionParams,
     SubmitResult,
 )
-from worker.supervise import Restart, supervise
+from worker.supervise import Restart, backoff, supervise
 
 log = logging.getLogger("smsgw.smpp")
 
@@ -41,11 +41,6 @@ class SlotLeases(Protocol):
     async def acquire(self, channel: str, kind: str, slots: int) -> int | None: ...
     async def renew(self, channel: str, kind: str, slot: int) -> bool: ...
     async def release(self, channel: str, kind: str, slot: int) -> None: ...
-
-
-def backoff(attempt: int, low: float, high: float, rng: random.Random) -> float:
-    """Exponential backoff with full jitter, so binds of many workers never reconnect in step."""
-    return rng.uniform(low, min(high, low * 2 ** min(attempt, 16)))
 
 
 # A bind lost sooner than this after it came up counts as a failed attempt: an SMSC that

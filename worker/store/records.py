@@ -109,11 +109,6 @@ class ReceiptEvent:
     smsc: str = ""  # the channel's SMSC account; "" for the channel's name
     spelled_twice: bool = False  # TLV and text ids in two bases: the "same" form is proven
 
-    @property
-    def candidates(self) -> list[str]:
-        """The distinct forms of the id, best first."""
-        return list(dict.fromkeys(self.forms.values()))
-
 
 @dataclass(frozen=True, slots=True)
 class MoPart:

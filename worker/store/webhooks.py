@@ -8,6 +8,7 @@ account written before shards, read until it is empty."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import redis.exceptions
 from redis.asyncio import Redis
@@ -69,16 +70,15 @@ class WebhookStore:
 
     async def targets(self, account: str) -> WebhookTargets | None:
         """An account's URLs and secret; None if the account is unknown."""
+        return (await self.targets_many([account]))[0]
+
+    async def targets_many(self, accounts: Sequence[str]) -> list[WebhookTargets | None]:
+        """:meth:`targets` of each account, in one round trip."""
         pipe = self._redis.pipeline(transaction=False)
-        pipe.hgetall(account_key(account))
-        (row,) = await pipe.execute()
-        if not row:
-            return None
-        f = _decode(row)
-        return WebhookTargets(
-            account=account, callback_url=f.get("cb_url", ""), secret=f.get("cb_secret", ""),
-            inbound={k[3:]: v for k, v in f.items() if k.startswith("in:")},
-            options=_callback_options(f))
+        for account in accounts:
+            pipe.hgetall(account_key(account))
+        rows = await pipe.execute() if accounts else []
+        return [_targets(account, row) for account, row in zip(accounts, rows, strict=True)]
 
     async def hooked_accounts(self) -> list[str]:
         """Every account that ever had a webhook URL."""
@@ -224,6 +224,16 @@ class WebhookStore:
 
 # The callback option fields of acct:{account} (see keys.py).
 _OPTION_FIELDS = ("cb_events", "cb_batch", "cb_batch_ms")
+
+
+def _targets(account: str, row: Mapping[Any, Any]) -> WebhookTargets | None:
+    if not row:
+        return None
+    f = _decode(row)
+    return WebhookTargets(
+        account=account, callback_url=f.get("cb_url", ""), secret=f.get("cb_secret", ""),
+        inbound={k[3:]: v for k, v in f.items() if k.startswith("in:")},
+        options=_callback_options(f))
 
 
 def _callback_options(f: Mapping[str, str]) -> CallbackOptions:
