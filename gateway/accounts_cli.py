@@ -14,7 +14,7 @@ import sys
 from collections.abc import Awaitable, Callable
 
 from gateway.accounts import InvalidParent, NoAccount, set_parent
-from gateway.dto import ADMIN_OPERATIONS
+from gateway.operations import ADMIN_OPERATIONS
 from gateway.webhook_config import (
     Change,
     InvalidWebhook,

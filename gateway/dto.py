@@ -587,11 +587,3 @@ class RoutesResponse(Dto):
     routes: list[RouteInfo] | None = None
     ResponseStatus: _Status | None = None
 
-
-# The admin API's operations, refused as webhook URLs on any host (gateway.webhook_config).
-ADMIN_OPERATIONS = tuple(dto.__name__ for dto in (
-    GetApiKeys, CreateApiKey, GetApiKey, EnableApiKey, DisableApiKey, RotateApiKey, DeleteApiKey,
-    GetAccountWebhooks, SetAccountCallback, DeleteAccountCallback, SetInboundUrl,
-    DeleteInboundUrl, GetDeadWebhooks, ReplayDeadWebhooks, GetChannelNumbers, GetChannelNumber,
-    AssignChannelNumber, UnassignChannelNumber, GetAccount, UpdateAccount, GetRoutes,
-))

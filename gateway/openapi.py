@@ -7,6 +7,7 @@ page makes no request beyond this gateway (its CSP says so too).
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from gateway import dto, wire
+from gateway.operations import OPERATIONS, SEND_AND_STATUS
 from gateway.samples import sample
 
 SEND = "/communication/message/smpp/sms"
@@ -66,30 +68,12 @@ def _param(name: str, where: str, description: str) -> dict[str, Any]:
 
 # The admin and MO operations, documented on their predefined /json/reply/ route (each is also
 # served on /api/, /xml/reply/ and its custom route; see /docs).
-_ADMIN_AND_MO: tuple[tuple[type[BaseModel], type[BaseModel]], ...] = (
-    (dto.GetApiKeys, dto.ApiKeysResponse), (dto.CreateApiKey, dto.ApiKeyResponse),
-    (dto.GetApiKey, dto.ApiKeyResponse), (dto.EnableApiKey, dto.ApiKeyResponse),
-    (dto.DisableApiKey, dto.ApiKeyResponse), (dto.RotateApiKey, dto.ApiKeyResponse),
-    (dto.DeleteApiKey, dto.ApiKeyResponse),
-    (dto.GetAccountWebhooks, dto.AccountWebhooksResponse),
-    (dto.SetAccountCallback, dto.AccountWebhooksResponse),
-    (dto.DeleteAccountCallback, dto.AccountWebhooksResponse),
-    (dto.SetInboundUrl, dto.AccountWebhooksResponse),
-    (dto.DeleteInboundUrl, dto.AccountWebhooksResponse),
-    (dto.GetDeadWebhooks, dto.DeadWebhooksResponse),
-    (dto.ReplayDeadWebhooks, dto.ReplayDeadWebhooksResponse),
-    (dto.GetSMPPMoMessages, dto.SMPPMoResponse),
-    (dto.GetAccount, dto.AccountResponse), (dto.UpdateAccount, dto.AccountResponse),
-    (dto.GetChannelNumbers, dto.ChannelNumbersResponse),
-    (dto.GetChannelNumber, dto.ChannelNumberResponse),
-    (dto.AssignChannelNumber, dto.ChannelNumberResponse),
-    (dto.UnassignChannelNumber, dto.ChannelNumberResponse),
-    (dto.GetRoutes, dto.RoutesResponse),
-)
+_ADMIN_AND_MO = tuple(op for op in OPERATIONS if op.name not in SEND_AND_STATUS)
 
 
+@functools.cache
 def document() -> dict[str, Any]:
-    """The whole OpenAPI 3.0 document."""
+    """The whole OpenAPI 3.0 document (built once: ~60 ms of examples for every model)."""
     send = _op("Sends an SMS to phone numbers provided.", "SendSMPPSmsRequest",
                dto.SMPPMsgResponse, request=dto.SendSMPPSmsRequest, extra=(413, 429, 503))
     by_id = _op("Status of one message", "GetSMPPSmsStatus", dto.SMPPStatusResponse,
@@ -110,13 +94,12 @@ def document() -> dict[str, Any]:
     for prefix in ("/api/", "/json/reply/", "/xml/reply/"):
         paths[prefix + "SendSMPPSmsRequest"] = {"post": {**send, "operationId": (
             f"SendSMPPSmsRequest_{prefix.strip('/').replace('/', '_')}")}}
-    for request, response in _ADMIN_AND_MO:
-        doc = (request.__doc__ or request.__name__).strip().splitlines()[0]
-        paths["/json/reply/" + request.__name__] = {"post": _op(
-            doc, request.__name__, response, request=request, extra=(404,))}
+    for op in _ADMIN_AND_MO:
+        paths["/json/reply/" + op.name] = {"post": _op(
+            op.summary, op.name, op.response, request=op.request, extra=(404,))}
     models: list[type[BaseModel]] = [
         dto.SendSMPPSmsRequest, dto.SMPPMsgResponse, dto.SMPPStatusResponse,
-        *(m for pair in _ADMIN_AND_MO for m in pair)]
+        *(m for op in _ADMIN_AND_MO for m in (op.request, op.response))]
     schemas: dict[str, Any] = {}
     for model in models:
         schema = model.model_json_schema(ref_template=_REF + "{model}")

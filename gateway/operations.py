@@ -122,3 +122,10 @@ OPERATIONS: tuple[Operation, ...] = (
 )
 
 BY_NAME = {op.name: op for op in OPERATIONS}
+# The admin API's operations (all but sending, the status lookups and the MO listing), refused
+# as webhook URLs on any host (gateway.webhook_config).
+ADMIN_OPERATIONS = tuple(op.name for op in OPERATIONS if op.tag != "messages")
+# Documented by the OpenAPI page with their own paths (gateway.openapi); the others on their
+# predefined /json/reply/ route.
+SEND_AND_STATUS = frozenset({"SendSMPPSmsRequest", "GetSMPPSmsStatus", "FindSMPPSmsStatus",
+                             "GetSMPPSmsStatusBatch"})

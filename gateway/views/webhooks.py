@@ -29,7 +29,6 @@ from gateway import wire
 from gateway.auth import Principal, iso
 from gateway.context import GATEWAY
 from gateway.dto import (
-    ADMIN_OPERATIONS,
     AccountWebhooks,
     AccountWebhooksResponse,
     DeadWebhook,
@@ -45,6 +44,7 @@ from gateway.dto import (
     SetInboundUrl,
 )
 from gateway.errors import BadRequest, Forbidden, NotFound
+from gateway.operations import ADMIN_OPERATIONS
 from gateway.respond import respond
 from gateway.views.admin import Handler, _manager
 from gateway.views.params import body_dto, list_limit, query

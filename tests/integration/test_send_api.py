@@ -13,8 +13,8 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from gateway.app import create_app
-from gateway.dto import ADMIN_OPERATIONS
 from gateway.keys_cli import create_key
+from gateway.operations import ADMIN_OPERATIONS
 from worker.config import settings_from_dict
 from worker.redisproc import RedisProcess
 from worker.store import Store

@@ -12,8 +12,8 @@ import pytest
 
 from gateway.accounts_cli import run_accounts
 from gateway.cli import build_parser
-from gateway.dto import ADMIN_OPERATIONS
 from gateway.keys_cli import create_key
+from gateway.operations import ADMIN_OPERATIONS
 from gateway.webhook_config import InvalidWebhook, check_url
 from tests.integration.test_webhooks import Stack, hooks, stack  # noqa: F401
 from worker.config import WebhookSettings, settings_from_dict
@@ -70,6 +70,7 @@ def test_a_host_that_looks_numeric_but_is_no_address_is_refused() -> None:
     "https://GW.example.com/hooks", "https://other.example/admin/keys",
     "https://other.example//ADMIN", "https://other.example/%61dmin/keys",
     "https://other.example/json/reply/CreateApiKey", "https://other.example/api/rotateapikey",
+    "https://other.example/json/reply/CreateSmppUser",  # every admin operation, SMPP users too
     "http://[::1", "https://h.example/" + "x" * 2000,
 ])
 def test_urls_that_are_not_http_or_aim_at_the_gateway_admin_are_refused(url: str) -> None:
