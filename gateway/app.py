@@ -65,16 +65,11 @@ def _resources(settings: Settings):  # type: ignore[no-untyped-def]
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         redis = redis_client(settings.redis_url, socket_timeout=5, socket_connect_timeout=2,
                              health_check_interval=30)
-        gw = settings.gateway
         app[GATEWAY] = Gateway(
             settings=settings, redis=redis,
             store=GatewayStore(app[METRICS], redis, settings.retention_seconds, ReplicaAcks(
                 settings.replica_acks, settings.replica_ack_timeout_ms)),
-            rules=Rules(default_channel=gw.default_channel,
-                        default_country_code=gw.default_country_code,
-                        max_segments=gw.max_segments,
-                        channels={n: c.split_mode for n, c in settings.channels.items()},
-                        routes=settings.routes, number_check=gw.number_check),
+            rules=Rules.from_settings(settings),
         )
         yield
         await redis.aclose()

@@ -9,6 +9,7 @@ import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
+from worker.config import Settings
 from worker.encoding import SplitMode, TextInfo, analyse
 from worker.routing import NumberCheck, Routed, RouteTable, minute_of_week, number_problem
 
@@ -29,6 +30,15 @@ class Rules:
     # Messages that name no channel are routed (gateway.default_channel is the last route).
     routes: RouteTable = field(default_factory=RouteTable)
     number_check: NumberCheck = "length"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Rules:
+        """The rules the configuration sets, for every door messages come in through."""
+        gw = settings.gateway
+        return cls(default_channel=gw.default_channel,
+                   default_country_code=gw.default_country_code, max_segments=gw.max_segments,
+                   channels={n: c.split_mode for n, c in settings.channels.items()},
+                   routes=settings.routes, number_check=gw.number_check)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +73,14 @@ class Invalid(Exception):
     """Why a message was not accepted (the text goes to the client as ``error``)."""
 
 
+class BadNumber(Invalid):
+    """The destination is not a phone number the gateway may send to."""
+
+
+class TooLong(Invalid):
+    """The text needs more segments than the limit."""
+
+
 def normalise_number(raw: str, default_cc: str) -> str:
     """E.164 digits without '+', from '+', '00', national and formatted forms."""
     if raw[:1] == "+" and raw[1:].isdigit() and raw.isascii():
@@ -78,10 +96,10 @@ def normalise_number(raw: str, default_cc: str) -> str:
     else:
         digits = text
     if not digits.isascii() or not digits.isdigit():
-        raise Invalid(f"'{raw}' is not a phone number: only digits, '+', spaces, dashes "
+        raise BadNumber(f"'{raw}' is not a phone number: only digits, '+', spaces, dashes "
                       "and brackets are allowed")
     if not 8 <= len(digits) <= 15:
-        raise Invalid(f"'{raw}' is not a valid international number: it must have 8 to 15 "
+        raise BadNumber(f"'{raw}' is not a valid international number: it must have 8 to 15 "
                       f"digits, it has {len(digits)}")
     return digits
 
@@ -153,14 +171,14 @@ class Validator:
         if info is None:
             info = self._texts[content, mode] = analyse(content, mode)
         if info.segments > self._rules.max_segments:
-            raise Invalid(f"'content' needs {info.segments} SMS segments ({info.encoding}); "
+            raise TooLong(f"'content' needs {info.segments} SMS segments ({info.encoding}); "
                           f"the limit is {self._rules.max_segments}")
         tos = recipients(to, self._rules.default_country_code)
         if self._rules.number_check == "libphonenumber":
             for number in tos:
                 problem = number_problem(number)
                 if problem:
-                    raise Invalid(problem)
+                    raise BadNumber(problem)
         # The fingerprint only serves idempotency, which needs a clientMessageId.
         fp = self._fingerprint(name, content) if cmid else ""
         return Valid(channel=name, recipients=tos, content=content, cmid=cmid or "",

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from aiohttp import web
 from redis.asyncio import Redis
@@ -26,6 +26,7 @@ from worker.config import Settings, SmppServerSettings
 from worker.ids import new_id
 from worker.jobs import worker_id
 from worker.redisconn import redis_client
+from worker.routing import RouteTable
 from worker.store import (
     REDIS_ERRORS,
     AcceptCall,
@@ -103,10 +104,9 @@ class SmppServer:
         gw = settings.gateway
         self.ctx = ServerContext(
             settings=srv,
-            rules=Rules(default_channel=gw.default_channel,
-                        default_country_code=gw.default_country_code,
-                        max_segments=gw.max_segments,
-                        channels={n: c.split_mode for n, c in settings.channels.items()}),
+            # Validated as an HTTP send is; an SMPP message is not routed (it takes the
+            # default channel: routing answers need a channel the submit can name).
+            rules=replace(Rules.from_settings(settings), routes=RouteTable()),
             users=users,
             metrics=GatewayMetrics(),
             accepts=Batcher(store.accept_within_many, max_size=64),

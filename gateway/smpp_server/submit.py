@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.validate import Invalid, Rules, Validator, recipients
+from gateway.validate import BadNumber, Invalid, Rules, TooLong, Validator, recipients
 from worker.encoding import decode_text
 from worker.smpp.pdu import (
     ESME_RINVDSTADR,
@@ -73,9 +73,12 @@ def to_message(sm: ShortMessage, *, api_id: str, account: str, rules: Rules,
     channel = _channel(rules, channels)
     try:
         valid = Validator(rules, channels).check(channel, tos[0], text, None)
+    except BadNumber as exc:
+        return Refused(ESME_RINVDSTADR, str(exc))
+    except TooLong as exc:
+        return Refused(ESME_RINVMSGLEN, str(exc))
     except Invalid as exc:
-        status = ESME_RINVMSGLEN if "segments" in str(exc) else ESME_RINVSERTYP
-        return Refused(status, str(exc))
+        return Refused(ESME_RINVSERTYP, str(exc))
     return NewMessage(api_id=api_id, account=account, channel=valid.channel,
                       to=valid.recipients[0], content=valid.content, encoding=valid.encoding,
                       segments=valid.segments, door="smpp",

@@ -3,6 +3,8 @@ submit_sm refusals, password hashing, and the receipt stream's one key spelling.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from gateway.smpp_server.receipts import receipt_text
 from gateway.smpp_server.session import auth_delay
 from gateway.smpp_server.submit import (
@@ -16,6 +18,8 @@ from gateway.smpp_server.submit import (
 from gateway.smpp_server.users import hash_password, password_matches
 from gateway.validate import Rules
 from worker import store
+from worker.config import settings_from_dict
+from worker.routing import RouteTable
 from worker.smpp.pdu import ESME_RINVDSTADR, ESME_RINVMSGLEN, ShortMessage
 from worker.store import NewMessage, scripts
 from worker.store.smpp_server import RECEIPTS_PREFIX, receipts_key
@@ -80,3 +84,15 @@ def test_the_transition_lua_writes_the_receipt_stream_the_server_reads() -> None
     assert receipts_key("acme") == RECEIPTS_PREFIX + "acme"
     assert RECEIPTS_PREFIX == store.PREFIX + "smpp:rcpt:"
     assert "P .. 'smpp:rcpt:' .. f.account" in scripts.source("record_outcomes")
+
+
+def test_a_submit_sm_is_number_checked_as_an_http_send_is() -> None:
+    # The SMPP server builds its rules from the same settings as the HTTP door (routes off).
+    settings = settings_from_dict({"gateway": {"default_channel": "sim",
+                                               "number_check": "libphonenumber"},
+                                   "channels": {"sim": {}}}, {}, source="test")
+    rules = replace(Rules.from_settings(settings), routes=RouteTable())
+    # Long enough for the plain length check, but no South African number starts 270.
+    sm = ShortMessage(destination_addr="27000000000", short_message=b"x")
+    got = to_message(sm, api_id="i", account="a", rules=rules, channels=None)
+    assert isinstance(got, Refused) and got.status == ESME_RINVDSTADR
