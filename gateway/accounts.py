@@ -8,21 +8,13 @@ Admin creating a key for an existing account sees its parent in the answer.
 
 from __future__ import annotations
 
+from gateway.errors import InvalidField, UnknownAccount
 from worker.config import ACCOUNT_NAME
 from worker.store import AccountRow, Store
 
 
-class InvalidParent(ValueError):
+class InvalidParent(InvalidField):
     """A parent that cannot be set; ``field`` names the culprit."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
-
-
-class NoAccount(LookupError):
-    """The account is unknown (no key was ever created for it)."""
 
 
 async def set_parent(store: Store, account: str, parent: str) -> AccountRow:
@@ -36,5 +28,5 @@ async def set_parent(store: Store, account: str, parent: str) -> AccountRow:
         raise InvalidParent("parentAccount", f"no account '{parent}' to be the parent")
     row = await store.account(account) if outcome == "ok" else None
     if row is None:
-        raise NoAccount(account)
+        raise UnknownAccount(account)
     return row

@@ -13,12 +13,12 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 
-from gateway.accounts import InvalidParent, NoAccount, set_parent
+from gateway.accounts import InvalidParent, set_parent
+from gateway.errors import UnknownAccount
 from gateway.operations import ADMIN_OPERATIONS
 from gateway.webhook_config import (
     Change,
     InvalidWebhook,
-    UnknownAccount,
     check_choices,
     check_dead_ids,
     check_url,
@@ -83,7 +83,7 @@ async def run_accounts(args: argparse.Namespace, settings: Settings) -> int:
     except (InvalidWebhook, InvalidParent) as exc:
         print(f"smsgw accounts: {exc.message}", file=sys.stderr)
         return 2
-    except (UnknownAccount, NoAccount) as exc:
+    except UnknownAccount as exc:
         print(f"smsgw accounts: no account {exc.args[0]!r} (create a key for it first)",
               file=sys.stderr)
         return 1

@@ -19,13 +19,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
-from gateway.errors import ApiError, BadRequest, Forbidden, RateLimited, Unauthorized
+from gateway.errors import ApiError, BadRequest, Forbidden, InvalidField, RateLimited, Unauthorized
 from worker.config import ConfigError
 from worker.store import KeyLimits, KeyRow, LimitExceeded, Store, now_ms
 
 ROLES = ("Client", "Admin", "Partner")
 SEND_ROLES = frozenset(ROLES)
 MANAGE_ROLES = frozenset({"Admin", "Partner"})
+ADMIN_ROLES = frozenset({"Admin"})
 TOUCH_EVERY_MS = 60_000  # last-used is recorded at most once a minute per key
 BOOTSTRAP_ACCOUNT = "admin"
 MIN_BOOTSTRAP_CHARS = 22  # 128 bits, if the characters are random base64
@@ -68,13 +69,8 @@ class Principal:
         return "Partner" in self.roles and account in self.children
 
 
-class InvalidKey(ValueError):
+class InvalidKey(InvalidField):
     """A key specification that cannot be stored; ``field`` names the culprit."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)

@@ -111,6 +111,24 @@ def _from_http(exc: web.HTTPException) -> ApiError:
     return err
 
 
+class UnknownAccount(LookupError):
+    """No API key was ever created for the account. Answered 404 naming it."""
+
+    def __init__(self, account: str) -> None:
+        super().__init__(account)
+        self.account = account
+
+
+class InvalidField(ValueError):
+    """A value the client sent that cannot be stored; ``field`` names it. Answered 400
+    ``Invalid`` naming the field (keys, webhooks, numbers and accounts raise subclasses)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
 def error_middleware(render: ErrorRenderer) -> Callable[..., Awaitable[web.StreamResponse]]:
     """Map every exception to a ResponseStatus in the negotiated format."""
 
@@ -120,6 +138,11 @@ def error_middleware(render: ErrorRenderer) -> Callable[..., Awaitable[web.Strea
             return await handler(request)
         except ApiError as exc:
             return render(request, exc)
+        except UnknownAccount as exc:
+            return render(request, NotFound(f"no account '{exc.account}'"))
+        except InvalidField as exc:
+            return render(request, BadRequest(exc.message, code="Invalid",
+                                              field_errors=[("Invalid", exc.field, exc.message)]))
         except WireError as exc:
             return render(request, BadRequest(exc.message, code=exc.code,
                                               field_errors=exc.field_errors))

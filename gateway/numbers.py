@@ -11,23 +11,15 @@ from __future__ import annotations
 import re
 from collections.abc import Container
 
+from gateway.errors import InvalidField, UnknownAccount
 from worker.store import Store
 
 # An SMPP address has at most 20 characters; short codes and alphanumeric ones are numbers too.
 _NUMBER = re.compile(r"\+?([A-Za-z0-9]{1,20})")
 
 
-class InvalidNumber(ValueError):
+class InvalidNumber(InvalidField):
     """A number or channel that cannot be assigned; ``field`` names the culprit."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
-
-
-class UnknownOwner(LookupError):
-    """No API key was ever created for the account a number is given to."""
 
 
 def check_number(text: str) -> str:
@@ -49,4 +41,4 @@ def check_channel(channel: str, configured: Container[str]) -> str:
 async def assign(store: Store, channel: str, number: str, account: str) -> None:
     """Give ``account`` the channel's MO messages to ``number`` (both already checked)."""
     if not await store.assign_number(channel, number, account):
-        raise UnknownOwner(account)
+        raise UnknownAccount(account)

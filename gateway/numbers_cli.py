@@ -9,7 +9,8 @@ import argparse
 import json
 import sys
 
-from gateway.numbers import InvalidNumber, UnknownOwner, assign, check_channel, check_number
+from gateway.errors import UnknownAccount
+from gateway.numbers import InvalidNumber, assign, check_channel, check_number
 from worker.config import Settings
 from worker.redisconn import redis_client
 from worker.store import Store
@@ -53,7 +54,7 @@ async def run_numbers(args: argparse.Namespace, settings: Settings) -> int:
     except InvalidNumber as exc:
         print(f"smsgw numbers: {exc.message}", file=sys.stderr)
         return 2
-    except UnknownOwner as exc:
+    except UnknownAccount as exc:
         print(f"smsgw numbers: no account {exc.args[0]!r} (create a key for it first)",
               file=sys.stderr)
         return 1

@@ -119,18 +119,6 @@ def recipients(to: str | None, default_cc: str) -> tuple[str, ...]:
     return tuple(seen)
 
 
-def validate(
-    channel: str | None,
-    to: str | None,
-    content: str | None,
-    cmid: str | None,
-    rules: Rules,
-    allowed_channels: Collection[str] | None,
-) -> Valid:
-    """Check one message; raises :class:`Invalid` with a client-facing reason."""
-    return Validator(rules, allowed_channels).check(channel, to, content, cmid)
-
-
 class Validator:
     """:func:`validate` for the messages of one request.
 

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
+from gateway.errors import InvalidField, UnknownAccount
 from worker.netguard import is_public, literal_address
 from worker.store import WebhookStore
 from worker.webhooks import InvalidOption, checked_batch, chosen_events
@@ -30,17 +31,8 @@ _PREDEFINED = re.compile(r"/+(?:api|json/reply|xml/reply)/+([A-Za-z]+)", re.IGNO
 _DEAD_ID = re.compile(r"\d{1,20}-\d{1,20}")
 
 
-class InvalidWebhook(ValueError):
+class InvalidWebhook(InvalidField):
     """A webhook setting that cannot be stored; ``field`` names the culprit."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
-
-
-class UnknownAccount(LookupError):
-    """No API key was ever created for the account."""
 
 
 @dataclass(frozen=True, slots=True)

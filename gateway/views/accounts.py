@@ -10,22 +10,20 @@ accounts it owns (others look unknown: 404); only an Admin changes a parent (403
 from __future__ import annotations
 
 from aiohttp import web
-from pydantic import BaseModel
 
 from gateway import wire
-from gateway.accounts import InvalidParent, NoAccount, set_parent
-from gateway.auth import Principal, iso
+from gateway.accounts import set_parent
+from gateway.auth import ADMIN_ROLES, Principal, iso
 from gateway.context import GATEWAY
 from gateway.dto import AccountInfo, AccountResponse, GetAccount, UpdateAccount
-from gateway.errors import BadRequest, NotFound
+from gateway.errors import BadRequest, UnknownAccount
 from gateway.respond import respond
-from gateway.views.admin import Handler, _manager
-from gateway.views.params import body_dto, query
+from gateway.views.admin import _manager
+from gateway.views.params import add_predefined, body_dto, query
 from gateway.views.webhooks import may_manage_account
 from worker.store import AccountRow
 
 ACCOUNT_PATH = "/admin/accounts/{account}"
-ADMIN_ONLY = frozenset({"Admin"})
 
 
 async def show(request: web.Request) -> web.Response:
@@ -33,22 +31,16 @@ async def show(request: web.Request) -> web.Response:
     principal, account, _ = await _account(request, GetAccount)
     row = await request.app[GATEWAY].store.account(account)
     if row is None or not may_manage_account(principal, account):
-        raise _unknown(account)
+        raise UnknownAccount(account)
     return respond(request, AccountResponse(account=to_dto(row)))
 
 
 async def update(request: web.Request) -> web.Response:
     """UpdateAccount: the parent is what the request says (none: no parent)."""
     principal, account, dto = await _account(request, UpdateAccount)
-    principal.require_any(ADMIN_ONLY)
+    principal.require_any(ADMIN_ROLES)
     parent = str(getattr(dto, "parentAccount", None) or "")
-    try:
-        row = await set_parent(request.app[GATEWAY].store, account, parent)
-    except InvalidParent as exc:
-        raise BadRequest(exc.message, code="Invalid",
-                         field_errors=[("Invalid", exc.field, exc.message)]) from None
-    except NoAccount:
-        raise _unknown(account) from None
+    row = await set_parent(request.app[GATEWAY].store, account, parent)
     return respond(request, AccountResponse(account=to_dto(row)))
 
 
@@ -57,11 +49,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get(ACCOUNT_PATH, show)
     router.add_put(ACCOUNT_PATH, update)
     router.add_post(ACCOUNT_PATH, update)
-    operations: tuple[tuple[type[BaseModel], Handler], ...] = (
-        (GetAccount, show), (UpdateAccount, update))
-    for prefix in ("/api/", "/json/reply/", "/xml/reply/"):
-        for model, handler in operations:
-            router.add_route("*", prefix + model.__name__, handler)
+    add_predefined(router, (GetAccount, show), (UpdateAccount, update))
 
 
 def to_dto(row: AccountRow) -> AccountInfo:
@@ -81,6 +69,3 @@ async def _account(request: web.Request, model: type[wire.Model]
                          field_errors=[("NotEmpty", "account", "'account' is required")])
     return principal, str(account), dto
 
-
-def _unknown(account: str) -> NotFound:
-    return NotFound(f"no account '{account}'")

@@ -20,16 +20,13 @@ and each DTO on the predefined routes /api/{Dto}, /json/reply/{Dto}, /xml/reply/
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from aiohttp import web
-from pydantic import BaseModel
 
 from gateway import wire
 from gateway.auth import (
     MANAGE_ROLES,
-    InvalidKey,
     KeyInfo,
     KeyRefused,
     KeySpec,
@@ -57,11 +54,10 @@ from gateway.dto import (
 from gateway.errors import BadRequest, Forbidden, NotFound
 from gateway.grants import Grant, exceeded_field, inherit
 from gateway.respond import respond
-from gateway.views.params import body_dto, query
+from gateway.views.params import Handler, add_predefined, body_dto, query
 from worker.store import KeyOp, now_ms
 
 ADMIN_PATH = "/admin/keys"
-Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
 def may_manage(principal: Principal, key: KeyInfo) -> bool:
@@ -85,18 +81,13 @@ async def create(request: web.Request) -> web.Response:
     """CreateApiKey: the new key is in the response, and nowhere else, ever."""
     principal = await _manager(request)
     dto = await body_dto(request, CreateApiKey)
-    try:
-        spec = _spec(dto)
-    except InvalidKey as exc:
-        raise _invalid(exc) from None
+    spec = _spec(dto)
     owner = "" if "Admin" in principal.roles else principal.account
     if owner:
         _partner_may_create(principal, spec)
         spec = _within_creator(principal, spec, channels_given=dto.channels is not None)
     try:
         secret, info = await issue_key(request.app[GATEWAY].store, spec, owner=owner)
-    except InvalidKey as exc:
-        raise _invalid(exc) from None
     except KeyRefused as exc:
         raise Forbidden(str(exc)) from None
     return respond(request, ApiKeyResponse(key=secret, apiKey=to_dto(info)))
@@ -148,14 +139,11 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_delete(ADMIN_PATH + "/{id}", delete)
     for action, handler in (("enable", enable), ("disable", disable), ("rotate", rotate)):
         router.add_post(f"{ADMIN_PATH}/{{id}}/{action}", handler)
-    operations: tuple[tuple[type[BaseModel], Handler], ...] = (
-        (GetApiKeys, list_keys), (CreateApiKey, create), (GetApiKey, show),
+    add_predefined(
+        router, (GetApiKeys, list_keys), (CreateApiKey, create), (GetApiKey, show),
         (EnableApiKey, enable), (DisableApiKey, disable), (RotateApiKey, rotate),
         (DeleteApiKey, delete),
     )
-    for prefix in ("/api/", "/json/reply/", "/xml/reply/"):
-        for model, handler in operations:
-            router.add_route("*", prefix + model.__name__, handler)
 
 
 def to_dto(key: KeyInfo) -> ApiKeyInfo:
@@ -236,11 +224,6 @@ def _spec(dto: CreateApiKey) -> KeySpec:
         expires_at_ms=parse_expiry(dto.expiresAt or "", now_ms()),
         parent_account=dto.parentAccount or "",
     )
-
-
-def _invalid(exc: InvalidKey) -> BadRequest:
-    return BadRequest(exc.message, code="Invalid", field_errors=[("Invalid", exc.field,
-                                                                   exc.message)])
 
 
 def _not_found(key_id: str) -> NotFound:

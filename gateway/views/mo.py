@@ -17,7 +17,7 @@ from gateway.context import GATEWAY
 from gateway.dto import GetSMPPMoMessages, SMPPMoMessage, SMPPMoResponse
 from gateway.errors import Forbidden, NotFound
 from gateway.respond import respond
-from gateway.views.params import body_dto, list_limit, query
+from gateway.views.params import add_predefined, body_dto, list_limit, query
 from worker.store import WebhookStore
 
 MO_PATH = "/communication/message/smpp/mo"
@@ -56,8 +56,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     """The MO listing on its REST path (with format suffixes) and the predefined routes."""
     for suffix in ("", ".json", ".xml"):
         router.add_get(MO_PATH + suffix, list_mo)
-    for prefix in ("/api/", "/json/reply/", "/xml/reply/"):
-        router.add_route("*", prefix + GetSMPPMoMessages.__name__, list_mo)
+    add_predefined(router, (GetSMPPMoMessages, list_mo))
 
 
 def to_dto(row: dict[str, str]) -> SMPPMoMessage:

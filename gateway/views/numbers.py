@@ -12,10 +12,9 @@ its MO messages, across tenants, so only an Admin assigns numbers (a Partner or 
 from __future__ import annotations
 
 from aiohttp import web
-from pydantic import BaseModel
 
 from gateway import wire
-from gateway.auth import authenticate
+from gateway.auth import ADMIN_ROLES, authenticate
 from gateway.context import GATEWAY
 from gateway.dto import (
     AssignChannelNumber,
@@ -26,14 +25,12 @@ from gateway.dto import (
     GetChannelNumbers,
     UnassignChannelNumber,
 )
-from gateway.errors import BadRequest, NotFound
-from gateway.numbers import InvalidNumber, UnknownOwner, assign, check_channel, check_number
+from gateway.errors import NotFound
+from gateway.numbers import InvalidNumber, assign, check_channel, check_number
 from gateway.respond import respond
-from gateway.views.admin import Handler
-from gateway.views.params import body_dto, query
+from gateway.views.params import add_predefined, body_dto, query
 
 NUMBERS_PATH = "/admin/channels/{channel}/numbers"
-ADMIN_ONLY = frozenset({"Admin"})
 
 
 async def list_numbers(request: web.Request) -> web.Response:
@@ -58,11 +55,8 @@ async def put(request: web.Request) -> web.Response:
     channel, number, dto = await _target(request, AssignChannelNumber)
     account = str(getattr(dto, "account", None) or "")
     if not account:
-        raise _invalid(InvalidNumber("account", "'account' is required"))
-    try:
-        await assign(request.app[GATEWAY].store, channel, number, account)
-    except UnknownOwner:
-        raise NotFound(f"no account '{account}'") from None
+        raise InvalidNumber("account", "'account' is required")
+    await assign(request.app[GATEWAY].store, channel, number, account)
     return _answer(request, channel, number, account)
 
 
@@ -85,40 +79,29 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_put(one, put)
     router.add_post(one, put)
     router.add_delete(one, delete)
-    operations: tuple[tuple[type[BaseModel], Handler], ...] = (
-        (GetChannelNumbers, list_numbers), (GetChannelNumber, show),
+    add_predefined(
+        router, (GetChannelNumbers, list_numbers), (GetChannelNumber, show),
         (AssignChannelNumber, put), (UnassignChannelNumber, delete),
     )
-    for prefix in ("/api/", "/json/reply/", "/xml/reply/"):
-        for model, handler in operations:
-            router.add_route("*", prefix + model.__name__, handler)
 
 
 async def _target(request: web.Request, model: type[wire.Model], *, with_number: bool = True
                   ) -> tuple[str, str, wire.Model]:
     """The Admin caller's channel and number (checked), and the request's DTO."""
     principal = await authenticate(request.app[GATEWAY].store, request.headers)
-    principal.require_any(ADMIN_ONLY)
+    principal.require_any(ADMIN_ROLES)
     dto = await body_dto(request, model)
     channel = (request.match_info.get("channel") or query(request, "channel")
                or getattr(dto, "channel", None) or "")
     number = (request.match_info.get("number") or query(request, "number")
               or getattr(dto, "number", None) or "")
-    try:
-        channel = check_channel(channel, request.app[GATEWAY].settings.channels)
-        return channel, check_number(number) if with_number else "", dto
-    except InvalidNumber as exc:
-        raise _invalid(exc) from None
+    channel = check_channel(channel, request.app[GATEWAY].settings.channels)
+    return channel, check_number(number) if with_number else "", dto
 
 
 def _answer(request: web.Request, channel: str, number: str, account: str) -> web.Response:
     return respond(request, ChannelNumberResponse(
         assignment=ChannelNumber(channel=channel, number=number, account=account)))
-
-
-def _invalid(exc: InvalidNumber) -> BadRequest:
-    return BadRequest(exc.message, code="Invalid", field_errors=[("Invalid", exc.field,
-                                                                   exc.message)])
 
 
 def _unassigned(channel: str, number: str) -> NotFound:

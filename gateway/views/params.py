@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
+from pydantic import BaseModel
 
 from gateway import wire
 from gateway.errors import BadRequest
+from gateway.operations import PREDEFINED
 from gateway.respond import request_format
 
 MAX_LIMIT = 1000
@@ -35,3 +39,15 @@ def list_limit(value: object) -> int:
         msg = f"'limit' must be between 1 and {MAX_LIMIT}"
         raise BadRequest(msg, field_errors=[("Invalid", "limit", msg)])
     return limit
+
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def add_predefined(router: web.UrlDispatcher,
+                   *operations: tuple[type[BaseModel], Handler]) -> None:
+    """Each operation on ServiceStack's predefined routes (/api/, /json/reply/, /xml/reply/
+    and the request DTO's name), for any verb, as ServiceStack serves every request DTO."""
+    for prefix in PREDEFINED:
+        for model, handler in operations:
+            router.add_route("*", prefix + model.__name__, handler)

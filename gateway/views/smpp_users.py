@@ -18,14 +18,12 @@ and each DTO on the predefined routes /api/{Dto}, /json/reply/{Dto}, /xml/reply/
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from aiohttp import web
-from pydantic import BaseModel
 
 from gateway import wire
-from gateway.auth import MANAGE_ROLES, InvalidKey, Principal, authenticate, parse_expiry
+from gateway.auth import MANAGE_ROLES, Principal, authenticate, parse_expiry
 from gateway.context import GATEWAY
 from gateway.dto import (
     CreateSmppUser,
@@ -51,12 +49,11 @@ from gateway.smpp_server.users import (
     user_of,
 )
 from gateway.views.admin import creator_grant
-from gateway.views.params import body_dto, query
+from gateway.views.params import Handler, add_predefined, body_dto, query
 from worker.store import now_ms
 from worker.store.smpp_server import SmppServerStore
 
 PATH = "/admin/smpp-users"
-Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
 def may_manage(principal: Principal, user: SmppUser) -> bool:
@@ -80,16 +77,10 @@ async def create(request: web.Request) -> web.Response:
     """CreateSmppUser: the password is in the response, and nowhere else, ever."""
     principal = await _manager(request)
     dto = await body_dto(request, CreateSmppUser)
-    try:
-        spec = _spec(dto)
-    except InvalidKey as exc:
-        raise _invalid(exc) from None
+    spec = _spec(dto)
     if "Admin" not in principal.roles:
         spec = _within_partner(principal, spec, channels_given=dto.channels is not None)
-    try:
-        password, user = await create_user(_store(request), spec)
-    except InvalidKey as exc:
-        raise _invalid(exc) from None
+    password, user = await create_user(_store(request), spec)
     return _respond(request, user, password)
 
 
@@ -134,13 +125,10 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get(PATH + "/{systemId}", show)
     for action, handler in (("enable", enable), ("disable", disable), ("rotate", rotate)):
         router.add_post(f"{PATH}/{{systemId}}/{action}", handler)
-    operations: tuple[tuple[type[BaseModel], Handler], ...] = (
-        (GetSmppUsers, list_users), (CreateSmppUser, create), (GetSmppUser, show),
+    add_predefined(
+        router, (GetSmppUsers, list_users), (CreateSmppUser, create), (GetSmppUser, show),
         (EnableSmppUser, enable), (DisableSmppUser, disable), (RotateSmppUser, rotate),
     )
-    for prefix in ("/api/", "/json/reply/", "/xml/reply/"):
-        for model, handler in operations:
-            router.add_route("*", prefix + model.__name__, handler)
 
 
 def to_dto(user: SmppUser) -> SmppUserInfo:
@@ -232,11 +220,6 @@ def _refuse_beyond(principal: Principal, grant: Grant, action: str) -> None:
         msg = (f"a Partner may not {action} an SMPP user with more rights than its own: "
                f"'{field}' goes beyond this API key's")
         raise Forbidden(msg, field_errors=[("Forbidden", field, msg)])
-
-
-def _invalid(exc: InvalidKey) -> BadRequest:
-    return BadRequest(exc.message, code="Invalid", field_errors=[("Invalid", exc.field,
-                                                                   exc.message)])
 
 
 def _not_found(system_id: str) -> NotFound:

@@ -16,14 +16,13 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.auth import authenticate
+from gateway.auth import ADMIN_ROLES, authenticate
 from gateway.context import GATEWAY
 from gateway.status_html import CSP, PAGE
 from worker.store import ROUTE_STAT, Overview, route_stat
 
 MINUTES = 15  # the chart's span
 FAILURES = 20
-ADMIN = frozenset({"Admin"})
 BAD_ENDINGS = ("failed", "undelivered", "expired", "rejected")
 ENDINGS = ("delivered", *BAD_ENDINGS)
 SERIES = ("accepted", "submitted", "delivered", "queued", *BAD_ENDINGS)  # queued: a retry
@@ -42,7 +41,7 @@ async def data(request: web.Request) -> web.Response:
     """The page's data, for Admin keys."""
     gw = request.app[GATEWAY]
     principal = await authenticate(gw.store, request.headers)
-    principal.require_any(ADMIN)
+    principal.require_any(ADMIN_ROLES)
     overview = await gw.store.overview(sorted(gw.settings.channels), MINUTES, FAILURES)
     return web.json_response(status_document(overview), headers={"Cache-Control": "no-store"})
 

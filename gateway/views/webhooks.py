@@ -23,7 +23,6 @@ from collections.abc import Awaitable
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from pydantic import BaseModel
 
 from gateway import wire
 from gateway.auth import Principal, iso
@@ -43,15 +42,14 @@ from gateway.dto import (
     SetAccountCallback,
     SetInboundUrl,
 )
-from gateway.errors import BadRequest, Forbidden, NotFound
+from gateway.errors import BadRequest, Forbidden, UnknownAccount
 from gateway.operations import ADMIN_OPERATIONS
 from gateway.respond import respond
-from gateway.views.admin import Handler, _manager
-from gateway.views.params import body_dto, list_limit, query
+from gateway.views.admin import _manager
+from gateway.views.params import add_predefined, body_dto, list_limit, query
 from gateway.webhook_config import (
     Change,
     InvalidWebhook,
-    UnknownAccount,
     check_choices,
     check_dead_ids,
     check_url,
@@ -81,11 +79,8 @@ async def put_callback(request: web.Request) -> web.Response:
     """SetAccountCallback: every status change of the account's messages goes to ``url``."""
     account, dto = await _account_dto(request, SetAccountCallback)
     url = _checked_url(request, getattr(dto, "url", None))
-    try:
-        choices = check_choices(getattr(dto, "events", None), getattr(dto, "maxBatch", None),
-                                getattr(dto, "maxBatchDelayMs", None))
-    except InvalidWebhook as exc:
-        raise _invalid(exc) from None
+    choices = check_choices(getattr(dto, "events", None), getattr(dto, "maxBatch", None),
+                            getattr(dto, "maxBatchDelayMs", None))
     change = await _apply(account, set_callback(_store(request), account, url, choices=choices,
                                        rotate_secret=bool(getattr(dto, "rotateSecret", False))))
     return await _settings_response(request, account, change)
@@ -126,7 +121,7 @@ async def dead_letters(request: web.Request) -> web.Response:
     limit = list_limit(query(request, "limit") or getattr(dto, "limit", None))
     store = _store(request)
     if account and not may_manage_account(principal, account):
-        raise _unknown(account)
+        raise UnknownAccount(account)
     accounts = [account] if account else [
         a for a in await store.hooked_accounts() if may_manage_account(principal, a)]
     rows = [d for a in accounts for d in await store.dead_letters(a, limit)]
@@ -137,10 +132,7 @@ async def dead_letters(request: web.Request) -> web.Response:
 async def replay(request: web.Request) -> web.Response:
     """ReplayDeadWebhooks: queued again as new events (their max age counts from now)."""
     account, dto = await _account_dto(request, ReplayDeadWebhooks)
-    try:
-        ids = check_dead_ids(getattr(dto, "ids", None) or [])
-    except InvalidWebhook as exc:
-        raise _invalid(exc) from None
+    ids = check_dead_ids(getattr(dto, "ids", None) or [])
     count = await _store(request).replay(account, ids)
     return respond(request, ReplayDeadWebhooksResponse(replayed=count))
 
@@ -156,15 +148,12 @@ def add_routes(router: web.UrlDispatcher) -> None:
     for suffix in ("", ".json", ".xml"):
         router.add_get(DEAD_PATH + suffix, dead_letters)
     router.add_post(DEAD_PATH + "/replay", replay)
-    operations: tuple[tuple[type[BaseModel], Handler], ...] = (
-        (GetAccountWebhooks, show), (SetAccountCallback, put_callback),
+    add_predefined(
+        router, (GetAccountWebhooks, show), (SetAccountCallback, put_callback),
         (DeleteAccountCallback, delete_callback), (SetInboundUrl, put_inbound),
         (DeleteInboundUrl, delete_inbound), (GetDeadWebhooks, dead_letters),
         (ReplayDeadWebhooks, replay),
     )
-    for prefix in ("/api/", "/json/reply/", "/xml/reply/"):
-        for model, handler in operations:
-            router.add_route("*", prefix + model.__name__, handler)
 
 
 def to_dead_dto(dead: DeadLetter) -> DeadWebhook:
@@ -220,7 +209,7 @@ async def _caller_account_dto(
         raise BadRequest("'account' is required",
                          field_errors=[("NotEmpty", "account", "'account' is required")])
     if not may_manage_account(principal, account):
-        raise _unknown(account)
+        raise UnknownAccount(account)
     return principal, account, dto
 
 
@@ -234,32 +223,21 @@ def _channel(request: web.Request, dto: wire.Model) -> str:
 
 def _checked_url(request: web.Request, url: str | None) -> str:
     hooks = request.app[GATEWAY].settings.webhooks
-    try:
-        if not url:
-            raise InvalidWebhook("url", "'url' is required")
-        return check_url(url, own_origins=own_origins(request), admin_operations=ADMIN_OPERATIONS,
-                         allow_private_networks=hooks.allow_private_networks)
-    except InvalidWebhook as exc:
-        raise _invalid(exc) from None
-
-
-def _invalid(exc: InvalidWebhook) -> BadRequest:
-    return BadRequest(exc.message, code="Invalid",
-                      field_errors=[("Invalid", exc.field, exc.message)])
+    if not url:
+        raise InvalidWebhook("url", "'url' is required")
+    return check_url(url, own_origins=own_origins(request), admin_operations=ADMIN_OPERATIONS,
+                     allow_private_networks=hooks.allow_private_networks)
 
 
 async def _apply(account: str, change: Awaitable[Change]) -> str:
     """The new secret ('' if unchanged); an account without keys is unknown."""
-    try:
-        return (await change).secret
-    except UnknownAccount:
-        raise _unknown(account) from None
+    return (await change).secret
 
 
 async def _settings_response(request: web.Request, account: str, secret: str) -> web.Response:
     targets = await _store(request).targets(account)
     if targets is None:
-        raise _unknown(account)
+        raise UnknownAccount(account)
     return respond(request, AccountWebhooksResponse(secret=secret or None,
                                                     webhooks=to_settings_dto(targets)))
 
@@ -278,6 +256,3 @@ def _id_order(dead_id: str) -> tuple[int, int]:
 def _iso(ms: str | None) -> str | None:
     return iso(int(ms)) if ms and ms.isdigit() else None
 
-
-def _unknown(account: str) -> NotFound:
-    return NotFound(f"no account '{account}'")
