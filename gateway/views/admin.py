@@ -20,8 +20,6 @@ and each DTO on the predefined routes /api/{Dto}, /json/reply/{Dto}, /xml/reply/
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from aiohttp import web
 
 from gateway import wire
@@ -52,8 +50,8 @@ from gateway.dto import (
     RotateApiKey,
 )
 from gateway.errors import BadRequest, Forbidden, NotFound
-from gateway.grants import Grant, exceeded_field, inherit
 from gateway.respond import respond
+from gateway.views.granting import may_grant, within_creator
 from gateway.views.params import Handler, add_predefined, body_dto, query
 from worker.store import KeyOp, now_ms
 
@@ -85,7 +83,8 @@ async def create(request: web.Request) -> web.Response:
     owner = "" if "Admin" in principal.roles else principal.account
     if owner:
         _partner_may_create(principal, spec)
-        spec = _within_creator(principal, spec, channels_given=dto.channels is not None)
+        spec = within_creator(principal, spec, channels_given=dto.channels is not None,
+                              noun="a key")
     try:
         secret, info = await issue_key(request.app[GATEWAY].store, spec, owner=owner)
     except KeyRefused as exc:
@@ -102,7 +101,7 @@ async def show(request: web.Request) -> web.Response:
 async def rotate(request: web.Request) -> web.Response:
     """RotateApiKey: a new secret, in the response once; the old one stops working."""
     principal, key = await _managed(request, RotateApiKey)
-    _may_grant(principal, key)
+    may_grant(principal, key, "a key")
     secret = await rotate_key(request.app[GATEWAY].store, key.key_id)
     if secret is None:  # deleted meanwhile
         raise _not_found(key.key_id)
@@ -114,7 +113,7 @@ def _change(op: KeyOp, model: type[wire.Model]) -> Handler:
     async def handler(request: web.Request) -> web.Response:
         principal, key = await _managed(request, model)
         if op == "enable":
-            _may_grant(principal, key)
+            may_grant(principal, key, "a key")
         store = request.app[GATEWAY].store
         if not await store.change_api_key(key.key_id, op):
             raise _not_found(key.key_id)
@@ -176,42 +175,6 @@ def _partner_may_create(principal: Principal, spec: KeySpec) -> None:
         raise Forbidden("a Partner may create only Client keys")
     if spec.parent_account not in ("", principal.account):
         raise Forbidden(f"a Partner's keys belong to accounts of '{principal.account}'")
-
-
-def creator_grant(principal: Principal) -> Grant:
-    """What the caller's own key may do."""
-    lim = principal.limits
-    return Grant(channels=principal.channels, rate=lim.rate, burst=lim.burst,
-                 daily_quota=lim.daily_quota, expires_at_ms=principal.expires_at_ms)
-
-
-def key_grant(key: KeyInfo | KeySpec) -> Grant:
-    """What a stored or requested key may do."""
-    return Grant(channels=key.channels, rate=key.rate, burst=key.burst,
-                 daily_quota=key.daily_quota, expires_at_ms=key.expires_at_ms)
-
-
-def _within_creator(principal: Principal, spec: KeySpec, *, channels_given: bool) -> KeySpec:
-    """A Partner's new key with its unset limits taken from the Partner's, or Forbidden."""
-    grant = inherit(creator_grant(principal), key_grant(spec), channels_given=channels_given)
-    spec = replace(spec, channels=grant.channels, rate=grant.rate, burst=grant.burst,
-                   daily_quota=grant.daily_quota, expires_at_ms=grant.expires_at_ms)
-    _refuse_beyond(principal, grant, "create")
-    return spec
-
-
-def _may_grant(principal: Principal, key: KeyInfo) -> None:
-    """A Partner may not put back to work (rotate, enable) a key beyond its own."""
-    if "Admin" not in principal.roles:
-        _refuse_beyond(principal, key_grant(key), "rotate or enable")
-
-
-def _refuse_beyond(principal: Principal, grant: Grant, action: str) -> None:
-    field = exceeded_field(creator_grant(principal), grant)
-    if field is not None:
-        msg = (f"a Partner may not {action} a key with more rights than its own: '{field}' "
-               "goes beyond this API key's")
-        raise Forbidden(msg, field_errors=[("Forbidden", field, msg)])
 
 
 def _spec(dto: CreateApiKey) -> KeySpec:

@@ -18,8 +18,6 @@ and each DTO on the predefined routes /api/{Dto}, /json/reply/{Dto}, /xml/reply/
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from aiohttp import web
 
 from gateway import wire
@@ -37,7 +35,6 @@ from gateway.dto import (
     SmppUsersResponse,
 )
 from gateway.errors import BadRequest, Forbidden, NotFound
-from gateway.grants import Grant, exceeded_field, inherit
 from gateway.respond import respond
 from gateway.smpp_server.users import (
     DEFAULT_MAX_BINDS,
@@ -48,7 +45,7 @@ from gateway.smpp_server.users import (
     rotate_password,
     user_of,
 )
-from gateway.views.admin import creator_grant
+from gateway.views.granting import may_grant, within_creator
 from gateway.views.params import Handler, add_predefined, body_dto, query
 from worker.store import now_ms
 from worker.store.smpp_server import SmppServerStore
@@ -93,7 +90,7 @@ async def show(request: web.Request) -> web.Response:
 async def rotate(request: web.Request) -> web.Response:
     """RotateSmppUser: a new password, in the response once; the old one stops working."""
     principal, user = await _managed(request, RotateSmppUser)
-    _may_grant(principal, user)
+    may_grant(principal, user, "an SMPP user")
     password = await rotate_password(_store(request), user.system_id)
     if password is None:  # gone meanwhile
         raise _not_found(user.system_id)
@@ -104,7 +101,7 @@ def _change(op: str, model: type[wire.Model]) -> Handler:
     async def handler(request: web.Request) -> web.Response:
         principal, user = await _managed(request, model)
         if op == "enable":
-            _may_grant(principal, user)
+            may_grant(principal, user, "an SMPP user")
         if not await _store(request).change_user(user.system_id, op):
             raise _not_found(user.system_id)
         return _respond(request, await _fresh(request, user))
@@ -188,11 +185,6 @@ def _spec(dto: CreateSmppUser) -> SmppUserSpec:
     )
 
 
-def _user_grant(user: SmppUser | SmppUserSpec) -> Grant:
-    return Grant(channels=user.channels, rate=user.rate, burst=user.burst,
-                 daily_quota=user.daily_quota, expires_at_ms=user.expires_at_ms)
-
-
 def _within_partner(principal: Principal, spec: SmppUserSpec, *,
                     channels_given: bool) -> SmppUserSpec:
     """A Partner's new user: a Client of an account it owns, its unset limits the Partner's
@@ -202,24 +194,7 @@ def _within_partner(principal: Principal, spec: SmppUserSpec, *,
     if spec.account not in principal.children:
         raise Forbidden(f"a Partner's SMPP users belong to accounts of '{principal.account}' "
                         "(create an API key for a new account first)")
-    grant = inherit(creator_grant(principal), _user_grant(spec), channels_given=channels_given)
-    _refuse_beyond(principal, grant, "create")
-    return replace(spec, channels=grant.channels, rate=grant.rate, burst=grant.burst,
-                   daily_quota=grant.daily_quota, expires_at_ms=grant.expires_at_ms)
-
-
-def _may_grant(principal: Principal, user: SmppUser) -> None:
-    """A Partner may not put back to work (rotate, enable) a user beyond its own key."""
-    if "Admin" not in principal.roles:
-        _refuse_beyond(principal, _user_grant(user), "rotate or enable")
-
-
-def _refuse_beyond(principal: Principal, grant: Grant, action: str) -> None:
-    field = exceeded_field(creator_grant(principal), grant)
-    if field is not None:
-        msg = (f"a Partner may not {action} an SMPP user with more rights than its own: "
-               f"'{field}' goes beyond this API key's")
-        raise Forbidden(msg, field_errors=[("Forbidden", field, msg)])
+    return within_creator(principal, spec, channels_given=channels_given, noun="an SMPP user")
 
 
 def _not_found(system_id: str) -> NotFound:
