@@ -3,11 +3,14 @@ the wire, free once every part is answered (the receipt needs the SMSC ids, not 
 
 from __future__ import annotations
 
+import pytest
 from redis.asyncio import Redis
 
 from worker.ids import new_id
 from worker.lifecycle import Status
 from worker.store import NewMessage, Outcome, ReceiptEvent, Store
+
+pytestmark = pytest.mark.integration
 
 TO = "27820000001"
 HOLD_MS = 49 * 3600 * 1000

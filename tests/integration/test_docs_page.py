@@ -3,6 +3,7 @@ Chromium, with no request leaving 127.0.0.1; and the document's examples and sec
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import aiohttp
@@ -38,13 +39,14 @@ async def test_the_docs_page_shows_the_send_schema_with_nothing_leaving_loopback
     await browser.call("Page.enable")
     await browser.call("Network.enable")
     await browser.call("Page.navigate", url=gateway.base + "/docs")
-    # Record every request the page makes, until the send operation is on screen.
-    while True:
-        msg = await browser._ws.receive_json()
-        if msg.get("method") == "Network.requestWillBeSent":
-            requested.append(msg["params"]["request"]["url"])
-        if msg.get("method") == "Page.loadEventFired":
-            break
+    # Record every request the page makes, until the page has loaded.
+    async with asyncio.timeout(60):
+        while True:
+            msg = await browser._ws.receive_json()
+            if msg.get("method") == "Network.requestWillBeSent":
+                requested.append(msg["params"]["request"]["url"])
+            if msg.get("method") == "Page.loadEventFired":
+                break
     await _until(browser, f"""[...document.querySelectorAll('.opblock-post')].some(
         (e) => e.querySelector('.opblock-summary-path')?.dataset.path === '{SEND}')""")
     await browser.call("Runtime.evaluate", expression=f"""[...document.querySelectorAll(

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from tests.integration.support import ACCOUNTS, numbers
+from tests.integration.support import ACCOUNTS, numbers, wait_final
 from worker.config import Settings, settings_from_dict
 from worker.dispatch import Dispatcher, DispatchSettings
 from worker.encoding import analyse
@@ -23,7 +23,7 @@ from worker.jobs import job_payload
 from worker.simulator.config import SimulatorConfig
 from worker.simulator.server import Simulator
 from worker.smpp import pdu
-from worker.store import EVENTS, NewMessage, Store, now_ms, parse_events
+from worker.store import NewMessage, Store, now_ms
 
 pytestmark = pytest.mark.integration
 
@@ -82,20 +82,8 @@ async def accept_routed(store: Store, tos: Sequence[str], route: str, chain: str
 
 async def wait_status(redis_url: str, ids: Sequence[str], wanted: set[str]) -> None:
     """Until every message is in one of ``wanted`` (on the store's events, no polling)."""
-    redis = Redis.from_url(redis_url)
-    try:
-        async with asyncio.timeout(WAIT), redis.pubsub() as pubsub:
-            await pubsub.subscribe(EVENTS)
-            while (await pubsub.get_message(timeout=5) or {}).get("type") != "subscribe":
-                pass
-            waiting = {r.api_id for r in await Store(redis, 3600).get(ids)
-                       if r is not None and r.status not in wanted}
-            while waiting:
-                msg = await pubsub.get_message(timeout=5)
-                if msg is not None and msg["type"] == "message":
-                    waiting -= {i for i, s in parse_events(msg["data"]) if s in wanted}
-    finally:
-        await redis.aclose()
+    async with asyncio.timeout(WAIT):
+        await wait_final(redis_url, ids, wanted)
 
 
 async def test_a_status_the_route_lists_moves_the_message_to_the_next_channel(

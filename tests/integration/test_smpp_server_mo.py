@@ -53,10 +53,12 @@ async def test_an_mo_message_queued_before_the_bind_reaches_the_receiver_as_a_de
 async def test_mo_messages_of_accounts_without_smpp_users_are_not_queued_for_smpp(
     redis: Redis,
 ) -> None:
-    await add_user(redis)
-    await redis.hset(numbers_key("sim"), "27830000002", "other")
+    await add_user(redis)  # of account acme
+    await redis.hset(numbers_key("sim"), mapping={"27830000002": "other", "27830000001": "acme"})
     await mo(redis, "mo3", "hi", to="27830000002")
+    await mo(redis, "mo4", "hi", to="27830000001")
     assert await redis.exists(receipts_key("other")) == 0
+    assert await redis.xlen(receipts_key("acme")) == 1  # where the one of acme went
 
 
 async def test_an_account_wants_mo_over_smpp_while_it_has_an_smpp_user(redis: Redis) -> None:

@@ -3,7 +3,7 @@ TLVs) and alert_notification (which SMPP 3.4 leaves unanswered). Issue 11, item 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import pytest
@@ -99,8 +99,9 @@ async def test_an_mo_message_in_a_data_sm_reaches_the_handler_with_its_payload()
 
 
 async def test_a_malformed_data_sm_is_answered_with_an_error_and_the_bind_stays_up() -> None:
+    reached, handler = _recorder()
     async with ScriptedSmsc() as smsc:
-        session = await Session.open(_params(smsc.port), _never_called, "t")
+        session = await Session.open(_params(smsc.port), handler, "t")
         try:
             conn = await smsc.bound_connection()
             resp = await conn.request(pdu.DATA_SM, b"CMT\x00\x01")
@@ -109,18 +110,28 @@ async def test_a_malformed_data_sm_is_answered_with_an_error_and_the_bind_stays_
             session.abort()
     assert (resp.command_id, resp.status) == (pdu.DATA_SM_RESP, pdu.ESME_RSYSERR)
     assert alive.command_id == pdu.ENQUIRE_LINK_RESP
+    assert reached == []  # the malformed PDU never reached the handler
 
 
-async def _never_called(_: ShortMessage) -> int:
-    raise AssertionError("a malformed PDU reached the handler")
+def _recorder() -> tuple[list[ShortMessage], Callable[[ShortMessage], Awaitable[int]]]:
+    """A deliver handler that keeps what reaches it (one that raised would be answered with an
+    error by the session, which is what a malformed PDU gets too: it could not tell)."""
+    reached: list[ShortMessage] = []
+
+    async def handler(sm: ShortMessage) -> int:
+        reached.append(sm)
+        return pdu.ESME_ROK
+
+    return reached, handler
 
 
 async def test_an_alert_notification_is_ignored_quietly() -> None:
+    reached, handler = _recorder()
     alert = (b"\x01\x01" + pdu.encode_c_string("27820000001")  # source_addr_ton/npi/addr
              + b"\x05\x00" + pdu.encode_c_string("smsgw")  # esme_addr_ton/npi/addr
              + pdu.encode_tlv(0x0422, b"\x00"))  # ms_availability_status: available
     async with ScriptedSmsc() as smsc:
-        session = await Session.open(_params(smsc.port), _never_called, "t")
+        session = await Session.open(_params(smsc.port), handler, "t")
         try:
             conn = await smsc.bound_connection()
             conn.send(pdu.ALERT_NOTIFICATION, 0, 4242, alert)
@@ -132,3 +143,4 @@ async def test_an_alert_notification_is_ignored_quietly() -> None:
             session.abort()
     assert alive.command_id == pdu.ENQUIRE_LINK_RESP and bound
     assert [p.command_id for p in conn.received if p.seq == 4242] == []
+    assert reached == []

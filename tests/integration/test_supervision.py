@@ -23,6 +23,7 @@ from tests.integration.test_worker_behaviour import (
     transitions,
     worker,
 )
+from worker.bindcap import BindLeases
 from worker.config import Channel, settings_from_dict
 from worker.smpp import pdu
 from worker.smpp.pool import ChannelPool
@@ -134,25 +135,18 @@ async def test_a_worker_whose_heartbeat_is_not_written_submits_nothing_until_it_
     assert len(sim.submits) == 1
 
 
-class Slots:
-    """Bind slots of one worker alone; its first ``refusals`` takes meet an error reply."""
+class RefusingLeases(BindLeases):
+    """The real bind slots in Redis; the first ``refusals`` takes meet an error reply."""
 
-    ttl_seconds = 6.0
-
-    def __init__(self, refusals: int) -> None:
+    def __init__(self, redis: Redis, refusals: int) -> None:
+        super().__init__(Store(redis, 60), "test")
         self.refusals_left = refusals
 
     async def acquire(self, channel: str, kind: str, slots: int) -> int | None:
         if self.refusals_left:
             self.refusals_left -= 1
             raise redis.exceptions.ResponseError(OOM)
-        return 0
-
-    async def renew(self, channel: str, kind: str, slot: int) -> bool:
-        return True
-
-    async def release(self, channel: str, kind: str, slot: int) -> None:
-        pass
+        return await super().acquire(channel, kind, slots)
 
 
 async def no_deliveries(sm: pdu.ShortMessage) -> int:
@@ -168,8 +162,10 @@ def one_bind(port: int) -> Channel:
         {}, source="test").channels[CHANNEL]
 
 
-async def test_a_bind_whose_supervisor_met_an_unexpected_error_binds_again() -> None:
-    leases = Slots(refusals=1)
+async def test_a_bind_whose_supervisor_met_an_unexpected_error_binds_again(
+    redis: Redis,
+) -> None:
+    leases = RefusingLeases(redis, refusals=1)
     async with simulator() as sim, asyncio.timeout(WAIT):
         pool = ChannelPool(one_bind(sim.port), no_deliveries, "test", leases)
         pool.start()
@@ -181,7 +177,7 @@ async def test_a_bind_whose_supervisor_met_an_unexpected_error_binds_again() -> 
 
 
 async def test_a_session_whose_timer_crashed_is_dropped_and_bound_again(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, redis: Redis,
 ) -> None:
     # Without its response timer a session would hold requests that are never answered for
     # ever; it cannot go on, so it is dropped and the pool binds afresh.
@@ -195,7 +191,8 @@ async def test_a_session_whose_timer_crashed_is_dropped_and_bound_again(
         expire(self, now)
 
     async with simulator() as sim, asyncio.timeout(WAIT):
-        pool = ChannelPool(one_bind(sim.port), no_deliveries, "test", Slots(refusals=0))
+        pool = ChannelPool(one_bind(sim.port), no_deliveries, "test",
+                           RefusingLeases(redis, refusals=0))
         pool.start()
         try:
             assert await pool.wait_ready(WAIT)

@@ -17,14 +17,24 @@ async def run(redis: Redis, name: str, keys: Sequence[Any] = (), args: Sequence[
     return await scripts.register(redis, name)(keys=list(keys), args=list(args))
 
 
+END = "-- end of the block --"  # published last by published(): nothing a script sends
+
+
 @asynccontextmanager
 async def published(redis: Redis, channel: str) -> AsyncIterator[list[str]]:
     """What is published on ``channel`` inside the block (collected as it leaves)."""
     heard: list[str] = []
-    async with redis.pubsub() as pubsub:
+    async with redis.pubsub() as pubsub, asyncio.timeout(10):
         await pubsub.subscribe(channel)
-        await pubsub.get_message(timeout=1)  # the subscription's confirmation
+        while (await pubsub.get_message(timeout=5) or {}).get("type") != "subscribe":
+            pass
         yield heard
-        async with asyncio.timeout(5):
-            while msg := await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2):
-                heard.append(msg["data"].decode())
+        # Redis keeps a channel's order: once this marker arrives, everything before it has.
+        await redis.publish(channel, END)
+        while True:
+            msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5)
+            if msg is None:
+                continue
+            if (data := msg["data"].decode()) == END:
+                return
+            heard.append(data)

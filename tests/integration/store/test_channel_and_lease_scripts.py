@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from redis.asyncio import Redis
 
 from tests.integration.store.scripting import run
 from worker.store import bind_key, msg_key, now_ms, ref_key, tps_key
+
+pytestmark = pytest.mark.integration
 
 
 async def test_take_tokens_grants_at_most_the_burst_and_says_when_the_next_comes(

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from redis.asyncio import Redis
 
 from worker.store import scripts
+
+pytestmark = pytest.mark.integration
 
 
 async def test_every_script_compiles(redis: Redis) -> None:

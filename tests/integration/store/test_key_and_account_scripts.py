@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from redis.asyncio import Redis
 
 from tests.integration.store.scripting import run
@@ -16,6 +17,8 @@ from worker.store import (
     children_key,
     numbers_key,
 )
+
+pytestmark = pytest.mark.integration
 
 
 async def _create(redis: Redis, secret_hash: str, key_id: str, account: str,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from redis.asyncio import Redis
 
 from tests.integration.store.scripting import published, run
@@ -25,6 +26,8 @@ from worker.store import (
     stats_key,
     worker_key,
 )
+
+pytestmark = pytest.mark.integration
 
 CH = "sim"
 

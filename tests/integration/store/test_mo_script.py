@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from redis.asyncio import Redis
 
 from tests.integration.store.scripting import published, run
@@ -20,6 +21,8 @@ from worker.store import (
     webhook_shard,
     webhook_stream_key,
 )
+
+pytestmark = pytest.mark.integration
 
 
 def _part(mo_id: str, **over: Any) -> str:

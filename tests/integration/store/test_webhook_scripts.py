@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from redis.asyncio import Redis
 
 from tests.integration.store.scripting import published, run
@@ -20,6 +21,8 @@ from worker.store import (
     webhook_shard,
     webhook_stream_key,
 )
+
+pytestmark = pytest.mark.integration
 
 # Where the helpers below put their one event: the stream of message a1's shard.
 A1 = webhook_stream_key("acme", webhook_shard("a1"))
