@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -14,10 +14,14 @@ from typing import IO, Any
 from arq.worker import Worker
 from redis.asyncio import Redis
 
+from worker.cancel import cancel_and_wait
+from worker.config import Channel
+from worker.dispatch import Dispatcher, DispatchSettings
 from worker.encoding import analyse
 from worker.ids import new_id
 from worker.jobs import job_payload
 from worker.lifecycle import FINAL
+from worker.routing import RouteTable
 from worker.simulator.config import SimulatorConfig
 from worker.simulator.server import Simulator
 from worker.store import EVENTS, NewMessage, Store, now_ms, parse_events
@@ -141,3 +145,32 @@ async def stop_all(procs: Sequence[asyncio.subprocess.Process | None]) -> None:
                 await proc.wait()
                 stuck.append(proc.pid)
     assert not stuck, f"processes {stuck} did not exit within {STOP_SECONDS} s of SIGTERM"
+
+
+@asynccontextmanager
+async def running_dispatcher(
+    store: Store, channels: Mapping[str, Channel], settings: DispatchSettings, *,
+    routes: RouteTable | None = None, first_beat: bool = True, heartbeat: bool = True,
+    reaper: bool = True, bound_within: float | None = None,
+) -> AsyncIterator[Dispatcher]:
+    """A dispatcher wired as the arq worker wires it: binds started, its first heartbeat
+    written (a worker claims nothing before one; ``first_beat=False`` leaves it to the heartbeat
+    task), the heartbeat and reaper tasks running; with ``bound_within``, every channel bound
+    before it yields. On the way out the tasks stop, then the dispatcher drains."""
+    d = Dispatcher(store, channels, f"test-{new_id()}", settings, routes=routes)
+    d.start()
+    background: list[asyncio.Task[None]] = []
+    try:
+        if first_beat:
+            await d.beat()
+        if heartbeat:
+            background.append(asyncio.create_task(d.heartbeat_forever()))
+        if reaper:
+            background.append(asyncio.create_task(d.reap_forever()))
+        if bound_within is not None:
+            for pool in d.pools.values():
+                assert await pool.wait_ready(bound_within)
+        yield d
+    finally:
+        await cancel_and_wait(background)
+        await d.drain(2.0)

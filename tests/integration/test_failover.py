@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from tests.integration.support import ACCOUNTS, numbers, wait_final
+from tests.integration.support import ACCOUNTS, numbers, running_dispatcher, wait_final
 from worker.config import Settings, settings_from_dict
 from worker.dispatch import Dispatcher, DispatchSettings
 from worker.encoding import analyse
@@ -45,22 +45,13 @@ async def dispatcher(store: Store, settings: Settings,
                      grace: float = 1.0) -> AsyncIterator[Dispatcher]:
     fast = {n: replace(c, bind_refused_retry_seconds=0.05, response_timeout_seconds=1.0)
             for n, c in settings.channels.items()}
-    d = Dispatcher(store, fast, f"test-{new_id()}",
-                   DispatchSettings(wait_bind_seconds=0.05, reap_interval_seconds=0.05,
-                                    heartbeat_ms=200, failover_grace_seconds=grace,
-                                    failover_check_seconds=0.1),
-                   routes=settings.routes)
-    d.start()
-    await d.beat()
-    background = [asyncio.create_task(d.heartbeat_forever()),
-                  asyncio.create_task(d.reap_forever())]
-    try:
+    async with running_dispatcher(
+            store, fast,
+            DispatchSettings(wait_bind_seconds=0.05, reap_interval_seconds=0.05,
+                             heartbeat_ms=200, failover_grace_seconds=grace,
+                             failover_check_seconds=0.1),
+            routes=settings.routes) as d:
         yield d
-    finally:
-        for task in background:
-            task.cancel()
-        await asyncio.gather(*background, return_exceptions=True)
-        await d.drain(2.0)
 
 
 async def accept_routed(store: Store, tos: Sequence[str], route: str, chain: str,

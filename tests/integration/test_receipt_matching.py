@@ -15,11 +15,10 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from tests.integration.support import accept_messages, numbers
+from tests.integration.support import accept_messages, numbers, running_dispatcher
 from tests.smsc_double import Conn, ScriptedSmsc
 from worker.config import settings_from_dict
 from worker.dispatch import Dispatcher, DispatchSettings
-from worker.ids import new_id
 from worker.smpp import pdu
 from worker.store import Record, Store
 
@@ -38,15 +37,9 @@ async def dispatcher(store: Store, channels: Mapping[str, Mapping[str, Any]]
     settings = settings_from_dict(
         {"channels": {name: {**base, **body} for name, body in channels.items()}}, {},
         source="test")
-    disp = Dispatcher(store, settings.channels, f"test-{new_id()}", DispatchSettings())
-    disp.start()
-    try:
-        await disp.beat()  # as the worker's heartbeat does: a worker claims only after one
-        for pool in disp.pools.values():
-            assert await pool.wait_ready(WAIT)
+    async with running_dispatcher(store, settings.channels, DispatchSettings(),
+                                  heartbeat=False, reaper=False, bound_within=WAIT) as disp:
         yield disp
-    finally:
-        await disp.drain(2.0)
 
 
 def receipt(receipt_id: str, smsc_id: str) -> pdu.ShortMessage:

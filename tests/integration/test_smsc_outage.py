@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from tests.integration.support import accept_messages, numbers, wait_final
+from tests.integration.support import accept_messages, numbers, running_dispatcher, wait_final
 from tests.smsc_double import Conn, Script, ScriptedSmsc, submit_resp_body
 from worker.config import settings_from_dict
 from worker.dispatch import Dispatcher, DispatchSettings
@@ -43,20 +43,11 @@ async def dispatcher(store: Store, port: int, *, reaper: bool = True,
     # soonest), so that the test sees many refusals in little time.
     fast = replace(settings.channels["sim"], bind_refused_retry_seconds=0.05,
                    response_timeout_seconds=0.5)
-    d = Dispatcher(store, {"sim": fast}, f"test-{new_id()}",
-                   DispatchSettings(wait_bind_seconds=0.05, reap_interval_seconds=0.05))
-    d.start()
-    await d.beat()  # the heartbeat task's first beat, before anything is sent
-    background = [asyncio.create_task(d.heartbeat_forever())]
-    if reaper:
-        background.append(asyncio.create_task(d.reap_forever()))
-    try:
+    async with running_dispatcher(
+            store, {"sim": fast},
+            DispatchSettings(wait_bind_seconds=0.05, reap_interval_seconds=0.05),
+            reaper=reaper) as d:
         yield d
-    finally:
-        for task in background:
-            task.cancel()
-        await asyncio.gather(*background, return_exceptions=True)
-        await d.drain(2.0)
 
 
 class _LogCount(logging.Handler):

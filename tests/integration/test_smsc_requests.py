@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 import pytest
 from redis.asyncio import Redis
 
+from tests.integration.support import running_dispatcher
 from tests.smsc_double import ScriptedSmsc
 from worker.config import settings_from_dict
 from worker.dispatch import Dispatcher, DispatchSettings
@@ -31,14 +32,9 @@ async def bound_worker(store: Store, port: int) -> AsyncIterator[Dispatcher]:
     settings = settings_from_dict(
         {"channels": {"sim": {"port": port, "system_id": "smsgw", "password": "secret"}}},
         {}, source="test")
-    dispatcher = Dispatcher(store, settings.channels, f"test-{new_id()}", DispatchSettings())
-    dispatcher.start()
-    try:
-        await dispatcher.beat()  # as the worker's heartbeat does: it claims only after one
-        assert await dispatcher.pools["sim"].wait_ready(WAIT)
+    async with running_dispatcher(store, settings.channels, DispatchSettings(),
+                                  heartbeat=False, reaper=False, bound_within=WAIT) as dispatcher:
         yield dispatcher
-    finally:
-        await dispatcher.drain(2.0)
 
 
 async def _submitted(store: Store, dispatcher: Dispatcher, to: str) -> str:

@@ -20,6 +20,7 @@ import redis.exceptions
 from aiosmpplib.codec import GSM7BitCodec
 from redis.asyncio import Redis
 
+from tests.integration.support import running_dispatcher
 from worker.config import settings_from_dict
 from worker.dispatch import Dispatcher, DispatchSettings
 from worker.encoding import analyse
@@ -74,21 +75,10 @@ async def worker(store: Store, port: int, reap_interval: float = 0.1, first_beat
         {}, source="test")
     # Set after the config's checks: a test may want timeouts shorter than an operator may.
     channels = {CHANNEL: replace(settings.channels[CHANNEL], **channel)}
-    dispatcher = Dispatcher(store, channels, f"test-{new_id()}",
-                            DispatchSettings(reap_interval_seconds=reap_interval))
-    dispatcher.start()
-    if first_beat:  # the heartbeat task's first beat, written before anything is sent
-        await dispatcher.beat()
-    background = [asyncio.create_task(dispatcher.heartbeat_forever()),
-                  asyncio.create_task(dispatcher.reap_forever())]
-    try:
-        assert await dispatcher.pools[CHANNEL].wait_ready(WAIT)
+    async with running_dispatcher(store, channels,
+                                  DispatchSettings(reap_interval_seconds=reap_interval),
+                                  first_beat=first_beat, bound_within=WAIT) as dispatcher:
         yield dispatcher
-    finally:
-        for task in background:
-            task.cancel()
-        await asyncio.gather(*background, return_exceptions=True)
-        await dispatcher.drain(2.0)
 
 
 async def accept(store: Store, messages: Sequence[tuple[str, str]]) -> list[str]:
