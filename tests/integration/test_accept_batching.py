@@ -19,6 +19,8 @@ from worker.store import (
     LimitExceeded,
     NewMessage,
     Store,
+    cmid_key,
+    msg_key,
 )
 
 pytestmark = pytest.mark.integration
@@ -43,7 +45,7 @@ async def test_each_request_in_a_batch_gets_its_own_answer(redis: Redis) -> None
     assert empty == []
     assert isinstance(first, list) and not first[0].conflict
     assert isinstance(conflict, list) and conflict[0].conflict
-    stored = {k.decode().rsplit(":", 1)[1] async for k in redis.scan_iter("smsgw:m:*")}
+    stored = {k.decode().rsplit(":", 1)[1] async for k in redis.scan_iter(msg_key("*"))}
     assert stored == {m.api_id for c in (calls[0], calls[3]) for m in c.messages}
 
 
@@ -72,12 +74,12 @@ async def test_concurrent_accepts_through_the_gateway_store_are_batched(redis: R
 
 async def test_an_error_in_one_request_of_a_batch_is_that_requests_alone(redis: Redis) -> None:
     store = Store(redis, 3600)
-    await redis.set("smsgw:c:k2:broken", "not a hash")  # the idempotency lookup will fail
+    await redis.set(cmid_key("k2", "broken"), "not a hash")  # the idempotency lookup will fail
     calls = [_call("k1", 1), _call("k2", 1, cmid="broken"), _call("k3", 2)]
     first, broken, last = await store.accept_within_many(calls)
     assert isinstance(broken, ResponseError) and "WRONGTYPE" in str(broken)
     assert isinstance(first, list) and isinstance(last, list) and len(last) == 2
-    stored = {k.decode().rsplit(":", 1)[1] async for k in redis.scan_iter("smsgw:m:*")}
+    stored = {k.decode().rsplit(":", 1)[1] async for k in redis.scan_iter(msg_key("*"))}
     assert stored == {m.api_id for c in (calls[0], calls[2]) for m in c.messages}
 
 

@@ -16,7 +16,7 @@ from gateway.cli import build_parser
 from gateway.errors import Unauthorized
 from gateway.keys_cli import run_keys
 from worker.config import settings_from_dict
-from worker.store import Store, api_key_key
+from worker.store import CONFIG, Store, api_key_key
 
 pytestmark = pytest.mark.integration
 
@@ -94,7 +94,7 @@ async def test_the_keys_cli_refuses_invalid_keys_with_status_2(
 ) -> None:
     code, out, err = await _keys(redis_url, capsys, *argv)
     assert (code, out) == (2, "") and err.startswith("smsgw keys: ")
-    assert await redis.keys("smsgw:key*") == []
+    assert await redis.keys(CONFIG + "key*") == []
 
 
 async def test_the_keys_cli_lists_a_key_whose_stored_expiry_is_out_of_range(

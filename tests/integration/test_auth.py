@@ -23,7 +23,7 @@ from gateway.auth import KeySpec, hash_secret, issue_key
 from gateway.views import admin, send, status
 from worker.config import Settings, settings_from_dict
 from worker.ids import new_id
-from worker.store import Store, api_key_key
+from worker.store import Store, api_key_key, msg_key
 
 pytestmark = pytest.mark.integration
 
@@ -127,7 +127,7 @@ async def test_bad_credentials_get_401_with_the_realm_and_a_response_status(
         assert body["ResponseStatus"]["Errors"] == []
     else:
         assert "<d2p1:ErrorCode>Unauthorized</d2p1:ErrorCode>" in body
-    assert await gw.redis.keys("smsgw:m:*") == []
+    assert await gw.redis.keys(msg_key("*")) == []
 
 
 async def test_a_key_works_as_bearer_and_as_basic_user_with_an_empty_password(gw: Gw) -> None:

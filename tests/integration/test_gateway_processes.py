@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from gateway.keys_cli import create_key
 from tests.integration.test_dev_mode import _alive, _descendants
 from worker.redisproc import free_port
-from worker.store import Store
+from worker.store import Store, msg_key
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +53,7 @@ async def test_two_gateway_processes_share_the_port_and_stop_together(
             proc.kill()
             await proc.wait()
     assert [pid for pid in children if _alive(pid)] == []
-    assert len([k async for k in redis.scan_iter("smsgw:m:*")]) == 20
+    assert len([k async for k in redis.scan_iter(msg_key("*"))]) == 20
 
 
 async def _wait_ready(port: int) -> bool:

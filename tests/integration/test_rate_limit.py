@@ -24,7 +24,7 @@ from gateway.app import create_app
 from gateway.auth import KeySpec, issue_key
 from worker.config import settings_from_dict
 from worker.redisproc import free_port
-from worker.store import Store
+from worker.store import Store, msg_key, quota_key_prefix
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +59,7 @@ async def _post(http: aiohttp.ClientSession, base: str, key: str, to: str,
 
 
 async def _stored(redis: Redis) -> int:
-    return len([k async for k in redis.scan_iter("smsgw:m:*", count=1000)])
+    return len([k async for k in redis.scan_iter(msg_key("*"), count=1000)])
 
 
 @pytest.fixture
@@ -136,7 +136,7 @@ def _with_cmids(*cmids: str) -> list[dict[str, str]]:
 
 
 async def _quota_used(redis: Redis) -> int:
-    (counter,) = await redis.keys("smsgw:quota:*")
+    (counter,) = await redis.keys(quota_key_prefix("*") + "*")
     return int(await redis.get(counter))
 
 

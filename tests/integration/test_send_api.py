@@ -17,7 +17,7 @@ from gateway.keys_cli import create_key
 from gateway.operations import ADMIN_OPERATIONS
 from worker.config import settings_from_dict
 from worker.redisproc import RedisProcess
-from worker.store import Store
+from worker.store import Store, msg_key
 
 pytestmark = pytest.mark.integration
 
@@ -157,7 +157,7 @@ async def test_racing_requests_with_one_client_message_id_make_one_message(api: 
                                      for _ in range(20)))
     ids = {r[1]["messages"][0]["apiMessageId"] for r in replies}
     assert len(ids) == 1
-    assert len([k async for k in api.redis.scan_iter("smsgw:m:*")]) == 1
+    assert len([k async for k in api.redis.scan_iter(msg_key("*"))]) == 1
 
 
 @pytest.mark.parametrize(("body", "code"), [
@@ -237,11 +237,11 @@ async def test_redis_down_gives_503_stores_nothing_and_recovers() -> None:
                 assert resp.status == 503
                 assert (await resp.json())["ResponseStatus"]["ErrorCode"]
             await server.start()  # same data, same port
-            assert [k async for k in redis.scan_iter("smsgw:m:*")] == []
+            assert [k async for k in redis.scan_iter(msg_key("*"))] == []
             assert await _queued_jobs(redis) == 0
             async with http.post(base + PATH, json=_one()) as resp:
                 assert resp.status == 200  # the gateway reconnects by itself
-            assert len([k async for k in redis.scan_iter("smsgw:m:*")]) == 1
+            assert len([k async for k in redis.scan_iter(msg_key("*"))]) == 1
     finally:
         await redis.aclose()
         await runner.cleanup()

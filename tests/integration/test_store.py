@@ -12,14 +12,20 @@ from worker.lifecycle import Status, combine_parts
 from worker.smpp.receipts import receipt_id_forms
 from worker.store import (
     EVENTS,
+    MESSAGES,
     WEBHOOK_SHARDS,
     NewMessage,
     Outcome,
     ReceiptEvent,
     Store,
+    account_key,
+    held_key,
+    msg_key,
     now_ms,
     parse_events,
+    pending_key,
     webhook_stream_key,
+    worker_key,
 )
 
 
@@ -42,7 +48,7 @@ async def test_accept_stores_records_and_enqueues_one_job(redis: Redis) -> None:
     recs = await store.get(ids)
     assert [r.status if r else None for r in recs] == ["queued", "queued"]
     assert await redis.zcard("arq:queue") == 1
-    assert 0 < await redis.ttl(f"smsgw:m:{ids[0]}") <= 100
+    assert 0 < await redis.ttl(msg_key(ids[0])) <= 100
 
 
 async def test_same_client_message_id_and_recipient_returns_the_original_id(redis: Redis) -> None:
@@ -81,7 +87,7 @@ async def test_claim_then_submit_then_receipt_reaches_delivered(redis: Redis) ->
     (rec,) = await store.get([api_id])
     assert rec is not None and rec.status == "delivered"
     assert [t[0] for t in rec.transitions()] == ["queued", "sending", "submitted", "delivered"]
-    assert await redis.zcard("smsgw:pending:sim") == 0
+    assert await redis.zcard(pending_key("sim")) == 0
 
 
 async def test_a_script_runs_transitions_are_published_as_one_event_message(
@@ -154,7 +160,7 @@ async def test_a_dead_workers_claim_is_taken_over_and_marked_reclaimed(redis: Re
     (api_id,) = await _accept(store, [_msg()])
     await store.heartbeat("w1", 10_000)
     await store.claim([api_id], worker="w1", lease_ms=10_000, served=["sim"])
-    await redis.delete("smsgw:w:w1")  # what expiry does to a SIGKILLed worker's heartbeat
+    await redis.delete(worker_key("w1"))  # what expiry does to a SIGKILLed worker's heartbeat
     (taken,) = await store.claim([api_id], worker="w2", lease_ms=10_000, served=["sim"])
     # the dead holder's submit may have reached the SMSC: its attempt is counted now
     assert taken.reclaimed and taken.attempts == 1
@@ -165,7 +171,7 @@ async def test_only_a_submit_that_reached_the_smsc_spends_an_attempt(redis: Redi
     (api_id,) = await _accept(store, [_msg()])
 
     async def claim_and_record(attempted: bool) -> int:
-        await redis.zadd("smsgw:pending:sim", {api_id: 0})  # due again at once
+        await redis.zadd(pending_key("sim"), {api_id: 0})  # due again at once
         (claimed,) = await store.claim([api_id], worker="w1", lease_ms=10_000, served=["sim"])
         await store.record_outcomes(
             [Outcome(api_id=api_id, channel="sim", status=Status.QUEUED, error_code="BindDown",
@@ -193,7 +199,7 @@ async def test_a_worker_does_not_claim_a_channel_it_does_not_serve(redis: Redis)
 async def test_a_due_id_whose_record_expired_leaves_the_due_index(redis: Redis) -> None:
     store = Store(redis, retention_seconds=100)
     (api_id,) = await _accept(store, [_msg()])
-    await redis.delete(f"smsgw:m:{api_id}")  # as retention would
+    await redis.delete(msg_key(api_id))  # as retention would
     assert await store.claim([api_id], worker="w1", lease_ms=10_000, served=["sim"]) == []
     assert await store.due(["sim"], 10) == []
 
@@ -225,7 +231,7 @@ async def test_no_receipt_in_time_makes_a_message_unknown_and_a_late_one_settles
     assert await store.claim([api_id], worker="w2", lease_ms=1, served=["sim"]) == []
     (rec,) = await store.get([api_id])
     assert rec is not None and rec.status == "submitted"  # not due yet: a re-run changes nothing
-    await redis.zadd("smsgw:pending:sim", {api_id: 0})  # its wait is over
+    await redis.zadd(pending_key("sim"), {api_id: 0})  # its wait is over
     assert await store.due(["sim"], 10) == [api_id]
     await store.claim([api_id], worker="w2", lease_ms=1, served=["sim"])
     (rec,) = await store.get([api_id])
@@ -250,7 +256,7 @@ async def test_a_held_receipt_leaves_none_of_its_id_forms_behind(redis: Redis) -
     (rec,) = await store.get([api_id])
     assert rec is not None and rec.status == "delivered"
     # a later message whose SMSC id is "26" must not be settled by this stale receipt
-    assert [k async for k in redis.scan_iter("smsgw:held:*")] == []
+    assert [k async for k in redis.scan_iter(held_key("*", "*"))] == []
 
 
 def _hex_receipt(number: int, state: Status, stat: str, *, twice: bool = False
@@ -285,7 +291,7 @@ async def test_a_receipt_in_doubt_is_held_until_the_convention_is_learned(redis:
     assert await store.record_receipts([_hex_receipt(10, Status.DELIVERED, "DELIVRD")],
                                        held_ttl_seconds=100) == [ten]
     assert await _statuses(store, [ten, sixteen]) == ["delivered", "undelivered"]
-    assert [k async for k in redis.scan_iter("smsgw:held*")] == []
+    assert [k async for k in redis.scan_iter(MESSAGES + "held*")] == []
 
 
 async def test_a_learned_convention_is_used_alone_by_later_receipts(redis: Redis) -> None:
@@ -335,7 +341,7 @@ async def test_a_live_worker_takes_back_its_own_claim_whose_reply_it_lost(redis:
     assert await store.claim([api_id], worker="w2", lease_ms=10_000, served=["sim"]) == []
     # within its lease (a concurrent claim of the same batch), not even w1 takes it twice
     assert await store.claim([api_id], worker="w1", lease_ms=10_000, served=["sim"]) == []
-    await redis.zadd("smsgw:pending:sim", {api_id: 0})  # the lease has passed
+    await redis.zadd(pending_key("sim"), {api_id: 0})  # the lease has passed
     (again,) = await store.claim([api_id], worker="w1", lease_ms=10_000, served=["sim"])
     # w1 never had it in flight (it lost the reply), so nothing of it was sent: no attempt
     assert again.reclaimed and again.attempts == 0
@@ -386,7 +392,7 @@ async def test_expiry_fails_only_queued_messages_older_than_max_age(redis: Redis
     await store.heartbeat("w1", 10_000)
     # claimed by a live worker, due again (its lease has passed): it is the claim's to settle
     await store.claim([claimed], worker="w1", lease_ms=-MAX_AGE_MS, served=["sim"])
-    await redis.hset("smsgw:acct:acme", "cb_url", "https://example.test/hook")
+    await redis.hset(account_key("acme"), "cb_url", "https://example.test/hook")
     assert await _expire(store) == (sorted(old), 0)  # 0: it read every due entry
     hooked = await waiting(redis, "acme")
     assert sorted((f[b"id"].decode(), f[b"status"], f[b"code"]) for f in hooked) == sorted(
@@ -430,7 +436,7 @@ async def test_an_expiry_pass_reads_a_bounded_batch_and_the_next_goes_past_what_
 
 async def test_a_status_event_says_through_which_door_its_message_came(redis: Redis) -> None:
     store = Store(redis, retention_seconds=100)
-    await redis.hset("smsgw:acct:acme", "cb_url", "https://hooks.example/acme")
+    await redis.hset(account_key("acme"), "cb_url", "https://hooks.example/acme")
     smpp = NewMessage(api_id=new_id(), account="acme", channel="sim", to="27820000002",
                       content="hi", encoding="gsm7", segments=1, door="smpp", notify="f",
                       source="ACME")

@@ -26,12 +26,18 @@ from tests.integration.test_webhooks import Sink, start_sink, subscribed, until_
 from tests.integration.test_webhooks_batches import events_of
 from tests.integration.test_webhooks_recovery import _accounts, _claimed
 from worker.lifecycle import Status
-from worker.store import PREFIX, WEBHOOK_NOTIFY, Outcome, WebhookStore
+from worker.store import (
+    WEBHOOK_NOTIFY,
+    Outcome,
+    WebhookStore,
+    dead_letter_key,
+    webhook_lease_key,
+)
 
 pytestmark = pytest.mark.integration
 
 MESSAGES = 200  # two events each: submitted, then unknown
-LEASES = f"{PREFIX}wh:lease:acme*"  # every lease of the account, whatever their number
+LEASES = webhook_lease_key("acme", None) + "*"  # every lease of the account, whatever their number
 
 
 @pytest.fixture
@@ -180,4 +186,4 @@ async def test_a_process_stopped_mid_run_leaves_its_shards_to_the_other_and_lose
     delivered = {e["eventId"] for h in sink.hits if h.answered == 200 for e in events_of(h)}
     assert delivered == wanted  # nothing lost (what the stopped one had in flight: again)
     assert _in_order(sink)
-    assert await redis.xlen(f"{PREFIX}wh:dead:acme") == 0
+    assert await redis.xlen(dead_letter_key("acme")) == 0

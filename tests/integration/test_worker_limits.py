@@ -22,7 +22,7 @@ from tests.integration.support import (
     stop_all,
 )
 from worker.simulator.server import Simulator
-from worker.store import EVENTS, Store, parse_events
+from worker.store import EVENTS, Store, msg_key, parse_events
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +90,7 @@ async def _tps_run(redis_url: str, redis: Redis, sim: Simulator, tps: int,
 
 
 async def _ids_of(redis: Redis) -> list[str]:
-    return [k.decode().split(":", 2)[2] async for k in redis.scan_iter("smsgw:m:*")]
+    return [k.decode().rsplit(":", 1)[1] async for k in redis.scan_iter(msg_key("*"))]
 
 
 async def test_concurrent_two_part_messages_to_one_number_never_share_a_live_reference(

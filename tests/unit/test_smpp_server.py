@@ -82,8 +82,8 @@ def test_submit_sm_refusals_carry_their_smpp_status() -> None:
 
 def test_the_transition_lua_writes_the_receipt_stream_the_server_reads() -> None:
     assert receipts_key("acme") == RECEIPTS_PREFIX + "acme"
-    assert RECEIPTS_PREFIX == store.PREFIX + "smpp:rcpt:"
-    assert "P .. 'smpp:rcpt:' .. f.account" in scripts.source("record_outcomes")
+    assert RECEIPTS_PREFIX == store.MESSAGES + "smpp:rcpt:"
+    assert "M .. 'smpp:rcpt:' .. f.account" in scripts.source("record_outcomes")
 
 
 def test_a_submit_sm_is_number_checked_as_an_http_send_is() -> None:

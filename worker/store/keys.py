@@ -2,7 +2,20 @@
 
 Lua scripts get the prefix from here too (see scripts.py); none spells it.
 
-Key schema (prefix ``smsgw:``)::
+Key schema (prefix ``smsgw:``; the ``{...}`` below are placeholders, except the hash tags).
+Every key one script touches carries one Redis Cluster hash tag, so each script keeps to one
+slot (docs/cluster.md has the table): messages and what their scripts touch with them carry
+their shard's tag (``MESSAGES``, ``smsgw:{m0}:``: one shard for now), accounts, API keys and
+their limits, numbers and SMPP users the configuration's (``CONFIG``, ``smsgw:{cfg}:``), a
+channel's bind slots their channel's and kind's, an account's webhook leases their account's::
+
+    on MESSAGES (smsgw:{m0}:): m:, c:, pending:, w:, ref:, dlr:, held:, heldq:, idform:,
+        stats:, failures, mo:*, wh:{account}[:{shard}], wh:dead:, smpp:rcpt:
+    on CONFIG (smsgw:{cfg}:): key:, keys, acct:, children:, bucket:, quota:, numbers:,
+        inbound:, wh:accounts, smpp:user:, smpp:users, smpp:accounts
+    own tags: bind:{channel:kind}:{slot}, wh:lease:{account}[:{shard}]
+    untagged (no script touches two of them): tps:, snap:, snaps, wh:procs, smpp:binds:,
+        smpp:authfail:, smpp:dead:, smpp:deadcount:
 
     m:{id}                 hash  the message record (fields below)
     c:{account}:{cmid}     hash  clientMessageId index: recipient -> id, plus _fp and _at
@@ -51,6 +64,20 @@ import hashlib
 from arq.constants import default_queue_name, job_key_prefix
 
 PREFIX = "smsgw:"
+
+
+def shard_prefix(shard: int) -> str:
+    """What starts the keys of one shard of messages: the prefix and the shard's hash tag
+    ``{m<shard>}``, so that a script touching one shard's keys touches one cluster slot."""
+    return f"{PREFIX}{{m{shard}}}:"
+
+
+# The keys of messages and what their scripts touch with them (records, indexes, receipt
+# correlation, counters, event streams, MO): one shard for now, so every script keeps to one
+# slot; docs/cluster.md says what more shards need.
+MESSAGES = shard_prefix(0)
+# Accounts, API keys, numbers and SMPP users: configuration, on one tag of its own.
+CONFIG = PREFIX + "{cfg}:"
 EVENTS = PREFIX + "events"  # pub/sub: "{id} {status}" lines, see parse_events()
 ARQ_QUEUE = default_queue_name  # arq's queue of job ids (a zset)
 ARQ_JOB_PREFIX = job_key_prefix  # arq's job records
@@ -58,12 +85,12 @@ ARQ_JOB_PREFIX = job_key_prefix  # arq's job records
 
 def pending_key(channel: str) -> str:
     """Due-time index of a channel's unfinished messages."""
-    return f"{PREFIX}pending:{channel}"
+    return f"{MESSAGES}pending:{channel}"
 
 
 def worker_key(worker: str) -> str:
     """Heartbeat key of a live worker."""
-    return f"{PREFIX}w:{worker}"
+    return f"{MESSAGES}w:{worker}"
 
 
 def tps_key(channel: str) -> str:
@@ -73,37 +100,38 @@ def tps_key(channel: str) -> str:
 
 def ref_key(channel: str, to: str) -> str:
     """Concatenation references in use for a destination."""
-    return f"{PREFIX}ref:{channel}:{to}"
+    return f"{MESSAGES}ref:{channel}:{to}"
 
 
 def bind_key(channel: str, kind: str, slot: int) -> str:
-    """Lease of one of a channel's bind slots."""
-    return f"{PREFIX}bind:{channel}:{kind}:{slot}"
+    """Lease of one of a channel's bind slots (the slots of a kind share a hash tag: they are
+    taken in one script)."""
+    return f"{PREFIX}bind:{{{channel}:{kind}}}:{slot}"
 
 
 def msg_key(api_id: str) -> str:
     """Key of a message record."""
-    return f"{PREFIX}m:{api_id}"
+    return f"{MESSAGES}m:{api_id}"
 
 
 def cmid_key(account: str, cmid: str) -> str:
     """Key of the clientMessageId index of an account."""
-    return f"{PREFIX}c:{account}:{cmid}"
+    return f"{MESSAGES}c:{account}:{cmid}"
 
 
 def dlr_key(smsc: str, smsc_id: str) -> str:
     """Key correlating an SMSC account's message id with a message part."""
-    return f"{PREFIX}dlr:{smsc}:{smsc_id}"
+    return f"{MESSAGES}dlr:{smsc}:{smsc_id}"
 
 
 def held_key(smsc: str, smsc_id: str) -> str:
     """Key of a receipt of an SMSC account not matched yet, by one form of its id."""
-    return f"{PREFIX}held:{smsc}:{smsc_id}"
+    return f"{MESSAGES}held:{smsc}:{smsc_id}"
 
 
 def id_form_key(smsc: str) -> str:
     """An SMSC account's learned receipt id convention."""
-    return f"{PREFIX}idform:{smsc}"
+    return f"{MESSAGES}idform:{smsc}"
 
 
 def snapshot_key(worker: str) -> str:
@@ -113,7 +141,7 @@ def snapshot_key(worker: str) -> str:
 
 def stats_key(minute: int) -> str:
     """Per-minute transition counters (minute = epoch ms // 60000)."""
-    return f"{PREFIX}stats:{minute}"
+    return f"{MESSAGES}stats:{minute}"
 
 
 ROUTE_STAT = "route:"  # what starts a route's fields in stats:{minute}
@@ -127,52 +155,52 @@ def route_stat(route: str, what: str) -> str:
 
 
 SNAPSHOTS = PREFIX + "snaps"  # worker -> when its snapshot expires
-FAILURES = PREFIX + "failures"  # newest messages that ended badly
+FAILURES = MESSAGES + "failures"  # newest messages that ended badly
 
 
 def api_key_key(secret_hash: str) -> str:
     """Key of an API key record, by the SHA-256 of the secret."""
-    return f"{PREFIX}key:{secret_hash}"
+    return f"{CONFIG}key:{secret_hash}"
 
 
 def api_keys_index_key() -> str:
     """Index of every API key: key id -> hash of its secret (listing without SCAN)."""
-    return f"{PREFIX}keys"
+    return f"{CONFIG}keys"
 
 
 def account_key(account: str) -> str:
     """An account's record: its optional parent (the Partner account that owns it)."""
-    return f"{PREFIX}acct:{account}"
+    return f"{CONFIG}acct:{account}"
 
 
 def children_key(account: str) -> str:
     """The accounts a Partner account owns."""
-    return f"{PREFIX}children:{account}"
+    return f"{CONFIG}children:{account}"
 
 
 def numbers_key(channel: str) -> str:
     """A channel's number assignments: destination (no leading '+') -> owning account."""
-    return f"{PREFIX}numbers:{channel}"
+    return f"{CONFIG}numbers:{channel}"
 
 
 def bucket_key(key_id: str) -> str:
     """Token bucket of an API key, shared by every gateway instance."""
-    return f"{PREFIX}bucket:{key_id}"
+    return f"{CONFIG}bucket:{key_id}"
 
 
 def quota_key_prefix(key_id: str) -> str:
     """Prefix of an API key's daily message counters (the UTC day number follows)."""
-    return f"{PREFIX}quota:{key_id}:"
+    return f"{CONFIG}quota:{key_id}:"
 
 
 def mo_key(mo_id: str) -> str:
     """A mobile-originated message."""
-    return f"{PREFIX}mo:{mo_id}"
+    return f"{MESSAGES}mo:{mo_id}"
 
 
 def mo_list_key(channel: str) -> str:
     """Newest MO ids of a channel."""
-    return f"{PREFIX}mo:list:{channel}"
+    return f"{MESSAGES}mo:list:{channel}"
 
 
 # --- Webhooks ----------------------------------------------------------------------------------
@@ -219,23 +247,23 @@ def webhook_shard(message_id: str) -> int:
 def webhook_stream_key(account: str, shard: int | None) -> str:
     """Events waiting for delivery to an account, of one shard (None: the unsharded stream
     events were written to before shards)."""
-    return f"{PREFIX}wh:{account}" if shard is None else f"{PREFIX}wh:{account}:{shard}"
+    return f"{MESSAGES}wh:{account}" if shard is None else f"{MESSAGES}wh:{account}:{shard}"
 
 
 def dead_letter_key(account: str) -> str:
     """Events given up on for an account."""
-    return f"{PREFIX}wh:dead:{account}"
+    return f"{MESSAGES}wh:dead:{account}"
 
 
 def webhook_accounts_key() -> str:
     """Accounts the webhooks process serves."""
-    return f"{PREFIX}wh:accounts"
+    return f"{CONFIG}wh:accounts"
 
 
 def webhook_lease_key(account: str, shard: int | None) -> str:
     """Which webhooks process delivers a shard of an account's events (None: its unsharded
     stream)."""
-    base = f"{PREFIX}wh:lease:{account}"
+    base = f"{PREFIX}wh:lease:{{{account}}}"  # an account's shards are taken in one script
     return base if shard is None else f"{base}:{shard}"
 
 
@@ -246,12 +274,12 @@ def webhook_processes_key() -> str:
 
 def inbound_key(channel: str) -> str:
     """Inbound URLs of a channel's MO messages: account -> URL."""
-    return f"{PREFIX}inbound:{channel}"
+    return f"{CONFIG}inbound:{channel}"
 
 
 def mo_account_key(account: str) -> str:
     """Newest MO ids routed to an account."""
-    return f"{PREFIX}mo:in:{account}"
+    return f"{MESSAGES}mo:in:{account}"
 
 
 # --- the SMPP server (see worker/store/smpp_server.py) ---------------------------------------
@@ -261,18 +289,18 @@ RECEIPT_GROUP = "smpp"  # the consumer group of the smpp-server processes on smp
 
 def user_key(system_id: str) -> str:
     """An SMPP user's record."""
-    return f"{PREFIX}smpp:user:{system_id}"
+    return f"{CONFIG}smpp:user:{system_id}"
 
 
 def users_index_key() -> str:
     """system_id -> account, for every SMPP user."""
-    return f"{PREFIX}smpp:users"
+    return f"{CONFIG}smpp:users"
 
 
 def smpp_accounts_key() -> str:
     """The accounts that have SMPP users, whose MO messages go to smpp:rcpt:{account} too
     (spelled in record_mo.lua as well)."""
-    return f"{PREFIX}smpp:accounts"
+    return f"{CONFIG}smpp:accounts"
 
 
 def binds_key(system_id: str) -> str:
@@ -285,7 +313,7 @@ def auth_failures_key(address: str) -> str:
     return f"{PREFIX}smpp:authfail:{address}"
 
 
-RECEIPTS_PREFIX = f"{PREFIX}smpp:rcpt:"  # spelled in the store's transition Lua too
+RECEIPTS_PREFIX = f"{MESSAGES}smpp:rcpt:"  # spelled in the store's transition Lua too
 
 
 def receipts_key(account: str) -> str:

@@ -4,7 +4,9 @@ A script pulls in shared functions with a line ``--- @include "name"``, resolved
 loaded: from ``lua/includes/<name>.lua``, or one of the fragments generated here from the Python
 that owns the values, so Lua never spells them itself:
 
-    keys        ``P``, the key prefix (keys.PREFIX), ``WH_GROUP``, the webhooks' group, and
+    keys        ``P``, the key prefix (keys.PREFIX), ``M``, the prefix of messages' keys with
+                their shard's hash tag (keys.MESSAGES), ``C``, configuration's (keys.CONFIG),
+                ``WH_GROUP``, the webhooks' group, and
                 ``WH_SHARDS``, the streams per account (keys.WEBHOOK_SHARDS)
     lifecycle   ``ALLOWED``, ``FINAL`` and ``rank`` from worker.lifecycle; ``HOOKED``, the
                 statuses a callback hears of (bounds.WEBHOOK_STATES)
@@ -35,7 +37,14 @@ from worker.store.bounds import (
     WEBHOOK_STATES,
     WEBHOOK_STREAM_MAXLEN,
 )
-from worker.store.keys import PREFIX, ROUTE_STAT, WEBHOOK_GROUP, WEBHOOK_SHARDS
+from worker.store.keys import (
+    CONFIG,
+    MESSAGES,
+    PREFIX,
+    ROUTE_STAT,
+    WEBHOOK_GROUP,
+    WEBHOOK_SHARDS,
+)
 
 INCLUDE = re.compile(r'^--- @include "([\w./-]+)"[ \t]*$', re.MULTILINE)
 _LUA = files("worker.store").joinpath("lua")
@@ -68,6 +77,8 @@ def generated() -> dict[str, str]:
     rank = ["delivered=0", *(f"{s}={len(SEVERITY) - i}" for i, s in enumerate(SEVERITY))]
     return {
         "keys": f"local P = {_lua_string(PREFIX)}\n"
+                f"local M = {_lua_string(MESSAGES)}\n"
+                f"local C = {_lua_string(CONFIG)}\n"
                 f"local WH_GROUP = {_lua_string(WEBHOOK_GROUP)}\n"
                 f"local ROUTE_STAT = {_lua_string(ROUTE_STAT)}\n"
                 f"local WH_SHARDS = {int(WEBHOOK_SHARDS)}\n",

@@ -51,7 +51,7 @@ class WebhookStore:
     ) -> str | None:
         """Set ('' clears) an account's callback URL; None if the account is unknown, else the
         signing secret if it was set now (first URL of the account, or ``rotate``), else ''."""
-        return await self._set(account, "cb_url", url, "", new_secret, rotate)
+        return await self._set(account, "cb_url", url, None, new_secret, rotate)
 
     async def set_inbound(
         self, account: str, channel: str, url: str, *, new_secret: str, rotate: bool = False
@@ -61,10 +61,11 @@ class WebhookStore:
         return await self._set(account, f"in:{channel}", url, inbound_key(channel), new_secret,
                                rotate)
 
-    async def _set(self, account: str, fld: str, url: str, index: str, secret: str,
+    async def _set(self, account: str, fld: str, url: str, index: str | None, secret: str,
                    rotate: bool) -> str | None:
+        keys = [account_key(account), webhook_accounts_key()]
         raw = await self._set_target(
-            keys=[account_key(account), webhook_accounts_key(), index],
+            keys=keys if index is None else [*keys, index],
             args=[fld, url, account, secret, "1" if rotate else "0"])
         return None if raw is None else _text(raw)
 

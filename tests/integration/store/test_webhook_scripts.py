@@ -29,7 +29,7 @@ A1 = webhook_stream_key("acme", webhook_shard("a1"))
 
 
 async def test_set_webhook_target_sets_the_secret_with_the_first_url(redis: Redis) -> None:
-    callback = [account_key("acme"), webhook_accounts_key(), ""]
+    callback = [account_key("acme"), webhook_accounts_key()]
     assert await run(redis, "set_webhook_target", keys=callback,
                      args=["cb_url", "https://x", "acme", "s1", "0"]) is None
     await redis.hset(account_key("acme"), "created_at", "1")

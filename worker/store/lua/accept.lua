@@ -73,7 +73,7 @@ end
 local fresh, due = 0, {}
 local function remembered(m, window)
   -- The idempotency record of (account, cmid): an earlier answer, or nil after noting this one.
-  local ck = P .. 'c:' .. m.account .. ':' .. m.cmid
+  local ck = M .. 'c:' .. m.account .. ':' .. m.cmid
   local got = redis.call('HMGET', ck, '_at', '_fp', m.to)
   local live = now - tonumber(got[1] or '0') <= window
   if live then
@@ -90,7 +90,7 @@ end
 local function peek(m, window, seen)
   -- What remembered() will answer for m ('c', 'd', or nil: new) without writing anything;
   -- ``seen`` holds, per idempotency record, what the request's earlier messages will note.
-  local ck = P .. 'c:' .. m.account .. ':' .. m.cmid
+  local ck = M .. 'c:' .. m.account .. ':' .. m.cmid
   local s = seen[ck]
   if not s then
     local got = redis.call('HMGET', ck, '_at', '_fp')
@@ -114,7 +114,7 @@ local function cost(req)
 end
 local queued_tr = '[["queued",' .. string.format('%d', now) .. ',""]]'  -- every record's first
 local function store(m)
-  local key = P .. 'm:' .. m.id
+  local key = M .. 'm:' .. m.id
   redis.call('HSET', key, 'id', m.id, 'account', m.account, 'cmid', m.cmid,
     'channel', m.channel, 'to', m.to, 'content', m.content, 'enc', m.enc, 'seg', m.seg,
     'status', 'queued', 'attempts', 0, 'accepted_at', now, 'tr', queued_tr,
@@ -157,7 +157,7 @@ for i, req in ipairs(cjson.decode(ARGV[7])) do
 end
 for channel, d in pairs(due) do
   for i = 1, #d, 1000 do  -- unpack() has a limit on the number of values
-    redis.call('ZADD', P .. 'pending:' .. channel, unpack(d, i, math.min(i + 999, #d)))
+    redis.call('ZADD', M .. 'pending:' .. channel, unpack(d, i, math.min(i + 999, #d)))
   end
 end
 if fresh > 0 then

@@ -22,7 +22,7 @@ if f.enabled == '1' and tonumber(f.last_used or '0') + tonumber(ARGV[1]) <= now 
 end
 local children = {}
 if string.find(',' .. (f.roles or '') .. ',', ',Partner,', 1, true) then
-  children = redis.call('SMEMBERS', P .. 'children:' .. (f.account or ''))
+  children = redis.call('SMEMBERS', C .. 'children:' .. (f.account or ''))
 end
-local parent = redis.call('HGET', P .. 'acct:' .. (f.account or ''), 'parent') or ''
+local parent = redis.call('HGET', C .. 'acct:' .. (f.account or ''), 'parent') or ''
 return {rec, children, now, parent}

@@ -11,21 +11,21 @@
 ]]
 --- @include "keys"
 local op, id = ARGV[1], ARGV[2]
-local h = redis.call('HGET', P .. 'keys', id)
+local h = redis.call('HGET', C .. 'keys', id)
 if not h then return 0 end
-local kk = P .. 'key:' .. h
+local kk = C .. 'key:' .. h
 if redis.call('EXISTS', kk) == 0 then
-  redis.call('HDEL', P .. 'keys', id)
+  redis.call('HDEL', C .. 'keys', id)
   return 0
 end
 if op == 'delete' then
-  redis.call('DEL', kk, P .. 'bucket:' .. id)
-  redis.call('HDEL', P .. 'keys', id)
+  redis.call('DEL', kk, C .. 'bucket:' .. id)
+  redis.call('HDEL', C .. 'keys', id)
 elseif op == 'rotate' then
-  local nk = P .. 'key:' .. ARGV[3]
+  local nk = C .. 'key:' .. ARGV[3]
   redis.call('RENAME', kk, nk)
   redis.call('HSET', nk, 'rotated_at', ARGV[4])
-  redis.call('HSET', P .. 'keys', id, ARGV[3])
+  redis.call('HSET', C .. 'keys', id, ARGV[3])
 else
   redis.call('HSET', kk, 'enabled', op == 'enable' and '1' or '0')
 end

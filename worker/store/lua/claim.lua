@@ -23,20 +23,20 @@ for _, ch in ipairs(cjson.decode(ARGV[4])) do served[ch] = true end
 local out = {}
 for i = 5, #ARGV do
   local id = ARGV[i]
-  local key = P .. 'm:' .. id
+  local key = M .. 'm:' .. id
   local f = fetch(key, 'worker', 'content', 'attempts', 'accepted_at', 'next_at', 'route')
   local st, ch = f.status, f.channel
   if not st then
     -- Its record expired (retention) while still indexed: nothing is left to send.
-    for name in pairs(served) do redis.call('ZREM', P .. 'pending:' .. name, id) end
+    for name in pairs(served) do redis.call('ZREM', M .. 'pending:' .. name, id) end
   elseif st == 'submitted' then
     -- Due in the index only once its receipt wait has passed (a re-run job is not due).
-    local due = redis.call('ZSCORE', P .. 'pending:' .. ch, id)
+    local due = redis.call('ZSCORE', M .. 'pending:' .. ch, id)
     if due and tonumber(due) <= now then
       move(key, f, 'unknown', now, 'no delivery receipt in time', {'done_at', now})
     end
   elseif st == 'queued' or st == 'sending' then
-    local pk = P .. 'pending:' .. ch
+    local pk = M .. 'pending:' .. ch
     local held = false  -- a claim still standing: by a live worker, or by us within the lease
     if st == 'sending' and f.worker == worker then
       -- Ours: a claim whose reply was lost to a dropped connection is ours to take back once
@@ -44,7 +44,7 @@ for i = 5, #ARGV do
       -- lease a concurrent claim of the same batch must not take it twice).
       held = tonumber(redis.call('ZSCORE', pk, id) or '0') > now
     elseif st == 'sending' then
-      held = redis.call('EXISTS', P .. 'w:' .. (f.worker or '')) == 1
+      held = redis.call('EXISTS', M .. 'w:' .. (f.worker or '')) == 1
       if held then redis.call('ZADD', pk, lease, id) end
     end
     if held then

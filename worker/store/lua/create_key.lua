@@ -12,15 +12,15 @@
 ]]
 --- @include "keys"
 local h, f, parent, owner = ARGV[1], cjson.decode(ARGV[2]), ARGV[3], ARGV[4]
-local acct = P .. 'acct:' .. f.account
+local acct = C .. 'acct:' .. f.account
 local known = redis.call('EXISTS', acct) == 1
 local cur = redis.call('HGET', acct, 'parent') or ''
 if owner ~= '' then
   if known and cur ~= owner then return 'forbidden' end
   parent = owner
 end
-local kk = P .. 'key:' .. h
-if redis.call('EXISTS', kk) == 1 or redis.call('HEXISTS', P .. 'keys', f.id) == 1 then
+local kk = C .. 'key:' .. h
+if redis.call('EXISTS', kk) == 1 or redis.call('HEXISTS', C .. 'keys', f.id) == 1 then
   return 'exists'
 end
 if not known then
@@ -28,13 +28,13 @@ if not known then
              'ownership', owner ~= '' and 'Partner' or 'Admin')
 end
 if parent ~= '' and parent ~= cur then
-  if cur ~= '' then redis.call('SREM', P .. 'children:' .. cur, f.account) end
+  if cur ~= '' then redis.call('SREM', C .. 'children:' .. cur, f.account) end
   redis.call('HSET', acct, 'parent', parent)
-  redis.call('SADD', P .. 'children:' .. parent, f.account)
+  redis.call('SADD', C .. 'children:' .. parent, f.account)
   if owner == '' then redis.call('HSET', acct, 'ownership', 'Admin') end
 end
 local flat = {}
 for k, v in pairs(f) do flat[#flat + 1] = k; flat[#flat + 1] = v end
 redis.call('HSET', kk, unpack(flat))
-redis.call('HSET', P .. 'keys', f.id, h)
+redis.call('HSET', C .. 'keys', f.id, h)
 return 'ok'

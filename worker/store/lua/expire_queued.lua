@@ -22,7 +22,7 @@
 --- @include "move"
 local now, ch, max_age = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 local start, limit, text = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
-local pk = P .. 'pending:' .. ch
+local pk = M .. 'pending:' .. ch
 local got = redis.call('ZRANGE', pk, start, start + limit - 1, 'WITHSCORES')
 local failed, left, ended = {}, 0, #got < 2 * limit
 for i = 1, #got, 2 do
@@ -31,7 +31,7 @@ for i = 1, #got, 2 do
     ended = true
     break
   end
-  local key = P .. 'm:' .. id
+  local key = M .. 'm:' .. id
   local f = fetch(key, 'accepted_at')
   if not f.status then
     redis.call('ZREM', pk, id)  -- its record expired (retention) while still indexed

@@ -25,7 +25,7 @@ local code, text = ARGV[4], ARGV[5]
 local moved, last = {}, {}
 for i = 6, #ARGV do
   local id = ARGV[i]
-  local key = P .. 'm:' .. id
+  local key = M .. 'm:' .. id
   local f = fetch(key, 'chain', 'hop', 'worker', 'route')
   local here = f.channel == from and (f.status == 'queued' or
     (f.status == 'sending' and worker ~= '' and f.worker == worker))
@@ -40,8 +40,8 @@ for i = 6, #ARGV do
       redis.call('HSET', key, 'status', 'queued', 'tr', tr, 'channel', nxt, 'hop', hop + 1,
                  'attempts', 0, 'next_at', 0, 'err_code', code, 'err_text', text)
       if f.ref then free_ref(key, f, from) end
-      redis.call('ZREM', P .. 'pending:' .. from, id)
-      redis.call('ZADD', P .. 'pending:' .. nxt, now, id)
+      redis.call('ZREM', M .. 'pending:' .. from, id)
+      redis.call('ZADD', M .. 'pending:' .. nxt, now, id)
       count(from, 'failover', now)
       if f.route and f.route ~= '' then count(ROUTE_STAT .. f.route, 'failover', now) end
       moved[#moved + 1] = {id, nxt}

@@ -25,9 +25,9 @@
 local now, retention, joined = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[4]
 local m = cjson.decode(ARGV[3])
 -- Run again after an unconfirmed write (see NotReplicated): recorded once, listed once.
-if redis.call('EXISTS', P .. 'mo:' .. m.id) == 1 then return m.id end
+if redis.call('EXISTS', M .. 'mo:' .. m.id) == 1 then return m.id end
 if m.total > 1 then
-  local pk = P .. 'mo:parts:' .. m.channel .. ':' .. m.source .. ':' .. m.ref
+  local pk = M .. 'mo:parts:' .. m.channel .. ':' .. m.source .. ':' .. m.ref
   -- Gone between the calls: another delivery of a part completed the message.
   if joined ~= '' and redis.call('EXISTS', pk) == 0 then return '' end
   redis.call('HSET', pk, m.seq, m.dc .. ':' .. m.hex)
@@ -47,28 +47,28 @@ local text = m.text
 -- One owner: the account the destination is assigned to on the channel, else the channel's
 -- default account, else none (kept for Admins only). Never every tenant of the channel.
 local number = string.gsub(m.destination, '^%+', '')
-local owner = redis.call('HGET', P .. 'numbers:' .. m.channel, number)
+local owner = redis.call('HGET', C .. 'numbers:' .. m.channel, number)
 if not owner then owner = m.default_account or '' end
-local key = P .. 'mo:' .. m.id
+local key = M .. 'mo:' .. m.id
 redis.call('HSET', key, 'id', m.id, 'channel', m.channel, 'from', m.source,
            'to', m.destination, 'text', text, 'parts', m.total, 'received_at', now,
            'account', owner)
 redis.call('EXPIRE', key, retention)
-redis.call('LPUSH', P .. 'mo:list:' .. m.channel, m.id)
-redis.call('LTRIM', P .. 'mo:list:' .. m.channel, 0, 9999)
+redis.call('LPUSH', M .. 'mo:list:' .. m.channel, m.id)
+redis.call('LTRIM', M .. 'mo:list:' .. m.channel, 0, 9999)
 if owner ~= '' then
   -- listed for its owner, and queued for the owner's inbound URL (if it set one for the
   -- channel) in the same script that records it
-  redis.call('LPUSH', P .. 'mo:in:' .. owner, m.id)
-  redis.call('LTRIM', P .. 'mo:in:' .. owner, 0, 9999)
-  if redis.call('HEXISTS', P .. 'inbound:' .. m.channel, owner) == 1 then
+  redis.call('LPUSH', M .. 'mo:in:' .. owner, m.id)
+  redis.call('LTRIM', M .. 'mo:in:' .. owner, 0, 9999)
+  if redis.call('HEXISTS', C .. 'inbound:' .. m.channel, owner) == 1 then
     redis.call('XADD', webhook_stream(owner, m.id), 'MAXLEN', '~', WH_MAXLEN, '*', 'kind', 'mo',
                'id', m.id, 'channel', m.channel, 'from', m.source, 'to', m.destination,
                'text', text, 'parts', m.total, 'at', now)
   end
   -- for its SMPP clients' receiver binds (gateway/smpp_server/router.py), if it has any users
-  if redis.call('SISMEMBER', P .. 'smpp:accounts', owner) == 1 then
-    redis.call('XADD', P .. 'smpp:rcpt:' .. owner, 'MAXLEN', '~', WH_MAXLEN, '*', 'kind', 'mo',
+  if redis.call('SISMEMBER', C .. 'smpp:accounts', owner) == 1 then
+    redis.call('XADD', M .. 'smpp:rcpt:' .. owner, 'MAXLEN', '~', WH_MAXLEN, '*', 'kind', 'mo',
                'id', m.id, 'from', m.source, 'to', m.destination, 'text', text, 'at', now)
   end
 end

@@ -18,7 +18,7 @@
 local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
 local applied = 0
 for _, o in ipairs(cjson.decode(ARGV[3])) do
-  local key = P .. 'm:' .. o.id
+  local key = M .. 'm:' .. o.id
   local f = fetch(key, 'attempts')
   -- From 'sending' the lifecycle allows every outcome, so the attempt a submit that reached
   -- the SMSC spends is written by the move itself.
@@ -36,21 +36,21 @@ for _, o in ipairs(cjson.decode(ARGV[3])) do
     if move(key, f, 'submitted', now, table.concat(o.ids, ','), extra) then
       applied = applied + 1
       if o.receipt_wait > 0 then  -- due again if no receipt settles it in time: unknown
-        redis.call('ZADD', P .. 'pending:' .. o.channel, now + o.receipt_wait, o.id)
+        redis.call('ZADD', M .. 'pending:' .. o.channel, now + o.receipt_wait, o.id)
       else
-        redis.call('ZREM', P .. 'pending:' .. o.channel, o.id)
+        redis.call('ZREM', M .. 'pending:' .. o.channel, o.id)
       end
       for part, sid in ipairs(o.ids) do
         -- an empty id (the SMSC gave none we could read) must not catch other receipts
         if sid ~= '' then
-          redis.call('SET', P .. 'dlr:' .. o.smsc .. ':' .. sid, o.id .. '|' .. (part - 1),
+          redis.call('SET', M .. 'dlr:' .. o.smsc .. ':' .. sid, o.id .. '|' .. (part - 1),
                      'EX', ttl)
         end
       end
       -- Receipts that beat the response, once every part is mapped (one may prove the
       -- convention and settle others); they re-read the record, so f is not used after this.
       for _, sid in ipairs(o.ids) do
-        local held = sid ~= '' and redis.call('GET', P .. 'held:' .. o.smsc .. ':' .. sid)
+        local held = sid ~= '' and redis.call('GET', M .. 'held:' .. o.smsc .. ':' .. sid)
         if held then resume(o.smsc, held) end
       end
     end
@@ -58,7 +58,7 @@ for _, o in ipairs(cjson.decode(ARGV[3])) do
     if move(key, f, 'queued', now, o.code .. ' ' .. o.text,
             {'next_at', o.retry_at, 'err_code', o.code, 'err_text', o.text, unpack(spent)}) then
       applied = applied + 1
-      redis.call('ZADD', P .. 'pending:' .. o.channel, o.retry_at, o.id)
+      redis.call('ZADD', M .. 'pending:' .. o.channel, o.retry_at, o.id)
     end
   else
     if move(key, f, o.status, now, o.code .. ' ' .. o.text,

@@ -4,7 +4,7 @@
     Input:
       KEYS[1] the account (acct:{account})
       KEYS[2] the served accounts (wh:accounts)
-      KEYS[3] the channel's inbound index (inbound:{channel}), '' for the callback
+      KEYS[3] the channel's inbound index (inbound:{channel}); absent for the callback
       ARGV[1] field (cb_url or in:{channel})
       ARGV[2] url ('' clears)
       ARGV[3] account
@@ -18,11 +18,11 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local fld, url, acct = ARGV[1], ARGV[2], ARGV[3]
 if url == '' then
   redis.call('HDEL', KEYS[1], fld)
-  if KEYS[3] ~= '' then redis.call('HDEL', KEYS[3], acct) end
+  if KEYS[3] then redis.call('HDEL', KEYS[3], acct) end
   return ''
 end
 redis.call('HSET', KEYS[1], fld, url)
-if KEYS[3] ~= '' then redis.call('HSET', KEYS[3], acct, url) end
+if KEYS[3] then redis.call('HSET', KEYS[3], acct, url) end
 redis.call('SADD', KEYS[2], acct)
 if ARGV[5] == '1' or not redis.call('HGET', KEYS[1], 'cb_secret') then
   redis.call('HSET', KEYS[1], 'cb_secret', ARGV[4])

@@ -17,13 +17,13 @@ local conventions = {}  -- smsc -> its convention or false: read once per script
 local function convention(smsc)
   local c = conventions[smsc]
   if c == nil then
-    c = redis.call('GET', P .. 'idform:' .. smsc) or false
+    c = redis.call('GET', M .. 'idform:' .. smsc) or false
     conventions[smsc] = c
   end
   return c
 end
 local function target_of(smsc, form)
-  return redis.call('GET', P .. 'dlr:' .. smsc .. ':' .. form)
+  return redis.call('GET', M .. 'dlr:' .. smsc .. ':' .. form)
 end
 local function pick(smsc, h)
   -- The form to look h up by and the convention its match proves (nil: none); nil while in
@@ -47,7 +47,7 @@ local function settle(target, h)
   local sep = string.find(target, '|', 1, true)
   local id, part = string.sub(target, 1, sep - 1), tonumber(string.sub(target, sep + 1))
   if h.state ~= '' then
-    local key = P .. 'm:' .. id
+    local key = M .. 'm:' .. id
     apply_receipt(key, fetch(key, 'nparts'), part, h.state, h.stat, h.err, h.at)
   end
   return id
@@ -55,15 +55,15 @@ end
 local function unhold(smsc, h, raw)
   -- Drop h's held keys; one another receipt of the same form has taken over since stays.
   for _, form in pairs(h.forms) do
-    local k = P .. 'held:' .. smsc .. ':' .. form
+    local k = M .. 'held:' .. smsc .. ':' .. form
     if redis.call('GET', k) == raw then redis.call('DEL', k) end
   end
 end
 local correlate
 local function learn(smsc, conv)
-  redis.call('SET', P .. 'idform:' .. smsc, conv)
+  redis.call('SET', M .. 'idform:' .. smsc, conv)
   conventions[smsc] = conv
-  local qk = P .. 'heldq:' .. smsc
+  local qk = M .. 'heldq:' .. smsc
   local queued = redis.call('LRANGE', qk, 0, -1)
   redis.call('DEL', qk)
   for _, raw in ipairs(queued) do
@@ -80,9 +80,9 @@ correlate = function(smsc, h)
     if h.state == '' then return 'ignored' end
     local raw = cjson.encode(h)
     for _, f in pairs(h.forms) do
-      redis.call('SET', P .. 'held:' .. smsc .. ':' .. f, raw, 'EX', h.ttl)
+      redis.call('SET', M .. 'held:' .. smsc .. ':' .. f, raw, 'EX', h.ttl)
     end
-    local qk = P .. 'heldq:' .. smsc
+    local qk = M .. 'heldq:' .. smsc
     redis.call('RPUSH', qk, raw)
     redis.call('LTRIM', qk, -HELD_QUEUE_MAX, -1)  -- bounded if the convention is never learned
     redis.call('EXPIRE', qk, h.ttl)
@@ -91,7 +91,7 @@ correlate = function(smsc, h)
   local target = target_of(smsc, form)
   if not target then
     if h.state == '' then return 'ignored' end
-    redis.call('SET', P .. 'held:' .. smsc .. ':' .. form, cjson.encode(h), 'EX', h.ttl)
+    redis.call('SET', M .. 'held:' .. smsc .. ':' .. form, cjson.encode(h), 'EX', h.ttl)
     return 'held'
   end
   local id = settle(target, h)
@@ -103,6 +103,6 @@ local function resume(smsc, raw)
   local h = cjson.decode(raw)
   if pick(smsc, h) == nil then return end
   unhold(smsc, h, raw)
-  redis.call('LREM', P .. 'heldq:' .. smsc, 1, raw)
+  redis.call('LREM', M .. 'heldq:' .. smsc, 1, raw)
   correlate(smsc, h)
 end

@@ -23,14 +23,14 @@ local function capture(key, account, dst, at, door)
   if not HOOKED[dst] or not account then return end
   local cb = callbacks[account]
   if cb == nil then
-    cb = redis.call('HMGET', P .. 'acct:' .. account, 'cb_url', 'cb_events')
+    cb = redis.call('HMGET', C .. 'acct:' .. account, 'cb_url', 'cb_events')
     callbacks[account] = cb
   end
   if not cb[1] then return end
   if cb[2] and not string.find(cb[2], ',' .. dst .. ',', 1, true) then return end
   local f = redis.call('HMGET', key, 'cmid', 'channel', 'to', 'err_code', 'err_text',
                        'dlr_stat', 'dlr_err')
-  local id = string.sub(key, #P + 3)
+  local id = string.sub(key, #M + 3)
   redis.call('XADD', webhook_stream(account, id), 'MAXLEN', '~', WH_MAXLEN, '*', 'kind', 'status',
              'id', id, 'status', dst, 'cmid', f[1] or '',
              'channel', f[2] or '', 'to', f[3] or '', 'code', f[4] or '', 'text', f[5] or '',
@@ -49,8 +49,8 @@ local function smpp_notify(key, f, dst, at)
     return
   end
   local g = redis.call('HMGET', key, 'accepted_at', 'content', 'src', 'dlr_err', 'err_code')
-  redis.call('XADD', P .. 'smpp:rcpt:' .. f.account, 'MAXLEN', '~', WH_MAXLEN, '*',
-             'kind', 'receipt', 'id', string.sub(key, #P + 3), 'status', dst, 'to', f.to or '',
+  redis.call('XADD', M .. 'smpp:rcpt:' .. f.account, 'MAXLEN', '~', WH_MAXLEN, '*',
+             'kind', 'receipt', 'id', string.sub(key, #M + 3), 'status', dst, 'to', f.to or '',
              'src', g[3] or '', 'submitted', g[1] or '', 'at', at, 'err', g[4] or '',
              'code', g[5] or '', 'text', string.sub(g[2] or '', 1, 80))
 end
@@ -76,7 +76,7 @@ end
 local function free_ref(key, f, channel)
   -- The concatenation ref the message holds on ``channel``, freed for the next message to its
   -- number, and off the record, so no later move frees a ref another message has taken since.
-  redis.call('HDEL', P .. 'ref:' .. channel .. ':' .. f.to, f.ref)
+  redis.call('HDEL', M .. 'ref:' .. channel .. ':' .. f.to, f.ref)
   redis.call('HDEL', key, 'ref')
   f.ref = false
 end
@@ -91,7 +91,7 @@ local function move(key, f, dst, at, detail, extra)
   redis.call('HSET', key, 'status', dst, 'tr', tr, unpack(extra))
   f.status, f.tr = dst, tr
   for i = 1, #extra, 2 do f[extra[i]] = extra[i + 1] end
-  local id = string.sub(key, #P + 3)
+  local id = string.sub(key, #M + 3)
   events[#events + 1] = id .. ' ' .. dst
   capture(key, f.account, dst, at, f.door)
   if f.door == 'smpp' then smpp_notify(key, f, dst, at) end
@@ -106,7 +106,7 @@ local function move(key, f, dst, at, detail, extra)
   end
   if FINAL[dst] or dst == 'unknown' then
     -- Settled: drop it from its channel's due index.
-    redis.call('ZREM', P .. 'pending:' .. f.channel, id)
+    redis.call('ZREM', M .. 'pending:' .. f.channel, id)
   end
   return true
 end

@@ -9,8 +9,8 @@
 --- @include "keys"
 --- @include "bounds"
 local function failure(id, channel, status, detail, at)
-  redis.call('LPUSH', P .. 'failures', cjson.encode({id, channel, status, detail, at}))
-  redis.call('LTRIM', P .. 'failures', 0, FAILURES_KEPT - 1)
+  redis.call('LPUSH', M .. 'failures', cjson.encode({id, channel, status, detail, at}))
+  redis.call('LTRIM', M .. 'failures', 0, FAILURES_KEPT - 1)
 end
 -- A script that moves many messages counts them here and writes the sums once at its end
 -- (flush_run): one HINCRBY per minute, channel and status, one EXPIRE per minute, instead
@@ -19,7 +19,7 @@ end
 local counts = {}
 local events = {}
 local function count(channel, what, at)
-  local k = P .. 'stats:' .. math.floor(at / 60000)
+  local k = M .. 'stats:' .. math.floor(at / 60000)
   local c = counts[k]
   if not c then c = {}; counts[k] = c end
   local fld = channel .. '|' .. what

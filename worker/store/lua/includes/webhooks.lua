@@ -8,5 +8,5 @@
 --- @include "keys"
 local function webhook_stream(account, id)
   local shard = tonumber(string.sub(redis.sha1hex(id), 1, 4), 16) % WH_SHARDS
-  return P .. 'wh:' .. account .. ':' .. shard
+  return M .. 'wh:' .. account .. ':' .. shard
 end
