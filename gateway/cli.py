@@ -16,6 +16,7 @@ from gateway.accounts_cli import add_parser as add_accounts_parser
 from gateway.numbers_cli import add_parser as add_numbers_parser
 from gateway.routes_cli import add_parser as add_routes_parser
 from gateway.smpp_server.users_cli import add_parser as add_smpp_users_parser
+from gateway.store_cli import add_parser as add_store_parser
 from worker.config import ConfigError, Settings, load_settings
 from worker.gctune import tune_gc
 from worker.logs import LOG_FORMATS, config_secrets, setup_logging
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_accounts_parser(sub)
     add_numbers_parser(sub)
     add_routes_parser(sub)
+    add_store_parser(sub)
     return parser
 
 
@@ -154,6 +156,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         from gateway.numbers_cli import run_numbers
 
         return asyncio.run(run_numbers(args, settings))
+    if args.command == "store":
+        from gateway.store_cli import run_store
+
+        return asyncio.run(run_store(args, settings))
     if args.command == "routes":
         from gateway.routes_cli import run_routes
 

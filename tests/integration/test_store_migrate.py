@@ -1,0 +1,79 @@
+"""``smsgw store migrate``: a store written before hash tags gets its keys' tagged names."""
+
+from __future__ import annotations
+
+import pytest
+from redis.asyncio import Redis
+
+from gateway.cli import build_parser
+from gateway.store_cli import run_store
+from worker.config import settings_from_dict
+from worker.store import (
+    FAILURES,
+    account_key,
+    api_keys_index_key,
+    held_key,
+    msg_key,
+    pending_key,
+    stats_key,
+    webhook_stream_key,
+)
+from worker.store.migrate import migrate
+
+pytestmark = pytest.mark.integration
+
+
+async def _old_store(redis: Redis) -> None:
+    """Keys as a store before hash tags wrote them."""
+    await redis.hset("smsgw:m:01ABC", mapping={"status": "queued", "channel": "sim"})
+    await redis.expire("smsgw:m:01ABC", 500)
+    await redis.zadd("smsgw:pending:sim", {"01ABC": 1})
+    await redis.hset("smsgw:stats:29941888", "sim|accepted", 1)
+    await redis.lpush("smsgw:failures", "[]")
+    await redis.set("smsgw:held:smsc1:77", "{}")
+    await redis.xadd("smsgw:wh:acme:3", {"kind": "status"})
+    await redis.hset("smsgw:acct:acme", "cb_url", "https://x")
+    await redis.hset("smsgw:keys", "k1", "h1")
+    await redis.set("smsgw:w:worker1", "1")  # a heartbeat: left to expire
+
+
+async def test_migrate_renames_old_keys_to_their_tagged_names_once(redis: Redis) -> None:
+    await _old_store(redis)
+    done = await migrate(redis)
+    assert (done.renamed, done.conflicts) == (8, [])
+    assert await redis.hget(msg_key("01ABC"), "status") == b"queued"
+    assert 0 < await redis.ttl(msg_key("01ABC")) <= 500
+    assert await redis.zscore(pending_key("sim"), "01ABC") == 1
+    assert await redis.hget(stats_key(29941888), "sim|accepted") == b"1"
+    assert await redis.llen(FAILURES) == 1
+    assert await redis.get(held_key("smsc1", "77")) == b"{}"
+    assert await redis.xlen(webhook_stream_key("acme", 3)) == 1
+    assert await redis.hget(account_key("acme"), "cb_url") == b"https://x"
+    assert await redis.hget(api_keys_index_key(), "k1") == b"h1"
+    assert sorted(await redis.keys("smsgw:[^{]*")) == [b"smsgw:w:worker1"]
+    again = await migrate(redis)
+    assert (again.renamed, again.conflicts) == (0, [])
+
+
+async def test_migrate_leaves_an_old_key_whose_new_name_is_taken_and_says_so(
+    redis: Redis,
+) -> None:
+    await redis.hset("smsgw:acct:acme", "cb_url", "https://old")
+    await redis.hset(account_key("acme"), "cb_url", "https://new")
+    done = await migrate(redis)
+    assert (done.renamed, done.conflicts) == (0, ["smsgw:acct:acme"])
+    assert await redis.hget(account_key("acme"), "cb_url") == b"https://new"
+    assert await redis.hget("smsgw:acct:acme", "cb_url") == b"https://old"
+
+
+async def test_the_store_migrate_command_reports_and_fails_on_a_conflict(
+    redis_url: str, redis: Redis, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = settings_from_dict({}, {"REDIS_URL": redis_url}, "test")
+    args = build_parser().parse_args(["store", "migrate"])
+    await _old_store(redis)
+    assert await run_store(args, settings) == 0
+    assert "renamed 8 keys" in capsys.readouterr().err
+    await redis.hset("smsgw:acct:acme", "cb_url", "https://again")
+    assert await run_store(args, settings) == 1
+    assert "smsgw:acct:acme" in capsys.readouterr().err

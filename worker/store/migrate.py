@@ -1,0 +1,76 @@
+"""Renaming a store written before hash tags (``smsgw:m:{id}``, ``smsgw:acct:{account}``, ...)
+to the tagged names of keys.py (``smsgw:{m0}:m:{id}``, ``smsgw:{cfg}:acct:{account}``, ...).
+
+SCAN and RENAMENX (a key keeps its value and its TTL), a page of keys per round trip; safe to
+run again: a tagged name is never renamed, and an old key whose new name exists is left as it
+is and reported. Run it with gateways, workers, webhooks and SMPP servers stopped (README,
+"Operations -> Upgrading"). Heartbeats and leases (w:, bind:, wh:lease:) are not renamed: they
+expire on their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from worker.store.keys import CONFIG, MESSAGES, PREFIX
+
+# What a key's name started with after the prefix, by where its kind lives now (a kind
+# without a trailing ':' is a whole name); the rest of the name is kept.
+_MESSAGE_KINDS = ("m:", "c:", "pending:", "ref:", "dlr:", "held:", "heldq:", "idform:",
+                  "stats:", "failures", "mo:", "wh:dead:", "smpp:rcpt:")
+_CONFIG_KINDS = ("key:", "keys", "acct:", "children:", "bucket:", "quota:", "numbers:",
+                 "inbound:", "wh:accounts", "smpp:user:", "smpp:users", "smpp:accounts")
+_NOT_STREAMS = ("wh:lease:", "wh:procs", "wh:accounts", "wh:dead:")
+
+
+def _is(rest: str, kinds: tuple[str, ...]) -> bool:
+    return any(rest.startswith(k) if k.endswith(":") else rest == k for k in kinds)
+
+
+def new_name(old: str) -> str | None:
+    """The tagged name of a key named before hash tags; None for any other key."""
+    if not old.startswith(PREFIX) or old.startswith(PREFIX + "{"):
+        return None
+    rest = old[len(PREFIX):]
+    if _is(rest, _MESSAGE_KINDS):
+        return MESSAGES + rest
+    if _is(rest, _CONFIG_KINDS):
+        return CONFIG + rest
+    if rest.startswith("wh:") and not _is(rest, _NOT_STREAMS):
+        return MESSAGES + rest  # an account's webhook event stream, by shard or not
+    return None
+
+
+@dataclass
+class Migration:
+    """What a run renamed, and the old keys it left because their new name was taken."""
+
+    renamed: int = 0
+    conflicts: list[str] = field(default_factory=list)
+
+
+async def migrate(redis: Redis, page: int = 1000) -> Migration:
+    """Rename every old key of the store to its tagged name (see the module's docstring)."""
+    done = Migration()
+    cursor = None
+    while cursor != 0:
+        cursor, raw = await redis.scan(cursor or 0, match=PREFIX + "*", count=page)
+        pairs = [(old, new) for old in (k.decode() for k in raw)
+                 if (new := new_name(old)) is not None]
+        if not pairs:
+            continue
+        pipe = redis.pipeline(transaction=False)
+        for old, new in pairs:
+            pipe.renamenx(old, new)
+        for (old, _), ok in zip(pairs, await pipe.execute(raise_on_error=False), strict=True):
+            if isinstance(ok, ResponseError):
+                continue  # expired since the SCAN: nothing left to rename
+            if ok:
+                done.renamed += 1
+            else:
+                done.conflicts.append(old)
+    done.conflicts.sort()
+    return done
