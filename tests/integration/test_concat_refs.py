@@ -10,7 +10,7 @@ from worker.ids import new_id
 from worker.lifecycle import Status
 from worker.store import NewMessage, Outcome, ReceiptEvent, Store
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("one_slot_per_script_run")]
 
 TO = "27820000001"
 HOLD_MS = 49 * 3600 * 1000

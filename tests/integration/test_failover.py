@@ -25,7 +25,7 @@ from worker.simulator.server import Simulator
 from worker.smpp import pdu
 from worker.store import NewMessage, Store, now_ms
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("one_slot_per_script_run")]
 
 WAIT = 90.0
 

@@ -17,7 +17,7 @@ from worker.simulator.server import Simulator
 from worker.smpp import pdu
 from worker.store import EVENTS, Store
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("one_slot_per_script_run")]
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from worker.dispatch import Dispatcher, DispatchSettings
 from worker.smpp import pdu
 from worker.store import Record, Store
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("one_slot_per_script_run")]
 
 WAIT = 30.0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from redis.asyncio import Redis
 
 from tests.integration.test_webhooks import waiting
@@ -27,6 +28,8 @@ from worker.store import (
     webhook_stream_key,
     worker_key,
 )
+
+pytestmark = pytest.mark.usefixtures("one_slot_per_script_run")
 
 
 def _msg(to: str = "27820000001", cmid: str = "", fp: str = "fp1", parts: int = 1) -> NewMessage:

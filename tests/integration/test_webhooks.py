@@ -41,7 +41,7 @@ from worker.store import (
 )
 from worker.webhook_delivery import WebhookService
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("one_slot_per_script_run")]
 
 SEND = "/communication/message/smpp/sms"
 README = Path(__file__).resolve().parents[2] / "README.md"

@@ -1,48 +1,10 @@
-"""Every store script test also checks that each run of a store script (lua/*.lua; not a
-test's own EVAL) kept to one cluster slot."""
+"""Every direct script test also checks that each script run kept to one cluster slot."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-from redis.asyncio import Redis
-
-from tests.integration.store.slots import Run, script_runs
-from worker.store import ARQ_JOB_PREFIX, ARQ_QUEUE, CONFIG
-
-# Keys a script still touches outside its slot, by script: what a later step moves onto the
-# script's tag (docs/cluster.md). Every other key of a run must hash to one slot.
-_CALLBACKS = (CONFIG + "acct:",)  # move() reads an account's callback URL and statuses
-ELSEWHERE: dict[str, tuple[str, ...]] = {
-    # The wake-up job is arq's (its names are arq's), and the API key's limits are on the
-    # configuration's tag.
-    "accept": (ARQ_JOB_PREFIX, ARQ_QUEUE, CONFIG + "bucket:", CONFIG + "quota:"),
-    "claim": _CALLBACKS,
-    "record_outcomes": _CALLBACKS,
-    "record_receipts": _CALLBACKS,
-    "expire_queued": _CALLBACKS,
-    "fail_over": _CALLBACKS,
-    # Who owns the number, and where the owner hears of MO.
-    "record_mo": (CONFIG + "numbers:", CONFIG + "inbound:", CONFIG + "smpp:accounts"),
-}
-
-
-def strays(run: Run) -> dict[int, set[bytes]]:
-    """The run's keys by slot, leaving out those its script may still touch elsewhere; more
-    than one slot is a script Redis Cluster would refuse."""
-    skip = tuple(s.encode() for s in ELSEWHERE.get(run.script, ()))
-    kept = Run(run.script, [k for k in run.keys if not k.startswith(skip)])
-    return {slot: set(keys) for slot, keys in kept.slots().items()}
 
 
 @pytest.fixture(autouse=True)
-async def one_slot_per_script_run(redis_url: str) -> AsyncIterator[None]:
-    redis = Redis.from_url(redis_url)
-    try:
-        async with script_runs(redis) as runs:
-            yield
-    finally:
-        await redis.aclose()
-    crossing = {r.script: strays(r) for r in runs if r.script != "?" and len(strays(r)) > 1}
-    assert crossing == {}, "script runs touching keys of several cluster slots"
+def _one_slot(one_slot_per_script_run: None) -> None:
+    """The check of tests/integration/conftest.py, for every test here."""
