@@ -362,8 +362,12 @@ async def run(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         _, client = await loop.create_connection(
             lambda: BenchClient(bodies, args.window), "127.0.0.1", setup.smpp_port)
-        async with asyncio.timeout(30):
-            status = await client.bound
+        try:
+            async with asyncio.timeout(30):
+                status = await client.bound
+        except TimeoutError:
+            raise RuntimeError("no answer to bind_transceiver in 30 s:\n"
+                               + stack.log_tail("smpp-server")) from None
         if status != ESME_ROK:
             raise RuntimeError(f"bind refused: {status_name(status)}")
         before = await st.snapshot(stack.redis, stack.procs)
@@ -379,8 +383,10 @@ async def run(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(5):
                 await client.lost
-        return figures(args, setup, client.tally, smsc, wall0_ms,
-                       st.delta(before, after), smsc_cpu)
+        fig = figures(args, setup, client.tally, smsc, wall0_ms, st.delta(before, after),
+                      smsc_cpu)
+        fig["exited"] = [p.name for p in stack.procs if p.proc.returncode is not None]
+        return fig
 
 
 def _rate(n: int, seconds: float) -> float | None:
@@ -437,7 +443,7 @@ def clean(fig: dict[str, Any]) -> bool:
     """Everything accepted reached the simulator once and came back as one receipt."""
     return (fig["e2e_complete"] and fig["receipts_complete"] and not fig["refused"]
             and not any(fig["lost"].values()) and not any(fig["duplicated"].values())
-            and not fig["receipts_for_unknown_ids"])
+            and not fig["receipts_for_unknown_ids"] and not fig["exited"])
 
 
 # --- command line -------------------------------------------------------------------------------
