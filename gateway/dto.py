@@ -572,6 +572,7 @@ class RouteInfo(Dto):
     prefixes: list[str] | None = None
     countries: list[str] | None = None
     accounts: list[str] | None = None
+    senders: list[str] | None = None  # exact senders, or digit prefixes ending in '*'
     hours: str | None = None
     days: list[str] | None = None
     channels: list[RouteChannel] | None = None
@@ -579,6 +580,7 @@ class RouteInfo(Dto):
     failoverStatuses: list[str] | None = None
     passes: int = 1
     numberCheck: str | None = None
+    byName: bool = False  # used only for messages naming it ("channel": "route:NAME")
 
 
 class RoutesResponse(Dto):
