@@ -17,6 +17,7 @@ from gateway.auth import (
     InvalidKey,
     KeySpec,
     all_keys,
+    checked_senders,
     find_key,
     issue_key,
     parse_expiry,
@@ -24,7 +25,11 @@ from gateway.auth import (
 )
 from worker.config import Settings
 from worker.redisconn import redis_client
+from worker.senders import Senders, stored
 from worker.store import KeyOp, Store, now_ms
+
+SENDERS_HELP = ("senders its messages may choose: exact ones (Acme, +447012345678), digit "
+                "prefixes ending in * (4470*), or * for any; comma list")
 
 
 def parse_roles(text: str) -> frozenset[str]:
@@ -39,6 +44,12 @@ def parse_channels(text: str) -> frozenset[str] | None:
     """None for '*' (every channel), else the listed channels."""
     return None if text.strip() == "*" else frozenset(
         c.strip() for c in text.split(",") if c.strip())
+
+
+def parse_senders(items: str | list[str]) -> Senders:
+    """Allowed senders from a comma list (or several), checked; InvalidKey if one is bad."""
+    parts = [items] if isinstance(items, str) else items
+    return checked_senders([s.strip() for p in parts for s in p.split(",") if s.strip()])
 
 
 async def create_key(
@@ -72,7 +83,7 @@ async def _create(store: Store, args: argparse.Namespace) -> int:
         name=args.name, account=args.account, roles=parse_roles(args.roles),
         channels=parse_channels(args.channels), rate=args.rate, burst=args.burst,
         daily_quota=args.quota, expires_at_ms=parse_expiry(args.expires, now_ms()),
-        parent_account=args.parent_account,
+        parent_account=args.parent_account, senders=parse_senders(args.senders),
     )
     secret, info = await issue_key(store, spec, secret=args.secret)
     print(secret)
@@ -116,6 +127,15 @@ def _change(op: KeyOp) -> Callable[[Store, argparse.Namespace], Awaitable[int]]:
     return run
 
 
+async def _set_senders(store: Store, args: argparse.Namespace) -> int:
+    senders = parse_senders(args.senders)
+    if not await store.change_api_key(args.id, "senders", stored(senders)):
+        return _unknown(args.id)
+    print(f"key {args.id}: senders {', '.join(senders.entries) or 'none'}",
+          file=sys.stderr)
+    return 0
+
+
 async def _rotate(store: Store, args: argparse.Namespace) -> int:
     secret = await rotate_key(store, args.id)
     if secret is None:
@@ -133,5 +153,6 @@ def _unknown(key_id: str) -> int:
 
 _COMMANDS: dict[str, Callable[[Store, argparse.Namespace], Awaitable[int]]] = {
     "create": _create, "list": _list, "show": _show, "rotate": _rotate,
+    "set-senders": _set_senders,
     "enable": _change("enable"), "disable": _change("disable"), "delete": _change("delete"),
 }

@@ -51,11 +51,11 @@ class Explanation:
 
 
 def explain(table: RouteTable, to: str, account: str, parent: str, minute: int,
-            sender: str = "", route: str = "") -> Explanation:
+            sender: str = "", named: str = "") -> Explanation:
     """Route ``to`` (E.164 digits) for ``account`` from ``sender`` ('' none) as the gateway
-    would, weights aside; by the route called ``route`` alone if given."""
-    got = (table.choose_named(route, to, account, parent, minute=minute, sender=sender)
-           if route else table.choose(to, account, parent, minute=minute, sender=sender))
+    would, weights aside; by the route called ``named`` alone if given."""
+    got = (table.choose_named(named, to, account, parent, minute=minute, sender=sender)
+           if named else table.choose(to, account, parent, minute=minute, sender=sender))
     if isinstance(got, Unroutable):
         return Explanation(f"+{to}: not accepted: {got.reason}", False)
     route = table.route(got.route)

@@ -400,3 +400,14 @@ def test_billion_laughs_is_refused_before_any_expansion() -> None:
     finally:
         tracemalloc.stop()
     assert peak < 256 * 1024
+
+
+def test_a_messages_sender_is_written_only_when_it_has_one() -> None:
+    without = _render(SMPPResponseMsg(msg=SMPPMessage(to="1", content="Hi")))
+    assert b"sender" not in without  # the contract's output, unchanged
+    given = _render(SMPPResponseMsg(msg=SMPPMessage(to="1", content="Hi", sender="Acme")))
+    assert b"<content>Hi</content><sender>Acme</sender><to>1</to>" in given
+    parsed = wire.parse(SendSMPPSmsRequest, _request(
+        "<Messages><SMPPMessage><sender>Acme</sender><to>1</to><content>Hi</content>"
+        "</SMPPMessage></Messages>"), "xml")
+    assert parsed.Messages == [SMPPMessage(to="1", content="Hi", sender="Acme")]

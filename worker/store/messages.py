@@ -225,6 +225,8 @@ def _accept_message(m: NewMessage) -> dict[str, Any]:
         msg.update(rt=m.route, ch=m.chain)
     if m.door:
         msg.update(door=m.door, notify=m.notify, src=m.source)
+    if m.sender:
+        msg["snd"] = m.sender
     return msg
 
 
