@@ -133,6 +133,9 @@ class SMPPMessageStatus(Dto):
     doneAt: str | None = None
     transitions: list[SMPPStatusTransition] = Field(default_factory=list)
     door: str | None = None  # how it came in: "http" (the send API) or "smpp" (smpp-server)
+    sender: str | None = None  # the source address it chose ('' / null: the channel's)
+
+    xml_omit_nil: ClassVar[frozenset[str]] = frozenset({"sender"})
 
 
 class GetSMPPSmsStatus(Dto):

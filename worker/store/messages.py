@@ -118,8 +118,9 @@ class Messages(StoreBase):
                                       *ids])
         return [
             Claimed(api_id=i, channel=ch, to=to, content=c, attempts=int(a),
-                    accepted_at=int(at), reclaimed=bool(r), route=rt)
-            for i, ch, to, c, a, at, r, rt in json.loads(raw)
+                    accepted_at=int(at), reclaimed=bool(r), route=rt,
+                    sender=sender[0] if sender else "")
+            for i, ch, to, c, a, at, r, rt, *sender in json.loads(raw)
         ]
 
     async def record_outcomes(

@@ -68,6 +68,7 @@ class Claimed:
     accepted_at: int
     reclaimed: bool  # the previous holder died: its submit may have reached the SMSC
     route: str = ""  # the route that chose its channel ('' the message named it)
+    sender: str = ""  # its source address ('' the channel's source_addr)
 
 
 @dataclass(frozen=True, slots=True)
