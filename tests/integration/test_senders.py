@@ -207,6 +207,27 @@ async def test_a_partner_grants_no_senders_beyond_its_own(gateway: str, redis: R
     assert status == 200
 
 
+async def test_smpp_users_get_senders_over_the_admin_api(gateway: str, redis: Redis) -> None:
+    admin = await _key(redis, roles="Admin", account="ops")
+    status, made = await _admin(gateway, admin, "POST", "/admin/smpp-users",
+                                {"systemId": "acme1", "account": "acme", "senders": ["ACME"]})
+    assert status == 200 and made["smppUser"]["senders"] == ["ACME"]
+    status, changed = await _admin(gateway, admin, "PUT", "/admin/smpp-users/acme1/senders",
+                                   {"senders": ["4470*", "*"]})
+    assert status == 200 and changed["smppUser"]["senders"] == ["4470*", "*"]
+    await _key(redis)  # the account acme
+    partner = await _key(redis, "ACME", roles="Partner", account="reseller")
+    status, _ = await _admin(gateway, admin, "PUT", "/admin/accounts/acme",
+                             {"parentAccount": "reseller"})
+    assert status == 200
+    status, refused = await _admin(gateway, partner, "PUT", "/admin/smpp-users/acme1/senders",
+                                   {"senders": ["Other"]})
+    assert status == 403 and refused["ResponseStatus"]["Errors"][0]["FieldName"] == "senders"
+    status, fine = await _admin(gateway, partner, "PUT", "/admin/smpp-users/acme1/senders",
+                                {"senders": ["ACME"]})
+    assert status == 200 and fine["smppUser"]["senders"] == ["ACME"]
+
+
 async def test_admin_routes_show_senders_and_by_name(gateway: str, redis: Redis) -> None:
     admin = await _key(redis, roles="Admin", account="ops")
     status, body = await _admin(gateway, admin, "GET", "/admin/routes")
