@@ -127,13 +127,23 @@ def _change(op: KeyOp) -> Callable[[Store, argparse.Namespace], Awaitable[int]]:
     return run
 
 
+async def set_senders(change: Callable[[str], Awaitable[bool]], who: str,
+                      items: list[str]) -> bool:
+    """Replace the senders of a key or SMPP user (``who``, for the message) by calling
+    ``change`` with their stored form; False if it is unknown (InvalidKey if one is bad)."""
+    senders = parse_senders(items)
+    if not await change(stored(senders)):
+        return False
+    print(f"{who}: senders {', '.join(senders.entries) or 'none'}", file=sys.stderr)
+    return True
+
+
 async def _set_senders(store: Store, args: argparse.Namespace) -> int:
-    senders = parse_senders(args.senders)
-    if not await store.change_api_key(args.id, "senders", stored(senders)):
-        return _unknown(args.id)
-    print(f"key {args.id}: senders {', '.join(senders.entries) or 'none'}",
-          file=sys.stderr)
-    return 0
+    def change(value: str) -> Awaitable[bool]:
+        return store.change_api_key(args.id, "senders", value)
+
+    return 0 if await set_senders(change, f"key {args.id}", args.senders) else \
+        _unknown(args.id)
 
 
 async def _rotate(store: Store, args: argparse.Namespace) -> int:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Awaitable
 
 from gateway.auth import InvalidKey, parse_expiry
-from gateway.keys_cli import SENDERS_HELP, parse_channels, parse_roles, parse_senders
+from gateway.keys_cli import SENDERS_HELP, parse_channels, parse_roles, parse_senders, set_senders
 from gateway.smpp_server.users import (
     DEFAULT_MAX_BINDS,
     SmppUserSpec,
@@ -22,7 +23,6 @@ from gateway.smpp_server.users import (
 )
 from worker.config import Settings
 from worker.redisconn import redis_client
-from worker.senders import stored
 from worker.store import now_ms
 from worker.store.smpp_server import SmppServerStore
 
@@ -69,12 +69,11 @@ async def run_smpp_users(args: argparse.Namespace, settings: Settings) -> int:
         if command == "list":
             return await _list(store, args)
         if command == "set-senders":
-            senders = parse_senders(args.senders)
-            if not await store.change_user(args.system_id, "senders", stored(senders)):
-                return _unknown(args.system_id)
-            print(f"{args.system_id}: senders {', '.join(senders.entries) or 'none'}",
-                  file=sys.stderr)
-            return 0
+            def change(value: str) -> Awaitable[bool]:
+                return store.change_user(args.system_id, "senders", value)
+
+            done = await set_senders(change, args.system_id, args.senders)
+            return 0 if done else _unknown(args.system_id)
         if command == "rotate":
             password = await rotate_password(store, args.system_id)
             if password is None:

@@ -11,14 +11,14 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from redis.asyncio import Redis
 
-from gateway.app import create_app
 from gateway.auth import KeySpec, issue_key
 from gateway.cli import build_parser
 from gateway.keys_cli import run_keys
 from gateway.smpp_server.users_cli import run_smpp_users
+from tests.integration.support import send_messages as _send
+from tests.integration.support import serving_gateway
 from worker.config import settings_from_dict
 from worker.senders import Senders
 from worker.store import Store, msg_key
@@ -39,12 +39,9 @@ CONFIG: dict[str, Any] = {
 
 @pytest.fixture
 async def gateway(redis_url: str) -> AsyncIterator[str]:
-    runner = web.AppRunner(create_app(settings_from_dict(CONFIG, {"REDIS_URL": redis_url},
-                                                         source="test.toml")))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    await runner.cleanup()
+    settings = settings_from_dict(CONFIG, {"REDIS_URL": redis_url}, source="test.toml")
+    async with serving_gateway(settings) as base:
+        yield base
 
 
 async def _key(redis: Redis, *senders: str, roles: str = "Client",
@@ -52,13 +49,6 @@ async def _key(redis: Redis, *senders: str, roles: str = "Client",
     secret, _ = await issue_key(Store(redis, 3600), KeySpec(
         name="t", account=account, roles=frozenset({roles}), senders=Senders.of(senders)))
     return secret
-
-
-async def _send(base: str, key: str, *messages: dict[str, str]) -> list[dict[str, Any]]:
-    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as http, \
-            http.post(base + PATH, json={"Messages": list(messages)}) as resp:
-        assert resp.status == 200, await resp.text()
-        return list((await resp.json())["messages"])
 
 
 async def _status(base: str, key: str, api_id: str) -> dict[str, Any]:

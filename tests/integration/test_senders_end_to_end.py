@@ -11,16 +11,14 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from arq.worker import Worker
 from redis.asyncio import Redis
 
-from gateway.app import create_app
 from gateway.auth import KeySpec, issue_key
 from gateway.smpp_server.server import running
 from gateway.smpp_server.users import SmppUserSpec, create_user
 from tests.esme import Esme
-from tests.integration.support import stop_in_process_worker
+from tests.integration.support import serving_gateway, stop_in_process_worker
 from tests.smsc_double import ScriptedSmsc
 from worker.config import Settings, settings_from_dict
 from worker.jobs import arq_settings
@@ -72,9 +70,6 @@ async def test_http_messages_reach_the_smsc_from_their_sender(
 ) -> None:
     key, _ = await issue_key(Store(redis, 3600), KeySpec(
         name="t", account="acme", senders=Senders.of(["*"])))
-    runner = web.AppRunner(create_app(_settings(redis_url, smsc.port)))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
     messages: list[dict[str, Any]] = [
         {"to": "+27820000001", "content": "alpha", "sender": "Acme"},
         {"to": "+27820000002", "content": "intl", "sender": "+447012345678"},
@@ -82,13 +77,10 @@ async def test_http_messages_reach_the_smsc_from_their_sender(
         {"to": "+27820000004", "content": "none"},
         {"to": "+27820000005", "content": "long " * 60, "sender": "Acme"},  # 2 parts
     ]
-    try:
-        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as http, \
-                http.post(f"http://127.0.0.1:{runner.addresses[0][1]}{PATH}",
-                          json={"Messages": messages}) as resp:
-            answers = (await resp.json())["messages"]
-    finally:
-        await runner.cleanup()
+    async with serving_gateway(_settings(redis_url, smsc.port)) as base, \
+            aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as http, \
+            http.post(base + PATH, json={"Messages": messages}) as resp:
+        answers = (await resp.json())["messages"]
     assert [a["accepted"] for a in answers] == [True] * 5
     await smsc.wait_for(lambda: len(smsc.submits) >= 6, within=30)
     assert _sent_from(smsc) == {
