@@ -56,11 +56,12 @@ async def create_key(
     store: Store, *, name: str, account: str, roles: frozenset[str],
     channels: frozenset[str] | None, secret: str | None = None, rate: int = 0, burst: int = 0,
     daily_quota: int = 0, expires_at_ms: int = 0, parent_account: str = "",
+    senders: Senders | None = None,
 ) -> str:
     """Create a key and return its secret (the only time it is visible)."""
     spec = KeySpec(name=name, account=account, roles=roles, channels=channels, rate=rate,
                    burst=burst, daily_quota=daily_quota, expires_at_ms=expires_at_ms,
-                   parent_account=parent_account)
+                   parent_account=parent_account, senders=senders or Senders())
     secret, _ = await issue_key(store, spec, secret=secret)
     return secret
 
