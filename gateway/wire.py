@@ -505,12 +505,15 @@ def _xml_slots(
     cls: type[BaseModel], prefix: str, depth: int, scope: Mapping[str, str]
 ) -> tuple[_Slot, ...]:
     """The members of ``cls``, whose element is at ``depth``, named with ``prefix``."""
-    return tuple(_xml_slot(m, prefix, depth + 1, scope) for m in _contract(cls).members)
+    omit: frozenset[str] = getattr(cls, "xml_omit_nil", frozenset())
+    return tuple(_xml_slot(m, prefix, depth + 1, scope, m.name in omit)
+                 for m in _contract(cls).members)
 
 
-def _xml_slot(member: _Member, prefix: str, depth: int, scope: Mapping[str, str]) -> _Slot:
+def _xml_slot(member: _Member, prefix: str, depth: int, scope: Mapping[str, str],
+              omit_nil: bool = False) -> _Slot:
     tag = prefix + member.name
-    nil = f'<{tag} i:nil="true" />'
+    nil = "" if omit_nil else f'<{tag} i:nil="true" />'  # "": a null member is left out
     if member.kind == "scalar":
         return _Slot(member.name, member.kind, f"<{tag}>", f"</{tag}>", nil, "")
     # Like DataContractSerializer, a namespace not yet in scope is declared on this element

@@ -56,10 +56,12 @@ class Esme:
         return 0
 
     def submit(self, to: str, text: bytes, *, registered_delivery: int = 1,
-               **extra: Any) -> int:
-        """Send a submit_sm (not waiting for its answer); its sequence number."""
+               source_addr: str = "", **extra: Any) -> int:
+        """Send a submit_sm (not waiting for its answer); its sequence number. Without a
+        ``source_addr`` the gateway sends it from the channel's."""
         pdu = self.client.send_message(
-            source_addr_ton=5, source_addr="ACME", dest_addr_ton=1, dest_addr_npi=1,
+            source_addr_ton=5 if source_addr else 0, source_addr=source_addr,
+            dest_addr_ton=1, dest_addr_npi=1,
             destination_addr=to, short_message=text, registered_delivery=registered_delivery,
             **extra)
         return int(pdu.sequence)

@@ -22,6 +22,7 @@ from typing import Any, Literal, TypeVar
 from worker.encoding import MAX_SEGMENTS, SplitMode
 from worker.redisconn import check_redis_url
 from worker.routing import NumberCheck, Route, RouteError, RouteTable, check_routes, parse_window
+from worker.senders import BadSender, Senders, check_entries
 
 T = TypeVar("T")
 N = TypeVar("N", int, float)
@@ -290,7 +291,7 @@ def settings_from_dict(raw: Mapping[str, Any], env: Mapping[str, str], source: s
 
 
 _ROUTE_KEYS = {"name", "channels", "fallbacks", "prefixes", "countries", "accounts", "hours",
-               "days", "failover_statuses", "passes", "number_check"}
+               "days", "failover_statuses", "passes", "number_check", "senders", "by_name"}
 
 
 def _routes(raw: Any, settings: Settings) -> RouteTable:
@@ -354,12 +355,20 @@ def _route(body: Mapping[str, Any], i: int, src: str) -> Route:
         raise ConfigError(f"{where}.{exc}") from None
     if "days" in body and window is None:
         raise ConfigError(f"{where}.days: only used with hours")
+    try:
+        senders = Senders.of(check_entries(strings("senders")))
+    except BadSender as exc:
+        raise ConfigError(f"{where}.senders: {exc}") from None
+    by_name = body.get("by_name", False)
+    if not isinstance(by_name, bool):
+        raise ConfigError(f"{where}.by_name: must be true or false")
     return Route(
         name=name, channels=tuple(weighted), fallbacks=tuple(strings("fallbacks")),
         prefixes=tuple(p.removeprefix("+") for p in strings("prefixes")),
         countries=frozenset(c.upper() for c in strings("countries")),
-        accounts=frozenset(strings("accounts")), window=window,
-        failover_statuses=frozenset(statuses), passes=passes, number_check=check)
+        accounts=frozenset(strings("accounts")), senders=senders, window=window,
+        failover_statuses=frozenset(statuses), passes=passes, number_check=check,
+        by_name=by_name)
 
 
 def _with_tls_context(ch: Channel, source: str) -> Channel:

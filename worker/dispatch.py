@@ -28,6 +28,7 @@ from worker.metrics import WorkerMetrics
 from worker.patience import PatientAnswers
 from worker.ratelimit import SharedRate
 from worker.routing import RouteTable, outages
+from worker.senders import address
 from worker.smpp import pdu
 from worker.smpp.pool import ChannelPool
 from worker.smpp.receipts import (
@@ -402,10 +403,11 @@ class Dispatcher:
                                           "held by a message still in flight")
             parts = split(msg.content, channel.split_mode, got)
         template = self._templates[msg.channel]
+        head = _source_head(template, msg.sender, channel) if msg.sender else b""
         smsc_ids: list[str] = []
-        for part in parts:
+        for part in parts:  # every part from the same sender
             body = template.body(msg.to, part.esm_class, part.data_coding, part.short_message,
-                                 part.tlvs)
+                                 part.tlvs, head)
             # Once a part is accepted, a later part is retried in place: re-queueing the whole
             # message would submit the accepted parts again (and keep the order of parts).
             answer = await self._submit_part(msg, channel, pool, body, slot,
@@ -683,6 +685,12 @@ def _submit_template(channel: Channel) -> pdu.SubmitTemplate:
         source_addr_npi=channel.source_npi, dest_addr_ton=channel.dest_ton,
         dest_addr_npi=channel.dest_npi, registered_delivery=channel.registered_delivery,
         validity_period=_validity(channel.validity_seconds)))
+
+
+def _source_head(template: pdu.SubmitTemplate, sender: str, channel: Channel) -> bytes:
+    """The submit_sm head of a message with its own sender, its TON/NPI by its kind."""
+    a = address(sender, channel.source_addr, channel.source_ton, channel.source_npi)
+    return template.source(a.addr, a.ton, a.npi)
 
 
 def _validity(seconds: int) -> str:

@@ -255,7 +255,7 @@ class ClientSession:
             self._nack(pdu.seq, ESME_RINVCMDLEN, f"malformed submit_sm ({exc})")
             return ESME_RINVCMDLEN, b""
         msg = to_message(sm, api_id=ctx.new_id(), account=user.account, rules=ctx.rules,
-                         channels=user.channels)
+                         channels=user.channels, senders=user.senders)
         if isinstance(msg, Refused):
             log.info("smpp submit_sm of %s refused: %s", user.system_id, msg.reason)
             return msg.status, b""

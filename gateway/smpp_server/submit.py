@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.validate import BadNumber, Invalid, Rules, TooLong, Validator, recipients
+from gateway.validate import BadNumber, BadSource, Invalid, Rules, TooLong, Validator, recipients
 from worker.encoding import decode_text
+from worker.senders import Senders
 from worker.smpp.pdu import (
     ESME_RINVDSTADR,
     ESME_RINVMSGLEN,
@@ -18,6 +19,7 @@ from worker.smpp.pdu import (
 )
 from worker.store import NewMessage
 
+ESME_RINVSRCADR = 0x0000000A
 ESME_RINVESMCLASS = 0x00000043
 ESME_RINVSERTYP = 0x00000015
 ESME_RINVSCHED = 0x00000061
@@ -47,8 +49,11 @@ def notify_flags(registered_delivery: int) -> str:
 
 
 def to_message(sm: ShortMessage, *, api_id: str, account: str, rules: Rules,
-               channels: frozenset[str] | None) -> NewMessage | Refused:
-    """The message a submit_sm asks for, validated as an HTTP send is, or why not."""
+               channels: frozenset[str] | None,
+               senders: Senders | None = None) -> NewMessage | Refused:
+    """The message a submit_sm asks for, validated as an HTTP send is, or why not. Its
+    source_addr is its sender (one of the user's ``senders``); an empty one sends with the
+    channel's source_addr."""
     if sm.esm_class & _UDHI or SAR_MSG_REF_NUM in sm.tlvs:
         return Refused(ESME_RINVESMCLASS, "client-side concatenation is not supported yet: "
                        "send the whole text in message_payload")
@@ -72,7 +77,10 @@ def to_message(sm: ShortMessage, *, api_id: str, account: str, rules: Rules,
     text = decode_text(payload, sm.data_coding)
     channel = _channel(rules, channels)
     try:
-        valid = Validator(rules, channels).check(channel, tos[0], text, None)
+        valid = Validator(rules, channels, senders=senders).check(
+            channel, tos[0], text, None, sm.source_addr)
+    except BadSource as exc:
+        return Refused(ESME_RINVSRCADR, str(exc))
     except BadNumber as exc:
         return Refused(ESME_RINVDSTADR, str(exc))
     except TooLong as exc:
@@ -82,7 +90,8 @@ def to_message(sm: ShortMessage, *, api_id: str, account: str, rules: Rules,
     return NewMessage(api_id=api_id, account=account, channel=valid.channel,
                       to=valid.recipients[0], content=valid.content, encoding=valid.encoding,
                       segments=valid.segments, door="smpp",
-                      notify=notify_flags(sm.registered_delivery), source=sm.source_addr)
+                      notify=notify_flags(sm.registered_delivery), source=sm.source_addr,
+                      sender=valid.sender)
 
 
 def _channel(rules: Rules, allowed: frozenset[str] | None) -> str | None:

@@ -13,6 +13,7 @@ refused with 403 naming the field.
     POST   /admin/keys/{id}/disable     DisableApiKey
     POST   /admin/keys/{id}/enable      EnableApiKey
     POST   /admin/keys/{id}/rotate      RotateApiKey    new key in the response, once
+    PUT    /admin/keys/{id}/senders     SetApiKeySenders  the senders its messages may choose
     DELETE /admin/keys/{id}             DeleteApiKey
 
 and each DTO on the predefined routes /api/{Dto}, /json/reply/{Dto}, /xml/reply/{Dto}.
@@ -31,6 +32,7 @@ from gateway.auth import (
     Principal,
     all_keys,
     authenticate,
+    checked_senders,
     find_key,
     issue_key,
     parse_expiry,
@@ -48,11 +50,13 @@ from gateway.dto import (
     GetApiKey,
     GetApiKeys,
     RotateApiKey,
+    SetApiKeySenders,
 )
 from gateway.errors import BadRequest, Forbidden, NotFound
 from gateway.respond import respond
-from gateway.views.granting import may_grant, within_creator
+from gateway.views.granting import may_grant, may_set_senders, within_creator
 from gateway.views.params import Handler, add_predefined, body_dto, query
+from worker.senders import stored
 from worker.store import KeyOp, now_ms
 
 ADMIN_PATH = "/admin/keys"
@@ -84,7 +88,7 @@ async def create(request: web.Request) -> web.Response:
     if owner:
         _partner_may_create(principal, spec)
         spec = within_creator(principal, spec, channels_given=dto.channels is not None,
-                              noun="a key")
+                              senders_given=dto.senders is not None, noun="a key")
     try:
         secret, info = await issue_key(request.app[GATEWAY].store, spec, owner=owner)
     except KeyRefused as exc:
@@ -107,6 +111,18 @@ async def rotate(request: web.Request) -> web.Response:
         raise _not_found(key.key_id)
     fresh = await find_key(request.app[GATEWAY].store, key.key_id)
     return respond(request, ApiKeyResponse(key=secret, apiKey=to_dto(fresh or key)))
+
+
+async def set_senders(request: web.Request) -> web.Response:
+    """SetApiKeySenders: replace the senders the key's messages may choose."""
+    principal, key = await _managed(request, SetApiKeySenders)
+    senders = checked_senders((await body_dto(request, SetApiKeySenders)).senders or [])
+    may_set_senders(principal, senders, "a key")
+    store = request.app[GATEWAY].store
+    if not await store.change_api_key(key.key_id, "senders", stored(senders)):
+        raise _not_found(key.key_id)
+    return respond(request, ApiKeyResponse(apiKey=to_dto(await find_key(store, key.key_id)
+                                                          or key)))
 
 
 def _change(op: KeyOp, model: type[wire.Model]) -> Handler:
@@ -138,10 +154,11 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_delete(ADMIN_PATH + "/{id}", delete)
     for action, handler in (("enable", enable), ("disable", disable), ("rotate", rotate)):
         router.add_post(f"{ADMIN_PATH}/{{id}}/{action}", handler)
+    router.add_put(ADMIN_PATH + "/{id}/senders", set_senders)
     add_predefined(
         router, (GetApiKeys, list_keys), (CreateApiKey, create), (GetApiKey, show),
         (EnableApiKey, enable), (DisableApiKey, disable), (RotateApiKey, rotate),
-        (DeleteApiKey, delete),
+        (DeleteApiKey, delete), (SetApiKeySenders, set_senders),
     )
 
 
@@ -185,7 +202,7 @@ def _spec(dto: CreateApiKey) -> KeySpec:
         channels=None if channels is None or channels == ["*"] else frozenset(channels),
         rate=dto.rate or 0, burst=dto.burst or 0, daily_quota=dto.dailyQuota or 0,
         expires_at_ms=parse_expiry(dto.expiresAt or "", now_ms()),
-        parent_account=dto.parentAccount or "",
+        parent_account=dto.parentAccount or "", senders=checked_senders(dto.senders or []),
     )
 
 

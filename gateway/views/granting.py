@@ -12,6 +12,7 @@ from typing import Protocol, TypeVar
 from gateway.auth import Principal
 from gateway.errors import Forbidden
 from gateway.grants import Grant, exceeded_field, inherit
+from worker.senders import Senders
 
 
 class Granted(Protocol):
@@ -27,6 +28,8 @@ class Granted(Protocol):
     def daily_quota(self) -> int: ...
     @property
     def expires_at_ms(self) -> int: ...
+    @property
+    def senders(self) -> Senders: ...
 
 
 S = TypeVar("S", bound=Granted)
@@ -36,23 +39,34 @@ def creator_grant(principal: Principal) -> Grant:
     """What the caller's own key may do."""
     lim = principal.limits
     return Grant(channels=principal.channels, rate=lim.rate, burst=lim.burst,
-                 daily_quota=lim.daily_quota, expires_at_ms=principal.expires_at_ms)
+                 daily_quota=lim.daily_quota, expires_at_ms=principal.expires_at_ms,
+                 senders=principal.senders)
 
 
 def grant_of(x: Granted) -> Grant:
     """What a key or SMPP user may do."""
     return Grant(channels=x.channels, rate=x.rate, burst=x.burst,
-                 daily_quota=x.daily_quota, expires_at_ms=x.expires_at_ms)
+                 daily_quota=x.daily_quota, expires_at_ms=x.expires_at_ms, senders=x.senders)
 
 
-def within_creator(principal: Principal, spec: S, *, channels_given: bool, noun: str) -> S:
+def within_creator(principal: Principal, spec: S, *, channels_given: bool, noun: str,
+                   senders_given: bool = False) -> S:
     """A Partner's new ``noun`` with its unset rights taken from the Partner's, or
     Forbidden naming the right it would exceed."""
-    grant = inherit(creator_grant(principal), grant_of(spec), channels_given=channels_given)
+    grant = inherit(creator_grant(principal), grant_of(spec), channels_given=channels_given,
+                    senders_given=senders_given)
     refuse_beyond(principal, grant, "create", noun)
     return replace(spec, channels=grant.channels, rate=grant.rate,  # type: ignore[type-var]
                    burst=grant.burst, daily_quota=grant.daily_quota,
-                   expires_at_ms=grant.expires_at_ms)
+                   expires_at_ms=grant.expires_at_ms, senders=grant.senders)
+
+
+def may_set_senders(principal: Principal, senders: Senders, noun: str) -> None:
+    """A Partner may not give a ``noun`` senders beyond its own key's."""
+    if "Admin" not in principal.roles and not principal.senders.covers(senders):
+        msg = (f"a Partner may not give {noun} senders beyond its own: 'senders' goes beyond "
+               "this API key's")
+        raise Forbidden(msg, field_errors=[("Forbidden", "senders", msg)])
 
 
 def may_grant(principal: Principal, record: Granted, noun: str) -> None:

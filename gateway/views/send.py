@@ -26,7 +26,7 @@ from worker.jobs import wake_job
 from worker.store import AcceptResult, LimitExceeded, NewMessage, NotReplicated, now_ms
 
 JOB_EXPIRY_SECONDS = 3600  # a wake-up job: the messages themselves never expire this way
-CONFLICT = "clientMessageId was already used with a different content or channel"
+CONFLICT = "clientMessageId was already used with a different content, channel or sender"
 
 Plain = dict[str, Any]  # a DTO's members by name, in declared order, None left out
 _UNROUTED = (Target(),)  # each recipient of a message that named its channel
@@ -55,7 +55,8 @@ async def send(request: web.Request) -> web.Response:
     if len(messages) > limit:
         msg = f"at most {limit} messages per request, got {len(messages)}"
         raise BadRequest(msg, code="TooMany", field_errors=[("TooMany", "Messages", msg)])
-    validator = Validator(gw.rules, principal.channels, principal.account, principal.parent)
+    validator = Validator(gw.rules, principal.channels, principal.account, principal.parent,
+                          principal.senders)
     checked: list[Valid | Invalid] = [_check(validator, m) for m in messages]
     invalid = sum(1 for c in checked if isinstance(c, Invalid))
     if invalid:
@@ -102,7 +103,7 @@ def _well_formed(messages: Any) -> list[Plain] | None:
 def _check(validator: Validator, m: Plain) -> Valid | Invalid:
     try:
         return validator.check(m.get("channel"), m.get("to"), m.get("content"),
-                               m.get("clientMessageId"))
+                               m.get("clientMessageId"), m.get("sender"))
     except Invalid as exc:
         return exc
 
@@ -118,11 +119,11 @@ async def _accept(
     new = [
         NewMessage(api_id=next(ids), account=account, channel=c.channel, to=to,
                    content=c.content, encoding=c.encoding, segments=c.segments, cmid=c.cmid,
-                   fingerprint=c.fingerprint)
+                   fingerprint=c.fingerprint, sender=c.sender)
         if not c.targets else
         NewMessage(api_id=next(ids), account=account, channel=t.channel, to=to,
                    content=c.content, encoding=t.encoding, segments=t.segments, cmid=c.cmid,
-                   fingerprint=c.fingerprint, route=t.route, chain=t.chain)
+                   fingerprint=c.fingerprint, route=t.route, chain=t.chain, sender=c.sender)
         for c in checked if isinstance(c, Valid)
         for to, t in zip(c.recipients, c.targets or _UNROUTED * len(c.recipients), strict=True)
         if not t.refused
@@ -158,6 +159,8 @@ def answers(
                 del sent["channel"]
             if cmid is not None:
                 sent["clientMessageId"] = cmid
+            if c.sender:  # echoed only when given: the contract's output is unchanged
+                sent["sender"] = c.sender
             if t.refused:
                 out.append(_refused(to, t.refused, sent))
                 continue
@@ -177,5 +180,5 @@ def _refused(to: str | None, error: str, msg: Plain) -> Plain:
 
 def _message(m: Plain) -> Plain:
     """A message as received, in SMPPMessage's order (the request may have any order)."""
-    return {name: m[name] for name in ("channel", "to", "content", "clientMessageId")
+    return {name: m[name] for name in ("channel", "to", "content", "clientMessageId", "sender")
             if m.get(name) is not None}

@@ -118,5 +118,5 @@ def to_dto(record: Record) -> SMPPMessageStatus:
             SMPPStatusTransition(status=s, at=_iso(str(at)), detail=d or None)
             for s, at, d in record.transitions()
         ],
-        door=f.get("door") or "http",
+        door=f.get("door") or "http", sender=f.get("sender") or None,
     )

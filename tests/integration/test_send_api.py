@@ -258,7 +258,7 @@ async def test_openapi_document_covers_every_operation_and_its_schemas(api: Api)
     assert set(ADMIN_OPERATIONS) <= ops  # every admin operation is documented
     schemas = doc["components"]["schemas"]
     assert set(schemas["SMPPMessage"]["properties"]) == {"channel", "to", "content",
-                                                         "clientMessageId"}
+                                                         "clientMessageId", "sender"}
     assert "ResponseStatus" in schemas
     async with api.http.get(api.base + "/docs") as resp:
         assert resp.status == 200 and "openapi.json" in await resp.text()

@@ -247,6 +247,21 @@ def test_submit_template_body_equals_the_short_message_encoding_for_generated_me
                                      part.short_message, tlvs) == expected
 
 
+def test_submit_template_with_a_messages_own_source_equals_its_short_message_encoding() -> None:
+    rng = random.Random(14)
+    for _ in range(200):
+        prototype = _random_prototype(rng)
+        template = pdu.SubmitTemplate(prototype)
+        source = _random_prototype(rng)  # another source address, TON and NPI
+        head = template.source(source.source_addr, source.source_addr_ton,
+                               source.source_addr_npi)
+        expected = replace(prototype, source_addr=source.source_addr,
+                           source_addr_ton=source.source_addr_ton,
+                           source_addr_npi=source.source_addr_npi, destination_addr="27820000001",
+                           short_message=b"hi").encode()
+        assert template.body("27820000001", 0, 0, b"hi", {}, head) == expected
+
+
 def test_submit_template_refuses_a_short_message_over_254_bytes() -> None:
     template = pdu.SubmitTemplate(ShortMessage())
     with pytest.raises(ValueError):

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from gateway.smpp_server.receipts import receipt_text
 from gateway.smpp_server.session import auth_delay
 from gateway.smpp_server.submit import (
     ESME_RINVESMCLASS,
     ESME_RINVEXPIRY,
     ESME_RINVSCHED,
+    ESME_RINVSRCADR,
     Refused,
     notify_flags,
     to_message,
@@ -20,6 +23,7 @@ from gateway.validate import Rules
 from worker import store
 from worker.config import settings_from_dict
 from worker.routing import RouteTable
+from worker.senders import Senders
 from worker.smpp.pdu import ESME_RINVDSTADR, ESME_RINVMSGLEN, ShortMessage
 from worker.store import NewMessage, scripts
 from worker.store.smpp_server import RECEIPTS_PREFIX, receipts_key
@@ -59,10 +63,40 @@ def test_a_password_matches_only_its_own_hash() -> None:
 def test_a_submit_sm_becomes_a_message_through_the_smpp_door() -> None:
     sm = ShortMessage(source_addr="ACME", destination_addr="0821234567",
                       short_message=b"hi", registered_delivery=1)
-    msg = to_message(sm, api_id="id1", account="acme", rules=RULES, channels=None)
+    msg = to_message(sm, api_id="id1", account="acme", rules=RULES, channels=None,
+                     senders=Senders.of(["ACME"]))
     assert isinstance(msg, NewMessage)
-    assert (msg.to, msg.channel, msg.content, msg.door, msg.notify, msg.source) == (
-        "27821234567", "sim", "hi", "smpp", "f", "ACME")
+    assert (msg.to, msg.channel, msg.content, msg.door, msg.notify, msg.source,
+            msg.sender) == ("27821234567", "sim", "hi", "smpp", "f", "ACME", "ACME")
+
+
+@pytest.mark.parametrize(("source_addr", "senders", "sender"), [
+    ("", [], ""),  # none: the channel's source_addr
+    ("ACME", ["*"], "ACME"),
+    ("+447012345678", ["4470*"], "+447012345678"),
+])
+def test_a_submit_sms_source_addr_is_its_sender(
+    source_addr: str, senders: list[str], sender: str
+) -> None:
+    sm = ShortMessage(source_addr=source_addr, destination_addr="0821234567", short_message=b"x")
+    msg = to_message(sm, api_id="i", account="a", rules=RULES, channels=None,
+                     senders=Senders.of(senders))
+    assert isinstance(msg, NewMessage) and msg.sender == sender
+
+
+@pytest.mark.parametrize(("source_addr", "senders", "reason"), [
+    ("ACME", [], "sender 'ACME' is not allowed"),  # no list: no sender may be chosen
+    ("Other", ["ACME", "4470*"], "sender 'Other' is not allowed"),
+    ("447112345678", ["4470*"], "sender '447112345678' is not allowed"),
+    ("TooLongSender", ["*"], "is not a sender"),
+])
+def test_a_source_addr_the_user_may_not_use_is_esme_rinvsrcadr(
+    source_addr: str, senders: list[str], reason: str
+) -> None:
+    sm = ShortMessage(source_addr=source_addr, destination_addr="0821234567", short_message=b"x")
+    got = to_message(sm, api_id="i", account="a", rules=RULES, channels=None,
+                     senders=Senders.of(senders))
+    assert isinstance(got, Refused) and got.status == ESME_RINVSRCADR and reason in got.reason
 
 
 def test_submit_sm_refusals_carry_their_smpp_status() -> None:

@@ -183,7 +183,8 @@ def test_status_response_renders_with_the_same_conventions() -> None:
     item = root.find(f"{{{DC}}}messages/{{{DC}}}SMPPMessageStatus")
     assert item is not None
     names = [child.tag.split("}")[1] for child in item]
-    assert names == sorted(SMPPMessageStatus.model_fields)
+    # every member, null ones nil, but those left out when null (extensions of the contract)
+    assert names == sorted(set(SMPPMessageStatus.model_fields) - SMPPMessageStatus.xml_omit_nil)
     ids = item.find(f"{{{DC}}}smscMessageIds")
     assert ids is not None and [(e.tag, e.text) for e in ids] == [(f"{{{ARRAYS}}}string", "s1")]
     assert b'<smscMessageIds xmlns:d4p1="' + ARRAYS.encode() + b'"><d4p1:string>s1<' in (
@@ -400,3 +401,14 @@ def test_billion_laughs_is_refused_before_any_expansion() -> None:
     finally:
         tracemalloc.stop()
     assert peak < 256 * 1024
+
+
+def test_a_messages_sender_is_written_only_when_it_has_one() -> None:
+    without = _render(SMPPResponseMsg(msg=SMPPMessage(to="1", content="Hi")))
+    assert b"sender" not in without  # the contract's output, unchanged
+    given = _render(SMPPResponseMsg(msg=SMPPMessage(to="1", content="Hi", sender="Acme")))
+    assert b"<content>Hi</content><sender>Acme</sender><to>1</to>" in given
+    parsed = wire.parse(SendSMPPSmsRequest, _request(
+        "<Messages><SMPPMessage><sender>Acme</sender><to>1</to><content>Hi</content>"
+        "</SMPPMessage></Messages>"), "xml")
+    assert parsed.Messages == [SMPPMessage(to="1", content="Hi", sender="Acme")]

@@ -118,8 +118,9 @@ class Messages(StoreBase):
                                       *ids])
         return [
             Claimed(api_id=i, channel=ch, to=to, content=c, attempts=int(a),
-                    accepted_at=int(at), reclaimed=bool(r), route=rt)
-            for i, ch, to, c, a, at, r, rt in json.loads(raw)
+                    accepted_at=int(at), reclaimed=bool(r), route=rt,
+                    sender=sender[0] if sender else "")
+            for i, ch, to, c, a, at, r, rt, *sender in json.loads(raw)
         ]
 
     async def record_outcomes(
@@ -225,6 +226,8 @@ def _accept_message(m: NewMessage) -> dict[str, Any]:
         msg.update(rt=m.route, ch=m.chain)
     if m.door:
         msg.update(door=m.door, notify=m.notify, src=m.source)
+    if m.sender:
+        msg["snd"] = m.sender
     return msg
 
 

@@ -32,6 +32,7 @@ class NewMessage:
     door: str = ""
     notify: str = ""
     source: str = ""
+    sender: str = ""  # its source address ('' the channel's source_addr)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,7 @@ class Claimed:
     accepted_at: int
     reclaimed: bool  # the previous holder died: its submit may have reached the SMSC
     route: str = ""  # the route that chose its channel ('' the message named it)
+    sender: str = ""  # its source address ('' the channel's source_addr)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +161,7 @@ class Record:
         return [(str(s), int(at), str(d)) for s, at, d in json.loads(self.fields.get("tr", "[]"))]
 
 
-KeyOp = Literal["enable", "disable", "delete", "rotate"]
+KeyOp = Literal["enable", "disable", "delete", "rotate", "senders"]
 
 
 @dataclass(frozen=True, slots=True, eq=False)

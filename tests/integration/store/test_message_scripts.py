@@ -108,6 +108,19 @@ async def test_claim_moves_a_due_message_to_sending_under_the_worker(redis: Redi
     assert heard == ["a1 sending"]
 
 
+async def test_accept_stores_a_sender_only_when_given_and_claim_returns_it(
+    redis: Redis,
+) -> None:
+    now = now_ms()
+    await _accept(redis, now, [{"w": 60_000, "m": [{**_message("a1"), "snd": "Acme"},
+                                                    _message("a2")]}])
+    assert await redis.hget(msg_key("a1"), "sender") == b"Acme"
+    assert not await redis.hexists(msg_key("a2"), "sender")
+    assert await _claim(redis, now + 10, "a1", "a2") == [
+        ["a1", CH, "27820000001", "hi", 0, str(now), 0, "", "Acme"],
+        ["a2", CH, "27820000001", "hi", 0, str(now), 0, ""]]
+
+
 async def test_claim_takes_over_a_dead_holders_message_as_reclaimed(redis: Redis) -> None:
     now = now_ms()
     await _accept(redis, now, [{"w": 60_000, "m": [_message("a1")]}])

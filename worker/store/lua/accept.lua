@@ -14,7 +14,8 @@
       ARGV[6] job expiry (ms)
       ARGV[7] requests, JSON: [{w = window_ms, m = [{id, account, cmid, fp, channel, to,
               content, enc, seg, rt?, ch? (route, chain: routed messages), door?, notify?,
-              src? (messages that came in over SMPP)}], lim = [bucket key,
+              src? (messages that came in over SMPP), snd? (the sender, if one was chosen)}],
+              lim = [bucket key,
               quota key prefix, rate, burst, quota]}]
               (lim absent: no limits)
     Output:
@@ -121,6 +122,9 @@ local function store(m)
     'route', m.rt or '', 'chain', m.ch or '')
   if m.door then
     redis.call('HSET', key, 'door', m.door, 'notify', m.notify, 'src', m.src)
+  end
+  if m.snd then
+    redis.call('HSET', key, 'sender', m.snd)
   end
   redis.call('EXPIRE', key, retention)
   -- Due-index entries are added together at the end, one ZADD per channel and chunk.

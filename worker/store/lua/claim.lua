@@ -11,7 +11,8 @@
       ARGV[5...] message ids
     Output:
       JSON list of claimed messages: [id, channel, to, content, attempts, accepted_at,
-      reclaimed (1: its previous holder died), route ('' the message named its channel)]
+      reclaimed (1: its previous holder died), route ('' the message named its channel),
+      and its sender only if it has one]
     Events:
       "{id} sending" / "{id} unknown" lines on the events channel (one PUBLISH), webhook
       entries and counters through move().
@@ -24,7 +25,8 @@ local out = {}
 for i = 5, #ARGV do
   local id = ARGV[i]
   local key = P .. 'm:' .. id
-  local f = fetch(key, 'worker', 'content', 'attempts', 'accepted_at', 'next_at', 'route')
+  local f = fetch(key, 'worker', 'content', 'attempts', 'accepted_at', 'next_at', 'route',
+                  'sender')
   local st, ch = f.status, f.channel
   if not st then
     -- Its record expired (retention) while still indexed: nothing is left to send.
@@ -60,7 +62,7 @@ for i = 5, #ARGV do
            ('attempt ' .. (attempts + 1)), {'worker', worker, 'attempts', attempts})
       redis.call('ZADD', pk, lease, id)
       out[#out + 1] = {id, ch, f.to, f.content, attempts, f.accepted_at,
-                       st == 'sending' and 1 or 0, f.route or ''}
+                       st == 'sending' and 1 or 0, f.route or '', f.sender or nil}
     end
   end
 end
