@@ -28,7 +28,7 @@ from worker.metrics import WorkerMetrics
 from worker.patience import PatientAnswers
 from worker.ratelimit import SharedRate
 from worker.routing import RouteTable, outages
-from worker.smpp import pdu
+from worker.smpp import pdu, times
 from worker.smpp.pool import ChannelPool
 from worker.smpp.receipts import (
     final_state,
@@ -682,14 +682,5 @@ def _submit_template(channel: Channel) -> pdu.SubmitTemplate:
         source_addr=channel.source_addr, source_addr_ton=channel.source_ton,
         source_addr_npi=channel.source_npi, dest_addr_ton=channel.dest_ton,
         dest_addr_npi=channel.dest_npi, registered_delivery=channel.registered_delivery,
-        validity_period=_validity(channel.validity_seconds)))
+        validity_period=times.relative(channel.validity_seconds)))
 
-
-def _validity(seconds: int) -> str:
-    """SMPP relative time format (YYMMDDhhmmss000R) for a validity period in seconds."""
-    if not seconds:
-        return ""
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"0000{days:02d}{hours:02d}{minutes:02d}{secs:02d}000R"
