@@ -22,6 +22,8 @@ class Dto(BaseModel):
     xml_namespace: ClassVar[str] = DC_NS
     # False: members are written in ordinal order of their names, as DataContract does.
     xml_declared_order: ClassVar[bool] = False
+    # Members left out of XML when null ([DataMember(EmitDefaultValue=false)]), not nil.
+    xml_omit_null: ClassVar[frozenset[str]] = frozenset()
 
 
 class _ServiceStackType(Dto):
@@ -58,10 +60,16 @@ _Status = ResponseStatus
 class SMPPMessage(Dto):
     """One message to send (and echoed back in the response)."""
 
+    xml_omit_null: ClassVar[frozenset[str]] = frozenset({"scheduledAt", "validUntil"})
+
     channel: str | None = None
     to: str | None = None
     content: str | None = None
     clientMessageId: str | None = None
+    # Extensions (ISO 8601 with an offset, e.g. 2026-01-31T10:00:00Z): sent not before
+    # scheduledAt, and not submitted from validUntil on (it fails as Expired).
+    scheduledAt: str | None = None
+    validUntil: str | None = None
 
 
 class SendSMPPSmsRequest(Dto):
@@ -102,6 +110,8 @@ class SMPPStatusTransition(Dto):
 class SMPPMessageStatus(Dto):
     """Everything known about one message."""
 
+    xml_omit_null: ClassVar[frozenset[str]] = frozenset({"scheduledAt", "validUntil"})
+
     apiMessageId: str | None = None
     clientMessageId: str | None = None
     channel: str | None = None  # where it is sent now (a failover moves it along ``chain``)
@@ -124,6 +134,9 @@ class SMPPMessageStatus(Dto):
     doneAt: str | None = None
     transitions: list[SMPPStatusTransition] = Field(default_factory=list)
     door: str | None = None  # how it came in: "http" (the send API) or "smpp" (smpp-server)
+    # When it was scheduled for, and until when it may be submitted (absent when not asked)
+    scheduledAt: str | None = None
+    validUntil: str | None = None
 
 
 class GetSMPPSmsStatus(Dto):
