@@ -5,6 +5,7 @@ arrived), and the SMPP status of a time the gateway refuses."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import replace
 from typing import Any
 
@@ -14,7 +15,13 @@ from redis.asyncio import Redis
 from gateway.smpp_server.server import SmppServer, running
 from tests.esme import Esme
 from tests.integration.support import running_dispatcher, wait_final
-from tests.integration.test_smpp_server import add_user, in_thread, server, smpp_settings
+from tests.integration.test_smpp_server import (
+    add_user,
+    bound_esme,
+    in_thread,
+    server,
+    smpp_settings,
+)
 from tests.integration.test_worker_behaviour import worker
 from tests.smsc_double import Conn, Script, ScriptedSmsc
 from worker.dispatch import DispatchSettings
@@ -61,15 +68,8 @@ class RefusesBinds(Script):
 
 
 async def submit(esme: Esme, to: str, text: bytes, **extra: Any) -> tuple[int, str]:
-    """One submit_sm and its answer: (command_status, message_id)."""
-    def blocking() -> tuple[int, str]:
-        seq = esme.submit(to, text, **extra)
-        while seq not in esme.answers:
-            if esme.read() is None:
-                raise ConnectionError("the server closed the connection")
-        return esme.answers[seq]
-
-    return await in_thread(blocking)  # type: ignore[no-any-return]
+    """One submit_sm (``extra``: its schedule or validity) and its answer: (status, id)."""
+    return await in_thread(functools.partial(esme.submit_one, to, text, **extra))
 
 
 async def test_a_scheduled_submit_reaches_the_smsc_at_its_time_carrying_its_validity(
@@ -80,16 +80,12 @@ async def test_a_scheduled_submit_reaches_the_smsc_at_its_time_carrying_its_vali
     password = await add_user(redis)
     async with ScriptedSmsc(script) as smsc, worker(store, smsc.port), \
             running(smpp_settings(redis_url, smsc.port), "127.0.0.1", 0) as srv:
-        esme = Esme(srv.port).connect()
-        try:
-            assert await in_thread(esme.bind, "transmitter", "acme1", password) == 0
+        async with bound_esme(srv.port, "transmitter", password) as esme:
             # three seconds from now, valid for an hour; and one at once
             later = await submit(esme, "+27820000001", b"later",
-                                    schedule_delivery_time="000000000003000R",
-                                    validity_period="000000010000000R")
+                                 schedule_delivery_time="000000000003000R",
+                                 validity_period="000000010000000R")
             at_once = await submit(esme, "+27820000002", b"at once")
-        finally:
-            await in_thread(esme.close)
         assert later[0] == at_once[0] == 0
         await smsc.wait_for(lambda: len(smsc.submits) == 2, within=WAIT)
     [record] = await store.get([later[1]])
@@ -130,22 +126,18 @@ async def test_a_message_whose_validity_ends_with_no_bind_up_ends_expired_and_is
         settings = smpp_settings(redis_url, smsc.port)
         channels = {"sim": replace(settings.channels["sim"], reconnect_min_seconds=0.05,
                                    reconnect_max_seconds=0.2)}
-        async with running(settings, "127.0.0.1", 0) as srv:
-            esme = Esme(srv.port).connect()
-            try:
-                assert await in_thread(esme.bind, "transceiver", "acme1", password) == 0
-                status, api_id = await submit(esme, "+27820000001", b"brief",
-                                                 validity_period="000000000002000R")
-                assert status == 0
-                async with running_dispatcher(
-                        store, channels, DispatchSettings(reap_interval_seconds=0.1,
-                                                          expire_interval_seconds=0.1)), \
-                        asyncio.timeout(WAIT):
-                    await smsc.wait_for(lambda: smsc.binds >= 1)  # it did try
-                    assert await wait_final(redis_url, [api_id]) == {api_id: "failed"}
-                    [receipt] = await in_thread(esme.read_receipts, 1)
-            finally:
-                await in_thread(esme.close)
+        async with running(settings, "127.0.0.1", 0) as srv, \
+                bound_esme(srv.port, "transceiver", password) as esme:
+            status, api_id = await submit(esme, "+27820000001", b"brief",
+                                          validity_period="000000000002000R")
+            assert status == 0
+            async with running_dispatcher(
+                    store, channels, DispatchSettings(reap_interval_seconds=0.1,
+                                                      expire_interval_seconds=0.1)), \
+                    asyncio.timeout(WAIT):
+                await smsc.wait_for(lambda: smsc.binds >= 1)  # it did try
+                assert await wait_final(redis_url, [api_id]) == {api_id: "failed"}
+                [receipt] = await in_thread(esme.read_receipts, 1)
         assert smsc.submits == []
     [record] = await store.get([api_id])
     assert record is not None
@@ -159,9 +151,7 @@ async def test_the_smpp_server_refuses_a_bad_time_with_its_status_and_stores_not
     server: SmppServer, redis: Redis,
 ) -> None:
     password = await add_user(redis)
-    esme = Esme(server.port).connect()
-    try:
-        assert await in_thread(esme.bind, "transmitter", "acme1", password) == 0
+    async with bound_esme(server.port, "transmitter", password) as esme:
         answers = [await submit(esme, "+27820000001", b"x", **fields) for fields in (
             {"schedule_delivery_time": "261301000000000+"},  # month 13
             {"schedule_delivery_time": "000100000000000R"},  # a month ahead: over 30 days
@@ -169,8 +159,6 @@ async def test_the_smpp_server_refuses_a_bad_time_with_its_status_and_stores_not
             {"validity_period": "000000000001000R",
              "schedule_delivery_time": "000000000002000R"},  # ends before its time
         )]
-    finally:
-        await in_thread(esme.close)
     assert answers == [(ESME_RINVSCHED, ""), (ESME_RINVSCHED, ""), (ESME_RINVEXPIRY, ""),
                        (ESME_RINVEXPIRY, "")]
     assert await redis.zcard(pending_key("sim")) == 0

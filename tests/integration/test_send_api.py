@@ -39,6 +39,14 @@ class Api:
             text = await resp.text()
             return resp.status, _parse(resp.content_type, text), resp.content_type
 
+    async def post_xml(self, path: str, message: str) -> tuple[int, Any, str]:
+        """A send of one SMPPMessage (its child elements) in XML, answered in XML."""
+        body = (f'<SendSMPPSmsRequest xmlns:i="http://www.w3.org/2001/XMLSchema-instance" '
+                f'xmlns="{NS}"><Messages><SMPPMessage>{message}</SMPPMessage></Messages>'
+                "</SendSMPPSmsRequest>")
+        return await self.post(path, data=body, headers={
+            "Content-Type": "application/xml", "Accept": "application/xml"})
+
     async def get(self, path: str, **params: str) -> tuple[int, Any, str]:
         async with self.http.get(self.base + path, params=params) as resp:
             text = await resp.text()
@@ -98,12 +106,8 @@ async def test_api_route_reads_json_sent_as_text_plain(api: Api) -> None:
 
 @pytest.mark.parametrize("path", [PATH, PATH + ".xml", "/xml/reply/SendSMPPSmsRequest"])
 async def test_xml_routes_accept_the_seed_request_shape_and_answer_xml(api: Api, path: str) -> None:
-    body = (f'<SendSMPPSmsRequest xmlns:i="http://www.w3.org/2001/XMLSchema-instance" '
-            f'xmlns="{NS}"><Messages><SMPPMessage><to>0820000001</to>'
-            f"<content>Hi</content><channel>sim</channel></SMPPMessage></Messages>"
-            f"</SendSMPPSmsRequest>")
-    status, text, ctype = await api.post(path, data=body, headers={
-        "Content-Type": "application/xml", "Accept": "application/xml"})
+    status, text, ctype = await api.post_xml(
+        path, "<to>0820000001</to><content>Hi</content><channel>sim</channel>")
     assert status == 200 and ctype == "application/xml"
     assert "<accepted>true</accepted>" in text and "<to>27820000001</to>" in text
 
@@ -244,12 +248,8 @@ async def test_a_scheduled_message_is_due_at_its_time_and_its_status_says_when(a
     assert (record["scheduledAt"], record["validUntil"]) == (
         later.isoformat(timespec="milliseconds"), until.isoformat(timespec="milliseconds"))
     # XML: the extension elements in any order
-    body = (f'<SendSMPPSmsRequest xmlns:i="http://www.w3.org/2001/XMLSchema-instance" '
-            f'xmlns="{NS}"><Messages><SMPPMessage><scheduledAt>{_iso_z(later)}</scheduledAt>'
-            f"<to>0820000002</to><content>Hi</content></SMPPMessage></Messages>"
-            f"</SendSMPPSmsRequest>")
-    status, text, _ = await api.post(PATH, data=body, headers={
-        "Content-Type": "application/xml", "Accept": "application/xml"})
+    status, text, _ = await api.post_xml(
+        PATH, f"<scheduledAt>{_iso_z(later)}</scheduledAt><to>0820000002</to><content>Hi</content>")
     assert status == 200 and "<accepted>true</accepted>" in text
     assert f"<scheduledAt>{_iso_z(later)}</scheduledAt>" in text and "validUntil" not in text
 
