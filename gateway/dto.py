@@ -22,10 +22,9 @@ class Dto(BaseModel):
     xml_namespace: ClassVar[str] = DC_NS
     # False: members are written in ordinal order of their names, as DataContract does.
     xml_declared_order: ClassVar[bool] = False
-    # Members left out of XML when null (DataMember(EmitDefaultValue = false)), where any
-    # other null member is written nil: extensions of the contract, so that the contract's
-    # output stays as it was.
-    xml_omit_nil: ClassVar[frozenset[str]] = frozenset()
+    # Members left out of XML when null ([DataMember(EmitDefaultValue=false)]), not nil:
+    # extensions of the contract, so that the contract's output stays as it was.
+    xml_omit_null: ClassVar[frozenset[str]] = frozenset()
 
 
 class _ServiceStackType(Dto):
@@ -62,15 +61,19 @@ _Status = ResponseStatus
 class SMPPMessage(Dto):
     """One message to send (and echoed back in the response)."""
 
+    xml_omit_null: ClassVar[frozenset[str]] = frozenset({"sender", "scheduledAt", "validUntil"})
+
     channel: str | None = None
     to: str | None = None
     content: str | None = None
     clientMessageId: str | None = None
-    # An extension of the contract: the source address (an alphanumeric name of 1 to 11
+    # Extensions of the contract. The source address (an alphanumeric name of 1 to 11
     # characters, or a number); one the API key may use, else the channel's source_addr.
     sender: str | None = None
-
-    xml_omit_nil: ClassVar[frozenset[str]] = frozenset({"sender"})
+    # ISO 8601 with an offset, e.g. 2026-01-31T10:00:00Z: sent not before scheduledAt, and
+    # not submitted from validUntil on (it fails as Expired).
+    scheduledAt: str | None = None
+    validUntil: str | None = None
 
 
 class SendSMPPSmsRequest(Dto):
@@ -111,6 +114,8 @@ class SMPPStatusTransition(Dto):
 class SMPPMessageStatus(Dto):
     """Everything known about one message."""
 
+    xml_omit_null: ClassVar[frozenset[str]] = frozenset({"sender", "scheduledAt", "validUntil"})
+
     apiMessageId: str | None = None
     clientMessageId: str | None = None
     channel: str | None = None  # where it is sent now (a failover moves it along ``chain``)
@@ -134,8 +139,9 @@ class SMPPMessageStatus(Dto):
     transitions: list[SMPPStatusTransition] = Field(default_factory=list)
     door: str | None = None  # how it came in: "http" (the send API) or "smpp" (smpp-server)
     sender: str | None = None  # the source address it chose ('' / null: the channel's)
-
-    xml_omit_nil: ClassVar[frozenset[str]] = frozenset({"sender"})
+    # When it was scheduled for, and until when it may be submitted (absent when not asked)
+    scheduledAt: str | None = None
+    validUntil: str | None = None
 
 
 class GetSMPPSmsStatus(Dto):

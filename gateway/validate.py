@@ -18,6 +18,7 @@ from worker.senders import Senders, sender_problem
 ROUTE_PREFIX = "route:"
 _SEPARATORS = re.compile(r"[,;]")
 _FORMATTING = re.compile(r"[\s\-().]")
+_DAY_MS = 86_400_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,8 @@ class Rules:
     # Messages that name no channel are routed (gateway.default_channel is the last route).
     routes: RouteTable = field(default_factory=RouteTable)
     number_check: NumberCheck = "length"
+    max_schedule_ms: int = 30 * _DAY_MS  # how far ahead a message may be scheduled
+    max_validity_ms: int = 7 * _DAY_MS  # the longest validity: the message retention
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Rules:
@@ -39,7 +42,41 @@ class Rules:
         return cls(default_channel=gw.default_channel,
                    default_country_code=gw.default_country_code, max_segments=gw.max_segments,
                    channels={n: c.split_mode for n, c in settings.channels.items()},
-                   routes=settings.routes, number_check=gw.number_check)
+                   routes=settings.routes, number_check=gw.number_check,
+                   max_schedule_ms=gw.max_schedule_seconds * 1000,
+                   max_validity_ms=settings.retention_seconds * 1000)
+
+    def timing(self, scheduled_at: int | None, valid_until: int | None, now: int) -> Timing:
+        """When a message asking for these (epoch ms, None: not asked) is sent and until
+        when; BadSchedule or BadValidity if out of bounds. A time in the past means now."""
+        at = 0
+        if scheduled_at is not None and scheduled_at > now:
+            if scheduled_at - now > self.max_schedule_ms:
+                raise BadSchedule(f"a message may be scheduled at most "
+                                  f"{_span(self.max_schedule_ms)} ahead")
+            at = scheduled_at
+        if valid_until is None:
+            return Timing(at)
+        start = max(at, now)
+        if valid_until <= start:
+            raise BadValidity("the validity period ends before the message could be sent")
+        if valid_until - start > self.max_validity_ms:
+            raise BadValidity(f"a validity period may be at most {_span(self.max_validity_ms)}"
+                              " (the message retention)")
+        return Timing(at, valid_until)
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """When a message is sent, and until when (epoch ms; 0: at once, and no validity)."""
+
+    scheduled_at: int = 0
+    valid_until: int = 0
+
+
+def _span(ms: int) -> str:
+    days, rest = divmod(ms // 1000, 86400)
+    return f"{days} days" if not rest else f"{ms // 1000} seconds"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +106,7 @@ class Valid:
     # named its channel, which every recipient then goes to.
     targets: tuple[Target, ...] = ()
     sender: str = ""  # its source address ('' the channel's)
+    timing: Timing = Timing()  # scheduled, or with a validity (the HTTP send sets it)
 
 
 class Invalid(Exception):
@@ -85,6 +123,14 @@ class TooLong(Invalid):
 
 class BadSource(Invalid):
     """The sender is not one, or not one the caller may use."""
+
+
+class BadSchedule(Invalid):
+    """The time asked to send the message at is not one this gateway accepts."""
+
+
+class BadValidity(Invalid):
+    """The time asked for the message to expire at is not one this gateway accepts."""
 
 
 def normalise_number(raw: str, default_cc: str) -> str:

@@ -22,7 +22,7 @@ import re
 import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar
 
 import pydantic_core
@@ -193,6 +193,9 @@ class _Member:
     name: str
     kind: _Kind
     item: Any  # the scalar or DTO class; for lists, the item's
+    # DataContract's EmitDefaultValue=false: a null is left out of XML rather than written
+    # nil (extension members, so a response without them is what it always was)
+    omit_null: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +210,9 @@ class _Contract:
 
 @functools.cache  # a pure function of the class: computed once per DTO class
 def _contract(cls: type[BaseModel]) -> _Contract:
-    members = [_member(name, field.annotation) for name, field in cls.model_fields.items()]
+    omitted: frozenset[str] = getattr(cls, "xml_omit_null", frozenset())
+    members = [replace(_member(name, field.annotation), omit_null=name in omitted)
+               for name, field in cls.model_fields.items()]
     if not getattr(cls, "xml_declared_order", False):
         members.sort(key=lambda m: m.name)  # ordinal: uppercase before lowercase
     folded = {m.name.lower(): m for m in members}
@@ -505,15 +510,12 @@ def _xml_slots(
     cls: type[BaseModel], prefix: str, depth: int, scope: Mapping[str, str]
 ) -> tuple[_Slot, ...]:
     """The members of ``cls``, whose element is at ``depth``, named with ``prefix``."""
-    omit: frozenset[str] = getattr(cls, "xml_omit_nil", frozenset())
-    return tuple(_xml_slot(m, prefix, depth + 1, scope, m.name in omit)
-                 for m in _contract(cls).members)
+    return tuple(_xml_slot(m, prefix, depth + 1, scope) for m in _contract(cls).members)
 
 
-def _xml_slot(member: _Member, prefix: str, depth: int, scope: Mapping[str, str],
-              omit_nil: bool = False) -> _Slot:
+def _xml_slot(member: _Member, prefix: str, depth: int, scope: Mapping[str, str]) -> _Slot:
     tag = prefix + member.name
-    nil = "" if omit_nil else f'<{tag} i:nil="true" />'  # "": a null member is left out
+    nil = "" if member.omit_null else f'<{tag} i:nil="true" />'
     if member.kind == "scalar":
         return _Slot(member.name, member.kind, f"<{tag}>", f"</{tag}>", nil, "")
     # Like DataContractSerializer, a namespace not yet in scope is declared on this element

@@ -100,6 +100,14 @@ class Esme:
                     raise ConnectionError("the server closed the connection")
         return [self.answers[s] for s in seqs]
 
+    def submit_one(self, to: str, text: bytes, **extra: Any) -> tuple[int, str]:
+        """One submit_sm (``extra``: more of its fields) and its answer: (status, id)."""
+        seq = self.submit(to, text, **extra)
+        while seq not in self.answers:
+            if self.read() is None:
+                raise ConnectionError("the server closed the connection")
+        return self.answers[seq]
+
     def read_receipts(self, count: int) -> list[Receipt]:
         """Read until ``count`` receipts in all have come."""
         while len(self.receipts) < count:

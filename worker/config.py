@@ -137,6 +137,9 @@ class GatewaySettings:
     max_messages_per_request: int = bounded(1000, 1, 100_000)
     max_body_bytes: int = bounded(4 * 1024 * 1024, 1024, 256 * 1024 * 1024)
     idempotency_window_seconds: int = bounded(DAY, 1, 30 * DAY)
+    # How far ahead a message may be scheduled (0: scheduling refused); its record is kept
+    # for retention_seconds after its time.
+    max_schedule_seconds: int = bounded(30 * DAY, 0, 366 * DAY)
     # aiohttp's access log, a line per request at INFO: off unless asked for, as it cost ~40%
     # of single-message throughput here (requests are counted in /metrics either way).
     access_log: bool = False

@@ -7,7 +7,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.validate import BadNumber, BadSource, Invalid, Rules, TooLong, Validator, recipients
+from gateway.validate import (
+    BadNumber,
+    BadSchedule,
+    BadSource,
+    BadValidity,
+    Invalid,
+    Rules,
+    Timing,
+    TooLong,
+    Validator,
+    recipients,
+)
 from worker.encoding import decode_text
 from worker.senders import Senders
 from worker.smpp.pdu import (
@@ -17,7 +28,8 @@ from worker.smpp.pdu import (
     SAR_MSG_REF_NUM,
     ShortMessage,
 )
-from worker.store import NewMessage
+from worker.smpp.times import BadTime, parse_time
+from worker.store import NewMessage, now_ms
 
 ESME_RINVSRCADR = 0x0000000A
 ESME_RINVESMCLASS = 0x00000043
@@ -49,18 +61,21 @@ def notify_flags(registered_delivery: int) -> str:
 
 
 def to_message(sm: ShortMessage, *, api_id: str, account: str, rules: Rules,
-               channels: frozenset[str] | None,
-               senders: Senders | None = None) -> NewMessage | Refused:
+               channels: frozenset[str] | None, senders: Senders | None = None,
+               now: int | None = None) -> NewMessage | Refused:
     """The message a submit_sm asks for, validated as an HTTP send is, or why not. Its
     source_addr is its sender (one of the user's ``senders``); an empty one sends with the
-    channel's source_addr."""
+    channel's source_addr. ``now`` (epoch ms, the clock's by default) is what its relative
+    times count from."""
     if sm.esm_class & _UDHI or SAR_MSG_REF_NUM in sm.tlvs:
         return Refused(ESME_RINVESMCLASS, "client-side concatenation is not supported yet: "
                        "send the whole text in message_payload")
-    if sm.schedule_delivery_time:
-        return Refused(ESME_RINVSCHED, "schedule_delivery_time is not supported")
-    if sm.validity_period:
-        return Refused(ESME_RINVEXPIRY, "validity_period is not supported")
+    timing = Timing()
+    if sm.schedule_delivery_time or sm.validity_period:
+        got = _timing(sm, rules, now_ms() if now is None else now)
+        if isinstance(got, Refused):
+            return got
+        timing = got
     if sm.registered_delivery & 0x03 == 0x03:
         return Refused(ESME_RINVREGDLVFLG, "registered_delivery 3 is reserved")
     if sm.data_coding in _BINARY_CODINGS:
@@ -91,7 +106,27 @@ def to_message(sm: ShortMessage, *, api_id: str, account: str, rules: Rules,
                       to=valid.recipients[0], content=valid.content, encoding=valid.encoding,
                       segments=valid.segments, door="smpp",
                       notify=notify_flags(sm.registered_delivery), source=sm.source_addr,
-                      sender=valid.sender)
+                      sender=valid.sender, scheduled_at=timing.scheduled_at,
+                      valid_until=timing.valid_until)
+
+
+def _timing(sm: ShortMessage, rules: Rules, now: int) -> Timing | Refused:
+    """When the message is sent and until when, or why not (a malformed time, or one out of
+    the gateway's bounds: RINVSCHED for the schedule, RINVEXPIRY for the validity)."""
+    try:
+        at = parse_time(sm.schedule_delivery_time, now) if sm.schedule_delivery_time else None
+    except BadTime as exc:
+        return Refused(ESME_RINVSCHED, f"schedule_delivery_time: {exc}")
+    try:
+        until = parse_time(sm.validity_period, now) if sm.validity_period else None
+    except BadTime as exc:
+        return Refused(ESME_RINVEXPIRY, f"validity_period: {exc}")
+    try:
+        return rules.timing(at, until, now)
+    except BadSchedule as exc:
+        return Refused(ESME_RINVSCHED, f"schedule_delivery_time: {exc}")
+    except BadValidity as exc:
+        return Refused(ESME_RINVEXPIRY, f"validity_period: {exc}")
 
 
 def _channel(rules: Rules, allowed: frozenset[str] | None) -> str | None:

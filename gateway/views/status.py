@@ -119,4 +119,5 @@ def to_dto(record: Record) -> SMPPMessageStatus:
             for s, at, d in record.transitions()
         ],
         door=f.get("door") or "http", sender=f.get("sender") or None,
+        scheduledAt=_iso(f.get("sched_at")), validUntil=_iso(f.get("valid_until")),
     )

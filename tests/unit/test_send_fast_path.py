@@ -23,7 +23,8 @@ from worker.ids import new_ids
 from worker.senders import Senders
 from worker.store import AcceptResult
 
-FIELDS = ("channel", "to", "content", "clientMessageId", "sender")
+FIELDS = ("channel", "to", "content", "clientMessageId", "sender", "scheduledAt", "validUntil")
+CHECKED = FIELDS[:5]  # what Validator.check reads (the send view reads the timing)
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 RULES = Rules(default_channel="sim", default_country_code="27", max_segments=3,
               channels={"sim": "udh8", "other": "udh16", "closed": "sar"})
@@ -63,6 +64,9 @@ def _value(rng: random.Random, name: str) -> Any:
         return rng.choice(["", "a", "id-1", "id-2", "x" * 65, _text(rng)])
     if name == "sender":  # mostly none, else allowed, not allowed or not a sender
         return rng.choice(["", "", "", "", "Acme", "+447012345678", "Other", "bad,one"])
+    if name in ("scheduledAt", "validUntil"):
+        return rng.choice(["2026-01-31T10:00:00Z", "2099-01-01T00:00:00+02:00",
+                           "2026-01-31T10:00:00", "soon", "", _text(rng)])
     return _text(rng)
 
 
@@ -175,7 +179,8 @@ def _general_answers(
         for to in c.recipients:
             r = next(results)
             sent = SMPPMessage(channel=c.channel, to=to, content=m.content,
-                               clientMessageId=m.clientMessageId, sender=c.sender or None)
+                               clientMessageId=m.clientMessageId, sender=c.sender or None,
+                               scheduledAt=m.scheduledAt, validUntil=m.validUntil)
             if r.conflict:
                 out.append(SMPPResponseMsg(accepted=False, to=to, msg=sent, error=CONFLICT))
             else:
@@ -186,14 +191,16 @@ def _general_answers(
 
 def _check(validator: Validator, m: dict[str, Any]) -> Valid | Invalid:
     try:
-        return validator.check(*(m.get(name) for name in FIELDS))
+        return validator.check(*(m.get(name) for name in CHECKED))
     except Invalid as exc:
         return exc
 
 
 def _plain_message(rng: random.Random) -> dict[str, Any]:
     m = {}
-    for name in rng.sample(FIELDS, rng.randint(1, len(FIELDS))):
+    names = rng.sample(CHECKED, rng.randint(1, len(CHECKED))) + [
+        n for n in FIELDS[len(CHECKED):] if rng.random() < 0.1]
+    for name in names:
         value = _value(rng, name)
         m[name] = value if value is None or isinstance(value, str) else _text(rng)
     return m
@@ -222,7 +229,7 @@ def test_plain_answers_render_byte_for_byte_as_the_response_dtos(fmt: wire.Fmt) 
 def _fresh(m: dict[str, Any], allowed: frozenset[str] | None) -> Valid | str:
     try:
         return Validator(RULES, allowed, senders=SENDERS).check(
-            *(m.get(name) for name in FIELDS))
+            *(m.get(name) for name in CHECKED))
     except Invalid as exc:
         return str(exc)
 
@@ -238,7 +245,7 @@ def test_one_validator_for_a_request_judges_each_message_as_a_fresh_one_does() -
         for _ in range(12):
             m = {**rng.choice(pool), **rng.choice([{}, {"to": rng.choice(NUMBERS)}])}
             try:
-                got: Valid | str = shared.check(*(m.get(name) for name in FIELDS))
+                got: Valid | str = shared.check(*(m.get(name) for name in CHECKED))
             except Invalid as exc:
                 got = str(exc)
             assert got == _fresh(m, allowed), m

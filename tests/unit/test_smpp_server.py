@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from gateway.smpp_server.receipts import receipt_text
+from gateway.smpp_server.receipts import receipt_pdu_body, receipt_text
 from gateway.smpp_server.session import auth_delay
 from gateway.smpp_server.submit import (
     ESME_RINVESMCLASS,
@@ -24,7 +24,7 @@ from worker import store
 from worker.config import settings_from_dict
 from worker.routing import RouteTable
 from worker.senders import Senders
-from worker.smpp.pdu import ESME_RINVDSTADR, ESME_RINVMSGLEN, ShortMessage
+from worker.smpp.pdu import ESME_RINVDSTADR, ESME_RINVMSGLEN, MESSAGE_STATE, ShortMessage
 from worker.store import NewMessage, scripts
 from worker.store.smpp_server import RECEIPTS_PREFIX, receipts_key
 
@@ -43,6 +43,14 @@ def test_receipt_text_of_a_failure_says_undeliv_and_nothing_delivered() -> None:
     text = receipt_text({"id": "x", "status": "undelivered", "submitted": "0", "at": "0",
                          "err": "11", "text": ""})
     assert "dlvrd:000" in text and "stat:UNDELIV err:011" in text
+
+
+def test_a_message_failed_as_expired_is_receipted_expired() -> None:
+    # Its validity (or max age) ended before the SMSC accepted it: no SMSC receipt will come.
+    fields = {"id": "x", "status": "failed", "code": "Expired", "submitted": "0", "at": "0"}
+    assert "stat:EXPIRED err:000" in receipt_text(fields)
+    sm = ShortMessage.decode(receipt_pdu_body(fields))
+    assert sm.tlvs[MESSAGE_STATE] == bytes((3,))
 
 
 def test_registered_delivery_becomes_what_the_client_hears_of() -> None:
@@ -109,9 +117,49 @@ def test_submit_sm_refusals_carry_their_smpp_status() -> None:
 
     assert status(destination_addr="12ab") == ESME_RINVDSTADR
     assert status(short_message=b"") == ESME_RINVMSGLEN
-    assert status(schedule_delivery_time="000001000000000R") == ESME_RINVSCHED
-    assert status(validity_period="000001000000000R") == ESME_RINVEXPIRY
+    assert status(schedule_delivery_time="261301000000000+") == ESME_RINVSCHED  # month 13
+    assert status(validity_period="000001000000100R") == ESME_RINVEXPIRY  # R with tenths
     assert status(esm_class=0x40) == ESME_RINVESMCLASS
+
+
+NOW = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+DAY_MS = 86_400_000
+
+
+def _timed(schedule: str = "", validity: str = "") -> NewMessage | Refused:
+    sm = ShortMessage(destination_addr="27821234567", short_message=b"x",
+                      schedule_delivery_time=schedule, validity_period=validity)
+    return to_message(sm, api_id="i", account="a", rules=RULES, channels=None, now=NOW)
+
+
+def test_a_submit_sm_with_a_schedule_and_a_validity_carries_both_as_epoch_ms() -> None:
+    got = _timed("000001000000000R", "260103010000004+")  # in a day; Jan 3, 01:00 at +1 h
+    assert isinstance(got, NewMessage)
+    assert (got.scheduled_at, got.valid_until) == (NOW + DAY_MS, NOW + 2 * DAY_MS)
+    got = _timed(validity="000000010000000R")
+    assert isinstance(got, NewMessage)
+    assert (got.scheduled_at, got.valid_until) == (0, NOW + 3600_000)
+
+
+def test_a_schedule_in_the_past_means_now() -> None:
+    got = _timed("251231230000000+")
+    assert isinstance(got, NewMessage) and got.scheduled_at == 0
+
+
+@pytest.mark.parametrize(("schedule", "validity", "expected"), [
+    ("2601010000000", "", ESME_RINVSCHED),  # wrong length
+    ("000031000000000R", "", ESME_RINVSCHED),  # 31 days ahead: over the 30-day bound
+    ("", "000008000000000R", ESME_RINVEXPIRY),  # 8 days: longer than the retention
+    ("", "251231000000000+", ESME_RINVEXPIRY),  # already ended
+    ("000002000000000R", "000001000000000R", ESME_RINVEXPIRY),  # ends before its time
+    ("", "0000010000000a0R", ESME_RINVEXPIRY),  # a letter
+    ("", "000001000000001R", ESME_RINVEXPIRY),  # R with quarter hours
+])
+def test_a_bad_schedule_or_validity_is_refused_with_its_status(
+    schedule: str, validity: str, expected: int,
+) -> None:
+    got = _timed(schedule, validity)
+    assert isinstance(got, Refused) and got.status == expected
 
 
 def test_the_transition_lua_writes_the_receipt_stream_the_server_reads() -> None:

@@ -118,9 +118,9 @@ class Messages(StoreBase):
                                       *ids])
         return [
             Claimed(api_id=i, channel=ch, to=to, content=c, attempts=int(a),
-                    accepted_at=int(at), reclaimed=bool(r), route=rt,
-                    sender=sender[0] if sender else "")
-            for i, ch, to, c, a, at, r, rt, *sender in json.loads(raw)
+                    accepted_at=int(at), reclaimed=bool(r), route=rt, scheduled_at=int(sa),
+                    valid_until=int(vu), sender=sender[0] if sender else "")
+            for i, ch, to, c, a, at, r, rt, sa, vu, *sender in json.loads(raw)
         ]
 
     async def record_outcomes(
@@ -168,14 +168,17 @@ class Messages(StoreBase):
         return list(json.loads(raw))
 
     async def expire_queued(
-        self, channel: str, *, max_age_ms: int, text: str, start: int, limit: int
+        self, channel: str, *, max_age_ms: int, text: str, start: int, limit: int,
+        validity_text: str = "validity period ended",
     ) -> Expiry:
         """One bounded pass of the expiry sweep over a channel with no bind up: of at most
         ``limit`` due entries of its index from rank ``start``, fail (``Expired``, ``text``)
-        the queued messages older than ``max_age_ms``. Atomic, so passes of several workers
-        and a claim at the same moment never act twice on a message."""
+        the queued messages older than ``max_age_ms`` (a scheduled one: counted from its
+        time), and (``Expired``, ``validity_text``) those whose validity has ended. Atomic, so
+        passes of several workers and a claim at the same moment never act twice on one."""
         failed, next_start = await self._durably(
-            self._expire_queued, args=[now_ms(), channel, max_age_ms, start, limit, text])
+            self._expire_queued,
+            args=[now_ms(), channel, max_age_ms, start, limit, text, validity_text])
         return Expiry(failed=[_text(i) for i in failed], next_start=int(next_start))
 
     async def due(self, channels: Sequence[str], limit: int) -> list[str]:
@@ -228,6 +231,10 @@ def _accept_message(m: NewMessage) -> dict[str, Any]:
         msg.update(door=m.door, notify=m.notify, src=m.source)
     if m.sender:
         msg["snd"] = m.sender
+    if m.scheduled_at:
+        msg["at"] = m.scheduled_at
+    if m.valid_until:
+        msg["vu"] = m.valid_until
     return msg
 
 

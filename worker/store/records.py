@@ -33,6 +33,10 @@ class NewMessage:
     notify: str = ""
     source: str = ""
     sender: str = ""  # its source address ('' the channel's source_addr)
+    # Epoch ms, 0 for none: not sent before ``scheduled_at``, and not submitted from
+    # ``valid_until`` on (it fails as Expired; a submit carries it as its validity_period).
+    scheduled_at: int = 0
+    valid_until: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +73,8 @@ class Claimed:
     reclaimed: bool  # the previous holder died: its submit may have reached the SMSC
     route: str = ""  # the route that chose its channel ('' the message named it)
     sender: str = ""  # its source address ('' the channel's source_addr)
+    scheduled_at: int = 0  # as NewMessage's: its max age counts from then
+    valid_until: int = 0  # as NewMessage's
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,8 @@
   Accepts several requests in one script run, each all-or-nothing on its own: a request over
   its key's limits stores nothing, an error in one (caught by pcall) is that request's answer
   alone. Stores each new message's record m:{id}, its clientMessageId index c:{account}:{cmid},
-  its channel's due index pending:{channel}, and enqueues the wake-up job if any is new.
+  its channel's due index pending:{channel}, and enqueues the wake-up job if any is new. A
+  scheduled message is due (next_at) at its time and its record kept for retention after it.
     Input:
       KEYS[1] the wake-up job's key (arq:job:{job_id})
       KEYS[2] the arq queue
@@ -14,8 +15,8 @@
       ARGV[6] job expiry (ms)
       ARGV[7] requests, JSON: [{w = window_ms, m = [{id, account, cmid, fp, channel, to,
               content, enc, seg, rt?, ch? (route, chain: routed messages), door?, notify?,
-              src? (messages that came in over SMPP), snd? (the sender, if one was chosen)}],
-              lim = [bucket key,
+              src? (messages that came in over SMPP), snd? (the sender, if one was chosen),
+              at? (scheduled: due then, ms), vu? (valid until, ms)}], lim = [bucket key,
               quota key prefix, rate, burst, quota]}]
               (lim absent: no limits)
     Output:
@@ -126,11 +127,17 @@ local function store(m)
   if m.snd then
     redis.call('HSET', key, 'sender', m.snd)
   end
-  redis.call('EXPIRE', key, retention)
+  local at, keep = now + grace, retention
+  if m.at then
+    redis.call('HSET', key, 'sched_at', m.at, 'next_at', m.at)
+    at, keep = math.max(at, m.at), retention + math.max(0, math.ceil((m.at - now) / 1000))
+  end
+  if m.vu then redis.call('HSET', key, 'valid_until', m.vu) end
+  redis.call('EXPIRE', key, keep)
   -- Due-index entries are added together at the end, one ZADD per channel and chunk.
   local d = due[m.channel]
   if not d then d = {}; due[m.channel] = d end
-  d[#d + 1] = now + grace
+  d[#d + 1] = at
   d[#d + 1] = m.id
   fresh = fresh + 1
   count(m.channel, 'accepted', now)
