@@ -124,6 +124,10 @@ class SMPPMessageStatus(Dto):
     doneAt: str | None = None
     transitions: list[SMPPStatusTransition] = Field(default_factory=list)
     door: str | None = None  # how it came in: "http" (the send API) or "smpp" (smpp-server)
+    # A message an SMPP client concatenated itself (UDH or SAR): the message_id it was given
+    # for each part, and "{arrived}/{total}" (fewer: sent incomplete after the wait).
+    partIds: list[str] | None = None
+    partsArrived: str | None = None
 
 
 class GetSMPPSmsStatus(Dto):

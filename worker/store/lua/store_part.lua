@@ -18,7 +18,7 @@
       ARGV[9] the part's octets (after its UDH)
       ARGV[10] the message built from the parts, JSON {content, enc, seg, sum}, or '':
               sum is "{seq}:{sha1 of its octets}," for each part it joined, in order
-    Output (an array):
+    Output: an array,
       {'stored', id}   the part is stored (rate and quota counted per part)
       {'again', id}    the same part was stored before (or sent): nothing changes
       {'sent', id}     the message is made (from every part, or from what arrived)
