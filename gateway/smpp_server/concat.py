@@ -122,8 +122,9 @@ async def sweep(store: Store, rules: Rules, wait_ms: int, wake: Callable[[], Wak
             if answer.kind != "need":
                 break
             made = joined(answer, rules)
-            if isinstance(made, Refused):  # kept: logged at each sweep until it can be sent
+            if isinstance(made, Refused):  # kept, and tried again after another wait
                 log.error("concatenated parts %s cannot be sent: %s", group, made.reason)
+                await store.postpone_group(group, wait_ms)
                 break
             built = made
         if answer.kind == "sent":

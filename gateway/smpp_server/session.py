@@ -4,6 +4,8 @@ A submit_sm is answered only once its message is stored (the same accept script 
 send, batched with the other submits of this process); submits of one bind run concurrently,
 so a client's window is honoured. Idempotency is by the client's sequence number within this
 bind only: a submit_sm sent again with the same sequence and body gets the first answer.
+A part of a message the client concatenated itself (UDH or SAR) is stored with its message's
+other parts (concat.py) and answered with its own message_id, ``{apiMessageId}-{part}``.
 """
 
 from __future__ import annotations

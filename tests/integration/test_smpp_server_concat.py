@@ -14,8 +14,10 @@ import pytest
 from arq.worker import Worker
 from redis.asyncio import Redis
 
+from gateway.smpp_server import concat
 from gateway.smpp_server.server import SmppServer, running
 from gateway.smpp_server.users import SmppUserSpec, create_user
+from gateway.validate import Rules
 from tests.esme import Esme
 from tests.integration.support import (
     channel_env,
@@ -29,7 +31,7 @@ from tests.smsc_double import ScriptedSmsc
 from worker.config import load_settings
 from worker.encoding import decode_text, parse_udh
 from worker.jobs import arq_settings
-from worker.store import Store, msg_key, parts_key
+from worker.store import NewMessage, NewPart, Store, Wake, msg_key, parts_key
 from worker.store.smpp_server import SmppServerStore
 
 pytestmark = pytest.mark.integration
@@ -247,3 +249,21 @@ async def test_every_part_id_gets_a_receipt_when_the_message_ends(
     ids = [i for _, i in answers]
     assert sorted(r.receipted_id for r in receipts) == sorted(ids)
     assert {r.text.split(" ")[0] for r in receipts} == {f"id:{i}" for i in ids}
+
+
+async def test_parts_that_cannot_be_sent_are_kept_and_do_not_hold_up_the_sweep(
+    redis: Redis,
+) -> None:
+    # Stored for a channel the configuration has since dropped: the message cannot be built.
+    store = Store(redis, 3600)
+    rules = Rules(default_channel="sim", default_country_code="27", max_segments=10,
+                  channels={"sim": "udh8"})
+    message = NewMessage(api_id="M1", account="acme", channel="gone", to="27820000001",
+                         content="", encoding="", segments=0, door="smpp", source="ACME")
+    part = NewPart(message=message, ref_bits=8, ref=1, total=2, seq=1, data_coding=0,
+                   octets=b"half")
+    wake = Wake("wake1", b"job", 60)
+    assert (await store.store_part(part, None, wait_ms=0, wake=wake)).kind == "stored"
+    assert await concat.sweep(store, rules, 0, lambda: wake) == 0
+    assert await store.due_groups(10) == []  # after another wait, not at every sweep
+    assert await redis.hget(part.group, "p:1") == b"half"
