@@ -16,8 +16,9 @@ from gateway.app import create_app
 from gateway.keys_cli import create_key
 from gateway.operations import ADMIN_OPERATIONS
 from worker.config import settings_from_dict
+from worker.ids import new_id
 from worker.redisproc import RedisProcess
-from worker.store import Store
+from worker.store import Joined, NewMessage, NewPart, Store, Wake
 
 pytestmark = pytest.mark.integration
 
@@ -220,6 +221,25 @@ async def test_status_lookups_by_id_by_client_id_and_in_batch(api: Api) -> None:
     assert status == 200 and len(batch["messages"]) == 2
     status, missing, _ = await api.get(f"{PATH}/01HZZZZZZZZZZZZZZZZZZZZZZZ")
     assert status == 404 and "ResponseStatus" in missing
+
+
+async def test_a_part_id_an_smpp_client_was_given_finds_its_message(api: Api) -> None:
+    store = Store(api.redis, 3600)
+    message = NewMessage(api_id=new_id(), account="acme", channel="sim", to="27820000001",
+                         content="", encoding="", segments=0, door="smpp", source="ACME")
+    wake = Wake("wake1", b"job", 60)
+    first, second = (NewPart(message=message, ref_bits=8, ref=1, total=2, seq=seq,
+                             data_coding=0, octets=text) for seq, text in ((1, b"he"), (2, b"y")))
+    assert (await store.store_part(first, None, wait_ms=60_000, wake=wake)).kind == "stored"
+    joined = Joined("hey", "gsm7", 1, [(1, b"he"), (2, b"y")])
+    assert (await store.store_part(second, joined, wait_ms=60_000, wake=wake)).kind == "sent"
+    status, one, _ = await api.get(f"{PATH}/{message.api_id}-2")
+    assert status == 200 and one["messages"][0]["apiMessageId"] == message.api_id
+    assert one["messages"][0]["partIds"] == [f"{message.api_id}-1", f"{message.api_id}-2"]
+    assert one["messages"][0]["partsArrived"] == "2/2"
+    status, batch, _ = await api.get(f"{PATH}/status",
+                                     apiMessageIds=f"{message.api_id}-1,{message.api_id}-2")
+    assert status == 200 and [m["apiMessageId"] for m in batch["messages"]] == [message.api_id]
 
 
 async def test_redis_down_gives_503_stores_nothing_and_recovers() -> None:
