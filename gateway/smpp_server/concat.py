@@ -111,12 +111,14 @@ async def take(store: Store, part: NewPart, rules: Rules, wait_ms: int,
     return PartAnswer("busy")
 
 
-async def sweep(store: Store, rules: Rules, wait_ms: int, wake: Callable[[], Wake]) -> int:
-    """Send, as they are, the messages whose parts' wait is over; how many were sent. Safe
-    with several processes: the script makes each message once."""
-    sent = 0
+async def sweep(store: Store, rules: Rules, wait_ms: int,
+                wake: Callable[[], Wake]) -> list[str]:
+    """Send, as they are, the messages whose parts' wait is over; the channel of each message
+    sent. Safe with several processes: the script makes each message once."""
+    sent: list[str] = []
     for group in await store.due_groups(SWEEP_BATCH):
         built: Joined | None = None
+        channel = ""
         for _ in range(_TRIES):
             answer = await store.sweep_group(group, built, wait_ms=wait_ms, wake=wake())
             if answer.kind != "need":
@@ -126,9 +128,9 @@ async def sweep(store: Store, rules: Rules, wait_ms: int, wake: Callable[[], Wak
                 log.error("concatenated parts %s cannot be sent: %s", group, made.reason)
                 await store.postpone_group(group, wait_ms)
                 break
-            built = made
+            built, channel = made, answer.channel
         if answer.kind == "sent":
             log.info("concatenated message %s sent incomplete after %d ms", answer.api_id,
                      wait_ms)
-            sent += 1
+            sent.append(channel)
     return sent

@@ -219,9 +219,13 @@ class SmppServer:
         while True:
             await asyncio.sleep(period)
             try:
-                while await concat.sweep(ctx.store, ctx.rules, ctx.concat_wait_ms,
-                                         new_wake) >= concat.SWEEP_BATCH:
-                    pass
+                while True:
+                    sent = await concat.sweep(ctx.store, ctx.rules, ctx.concat_wait_ms,
+                                              new_wake)
+                    for channel in sent:
+                        ctx.metrics.accepted(channel, "smpp").inc()
+                    if len(sent) < concat.SWEEP_BATCH:
+                        break
             except (NotReplicated, *REDIS_ERRORS) as exc:
                 log.warning("sweeping concatenated parts failed (%s)", exc)
 

@@ -264,6 +264,6 @@ async def test_parts_that_cannot_be_sent_are_kept_and_do_not_hold_up_the_sweep(
                    octets=b"half")
     wake = Wake("wake1", b"job", 60)
     assert (await store.store_part(part, None, wait_ms=0, wake=wake)).kind == "stored"
-    assert await concat.sweep(store, rules, 0, lambda: wake) == 0
+    assert await concat.sweep(store, rules, 0, lambda: wake) == []
     assert await store.due_groups(10) == []  # after another wait, not at every sweep
     assert await redis.hget(part.group, "p:1") == b"half"
