@@ -193,9 +193,11 @@ async def test_an_incomplete_message_is_sent_with_what_arrived_after_the_wait(
     redis_url: str, redis: Redis,
 ) -> None:
     password = await add_user(redis)
-    async with gateway(redis_url, concat_wait_seconds=0.2) as (smsc, srv):
+    # long enough for both parts to be in before it ends, even on a busy machine
+    async with gateway(redis_url, concat_wait_seconds=2) as (smsc, srv):
         items = parts("sar", [b"first ", b"second ", b"third"])
-        answers = await submitted(srv.port, "acme1", password, [items[0], items[2]])
+        answers = await submitted(srv.port, "acme1", password, [items[0], items[2]],
+                                  window=2)
         await smsc.wait_for(lambda: texts_at(smsc) == ["first third"], within=30)
     ids = [i for _, i in answers]
     api_id = ids[0].rsplit("-", 1)[0]

@@ -113,9 +113,9 @@ class ConcatParts(StoreBase):
         return [_text(k) for k in keys]
 
     async def postpone_group(self, group: str, wait_ms: int) -> None:
-        """Sweep a group again only after another wait, of a second at least (one that cannot
-        be sent now must not hold up the groups behind it)."""
-        await self._redis.zadd(PARTS_DUE, {group: now_ms() + max(wait_ms, 1000)}, xx=True)
+        """Sweep a group again only after another wait, of a minute at least (one that cannot
+        be sent now must not hold up the groups behind it, nor fill the log)."""
+        await self._redis.zadd(PARTS_DUE, {group: now_ms() + max(wait_ms, 60_000)}, xx=True)
 
     async def _run_part(self, group: str, info: dict[str, Any], octets: bytes,
                         joined: Joined | None, wait_ms: int, wake: Wake) -> PartAnswer:
