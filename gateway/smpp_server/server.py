@@ -14,6 +14,7 @@ import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 
+import redis.exceptions
 from aiohttp import web
 from redis.asyncio import Redis
 
@@ -33,7 +34,6 @@ from worker.store import (
     AcceptCall,
     AcceptResult,
     LimitExceeded,
-    NotReplicated,
     ReplicaAcks,
     Store,
 )
@@ -226,7 +226,7 @@ class SmppServer:
                         ctx.metrics.accepted(channel, "smpp").inc()
                     if len(sent) < concat.SWEEP_BATCH:
                         break
-            except (NotReplicated, *REDIS_ERRORS) as exc:
+            except (redis.exceptions.RedisError, *REDIS_ERRORS) as exc:  # a script error too
                 log.warning("sweeping concatenated parts failed (%s)", exc)
 
 

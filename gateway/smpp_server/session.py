@@ -19,6 +19,8 @@ from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+import redis.exceptions
+
 from gateway.smpp_server import concat
 from gateway.smpp_server.submit import ESME_RINVDCS, ESME_RINVESMCLASS, Refused, to_message
 from gateway.smpp_server.users import SmppUser, password_matches, user_of
@@ -308,7 +310,7 @@ class ClientSession:
         try:
             answer = await concat.take(ctx.store, part, ctx.rules, ctx.concat_wait_ms,
                                        new_wake())
-        except (NotReplicated, *REDIS_ERRORS) as exc:
+        except (redis.exceptions.RedisError, *REDIS_ERRORS) as exc:  # a script error too
             log.warning("smpp part of %s not stored: %s", user.system_id, exc)
             return ESME_RSYSERR, b""
         if isinstance(answer, Refused):

@@ -40,6 +40,7 @@ TO = "+27820000001"
 UCS2 = 0x08
 ESME_RINVESMCLASS = 0x43
 ESME_RINVPARLEN = 0xC2
+ESME_RSYSERR = 0x08
 Extra = dict[str, Any]
 
 
@@ -269,3 +270,13 @@ async def test_parts_that_cannot_be_sent_are_kept_and_do_not_hold_up_the_sweep(
     assert await concat.sweep(store, rules, 0, lambda: wake) == []
     assert await store.due_groups(10) == []  # after another wait, not at every sweep
     assert await redis.hget(part.group, "p:1") == b"half"
+
+
+async def test_a_part_the_store_script_fails_on_is_answered_esme_rsyserr(
+    redis_url: str, redis: Redis,
+) -> None:
+    password = await add_user(redis)
+    await redis.set(parts_key("acme", "ACME", TO[1:], 8, 7), "not a hash")  # WRONGTYPE
+    async with running(smpp_settings(redis_url), "127.0.0.1", 0) as srv:
+        answers = await submitted(srv.port, "acme1", password, parts("udh8", [b"a", b"b"]))
+    assert [s for s, _ in answers] == [ESME_RSYSERR, ESME_RSYSERR]
