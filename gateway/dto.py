@@ -114,7 +114,8 @@ class SMPPStatusTransition(Dto):
 class SMPPMessageStatus(Dto):
     """Everything known about one message."""
 
-    xml_omit_null: ClassVar[frozenset[str]] = frozenset({"sender", "scheduledAt", "validUntil"})
+    xml_omit_null: ClassVar[frozenset[str]] = frozenset(
+        {"sender", "scheduledAt", "validUntil", "partIds", "partsArrived"})
 
     apiMessageId: str | None = None
     clientMessageId: str | None = None
@@ -142,6 +143,10 @@ class SMPPMessageStatus(Dto):
     # When it was scheduled for, and until when it may be submitted (absent when not asked)
     scheduledAt: str | None = None
     validUntil: str | None = None
+    # A message an SMPP client concatenated itself (UDH or SAR): the message_id it was given
+    # for each part, and "{arrived}/{total}" (fewer: sent incomplete after the wait).
+    partIds: list[str] | None = None
+    partsArrived: str | None = None
 
 
 class GetSMPPSmsStatus(Dto):

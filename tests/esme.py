@@ -91,9 +91,15 @@ class Esme:
 
     def submit_all(self, items: list[tuple[str, bytes]], window: int) -> list[tuple[int, str]]:
         """Submit every (to, text) with at most ``window`` unanswered; (status, id) of each."""
+        return self.submit_each([(to, text, {}) for to, text in items], window)
+
+    def submit_each(self, items: list[tuple[str, bytes, dict[str, Any]]],
+                    window: int) -> list[tuple[int, str]]:
+        """:meth:`submit_all` with submit_sm fields of each (esm_class, SAR TLVs...)."""
         seqs: list[int] = []
         for start in range(0, len(items), window):
-            batch = [self.submit(to, text) for to, text in items[start:start + window]]
+            batch = [self.submit(to, text, **extra)
+                     for to, text, extra in items[start:start + window]]
             seqs += batch
             while not all(s in self.answers for s in batch):
                 if self.read() is None:

@@ -209,6 +209,9 @@ class SmppServerSettings:
     auth_window_seconds: int = bounded(300, 1, DAY)
     # Nothing received for this long (not even enquire_link): the session is closed.
     inactivity_seconds: float = bounded(300.0, 1, DAY)
+    # A message the client concatenated itself (UDH or SAR) whose parts have not all come
+    # this long after its first is sent with the parts that did, in order.
+    concat_wait_seconds: float = bounded(300.0, 0.1, DAY)
     # GET /metrics (smsgw_messages_accepted_total{door="smpp"} and the like) on this port of
     # ``host``; 0: not served. SMSGW_METRICS_TOKEN guards it as it does the gateway's.
     metrics_port: int = bounded(0, 0, 65535)

@@ -17,8 +17,9 @@ from gateway.app import create_app
 from gateway.keys_cli import create_key
 from gateway.operations import ADMIN_OPERATIONS
 from worker.config import settings_from_dict
+from worker.ids import new_id
 from worker.redisproc import RedisProcess
-from worker.store import Store, pending_key
+from worker.store import Joined, NewMessage, NewPart, Store, Wake, pending_key
 
 pytestmark = pytest.mark.integration
 
@@ -276,6 +277,25 @@ async def test_a_bad_schedule_or_validity_is_refused_and_stores_nothing(api: Api
     assert "offset from UTC" in errors[1] and "at most 30 days ahead" in errors[2]
     assert all(e.startswith("'validUntil'") for e in errors[3:]), errors
     assert await api.redis.zcard(pending_key("sim")) == 0
+
+
+async def test_a_part_id_an_smpp_client_was_given_finds_its_message(api: Api) -> None:
+    store = Store(api.redis, 3600)
+    message = NewMessage(api_id=new_id(), account="acme", channel="sim", to="27820000001",
+                         content="", encoding="", segments=0, door="smpp", source="ACME")
+    wake = Wake("wake1", b"job", 60)
+    first, second = (NewPart(message=message, ref_bits=8, ref=1, total=2, seq=seq,
+                             data_coding=0, octets=text) for seq, text in ((1, b"he"), (2, b"y")))
+    assert (await store.store_part(first, None, wait_ms=60_000, wake=wake)).kind == "stored"
+    joined = Joined("hey", "gsm7", 1, [(1, b"he"), (2, b"y")])
+    assert (await store.store_part(second, joined, wait_ms=60_000, wake=wake)).kind == "sent"
+    status, one, _ = await api.get(f"{PATH}/{message.api_id}-2")
+    assert status == 200 and one["messages"][0]["apiMessageId"] == message.api_id
+    assert one["messages"][0]["partIds"] == [f"{message.api_id}-1", f"{message.api_id}-2"]
+    assert one["messages"][0]["partsArrived"] == "2/2"
+    status, batch, _ = await api.get(f"{PATH}/status",
+                                     apiMessageIds=f"{message.api_id}-1,{message.api_id}-2")
+    assert status == 200 and [m["apiMessageId"] for m in batch["messages"]] == [message.api_id]
 
 
 async def test_redis_down_gives_503_stores_nothing_and_recovers() -> None:

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 
+from gateway.smpp_server.concat import ESME_RINVPARLEN, Concat, part_of
 from gateway.smpp_server.receipts import receipt_pdu_body, receipt_text
 from gateway.smpp_server.session import auth_delay
 from gateway.smpp_server.submit import (
@@ -24,7 +25,15 @@ from worker import store
 from worker.config import settings_from_dict
 from worker.routing import RouteTable
 from worker.senders import Senders
-from worker.smpp.pdu import ESME_RINVDSTADR, ESME_RINVMSGLEN, MESSAGE_STATE, ShortMessage
+from worker.smpp.pdu import (
+    ESME_RINVDSTADR,
+    ESME_RINVMSGLEN,
+    MESSAGE_STATE,
+    SAR_MSG_REF_NUM,
+    SAR_SEGMENT_SEQNUM,
+    SAR_TOTAL_SEGMENTS,
+    ShortMessage,
+)
 from worker.store import NewMessage, scripts
 from worker.store.smpp_server import RECEIPTS_PREFIX, receipts_key
 
@@ -160,6 +169,41 @@ def test_a_bad_schedule_or_validity_is_refused_with_its_status(
 ) -> None:
     got = _timed(schedule, validity)
     assert isinstance(got, Refused) and got.status == expected
+
+
+def test_a_udh_part_is_read_whatever_other_elements_stand_around_its_concat_element() -> None:
+    def read(udh: bytes) -> object:
+        return part_of(ShortMessage(esm_class=0x40, short_message=udh + b"text"))
+
+    assert read(bytes((5, 0x00, 3, 7, 3, 2))) == (Concat(8, 7, 3, 2), b"text")
+    assert read(bytes((12, 0x24, 1, 0, 0x08, 4, 1, 44, 4, 4, 0x25, 1, 0))) == (
+        Concat(16, 300, 4, 4), b"text")
+    # a UDH without a concatenation element: one whole message, its text after the header
+    assert read(bytes((3, 0x24, 1, 0))) == (None, b"text")
+
+
+def test_sar_tlvs_make_a_part_and_must_come_together() -> None:
+    sar = {SAR_MSG_REF_NUM: b"\x01\x2c", SAR_TOTAL_SEGMENTS: b"\x03",
+           SAR_SEGMENT_SEQNUM: b"\x01"}
+    assert part_of(ShortMessage(short_message=b"hi", tlvs=sar)) == (Concat(16, 300, 3, 1),
+                                                                     b"hi")
+    half = {SAR_MSG_REF_NUM: b"\x01\x2c", SAR_SEGMENT_SEQNUM: b"\x01"}
+    got = part_of(ShortMessage(short_message=b"hi", tlvs=half))
+    assert isinstance(got, Refused) and got.status == ESME_RINVPARLEN
+
+
+def test_parts_numbered_outside_their_total_or_with_a_broken_header_are_refused() -> None:
+    for udh in (bytes((5, 0x00, 3, 7, 3, 0)), bytes((5, 0x00, 3, 7, 3, 4)),
+                bytes((5, 0x00, 3, 7, 0, 1)), bytes((9, 0x00, 3))):
+        got = part_of(ShortMessage(esm_class=0x40, short_message=udh + b"x"))
+        assert isinstance(got, Refused) and got.status == ESME_RINVESMCLASS, udh
+
+
+def test_a_part_of_more_parts_than_max_segments_is_refused() -> None:
+    sm = ShortMessage(destination_addr="27821234567", esm_class=0x40,
+                      short_message=bytes((5, 0x00, 3, 7, 11, 1)) + b"x")
+    got = to_message(sm, api_id="i", account="a", rules=RULES, channels=None)
+    assert isinstance(got, Refused) and got.status == ESME_RINVMSGLEN
 
 
 def test_the_transition_lua_writes_the_receipt_stream_the_server_reads() -> None:

@@ -10,6 +10,7 @@ A package whose layout is the data model, one module per concern::
     channels    a channel's shared TPS token bucket and concatenation refs
     leases      bind slots and worker heartbeats
     mo          mobile-originated messages
+    parts       parts of messages SMPP clients concatenated, held until the last arrives
     status      worker snapshots, counters and queue depths (status page, metrics)
     apikeys     API keys: records, authentication, rotation, limits
     accounts    accounts' ownership and number assignments
@@ -41,6 +42,7 @@ from worker.store.keys import (
     ARQ_QUEUE,
     EVENTS,
     FAILURES,
+    PARTS_DUE,
     PREFIX,
     ROUTE_STAT,
     SNAPSHOTS,
@@ -65,6 +67,7 @@ from worker.store.keys import (
     mo_list_key,
     msg_key,
     numbers_key,
+    parts_key,
     pending_key,
     quota_key_prefix,
     ref_key,
@@ -79,6 +82,7 @@ from worker.store.keys import (
     webhook_stream_key,
     worker_key,
 )
+from worker.store.parts import Joined, NewPart, PartAnswer, Wake
 from worker.store.records import (
     AcceptCall,
     AcceptResult,
@@ -111,6 +115,7 @@ __all__ = [
     "FAILURES",
     "FAILURES_KEPT",
     "HELD_QUEUE_MAX",
+    "PARTS_DUE",
     "PREFIX",
     "QUEUE_HORIZON_MS",
     "REDIS_ERRORS",
@@ -130,19 +135,23 @@ __all__ = [
     "DeadLetter",
     "Expiry",
     "FailedOver",
+    "Joined",
     "KeyLimits",
     "KeyOp",
     "KeyRow",
     "LimitExceeded",
     "MoPart",
     "NewMessage",
+    "NewPart",
     "NotReplicated",
     "Outcome",
     "Overview",
+    "PartAnswer",
     "ReceiptEvent",
     "Record",
     "ReplicaAcks",
     "Store",
+    "Wake",
     "WebhookEvent",
     "WebhookStore",
     "WebhookTargets",
@@ -165,6 +174,7 @@ __all__ = [
     "now_ms",
     "numbers_key",
     "parse_events",
+    "parts_key",
     "pending_key",
     "quota_key_prefix",
     "ref_key",

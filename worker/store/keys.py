@@ -42,6 +42,8 @@ Key schema (prefix ``smsgw:``)::
                                  detail, at_ms] as JSON (capped)
     snap:{worker}          str   a live worker's view of its binds (JSON), for the status page
     snaps                  zset  worker -> when its snapshot expires (listing without SCAN)
+    smpp:*                 the SMPP server's: see worker/store/smpp_server.py and, for the
+                           parts of messages its clients concatenate, worker/store/parts.py
 """
 
 from __future__ import annotations
@@ -283,6 +285,14 @@ def binds_key(system_id: str) -> str:
 def auth_failures_key(address: str) -> str:
     """Recent wrong passwords from a remote address."""
     return f"{PREFIX}smpp:authfail:{address}"
+
+
+PARTS_DUE = f"{PREFIX}smpp:parts:due"  # concatenated parts' groups -> when their wait ends
+
+
+def parts_key(account: str, source: str, to: str, ref_bits: int, ref: int) -> str:
+    """The parts of one message an SMPP client concatenated itself (see store/parts.py)."""
+    return f"{PREFIX}smpp:parts:{account}:{source}:{to}:{ref_bits}:{ref}"
 
 
 RECEIPTS_PREFIX = f"{PREFIX}smpp:rcpt:"  # spelled in the store's transition Lua too

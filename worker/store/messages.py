@@ -213,11 +213,18 @@ def _accept_request(call: AcceptCall) -> dict[str, Any]:
     """One request as the accept script reads it."""
     request: dict[str, Any] = {"w": call.window_seconds * 1000, "m": [
         _accept_message(m) for m in call.messages]}
-    lim = call.limits
-    if lim is not None and (lim.rate or lim.daily_quota):  # a key without limits checks none
-        request["lim"] = [bucket_key(lim.key_id), quota_key_prefix(lim.key_id), lim.rate,
-                          lim.burst, lim.daily_quota]
+    lim = limits_arg(call.limits)
+    if lim is not None:
+        request["lim"] = lim
     return request
+
+
+def limits_arg(lim: KeyLimits | None) -> list[Any] | None:
+    """A key's limits as the scripts read them (includes/limits.lua); None: none to check."""
+    if lim is None or not (lim.rate or lim.daily_quota):  # a key without limits checks none
+        return None
+    return [bucket_key(lim.key_id), quota_key_prefix(lim.key_id), lim.rate, lim.burst,
+            lim.daily_quota]
 
 
 def _accept_message(m: NewMessage) -> dict[str, Any]:
