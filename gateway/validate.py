@@ -89,6 +89,7 @@ class Target:
     encoding: str = ""
     segments: int = 0
     refused: str = ""  # why this recipient is not accepted ('' when it is)
+    too_long: bool = False  # refused for more segments than the limit on its channel
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,7 +287,7 @@ class Validator:
         if info is None:
             info = self._texts[content, mode] = analyse(content, mode)
         if info.segments > self._rules.max_segments:
-            return Target(route=got.route, refused=(
+            return Target(route=got.route, too_long=True, refused=(
                 f"'content' needs {info.segments} SMS segments ({info.encoding}) on channel "
                 f"'{got.channel}'; the limit is {self._rules.max_segments}"))
         return Target(channel=got.channel, route=got.route, chain=",".join(got.chain),

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import redis.exceptions
 from aiohttp import web
@@ -28,7 +28,6 @@ from worker.config import Settings, SmppServerSettings
 from worker.ids import new_id
 from worker.jobs import worker_id
 from worker.redisconn import redis_client
-from worker.routing import RouteTable
 from worker.store import (
     REDIS_ERRORS,
     AcceptCall,
@@ -112,9 +111,7 @@ class SmppServer:
         gw = settings.gateway
         self.ctx = ServerContext(
             settings=srv,
-            # Validated as an HTTP send is; an SMPP message is not routed (it takes the
-            # default channel: routing answers need a channel the submit can name).
-            rules=replace(Rules.from_settings(settings), routes=RouteTable()),
+            rules=Rules.from_settings(settings),  # validated and routed as an HTTP send is
             users=users,
             metrics=GatewayMetrics(),
             accepts=Batcher(store.accept_within_many, max_size=64),

@@ -235,6 +235,9 @@ class ClientSession:
         user = user_of(fields)
         if not user.enabled or (user.expires_at_ms and user.expires_at_ms <= now_ms()):
             return ESME_RBINDFAIL, None
+        if ctx.rules.routes:  # routes may match the account's parent, as for an API key
+            account = await ctx.store.account(user.account)
+            user = replace(user, parent=account.parent if account else "")
         lease_ms = int(ctx.settings.bind_lease_seconds * 1000)
         if not await ctx.users.acquire_bind(user.system_id, self.bind_id, lease_ms,
                                             user.max_binds):
@@ -279,7 +282,7 @@ class ClientSession:
             self._nack(pdu.seq, ESME_RINVCMDLEN, f"malformed submit_sm ({exc})")
             return ESME_RINVCMDLEN, b""
         msg = to_message(sm, api_id=ctx.new_id(), account=user.account, rules=ctx.rules,
-                         channels=user.channels, senders=user.senders)
+                         channels=user.channels, senders=user.senders, parent=user.parent)
         if isinstance(msg, Refused):
             log.info("smpp submit_sm of %s refused: %s", user.system_id, msg.reason)
             return msg.status, b""

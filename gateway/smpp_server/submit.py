@@ -5,6 +5,8 @@ Errors are values: a :class:`Refused` carries the command_status the client gets
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from gateway.smpp_server.concat import ESME_RINVESMCLASS, ESME_RINVSERTYP, Refused, part_of
 from gateway.validate import (
     BadNumber,
@@ -44,8 +46,9 @@ def notify_flags(registered_delivery: int) -> str:
 
 def to_message(sm: ShortMessage, *, api_id: str, account: str, rules: Rules,
                channels: frozenset[str] | None, senders: Senders | None = None,
-               now: int | None = None) -> NewMessage | NewPart | Refused:
-    """The message a submit_sm asks for, validated as an HTTP send is, or why not. Its
+               now: int | None = None, parent: str = "") -> NewMessage | NewPart | Refused:
+    """The message a submit_sm asks for, validated and routed as an HTTP send is (``parent``:
+    the account's parent, which routes may match), or why not. Its
     source_addr is its sender (one of the user's ``senders``); an empty one sends with the
     channel's source_addr. ``now`` (epoch ms, the clock's by default) is what its relative
     times count from. A part of a message the client concatenated itself (UDH or SAR) is a
@@ -77,9 +80,10 @@ def to_message(sm: ShortMessage, *, api_id: str, account: str, rules: Rules,
     if not payload:
         return Refused(ESME_RINVMSGLEN, "the message is empty")
     text = decode_text(payload, sm.data_coding)
-    channel = _channel(rules, channels)
+    # With routes, they choose among the user's channels; without, the default channel.
+    channel = None if rules.routes else _channel(rules, channels)
     try:
-        valid = Validator(rules, channels, senders=senders).check(
+        valid = Validator(rules, channels, account, parent, senders=senders).check(
             channel, tos[0], text, None, sm.source_addr)
     except BadSource as exc:
         return Refused(ESME_RINVSRCADR, str(exc))
@@ -95,6 +99,12 @@ def to_message(sm: ShortMessage, *, api_id: str, account: str, rules: Rules,
                      notify=notify_flags(sm.registered_delivery), source=sm.source_addr,
                      sender=valid.sender, scheduled_at=timing.scheduled_at,
                      valid_until=timing.valid_until)
+    if valid.targets:  # routed: where its route sends it, or why no route can
+        (t,) = valid.targets
+        if t.refused:
+            return Refused(ESME_RINVMSGLEN if t.too_long else ESME_RINVDSTADR, t.refused)
+        msg = replace(msg, channel=t.channel, encoding=t.encoding, segments=t.segments,
+                      route=t.route, chain=t.chain)
     if concat is None:
         return msg
     return NewPart(message=msg, ref_bits=concat.ref_bits, ref=concat.ref, total=concat.total,

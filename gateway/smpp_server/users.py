@@ -62,6 +62,7 @@ class SmppUser:
     rotated_at_ms: int
     password_hash: str = ""
     senders: Senders = field(default_factory=Senders)
+    parent: str = ""  # its account's parent (Partner) account, read at bind: routes match it
 
     @property
     def limits(self) -> KeyLimits:

@@ -95,7 +95,9 @@ class ConcatParts(StoreBase):
             "id": m.api_id, "account": m.account, "channel": m.channel, "to": m.to,
             "notify": m.notify, "src": m.source, "total": part.total, "seq": part.seq,
             "dc": part.data_coding}
-        if m.sender:  # the first part's, as accept.lua takes them
+        if m.route:  # the first part's, as accept.lua takes them
+            info.update(rt=m.route, ch=m.chain)
+        if m.sender:
             info["snd"] = m.sender
         if m.scheduled_at:
             info["at"] = m.scheduled_at

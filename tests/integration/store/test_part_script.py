@@ -86,23 +86,24 @@ async def test_store_part_holds_parts_until_the_last_then_makes_one_message(
     assert await redis.zcard(pending_key("sim")) == 1
 
 
-async def test_store_part_gives_the_message_the_first_parts_sender_schedule_and_validity(
+async def test_store_part_gives_the_message_the_first_parts_sender_schedule_and_route(
     redis: Redis,
 ) -> None:
-    timed = {"snd": "ACME", "at": T0 + 60_000, "vu": T0 + 120_000}
+    timed = {"snd": "ACME", "at": T0 + 60_000, "vu": T0 + 120_000, "rt": "za", "ch": "sim,b"}
     await _store(redis, 1, TEXT[1], **timed)
     await _store(redis, 3, TEXT[3])
     assert await _store(redis, 2, TEXT[2], _built(TEXT, "Hello, concatenated world")) == [
         b"sent", b"MSG1"]
-    assert await redis.hmget(msg_key("MSG1"), ["sender", "sched_at", "valid_until"]) == [
-        b"ACME", str(T0 + 60_000).encode(), str(T0 + 120_000).encode()]
+    assert await redis.hmget(msg_key("MSG1"), ["sender", "sched_at", "valid_until", "route",
+                                               "chain"]) == [
+        b"ACME", str(T0 + 60_000).encode(), str(T0 + 120_000).encode(), b"za", b"sim,b"]
     assert await redis.zscore(pending_key("sim"), "MSG1") == T0 + 60_000  # due at its time
 
 
 async def test_store_part_answers_a_repeated_part_with_its_message_id(redis: Redis) -> None:
     assert await _store(redis, 1, TEXT[1]) == [b"stored", b"MSG1"]
     assert await _store(redis, 1, TEXT[1], id="MSG2") == [b"again", b"MSG1"]
-    assert await redis.hlen(GROUP) == 12 + 2  # the group's fields and one part's two
+    assert await redis.hlen(GROUP) == 14 + 2  # the group's fields and one part's two
 
 
 async def test_store_part_refuses_parts_that_contradict_their_group(redis: Redis) -> None:

@@ -6,15 +6,17 @@
   complete group without its message, or make two.
     Input:
       KEYS[1] the group smpp:parts:{account}:{src}:{to}:{bits}:{ref} (hash: id, total, dc,
-              first, account, channel, to, notify, src, snd, at, vu, done; p:{seq} the octets and
+              first, account, channel, to, notify, src, snd, at, vu, rt, ch, done; p:{seq} the
+              octets and
               d:{seq} their SHA-1 of each part stored)
       KEYS[2] the groups' due index smpp:parts:due (group key -> when its wait ends)
       KEYS[3] the wake-up job's key, KEYS[4] the arq queue
       ARGV[1] now (ms)  ARGV[2] retention (s)  ARGV[3] grace (ms)  ARGV[4] job id
       ARGV[5] job payload  ARGV[6] job expiry (ms)  ARGV[7] the wait (ms)
       ARGV[8] the part, JSON: {id (the message's id if the group is new), account, channel,
-              to, notify, src, snd?, at?, vu? (sender, schedule and validity, as accept.lua's:
-              the first part's), total, seq, dc, lim? (as accept.lua's)}; seq 0: the sweep,
+              to, notify, src, snd?, at?, vu?, rt?, ch? (sender, schedule, validity, route
+              and chain, as accept.lua's: the first part's), total, seq, dc, lim? (as
+              accept.lua's)}; seq 0: the sweep,
               which sends what arrived once the group's wait has run out
       ARGV[9] the part's octets (after its UDH)
       ARGV[10] the message built from the parts, JSON {content, enc, seg, sum}, or '':
@@ -71,12 +73,13 @@ local function send(id, seqs, total)
   -- The one message, from the group's parts; the group stays as a tombstone for the wait,
   -- so a part sent again is answered 'again', not made a new message.
   local m = redis.call('HMGET', group, 'account', 'channel', 'to', 'notify', 'src', 'snd', 'at',
-                       'vu')
+                       'vu', 'rt', 'ch')
   local ids = {}
   for i, s in ipairs(seqs) do ids[i] = id .. '-' .. s end
   admit({id = id, account = m[1], cmid = '', channel = m[2], to = m[3], content = built.content,
          enc = built.enc, seg = built.seg, door = 'smpp', notify = m[4], src = m[5],
          snd = m[6] ~= '' and m[6] or nil, at = tonumber(m[7] or ''), vu = tonumber(m[8] or ''),
+         rt = m[9], ch = m[10],
          parts = table.concat(ids, ','), concat = #seqs .. '/' .. total},
         now, retention, grace)
   admit_done(KEYS[3], KEYS[4], now, ARGV[4], ARGV[5], tonumber(ARGV[6]))
@@ -136,7 +139,7 @@ if not g[1] then
   redis.call('HSET', group, 'id', id, 'total', part.total, 'dc', part.dc, 'first', now,
              'account', part.account, 'channel', part.channel, 'to', part.to,
              'notify', part.notify, 'src', part.src, 'snd', part.snd or '',
-             'at', part.at or '', 'vu', part.vu or '')
+             'at', part.at or '', 'vu', part.vu or '', 'rt', part.rt or '', 'ch', part.ch or '')
   redis.call('ZADD', KEYS[2], now + wait, group)
 end
 redis.call('HSET', group, 'p:' .. seq, octets, 'd:' .. seq, digest)
