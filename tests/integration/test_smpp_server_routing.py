@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 from gateway.smpp_server.server import running
 from gateway.smpp_server.users import SmppUserSpec, create_user
+from tests.integration.test_routing_api import CONFIG as ROUTES
 from tests.integration.test_smpp_server import add_user, bound_esme, in_thread
 from worker.config import settings_from_dict
 from worker.smpp.pdu import ESME_RINVDSTADR
@@ -19,16 +20,8 @@ from worker.store.smpp_server import SmppServerStore
 
 pytestmark = pytest.mark.integration
 
-CONFIG: dict[str, Any] = {
-    "gateway": {"default_country_code": "27"},
-    "channels": {"a": {}, "b": {}, "c": {}},
-    "routes": [
-        {"name": "vip", "accounts": ["vip"], "channels": ["c"]},
-        {"name": "za", "prefixes": ["27"], "channels": {"a": 1}, "fallbacks": ["b"]},
-        {"name": "fr", "prefixes": ["33"], "channels": ["b"]},
-    ],
-    "smpp_server": {"auth_failures_free": 100},
-}
+# The HTTP routing tests' routes (vip by account, za by prefix, fr by country), served over SMPP
+CONFIG: dict[str, Any] = {**ROUTES, "smpp_server": {"auth_failures_free": 100}}
 
 
 async def _submits(redis_url: str, password: str, *tos: str,

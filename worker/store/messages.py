@@ -232,17 +232,24 @@ def _accept_message(m: NewMessage) -> dict[str, Any]:
         "id": m.api_id, "account": m.account, "cmid": m.cmid, "fp": m.fingerprint,
         "channel": m.channel, "to": m.to, "content": m.content, "enc": m.encoding,
         "seg": m.segments}
-    if m.route:  # the bulk carries neither route nor door fields
-        msg.update(rt=m.route, ch=m.chain)
-    if m.door:
+    if m.door:  # the bulk carries no door fields
         msg.update(door=m.door, notify=m.notify, src=m.source)
+    return msg | optional_fields(m)
+
+
+def optional_fields(m: NewMessage) -> dict[str, Any]:
+    """What only some messages have, as accept.lua (and store_part.lua) read it: none of it
+    is sent for a message without it."""
+    got: dict[str, Any] = {}
+    if m.route:
+        got.update(rt=m.route, ch=m.chain)
     if m.sender:
-        msg["snd"] = m.sender
+        got["snd"] = m.sender
     if m.scheduled_at:
-        msg["at"] = m.scheduled_at
+        got["at"] = m.scheduled_at
     if m.valid_until:
-        msg["vu"] = m.valid_until
-    return msg
+        got["vu"] = m.valid_until
+    return got
 
 
 def _accept_answer(

@@ -22,7 +22,7 @@ from typing import Any
 from worker.store.base import StoreBase, _text, now_ms
 from worker.store.bounds import ACCEPT_GRACE_MS
 from worker.store.keys import ARQ_JOB_PREFIX, ARQ_QUEUE, PARTS_DUE, parts_key
-from worker.store.messages import limits_arg
+from worker.store.messages import limits_arg, optional_fields
 from worker.store.records import KeyLimits, NewMessage
 
 
@@ -94,15 +94,7 @@ class ConcatParts(StoreBase):
         info: dict[str, Any] = {
             "id": m.api_id, "account": m.account, "channel": m.channel, "to": m.to,
             "notify": m.notify, "src": m.source, "total": part.total, "seq": part.seq,
-            "dc": part.data_coding}
-        if m.route:  # the first part's, as accept.lua takes them
-            info.update(rt=m.route, ch=m.chain)
-        if m.sender:
-            info["snd"] = m.sender
-        if m.scheduled_at:
-            info["at"] = m.scheduled_at
-        if m.valid_until:
-            info["vu"] = m.valid_until
+            "dc": part.data_coding, **optional_fields(m)}  # the first part's are the message's
         lim = limits_arg(part.limits)
         if lim is not None:
             info["lim"] = lim
