@@ -55,6 +55,7 @@ from aiohttp import ClientSession, ClientTimeout
 
 from gateway.smpp_server.users import SmppUserSpec, create_user
 from worker import eventloop
+from worker.senders import Senders
 from worker.smpp.pdu import (
     BIND_TRANSCEIVER,
     BIND_TRANSCEIVER_RESP,
@@ -270,7 +271,8 @@ def starter(setup: Setup) -> Callable[[st.Stack], Awaitable[None]]:
         (stack.tmp / "smsgw.toml").write_text(_config(setup))
         assert stack.redis is not None
         await create_user(SmppServerStore(stack.redis),
-                          SmppUserSpec(system_id=CLIENT_ID, account=ACCOUNT), CLIENT_PASSWORD)
+                          SmppUserSpec(system_id=CLIENT_ID, account=ACCOUNT,
+                                       senders=Senders.of(["BENCH"])), CLIENT_PASSWORD)
         for i in range(setup.workers):
             await stack.start_child(f"worker{i + 1}", ["worker", "--health-port", "0"],
                                     probe=True)
