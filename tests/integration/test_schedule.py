@@ -154,7 +154,8 @@ async def test_the_smpp_server_refuses_a_bad_time_with_its_status_and_stores_not
     async with bound_esme(server.port, "transmitter", password) as esme:
         answers = [await submit(esme, "+27820000001", b"x", **fields) for fields in (
             {"schedule_delivery_time": "261301000000000+"},  # month 13
-            {"schedule_delivery_time": "000100000000000R"},  # a month ahead: over 30 days
+            # 31 days ahead: over the 30-day bound (not "a month": April's is 30 days)
+            {"schedule_delivery_time": "000031000000000R"},
             {"validity_period": "000001000000100R"},  # relative with tenths
             {"validity_period": "000000000001000R",
              "schedule_delivery_time": "000000000002000R"},  # ends before its time
