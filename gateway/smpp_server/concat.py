@@ -65,7 +65,10 @@ def part_of(sm: ShortMessage) -> tuple[Concat | None, bytes] | Refused:
         if read is None:
             return Refused(ESME_RINVESMCLASS, "malformed user data header")
         udh, octets = read
-        concat = None if udh is None else Concat(udh.ref_bits, udh.ref, udh.total, udh.seq)
+        if udh is None:  # port addressing and the like: not text this gateway could send
+            return Refused(ESME_RINVESMCLASS, "a user data header without a concatenation "
+                           "element is not supported")
+        concat = Concat(udh.ref_bits, udh.ref, udh.total, udh.seq)
     elif any(sar):
         ref, total, seq = (sm.tlvs.get(tag, b"") for tag in _SAR)
         if len(ref) != 2 or len(total) != 1 or len(seq) != 1:

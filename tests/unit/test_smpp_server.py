@@ -178,8 +178,10 @@ def test_a_udh_part_is_read_whatever_other_elements_stand_around_its_concat_elem
     assert read(bytes((5, 0x00, 3, 7, 3, 2))) == (Concat(8, 7, 3, 2), b"text")
     assert read(bytes((12, 0x24, 1, 0, 0x08, 4, 1, 44, 4, 4, 0x25, 1, 0))) == (
         Concat(16, 300, 4, 4), b"text")
-    # a UDH without a concatenation element: one whole message, its text after the header
-    assert read(bytes((3, 0x24, 1, 0))) == (None, b"text")
+    # a UDH without a concatenation element (here a national language shift alone, 0x24):
+    # refused, not sent as text with its header dropped
+    got = read(bytes((3, 0x24, 1, 0)))
+    assert isinstance(got, Refused) and got.status == ESME_RINVESMCLASS
 
 
 def test_sar_tlvs_make_a_part_and_must_come_together() -> None:
