@@ -25,13 +25,11 @@ from aiohttp import web
 
 from gateway import wire
 from gateway.auth import (
-    MANAGE_ROLES,
     KeyInfo,
     KeyRefused,
     KeySpec,
     Principal,
     all_keys,
-    authenticate,
     checked_senders,
     find_key,
     issue_key,
@@ -54,7 +52,13 @@ from gateway.dto import (
 )
 from gateway.errors import BadRequest, Forbidden, NotFound
 from gateway.respond import respond
-from gateway.views.granting import may_grant, may_set_senders, within_creator
+from gateway.views.granting import (
+    manager,
+    may_grant,
+    may_manage,
+    may_set_senders,
+    within_creator,
+)
 from gateway.views.params import Handler, add_predefined, body_dto, query
 from worker.senders import stored
 from worker.store import KeyOp, now_ms
@@ -62,17 +66,9 @@ from worker.store import KeyOp, now_ms
 ADMIN_PATH = "/admin/keys"
 
 
-def may_manage(principal: Principal, key: KeyInfo) -> bool:
-    """Admin: every key. Partner: Client keys of the accounts it owns. Client: none."""
-    if "Admin" in principal.roles:
-        return True
-    return ("Partner" in principal.roles and key.roles == {"Client"}
-            and key.account in principal.children)
-
-
 async def list_keys(request: web.Request) -> web.Response:
     """GetApiKeys: every key the caller may manage (optionally of one account)."""
-    principal = await _manager(request)
+    principal = await manager(request)
     account = query(request, "account") or (await body_dto(request, GetApiKeys)).account
     keys = [k for k in await all_keys(request.app[GATEWAY].store)
             if may_manage(principal, k) and (not account or k.account == account)]
@@ -81,7 +77,7 @@ async def list_keys(request: web.Request) -> web.Response:
 
 async def create(request: web.Request) -> web.Response:
     """CreateApiKey: the new key is in the response, and nowhere else, ever."""
-    principal = await _manager(request)
+    principal = await manager(request)
     dto = await body_dto(request, CreateApiKey)
     spec = _spec(dto)
     owner = "" if "Admin" in principal.roles else principal.account
@@ -167,15 +163,9 @@ def to_dto(key: KeyInfo) -> ApiKeyInfo:
     return ApiKeyInfo.model_validate(key.as_dict())
 
 
-async def _manager(request: web.Request) -> Principal:
-    principal = await authenticate(request.app[GATEWAY].store, request.headers)
-    principal.require_any(MANAGE_ROLES)
-    return principal
-
-
 async def _managed(request: web.Request, model: type[wire.Model]) -> tuple[Principal, KeyInfo]:
     """The caller and the key the request names, if the caller may manage it; else 404."""
-    principal = await _manager(request)
+    principal = await manager(request)
     key_id = request.match_info.get("id") or query(request, "id") or str(
         getattr(await body_dto(request, model), "id", None) or "")
     key_id = key_id.removesuffix(".json").removesuffix(".xml")  # a format suffix on the path

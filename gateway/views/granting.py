@@ -1,4 +1,4 @@
-"""What a Partner may hand out: keys and SMPP users never beyond the Partner's own key.
+"""Who may manage keys and SMPP users, and what a Partner may hand out: never beyond its own key.
 
 The rule itself is the pure :mod:`gateway.grants`; this applies it to what the admin views
 create and put back to work, for API keys and SMPP users alike (both carry the same rights).
@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Protocol, TypeVar
 
-from gateway.auth import Principal
+from aiohttp import web
+
+from gateway.auth import MANAGE_ROLES, Principal, authenticate
+from gateway.context import GATEWAY
 from gateway.errors import Forbidden
 from gateway.grants import Grant, exceeded_field, inherit
 from worker.senders import Senders
@@ -32,7 +35,31 @@ class Granted(Protocol):
     def senders(self) -> Senders: ...
 
 
+class Owned(Protocol):
+    """A stored key or SMPP user: whose it is and what roles it has."""
+
+    @property
+    def account(self) -> str: ...
+    @property
+    def roles(self) -> frozenset[str]: ...
+
+
 S = TypeVar("S", bound=Granted)
+
+
+async def manager(request: web.Request) -> Principal:
+    """The caller of an admin operation on keys or SMPP users (Admin or Partner)."""
+    principal = await authenticate(request.app[GATEWAY].store, request.headers)
+    principal.require_any(MANAGE_ROLES)
+    return principal
+
+
+def may_manage(principal: Principal, record: Owned) -> bool:
+    """Admin: every key or user. Partner: Client ones of the accounts it owns. Client: none."""
+    if "Admin" in principal.roles:
+        return True
+    return ("Partner" in principal.roles and record.roles == {"Client"}
+            and record.account in principal.children)
 
 
 def creator_grant(principal: Principal) -> Grant:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway import wire
-from gateway.auth import MANAGE_ROLES, Principal, authenticate, checked_senders, parse_expiry
+from gateway.auth import Principal, checked_senders, parse_expiry
 from gateway.context import GATEWAY
 from gateway.dto import (
     CreateSmppUser,
@@ -47,7 +47,13 @@ from gateway.smpp_server.users import (
     rotate_password,
     user_of,
 )
-from gateway.views.granting import may_grant, may_set_senders, within_creator
+from gateway.views.granting import (
+    manager,
+    may_grant,
+    may_manage,
+    may_set_senders,
+    within_creator,
+)
 from gateway.views.params import Handler, add_predefined, body_dto, query
 from worker.senders import stored
 from worker.store import now_ms
@@ -56,17 +62,9 @@ from worker.store.smpp_server import SmppServerStore
 PATH = "/admin/smpp-users"
 
 
-def may_manage(principal: Principal, user: SmppUser) -> bool:
-    """Admin: every user. Partner: Client users of the accounts it owns. Client: none."""
-    if "Admin" in principal.roles:
-        return True
-    return ("Partner" in principal.roles and user.roles == {"Client"}
-            and user.account in principal.children)
-
-
 async def list_users(request: web.Request) -> web.Response:
     """GetSmppUsers: every user the caller may manage (optionally of one account)."""
-    principal = await _manager(request)
+    principal = await manager(request)
     account = query(request, "account") or (await body_dto(request, GetSmppUsers)).account
     users = [u for u in await all_users(_store(request), account or "")
              if may_manage(principal, u)]
@@ -75,7 +73,7 @@ async def list_users(request: web.Request) -> web.Response:
 
 async def create(request: web.Request) -> web.Response:
     """CreateSmppUser: the password is in the response, and nowhere else, ever."""
-    principal = await _manager(request)
+    principal = await manager(request)
     dto = await body_dto(request, CreateSmppUser)
     spec = _spec(dto)
     if "Admin" not in principal.roles:
@@ -167,15 +165,9 @@ async def _fresh(request: web.Request, user: SmppUser) -> SmppUser:
     return user_of(fields) if fields else user
 
 
-async def _manager(request: web.Request) -> Principal:
-    principal = await authenticate(request.app[GATEWAY].store, request.headers)
-    principal.require_any(MANAGE_ROLES)
-    return principal
-
-
 async def _managed(request: web.Request, model: type[wire.Model]) -> tuple[Principal, SmppUser]:
     """The caller and the user the request names, if the caller may manage it; else 404."""
-    principal = await _manager(request)
+    principal = await manager(request)
     system_id = request.match_info.get("systemId") or query(request, "systemId") or str(
         getattr(await body_dto(request, model), "systemId", None) or "")
     system_id = system_id.removesuffix(".json").removesuffix(".xml")
