@@ -10,18 +10,20 @@ its '+'; an alphanumeric sender matches exactly (case counts: "ACME" is not "Acm
 
 from __future__ import annotations
 
-import string
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from aiosmpplib.codec import GSM_BASIC_ENCODE_MAP
 
 ANY = "*"
 MAX_ALPHANUMERIC = 11  # GSM 03.40: 11 characters of the default alphabet in 10 octets
 MAX_DIGITS = 15  # E.164
 SHORT_CODE_DIGITS = 8  # a number of at most this many digits is a short code, not E.164
-# The GSM 7-bit default alphabet's characters that ASCII has, without those of the extension
-# table (two septets each), ',' (lists of senders are stored comma separated) and '*' (in a
-# list it means a prefix, or any sender).
-_ALPHABET = frozenset(string.ascii_letters + string.digits + " !\"#$%&'()+-./:;<=>?@_")
+# The GSM 7-bit default alphabet's printable characters that ASCII has (the extension table's
+# cost two septets each), without ',' (lists of senders are stored comma separated) and '*'
+# (in a list it means a prefix, or any sender).
+_ALPHABET = frozenset(c for c in GSM_BASIC_ENCODE_MAP
+                      if c.isascii() and c.isprintable()) - {",", "*"}
 
 TON_INTERNATIONAL, TON_NETWORK_SPECIFIC, TON_ALPHANUMERIC = 1, 3, 5
 NPI_UNKNOWN, NPI_ISDN = 0, 1
