@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 import timeit
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -187,34 +187,44 @@ def _config(port: int, binds: int, window: int, max_jobs: int) -> str:
 
 
 @contextlib.asynccontextmanager
-async def running_stack(options: StackOptions) -> AsyncIterator[Stack]:
-    """Start the whole stack, wait until every bind is up, and stop everything on exit."""
+async def running_stack(
+    options: StackOptions, start: Callable[[Stack], Awaitable[None]] | None = None,
+) -> AsyncIterator[Stack]:
+    """Start the whole stack (``start``: another way to start it than smsgw's own simulator,
+    workers and gateway), wait until every bind is up, and stop everything on exit."""
     with tempfile.TemporaryDirectory(prefix="smsgw-bench-") as tmp:
         stack = Stack(options, Path(tmp))
         try:
-            await _start(stack)
+            await (start or _start)(stack)
             yield stack
         finally:
             await _stop(stack)
 
 
-async def _start(stack: Stack) -> None:
+async def start_redis(stack: Stack, *persistence: str) -> None:
+    """redis-server on a free port (no RDB snapshots; ``persistence``: its AOF options, none
+    by default), and the stack's client of it."""
     from worker.redisproc import find_redis_server
 
-    opts = stack.options
-    redis_port, sim_port, http_port = free_port(), free_port(), free_port()
+    redis_port = free_port()
     redis_dir = stack.tmp / "redis"
     redis_dir.mkdir()
     redis_log = (stack.tmp / "redis.log").open("wb")
     proc = await asyncio.create_subprocess_exec(
         find_redis_server(), "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-        "--appendonly", "no", "--dir", str(redis_dir), stdout=redis_log,
+        *(persistence or ("--appendonly", "no")), "--dir", str(redis_dir), stdout=redis_log,
         stderr=asyncio.subprocess.STDOUT, start_new_session=True)
     redis_log.close()
     stack.procs.append(Proc("redis", proc))
     stack.redis_url = f"redis://127.0.0.1:{redis_port}/0"
     await wait_tcp(redis_port)
     stack.redis = Redis.from_url(stack.redis_url)
+
+
+async def _start(stack: Stack) -> None:
+    opts = stack.options
+    sim_port, http_port = free_port(), free_port()
+    await start_redis(stack)
     binds = opts.binds_per_worker * max(opts.workers, 1)
     (stack.tmp / "smsgw.toml").write_text(_config(sim_port, binds, opts.window, opts.max_jobs))
     await _create_key(stack)
@@ -230,7 +240,7 @@ async def _start(stack: Stack) -> None:
     stack.base_url = f"http://127.0.0.1:{http_port}"
     await wait_tcp(http_port)
     if opts.with_worker:
-        await _wait_binds(stack, binds)
+        await wait_binds(stack, binds)
 
 
 async def _create_key(stack: Stack) -> None:
@@ -242,22 +252,23 @@ async def _create_key(stack: Stack) -> None:
                      roles=frozenset({"Client"}), channels=None, secret=API_KEY)
 
 
-async def _wait_binds(stack: Stack, binds: int) -> None:
+async def wait_binds(stack: Stack, binds: int, channel: str = CHANNEL) -> None:
     """Every bind slot of the channel held (a worker holds its later binds after a stagger)."""
     from worker.store import bind_key
 
     assert stack.redis is not None
-    keys = [bind_key(CHANNEL, "tx", slot) for slot in range(binds)]
+    keys = [bind_key(channel, "tx", slot) for slot in range(binds)]
     try:
         async with asyncio.timeout(45):
             while await stack.redis.exists(*keys) < binds:
-                _check_alive(stack)
+                check_alive(stack)
                 await asyncio.sleep(0.2)  # polling another process's progress, bounded above
     except TimeoutError:
         raise RuntimeError("binds did not come up:\n" + stack.log_tail("worker1")) from None
 
 
-def _check_alive(stack: Stack) -> None:
+def check_alive(stack: Stack) -> None:
+    """RuntimeError with the end of its output if a child has exited."""
     for p in stack.procs:
         if p.proc.returncode is not None:
             raise RuntimeError(f"{p.name} exited with {p.proc.returncode}:\n"

@@ -15,12 +15,13 @@ import hashlib
 import math
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
 from gateway.errors import ApiError, BadRequest, Forbidden, InvalidField, RateLimited, Unauthorized
 from worker.config import ConfigError
+from worker.senders import BadSender, Senders, check_entries, parse_stored, stored
 from worker.store import KeyLimits, KeyRow, LimitExceeded, Store, now_ms
 
 ROLES = ("Client", "Admin", "Partner")
@@ -56,6 +57,7 @@ class Principal:
     parent: str = ""  # the account that owns this key's account ('' none): routes match it
     limits: KeyLimits = field(default_factory=lambda: KeyLimits(key_id=""))  # none
     expires_at_ms: int = 0  # 0: never
+    senders: Senders = field(default_factory=Senders)  # the senders it may choose (none: none)
 
     def require_any(self, roles: frozenset[str]) -> None:
         """Raise Forbidden unless the principal has one of ``roles`` (Admin has all)."""
@@ -86,6 +88,7 @@ class KeySpec:
     daily_quota: int = 0  # messages per UTC day; 0: none
     expires_at_ms: int = 0  # 0: never
     parent_account: str = ""  # '': leave the account's parent as it is
+    senders: Senders = field(default_factory=Senders)  # the senders it may choose (none: none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +110,7 @@ class KeyInfo:
     last_used_ms: int
     rotated_at_ms: int
     ownership: str = ""  # who set the account's parent: 'Admin', 'Partner' ('' unrecorded)
+    senders: Senders = field(default_factory=Senders)
 
     def as_dict(self) -> dict[str, object]:
         """Plain JSON-able values, named as the admin API's ApiKeyInfo (times ISO-8601 UTC)."""
@@ -118,7 +122,7 @@ class KeyInfo:
             "rate": self.rate, "burst": self.burst, "dailyQuota": self.daily_quota,
             "enabled": self.enabled, "expiresAt": iso(self.expires_at_ms),
             "createdAt": iso(self.created_at_ms), "lastUsedAt": iso(self.last_used_ms),
-            "rotatedAt": iso(self.rotated_at_ms),
+            "rotatedAt": iso(self.rotated_at_ms), "senders": list(self.senders.entries),
         }
 
 
@@ -162,7 +166,16 @@ def check_spec(spec: KeySpec, now: int) -> KeySpec:
         raise InvalidKey("expiresAt", "'expiresAt' must be in the future")
     if spec.expires_at_ms > now + MAX_EXPIRY_MS:
         raise _too_far()
-    return replace(spec, burst=spec.burst or spec.rate)
+    return replace(spec, burst=spec.burst or spec.rate, senders=checked_senders(
+        spec.senders.entries))
+
+
+def checked_senders(entries: Sequence[str]) -> Senders:
+    """A key's (or SMPP user's) allowed senders from what was given, or InvalidKey."""
+    try:
+        return Senders.of(check_entries(entries))
+    except BadSender as exc:
+        raise InvalidKey("senders", f"'senders': {exc}") from None
 
 
 def parse_expiry(text: str, now: int) -> int:
@@ -199,6 +212,7 @@ def key_fields(spec: KeySpec, key_id: str, now: int) -> dict[str, str]:
         "channels": "*" if spec.channels is None else ",".join(sorted(spec.channels)),
         "rate": str(spec.rate), "burst": str(spec.burst), "quota": str(spec.daily_quota),
         "enabled": "1", "expires_at": str(spec.expires_at_ms), "created_at": str(now),
+        **({"senders": stored(spec.senders)} if spec.senders else {}),
     }
 
 
@@ -215,6 +229,7 @@ def key_info(fields: Mapping[str, str]) -> KeyInfo:
         enabled=fields.get("enabled") == "1", expires_at_ms=num("expires_at"),
         created_at_ms=num("created_at"), last_used_ms=num("last_used"),
         rotated_at_ms=num("rotated_at"), ownership=fields.get("ownership", ""),
+        senders=parse_stored(fields.get("senders")),
     )
 
 
@@ -266,7 +281,7 @@ def principal_of(row: KeyRow) -> Principal:
         channels=info.channels, children=row.children, parent=row.parent,
         limits=KeyLimits(key_id=info.key_id, rate=info.rate, burst=info.burst,
                          daily_quota=info.daily_quota),
-        expires_at_ms=info.expires_at_ms,
+        expires_at_ms=info.expires_at_ms, senders=info.senders,
     )
 
 

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from gateway.accounts_cli import add_parser as add_accounts_parser
+from gateway.keys_cli import SENDERS_HELP
 from gateway.numbers_cli import add_parser as add_numbers_parser
 from gateway.routes_cli import add_parser as add_routes_parser
 from gateway.smpp_server.users_cli import add_parser as add_smpp_users_parser
@@ -73,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--quota", type=int, default=0, help="messages per UTC day (0: none)")
     create.add_argument("--expires", default="", help="ISO date/time (UTC) or span (30d, 12h)")
     create.add_argument("--secret", default=None, help=argparse.SUPPRESS)
+    create.add_argument("--senders", default="", help=SENDERS_HELP)
+    senders = ksub.add_parser("set-senders", help="replace the senders a key may choose")
+    senders.add_argument("id")
+    senders.add_argument("senders", nargs="*", help=SENDERS_HELP + " (none: no sender)")
     listing = ksub.add_parser("list", help="list keys (never their secrets)")
     listing.add_argument("--account", default="")
     listing.add_argument("--json", action="store_true")

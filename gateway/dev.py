@@ -24,11 +24,13 @@ from gateway.smpp_server.users import SmppUserSpec, create_user, rotate_password
 from worker.config import load_settings
 from worker.redisconn import redis_client
 from worker.redisproc import RedisProcess, free_port
+from worker.senders import Senders, stored
 from worker.store import Store
 from worker.store.smpp_server import SmppServerStore
 
 DEMO_ACCOUNT = "demo"
 DEMO_SMPP_USER = "demo"
+DEMO_SENDERS = Senders.of(["*"])  # a laptop tries senders freely; production lists them
 STOP_SECONDS = 15.0
 
 
@@ -117,7 +119,8 @@ async def _demo_key(
     redis = redis_client(redis_url)
     try:
         return await create_key(Store(redis, retention), name=name, account=account,
-                                roles=frozenset({role}), channels=None, secret=fixed)
+                                roles=frozenset({role}), channels=None, secret=fixed,
+                                senders=DEMO_SENDERS)
     finally:
         await redis.aclose()
 
@@ -129,10 +132,11 @@ async def _demo_smpp_user(redis_url: str) -> str:
     store = SmppServerStore(redis)
     try:
         try:
-            password, _ = await create_user(store, SmppUserSpec(system_id=DEMO_SMPP_USER,
-                                                                account=DEMO_ACCOUNT))
+            password, _ = await create_user(store, SmppUserSpec(
+                system_id=DEMO_SMPP_USER, account=DEMO_ACCOUNT, senders=DEMO_SENDERS))
         except InvalidKey:
             password = await rotate_password(store, DEMO_SMPP_USER) or ""
+            await store.change_user(DEMO_SMPP_USER, "senders", stored(DEMO_SENDERS))
         return password
     finally:
         await redis.aclose()

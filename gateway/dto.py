@@ -22,6 +22,9 @@ class Dto(BaseModel):
     xml_namespace: ClassVar[str] = DC_NS
     # False: members are written in ordinal order of their names, as DataContract does.
     xml_declared_order: ClassVar[bool] = False
+    # Members left out of XML when null ([DataMember(EmitDefaultValue=false)]), not nil:
+    # extensions of the contract, so that the contract's output stays as it was.
+    xml_omit_null: ClassVar[frozenset[str]] = frozenset()
 
 
 class _ServiceStackType(Dto):
@@ -58,10 +61,19 @@ _Status = ResponseStatus
 class SMPPMessage(Dto):
     """One message to send (and echoed back in the response)."""
 
+    xml_omit_null: ClassVar[frozenset[str]] = frozenset({"sender", "scheduledAt", "validUntil"})
+
     channel: str | None = None
     to: str | None = None
     content: str | None = None
     clientMessageId: str | None = None
+    # Extensions of the contract. The source address (an alphanumeric name of 1 to 11
+    # characters, or a number); one the API key may use, else the channel's source_addr.
+    sender: str | None = None
+    # ISO 8601 with an offset, e.g. 2026-01-31T10:00:00Z: sent not before scheduledAt, and
+    # not submitted from validUntil on (it fails as Expired).
+    scheduledAt: str | None = None
+    validUntil: str | None = None
 
 
 class SendSMPPSmsRequest(Dto):
@@ -102,6 +114,9 @@ class SMPPStatusTransition(Dto):
 class SMPPMessageStatus(Dto):
     """Everything known about one message."""
 
+    xml_omit_null: ClassVar[frozenset[str]] = frozenset(
+        {"sender", "scheduledAt", "validUntil", "partIds", "partsArrived"})
+
     apiMessageId: str | None = None
     clientMessageId: str | None = None
     channel: str | None = None  # where it is sent now (a failover moves it along ``chain``)
@@ -124,6 +139,14 @@ class SMPPMessageStatus(Dto):
     doneAt: str | None = None
     transitions: list[SMPPStatusTransition] = Field(default_factory=list)
     door: str | None = None  # how it came in: "http" (the send API) or "smpp" (smpp-server)
+    sender: str | None = None  # the source address it chose ('' / null: the channel's)
+    # When it was scheduled for, and until when it may be submitted (absent when not asked)
+    scheduledAt: str | None = None
+    validUntil: str | None = None
+    # A message an SMPP client concatenated itself (UDH or SAR): the message_id it was given
+    # for each part, and "{arrived}/{total}" (fewer: sent incomplete after the wait).
+    partIds: list[str] | None = None
+    partsArrived: str | None = None
 
 
 class GetSMPPSmsStatus(Dto):
@@ -177,6 +200,9 @@ class ApiKeyInfo(Dto):
     createdAt: str | None = None
     lastUsedAt: str | None = None
     rotatedAt: str | None = None
+    # the senders its messages may choose: exact, digit prefixes ending in '*', or ["*"] for
+    # any; empty: none (the channel's source_addr)
+    senders: list[str] = Field(default_factory=list)
 
 
 class CreateApiKey(Dto):
@@ -191,6 +217,14 @@ class CreateApiKey(Dto):
     burst: int | None = None
     dailyQuota: int | None = None
     expiresAt: str | None = None
+    senders: list[str] | None = None
+
+
+class SetApiKeySenders(Dto):
+    """Replace the senders a key's messages may choose ([] or none: only the channel's)."""
+
+    id: str | None = None
+    senders: list[str] | None = None
 
 
 class GetApiKeys(Dto):
@@ -263,6 +297,7 @@ class SmppUserInfo(Dto):
     expiresAt: str | None = None
     createdAt: str | None = None
     rotatedAt: str | None = None
+    senders: list[str] = Field(default_factory=list)  # as an API key's
 
 
 class CreateSmppUser(Dto):
@@ -277,6 +312,15 @@ class CreateSmppUser(Dto):
     dailyQuota: int | None = None
     expiresAt: str | None = None
     maxBinds: int | None = None
+    senders: list[str] | None = None
+
+
+class SetSmppUserSenders(Dto):
+    """Replace the source_addr values an SMPP user may submit with ([] or none: only an
+    empty one, which sends with the channel's)."""
+
+    systemId: str | None = None
+    senders: list[str] | None = None
 
 
 class GetSmppUsers(Dto):
@@ -572,6 +616,7 @@ class RouteInfo(Dto):
     prefixes: list[str] | None = None
     countries: list[str] | None = None
     accounts: list[str] | None = None
+    senders: list[str] | None = None  # exact senders, or digit prefixes ending in '*'
     hours: str | None = None
     days: list[str] | None = None
     channels: list[RouteChannel] | None = None
@@ -579,6 +624,7 @@ class RouteInfo(Dto):
     failoverStatuses: list[str] | None = None
     passes: int = 1
     numberCheck: str | None = None
+    byName: bool = False  # used only for messages naming it ("channel": "route:NAME")
 
 
 class RoutesResponse(Dto):

@@ -74,10 +74,10 @@ class GatewayStore(MeteredStore):
         self._keys[secret_hash] = (now + KEY_CACHE_SECONDS, row)
         return row
 
-    async def change_api_key(self, key_id: str, op: KeyOp, new_hash: str = "") -> bool:
+    async def change_api_key(self, key_id: str, op: KeyOp, value: str = "") -> bool:
         """:meth:`Store.change_api_key`; this gateway forgets every cached key at once."""
         self._keys.clear()
-        return await super().change_api_key(key_id, op, new_hash)
+        return await super().change_api_key(key_id, op, value)
 
     async def create_api_key(
         self, secret_hash: str, fields: Mapping[str, str], *, parent: str = "", owner: str = ""

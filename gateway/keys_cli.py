@@ -17,6 +17,7 @@ from gateway.auth import (
     InvalidKey,
     KeySpec,
     all_keys,
+    checked_senders,
     find_key,
     issue_key,
     parse_expiry,
@@ -24,7 +25,11 @@ from gateway.auth import (
 )
 from worker.config import Settings
 from worker.redisconn import redis_client
+from worker.senders import Senders, stored
 from worker.store import KeyOp, Store, now_ms
+
+SENDERS_HELP = ("senders its messages may choose: exact ones (Acme, +447012345678), digit "
+                "prefixes ending in * (4470*), or * for any; comma list")
 
 
 def parse_roles(text: str) -> frozenset[str]:
@@ -41,15 +46,22 @@ def parse_channels(text: str) -> frozenset[str] | None:
         c.strip() for c in text.split(",") if c.strip())
 
 
+def parse_senders(items: str | list[str]) -> Senders:
+    """Allowed senders from a comma list (or several), checked; InvalidKey if one is bad."""
+    parts = [items] if isinstance(items, str) else items
+    return checked_senders([s.strip() for p in parts for s in p.split(",") if s.strip()])
+
+
 async def create_key(
     store: Store, *, name: str, account: str, roles: frozenset[str],
     channels: frozenset[str] | None, secret: str | None = None, rate: int = 0, burst: int = 0,
     daily_quota: int = 0, expires_at_ms: int = 0, parent_account: str = "",
+    senders: Senders | None = None,
 ) -> str:
     """Create a key and return its secret (the only time it is visible)."""
     spec = KeySpec(name=name, account=account, roles=roles, channels=channels, rate=rate,
                    burst=burst, daily_quota=daily_quota, expires_at_ms=expires_at_ms,
-                   parent_account=parent_account)
+                   parent_account=parent_account, senders=senders or Senders())
     secret, _ = await issue_key(store, spec, secret=secret)
     return secret
 
@@ -72,7 +84,7 @@ async def _create(store: Store, args: argparse.Namespace) -> int:
         name=args.name, account=args.account, roles=parse_roles(args.roles),
         channels=parse_channels(args.channels), rate=args.rate, burst=args.burst,
         daily_quota=args.quota, expires_at_ms=parse_expiry(args.expires, now_ms()),
-        parent_account=args.parent_account,
+        parent_account=args.parent_account, senders=parse_senders(args.senders),
     )
     secret, info = await issue_key(store, spec, secret=args.secret)
     print(secret)
@@ -116,6 +128,25 @@ def _change(op: KeyOp) -> Callable[[Store, argparse.Namespace], Awaitable[int]]:
     return run
 
 
+async def set_senders(change: Callable[[str], Awaitable[bool]], who: str,
+                      items: list[str]) -> bool:
+    """Replace the senders of a key or SMPP user (``who``, for the message) by calling
+    ``change`` with their stored form; False if it is unknown (InvalidKey if one is bad)."""
+    senders = parse_senders(items)
+    if not await change(stored(senders)):
+        return False
+    print(f"{who}: senders {', '.join(senders.entries) or 'none'}", file=sys.stderr)
+    return True
+
+
+async def _set_senders(store: Store, args: argparse.Namespace) -> int:
+    def change(value: str) -> Awaitable[bool]:
+        return store.change_api_key(args.id, "senders", value)
+
+    return 0 if await set_senders(change, f"key {args.id}", args.senders) else \
+        _unknown(args.id)
+
+
 async def _rotate(store: Store, args: argparse.Namespace) -> int:
     secret = await rotate_key(store, args.id)
     if secret is None:
@@ -133,5 +164,6 @@ def _unknown(key_id: str) -> int:
 
 _COMMANDS: dict[str, Callable[[Store, argparse.Namespace], Awaitable[int]]] = {
     "create": _create, "list": _list, "show": _show, "rotate": _rotate,
+    "set-senders": _set_senders,
     "enable": _change("enable"), "disable": _change("disable"), "delete": _change("delete"),
 }

@@ -14,14 +14,14 @@ def info(route: Route) -> RouteInfo:
     w = route.window
     return RouteInfo(
         name=route.name, prefixes=list(route.prefixes), countries=sorted(route.countries),
-        accounts=sorted(route.accounts),
+        accounts=sorted(route.accounts), senders=list(route.senders.entries),
         hours=f"{w.start // 60:02d}:{w.start % 60:02d}-{w.end // 60:02d}:{w.end % 60:02d}"
         if w else None,
         days=[DAYS[d] for d in sorted(w.days)] if w else [],
         channels=[RouteChannel(channel=c, weight=n) for c, n in route.channels],
         fallbacks=list(route.fallbacks),
         failoverStatuses=[f"0x{s:08X}" for s in sorted(route.failover_statuses)],
-        passes=route.passes, numberCheck=route.number_check)
+        passes=route.passes, numberCheck=route.number_check, byName=route.by_name)
 
 
 def line(route: Route) -> str:
@@ -30,14 +30,16 @@ def line(route: Route) -> str:
     match = [f"prefixes={','.join(i.prefixes or [])}" if i.prefixes else "",
              f"countries={','.join(i.countries or [])}" if i.countries else "",
              f"accounts={','.join(i.accounts or [])}" if i.accounts else "",
+             f"senders={','.join(i.senders or [])}" if i.senders else "",
              f"hours={i.hours}" + (f" {','.join(i.days or [])}" if i.days else "")
              if i.hours else ""]
     total = sum(n for _, n in route.channels)
     sends = " ".join(f"{c}:{100 * n / total:g}%" for c, n in route.channels)
     tail = f" then {','.join(route.fallbacks)}" if route.fallbacks else ""
     moves = f" failover-on={','.join(i.failoverStatuses or [])}" if i.failoverStatuses else ""
+    named = " (by name only)" if route.by_name else ""
     return (f"{route.name:16} {' '.join(m for m in match if m) or '(every message)':40} "
-            f"-> {sends}{tail}{moves}")
+            f"-> {sends}{tail}{moves}{named}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +50,12 @@ class Explanation:
     routed: bool
 
 
-def explain(table: RouteTable, to: str, account: str, parent: str, minute: int) -> Explanation:
-    """Route ``to`` (E.164 digits) for ``account`` as the gateway would, weights aside."""
-    got = table.choose(to, account, parent, minute=minute)
+def explain(table: RouteTable, to: str, account: str, parent: str, minute: int,
+            sender: str = "", named: str = "") -> Explanation:
+    """Route ``to`` (E.164 digits) for ``account`` from ``sender`` ('' none) as the gateway
+    would, weights aside; by the route called ``named`` alone if given."""
+    got = (table.choose_named(named, to, account, parent, minute=minute, sender=sender)
+           if named else table.choose(to, account, parent, minute=minute, sender=sender))
     if isinstance(got, Unroutable):
         return Explanation(f"+{to}: not accepted: {got.reason}", False)
     route = table.route(got.route)

@@ -15,6 +15,7 @@ from gateway.validate import Invalid, normalise_number
 from worker.config import Settings
 from worker.redisconn import redis_client
 from worker.routing import minute_of_week
+from worker.senders import sender_problem
 from worker.store import REDIS_ERRORS, Store
 
 
@@ -30,6 +31,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     test.add_argument("--parent", default=None,
                       help="its parent account (default: looked up in Redis)")
     test.add_argument("--at", default="", help="ISO date and time (default: now), for windows")
+    test.add_argument("--sender", default="", help="the message's sender (default: none)")
+    test.add_argument("--route", default="",
+                      help="the route the message names (\"channel\": \"route:NAME\")")
 
 
 def run_routes(args: argparse.Namespace, settings: Settings) -> int:
@@ -47,13 +51,17 @@ def run_routes(args: argparse.Namespace, settings: Settings) -> int:
     try:
         to = normalise_number(args.number, settings.gateway.default_country_code)
         at = datetime.fromisoformat(args.at).timestamp() if args.at else time.time()
+        problem = sender_problem(args.sender) if args.sender else ""
+        if problem:
+            raise ValueError(problem)
     except (Invalid, ValueError) as exc:
         print(f"smsgw routes: {exc}", file=sys.stderr)
         return 2
     parent = args.parent
     if parent is None:
         parent = asyncio.run(_parent(settings, args.account)) if args.account else ""
-    found = explain(table, to, args.account, parent, minute_of_week(at))
+    found = explain(table, to, args.account, parent, minute_of_week(at), args.sender,
+                    args.route)
     print(found.text)
     return 0 if found.routed else 1
 

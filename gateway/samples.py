@@ -10,9 +10,13 @@ from pydantic import BaseModel
 
 
 def sample(model: type[BaseModel]) -> BaseModel:
-    """An instance with every member filled: "String", 0, false, one item per list."""
+    """An instance with every member filled: "String", 0, false, one item per list; but the
+    optional extension members (those XML leaves out when null), so the samples stay those
+    of the service's own metadata page."""
+    optional: frozenset[str] = getattr(model, "xml_omit_null", frozenset())
     return model.model_validate({name: _sample_value(f.annotation)
-                                 for name, f in model.model_fields.items()})
+                                 for name, f in model.model_fields.items()
+                                 if name not in optional})
 
 
 def _sample_value(annotation: Any) -> Any:

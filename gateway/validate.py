@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 from worker.config import Settings
 from worker.encoding import SplitMode, TextInfo, analyse
 from worker.routing import NumberCheck, Routed, RouteTable, minute_of_week, number_problem
+from worker.senders import Senders, sender_problem
 
 # A message whose channel is "route:{name}" is routed by that route (README, Routing).
 ROUTE_PREFIX = "route:"
 _SEPARATORS = re.compile(r"[,;]")
 _FORMATTING = re.compile(r"[\s\-().]")
+_DAY_MS = 86_400_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +32,8 @@ class Rules:
     # Messages that name no channel are routed (gateway.default_channel is the last route).
     routes: RouteTable = field(default_factory=RouteTable)
     number_check: NumberCheck = "length"
+    max_schedule_ms: int = 30 * _DAY_MS  # how far ahead a message may be scheduled
+    max_validity_ms: int = 7 * _DAY_MS  # the longest validity: the message retention
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Rules:
@@ -38,7 +42,41 @@ class Rules:
         return cls(default_channel=gw.default_channel,
                    default_country_code=gw.default_country_code, max_segments=gw.max_segments,
                    channels={n: c.split_mode for n, c in settings.channels.items()},
-                   routes=settings.routes, number_check=gw.number_check)
+                   routes=settings.routes, number_check=gw.number_check,
+                   max_schedule_ms=gw.max_schedule_seconds * 1000,
+                   max_validity_ms=settings.retention_seconds * 1000)
+
+    def timing(self, scheduled_at: int | None, valid_until: int | None, now: int) -> Timing:
+        """When a message asking for these (epoch ms, None: not asked) is sent and until
+        when; BadSchedule or BadValidity if out of bounds. A time in the past means now."""
+        at = 0
+        if scheduled_at is not None and scheduled_at > now:
+            if scheduled_at - now > self.max_schedule_ms:
+                raise BadSchedule(f"a message may be scheduled at most "
+                                  f"{_span(self.max_schedule_ms)} ahead")
+            at = scheduled_at
+        if valid_until is None:
+            return Timing(at)
+        start = max(at, now)
+        if valid_until <= start:
+            raise BadValidity("the validity period ends before the message could be sent")
+        if valid_until - start > self.max_validity_ms:
+            raise BadValidity(f"a validity period may be at most {_span(self.max_validity_ms)}"
+                              " (the message retention)")
+        return Timing(at, valid_until)
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """When a message is sent, and until when (epoch ms; 0: at once, and no validity)."""
+
+    scheduled_at: int = 0
+    valid_until: int = 0
+
+
+def _span(ms: int) -> str:
+    days, rest = divmod(ms // 1000, 86400)
+    return f"{days} days" if not rest else f"{ms // 1000} seconds"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +89,7 @@ class Target:
     encoding: str = ""
     segments: int = 0
     refused: str = ""  # why this recipient is not accepted ('' when it is)
+    too_long: bool = False  # refused for more segments than the limit on its channel
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +106,8 @@ class Valid:
     # One per recipient when the message was routed (then ``channel`` is ''); empty when it
     # named its channel, which every recipient then goes to.
     targets: tuple[Target, ...] = ()
+    sender: str = ""  # its source address ('' the channel's)
+    timing: Timing = Timing()  # scheduled, or with a validity (the HTTP send sets it)
 
 
 class Invalid(Exception):
@@ -79,6 +120,18 @@ class BadNumber(Invalid):
 
 class TooLong(Invalid):
     """The text needs more segments than the limit."""
+
+
+class BadSource(Invalid):
+    """The sender is not one, or not one the caller may use."""
+
+
+class BadSchedule(Invalid):
+    """The time asked to send the message at is not one this gateway accepts."""
+
+
+class BadValidity(Invalid):
+    """The time asked for the message to expire at is not one this gateway accepts."""
 
 
 def normalise_number(raw: str, default_cc: str) -> str:
@@ -127,24 +180,29 @@ class Validator:
     """
 
     def __init__(self, rules: Rules, allowed_channels: Collection[str] | None,
-                 account: str = "", parent: str = "") -> None:
+                 account: str = "", parent: str = "", senders: Senders | None = None) -> None:
         self._rules = rules
         self._allowed = allowed_channels
+        self._senders = senders or Senders()  # the senders the caller may choose (none: none)
+        self._checked_senders: dict[str, str] = {}  # sender -> why not ('' it may be used)
         self._account, self._parent = account, parent
         self._minute = minute_of_week(time.time())  # one clock reading per request
         # -> (name, "", its split mode) or ("", why, "udh8")
         self._channels: dict[str | None, tuple[str, str, SplitMode]] = {}
         self._texts: dict[tuple[str, SplitMode], TextInfo] = {}
-        self._fingerprints: dict[tuple[str, str], str] = {}
+        self._fingerprints: dict[tuple[str, str, str], str] = {}
         self._targets: dict[tuple[Routed, str], Target] = {}  # (decision, content) -> target
 
     def check(self, channel: str | None, to: str | None, content: str | None,
-              cmid: str | None) -> Valid:
+              cmid: str | None, sender: str | None = None) -> Valid:
         """Check one message; raises :class:`Invalid` with a client-facing reason."""
+        if sender:
+            self._check_sender(sender)
+        sender = sender or ""
         if channel and channel.startswith(ROUTE_PREFIX):
-            return self._routed(to, content, cmid, channel[len(ROUTE_PREFIX):].strip())
+            return self._routed(to, content, cmid, sender, channel[len(ROUTE_PREFIX):].strip())
         if self._rules.routes and not (channel and channel.strip()):
-            return self._routed(to, content, cmid)
+            return self._routed(to, content, cmid, sender)
         resolved = self._channels.get(channel)
         if resolved is None:
             resolved = self._channels[channel] = self._channel(channel)
@@ -168,11 +226,23 @@ class Validator:
                 if problem:
                     raise BadNumber(problem)
         # The fingerprint only serves idempotency, which needs a clientMessageId.
-        fp = self._fingerprint(name, content) if cmid else ""
+        fp = self._fingerprint(name, content, sender) if cmid else ""
         return Valid(channel=name, recipients=tos, content=content, cmid=cmid or "",
-                     encoding=info.encoding, segments=info.segments, fingerprint=fp)
+                     encoding=info.encoding, segments=info.segments, fingerprint=fp,
+                     sender=sender)
 
-    def _routed(self, to: str | None, content: str | None, cmid: str | None,
+    def _check_sender(self, sender: str) -> None:
+        """Raise :class:`BadSource` unless ``sender`` is one the caller may choose."""
+        why = self._checked_senders.get(sender)
+        if why is None:
+            why = sender_problem(sender)
+            if not why and not self._senders.matches(sender):
+                why = f"sender '{sender}' is not allowed"
+            self._checked_senders[sender] = why
+        if why:
+            raise BadSource(why)
+
+    def _routed(self, to: str | None, content: str | None, cmid: str | None, sender: str,
                 route: str = "") -> Valid:
         """A message that names no channel (or names its ``route``): each recipient is routed
         (or refused) alone."""
@@ -181,22 +251,24 @@ class Validator:
         if not content:
             raise Invalid("'content' must not be empty")
         tos = recipients(to, self._rules.default_country_code)
-        targets = tuple(self._target(number, content, route) for number in tos)
+        targets = tuple(self._target(number, content, sender, route) for number in tos)
         # Routing picks by weight, so a retry may be routed elsewhere: the fingerprint of a
         # routed message is its content's and the route it named, and a retry is still a
         # duplicate.
-        fp = self._fingerprint(ROUTE_PREFIX + route if route else "", content) if cmid else ""
+        fp = self._fingerprint(ROUTE_PREFIX + route if route else "", content,
+                               sender) if cmid else ""
         first = next((t for t in targets if not t.refused), targets[0])
         return Valid(channel="", recipients=tos, content=content, cmid=cmid or "",
                      encoding=first.encoding, segments=first.segments, fingerprint=fp,
-                     targets=targets)
+                     targets=targets, sender=sender)
 
-    def _target(self, to: str, content: str, route: str = "") -> Target:
+    def _target(self, to: str, content: str, sender: str, route: str = "") -> Target:
         routes = self._rules.routes
         got = (routes.choose_named(route, to, self._account, self._parent, minute=self._minute,
-                                   rand=random.random(), allowed=self._allowed) if route else
+                                   rand=random.random(), allowed=self._allowed, sender=sender)
+               if route else
                routes.choose(to, self._account, self._parent, minute=self._minute,
-                             rand=random.random(), allowed=self._allowed))
+                             rand=random.random(), allowed=self._allowed, sender=sender))
         if not isinstance(got, Routed):
             return Target(refused=got.reason)
         if got.number_check == "libphonenumber":
@@ -215,7 +287,7 @@ class Validator:
         if info is None:
             info = self._texts[content, mode] = analyse(content, mode)
         if info.segments > self._rules.max_segments:
-            return Target(route=got.route, refused=(
+            return Target(route=got.route, too_long=True, refused=(
                 f"'content' needs {info.segments} SMS segments ({info.encoding}) on channel "
                 f"'{got.channel}'; the limit is {self._rules.max_segments}"))
         return Target(channel=got.channel, route=got.route, chain=",".join(got.chain),
@@ -232,9 +304,12 @@ class Validator:
             return "", f"channel '{name}' is not allowed for this API key", "udh8"
         return name, "", mode
 
-    def _fingerprint(self, name: str, content: str) -> str:
-        fp = self._fingerprints.get((name, content))
+    def _fingerprint(self, name: str, content: str, sender: str) -> str:
+        """What a retry with the same clientMessageId must repeat: the channel (or route)
+        named, the content and the sender (a message without one keeps its old print)."""
+        fp = self._fingerprints.get((name, content, sender))
         if fp is None:
-            fp = hashlib.sha256(f"{name}\x00{content}".encode()).hexdigest()[:32]
-            self._fingerprints[(name, content)] = fp
+            text = f"{name}\x00{content}" + (f"\x00{sender}" if sender else "")
+            fp = hashlib.sha256(text.encode()).hexdigest()[:32]
+            self._fingerprints[(name, content, sender)] = fp
         return fp

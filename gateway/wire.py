@@ -22,7 +22,7 @@ import re
 import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar
 
 import pydantic_core
@@ -193,6 +193,9 @@ class _Member:
     name: str
     kind: _Kind
     item: Any  # the scalar or DTO class; for lists, the item's
+    # DataContract's EmitDefaultValue=false: a null is left out of XML rather than written
+    # nil (extension members, so a response without them is what it always was)
+    omit_null: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +210,9 @@ class _Contract:
 
 @functools.cache  # a pure function of the class: computed once per DTO class
 def _contract(cls: type[BaseModel]) -> _Contract:
-    members = [_member(name, field.annotation) for name, field in cls.model_fields.items()]
+    omitted: frozenset[str] = getattr(cls, "xml_omit_null", frozenset())
+    members = [replace(_member(name, field.annotation), omit_null=name in omitted)
+               for name, field in cls.model_fields.items()]
     if not getattr(cls, "xml_declared_order", False):
         members.sort(key=lambda m: m.name)  # ordinal: uppercase before lowercase
     folded = {m.name.lower(): m for m in members}
@@ -510,7 +515,7 @@ def _xml_slots(
 
 def _xml_slot(member: _Member, prefix: str, depth: int, scope: Mapping[str, str]) -> _Slot:
     tag = prefix + member.name
-    nil = f'<{tag} i:nil="true" />'
+    nil = "" if member.omit_null else f'<{tag} i:nil="true" />'
     if member.kind == "scalar":
         return _Slot(member.name, member.kind, f"<{tag}>", f"</{tag}>", nil, "")
     # Like DataContractSerializer, a namespace not yet in scope is declared on this element

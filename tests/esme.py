@@ -56,10 +56,12 @@ class Esme:
         return 0
 
     def submit(self, to: str, text: bytes, *, registered_delivery: int = 1,
-               **extra: Any) -> int:
-        """Send a submit_sm (not waiting for its answer); its sequence number."""
+               source_addr: str = "", **extra: Any) -> int:
+        """Send a submit_sm (not waiting for its answer); its sequence number. Without a
+        ``source_addr`` the gateway sends it from the channel's."""
         pdu = self.client.send_message(
-            source_addr_ton=5, source_addr="ACME", dest_addr_ton=1, dest_addr_npi=1,
+            source_addr_ton=5 if source_addr else 0, source_addr=source_addr,
+            dest_addr_ton=1, dest_addr_npi=1,
             destination_addr=to, short_message=text, registered_delivery=registered_delivery,
             **extra)
         return int(pdu.sequence)
@@ -89,14 +91,28 @@ class Esme:
 
     def submit_all(self, items: list[tuple[str, bytes]], window: int) -> list[tuple[int, str]]:
         """Submit every (to, text) with at most ``window`` unanswered; (status, id) of each."""
+        return self.submit_each([(to, text, {}) for to, text in items], window)
+
+    def submit_each(self, items: list[tuple[str, bytes, dict[str, Any]]],
+                    window: int) -> list[tuple[int, str]]:
+        """:meth:`submit_all` with submit_sm fields of each (esm_class, SAR TLVs...)."""
         seqs: list[int] = []
         for start in range(0, len(items), window):
-            batch = [self.submit(to, text) for to, text in items[start:start + window]]
+            batch = [self.submit(to, text, **extra)
+                     for to, text, extra in items[start:start + window]]
             seqs += batch
             while not all(s in self.answers for s in batch):
                 if self.read() is None:
                     raise ConnectionError("the server closed the connection")
         return [self.answers[s] for s in seqs]
+
+    def submit_one(self, to: str, text: bytes, **extra: Any) -> tuple[int, str]:
+        """One submit_sm (``extra``: more of its fields) and its answer: (status, id)."""
+        seq = self.submit(to, text, **extra)
+        while seq not in self.answers:
+            if self.read() is None:
+                raise ConnectionError("the server closed the connection")
+        return self.answers[seq]
 
     def read_receipts(self, count: int) -> list[Receipt]:
         """Read until ``count`` receipts in all have come."""

@@ -22,6 +22,7 @@ from typing import Any, Literal, TypeVar
 from worker.encoding import MAX_SEGMENTS, SplitMode
 from worker.redisconn import check_redis_url
 from worker.routing import NumberCheck, Route, RouteError, RouteTable, check_routes, parse_window
+from worker.senders import BadSender, Senders, check_entries
 
 T = TypeVar("T")
 N = TypeVar("N", int, float)
@@ -136,6 +137,9 @@ class GatewaySettings:
     max_messages_per_request: int = bounded(1000, 1, 100_000)
     max_body_bytes: int = bounded(4 * 1024 * 1024, 1024, 256 * 1024 * 1024)
     idempotency_window_seconds: int = bounded(DAY, 1, 30 * DAY)
+    # How far ahead a message may be scheduled (0: scheduling refused); its record is kept
+    # for retention_seconds after its time.
+    max_schedule_seconds: int = bounded(30 * DAY, 0, 366 * DAY)
     # aiohttp's access log, a line per request at INFO: off unless asked for, as it cost ~40%
     # of single-message throughput here (requests are counted in /metrics either way).
     access_log: bool = False
@@ -205,6 +209,9 @@ class SmppServerSettings:
     auth_window_seconds: int = bounded(300, 1, DAY)
     # Nothing received for this long (not even enquire_link): the session is closed.
     inactivity_seconds: float = bounded(300.0, 1, DAY)
+    # A message the client concatenated itself (UDH or SAR) whose parts have not all come
+    # this long after its first is sent with the parts that did, in order.
+    concat_wait_seconds: float = bounded(300.0, 0.1, DAY)
     # GET /metrics (smsgw_messages_accepted_total{door="smpp"} and the like) on this port of
     # ``host``; 0: not served. SMSGW_METRICS_TOKEN guards it as it does the gateway's.
     metrics_port: int = bounded(0, 0, 65535)
@@ -290,7 +297,7 @@ def settings_from_dict(raw: Mapping[str, Any], env: Mapping[str, str], source: s
 
 
 _ROUTE_KEYS = {"name", "channels", "fallbacks", "prefixes", "countries", "accounts", "hours",
-               "days", "failover_statuses", "passes", "number_check"}
+               "days", "failover_statuses", "passes", "number_check", "senders", "by_name"}
 
 
 def _routes(raw: Any, settings: Settings) -> RouteTable:
@@ -354,12 +361,20 @@ def _route(body: Mapping[str, Any], i: int, src: str) -> Route:
         raise ConfigError(f"{where}.{exc}") from None
     if "days" in body and window is None:
         raise ConfigError(f"{where}.days: only used with hours")
+    try:
+        senders = Senders.of(check_entries(strings("senders")))
+    except BadSender as exc:
+        raise ConfigError(f"{where}.senders: {exc}") from None
+    by_name = body.get("by_name", False)
+    if not isinstance(by_name, bool):
+        raise ConfigError(f"{where}.by_name: must be true or false")
     return Route(
         name=name, channels=tuple(weighted), fallbacks=tuple(strings("fallbacks")),
         prefixes=tuple(p.removeprefix("+") for p in strings("prefixes")),
         countries=frozenset(c.upper() for c in strings("countries")),
-        accounts=frozenset(strings("accounts")), window=window,
-        failover_statuses=frozenset(statuses), passes=passes, number_check=check)
+        accounts=frozenset(strings("accounts")), senders=senders, window=window,
+        failover_statuses=frozenset(statuses), passes=passes, number_check=check,
+        by_name=by_name)
 
 
 def _with_tls_context(ch: Channel, source: str) -> Channel:

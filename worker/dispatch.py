@@ -28,7 +28,8 @@ from worker.metrics import WorkerMetrics
 from worker.patience import PatientAnswers
 from worker.ratelimit import SharedRate
 from worker.routing import RouteTable, outages
-from worker.smpp import pdu
+from worker.senders import address
+from worker.smpp import pdu, times
 from worker.smpp.pool import ChannelPool
 from worker.smpp.receipts import (
     final_state,
@@ -261,7 +262,8 @@ class Dispatcher:
             limit = self.settings.expire_batch
             swept = await self.store.expire_queued(
                 name, max_age_ms=channel.max_age_seconds * 1000, start=start, limit=limit,
-                text=f"max age reached while channel {name} had no bind up")
+                text=f"max age reached while channel {name} had no bind up",
+                validity_text=f"validity period ended while channel {name} had no bind up")
             backlog = len(swept.failed) * 2 >= limit
             pause = 0.0 if backlog else self.settings.expire_interval_seconds
             self._expiry[name] = (time.monotonic() + pause, swept.next_start)
@@ -384,8 +386,8 @@ class Dispatcher:
         pool = self.pools.get(msg.channel)
         if channel is None or pool is None:
             return self._failed(msg, "NoChannel", f"channel {msg.channel!r} is not configured")
-        if self._too_old(msg, channel):
-            return self._failed(msg, "Expired", "max age reached before the SMSC accepted it")
+        if why := _expired(msg, channel):
+            return self._failed(msg, "Expired", f"{why} before the SMSC accepted it")
         try:
             parts = split(msg.content, channel.split_mode, 0)
         except ValueError as exc:  # accepted under another split mode, or before the limit
@@ -397,15 +399,18 @@ class Dispatcher:
                 hold_ms=self._dlr_ttl() * 1000, start=self._rng.randrange(modulo))
             if got is None:
                 return Outcome(api_id=msg.api_id, channel=msg.channel, status=Status.QUEUED,
-                               error_code="Deferred", deferred=True, retry_at=now_ms() + 1000,
+                               error_code="Deferred", deferred=True,
+                               retry_at=_retry_at(msg, now_ms() + 1000),
                                error_text="every concatenation reference to this number is "
                                           "held by a message still in flight")
             parts = split(msg.content, channel.split_mode, got)
         template = self._templates[msg.channel]
+        head = _source_head(template, msg.sender, channel) if msg.sender else b""
+        validity = _validity(msg, channel)
         smsc_ids: list[str] = []
-        for part in parts:
+        for part in parts:  # every part from the same sender
             body = template.body(msg.to, part.esm_class, part.data_coding, part.short_message,
-                                 part.tlvs)
+                                 part.tlvs, head=head, validity_period=validity)
             # Once a part is accepted, a later part is retried in place: re-queueing the whole
             # message would submit the accepted parts again (and keep the order of parts).
             answer = await self._submit_part(msg, channel, pool, body, slot,
@@ -466,7 +471,7 @@ class Dispatcher:
                     return replace(plain, fail_over=True)
                 if res.status not in channel.transient_statuses:
                     return self._failed(msg, code, text, attempted=True)
-                if res.status in PACE_STATUSES and not self._too_old(msg, channel):
+                if res.status in PACE_STATUSES and not _expired(msg, channel):
                     # "Slow down" is not a failure: resend this part after a short pause,
                     # without spending an attempt. A first part that stays throttled goes back
                     # to the queue (still no attempt spent) rather than pausing ever longer.
@@ -504,12 +509,12 @@ class Dispatcher:
         queue without spending an attempt (a first part), or this part is tried again after
         a pause (a later part: earlier ones are accepted). Either way only max age fails it.
         None: try the part again."""
-        if self._too_old(msg, channel):
-            return self._failed(msg, "Expired", f"max age reached with no bind up ({text})")
+        if why := _expired(msg, channel):
+            return self._failed(msg, "Expired", f"{why} with no bind up ({text})")
         if not in_place:
             return Outcome(api_id=msg.api_id, channel=msg.channel, status=Status.QUEUED,
-                           error_code="BindDown", error_text=text,
-                           retry_at=now_ms() + int(self._rng.uniform(0.5, 1.0) * 1000))
+                           error_code="BindDown", error_text=text, retry_at=_retry_at(
+                               msg, now_ms() + int(self._rng.uniform(0.5, 1.0) * 1000)))
         await asyncio.sleep(self._rng.uniform(0.2, 0.5))
         return None
 
@@ -536,11 +541,7 @@ class Dispatcher:
         delay = backoff(min(msg.attempts + paced, 8), 0.5, 30.0, self._rng)
         return Outcome(api_id=msg.api_id, channel=msg.channel, status=Status.QUEUED,
                        error_code=code, error_text=text, deferred=True,
-                       retry_at=now_ms() + int(delay * 1000))
-
-    @staticmethod
-    def _too_old(msg: Claimed, channel: Channel) -> bool:
-        return now_ms() - msg.accepted_at > channel.max_age_seconds * 1000
+                       retry_at=_retry_at(msg, now_ms() + int(delay * 1000)))
 
     def _failed(self, msg: Claimed, code: str, text: str, *, attempted: bool = False) -> Outcome:
         return Outcome(api_id=msg.api_id, channel=msg.channel, status=Status.FAILED,
@@ -554,8 +555,8 @@ class Dispatcher:
                                 attempted=True)
         delay = backoff(spent, 0.5, 30.0, self._rng)
         return Outcome(api_id=msg.api_id, channel=msg.channel, status=Status.QUEUED,
-                       error_code=code, error_text=text, retry_at=now_ms() + int(delay * 1000),
-                       attempted=True)
+                       error_code=code, error_text=text,
+                       retry_at=_retry_at(msg, now_ms() + int(delay * 1000)), attempted=True)
 
     async def _flush_outcomes(self, outcomes: Sequence[Outcome]) -> list[int]:
         # An answered submit must be recorded, or it would be sent again: keep trying through
@@ -663,6 +664,33 @@ def _log_outcome(outcome: Outcome) -> None:
                  outcome.error_code, outcome.error_text)
 
 
+def _expired(msg: Claimed, channel: Channel) -> str:
+    """Why the message may no longer be submitted ('' while it may): its validity has ended,
+    or it is older than the channel's max age (a scheduled one: counted from its time)."""
+    now = now_ms()
+    if msg.valid_until and now >= msg.valid_until:
+        return "validity period ended"
+    if now - max(msg.accepted_at, msg.scheduled_at) > channel.max_age_seconds * 1000:
+        return "max age reached"
+    return ""
+
+
+def _retry_at(msg: Claimed, at: int) -> int:
+    """When to try again: ``at``, or the end of the message's validity if that is sooner
+    (it is failed as Expired then, rather than left queued past it)."""
+    return min(at, msg.valid_until) if msg.valid_until else at
+
+
+def _validity(msg: Claimed, channel: Channel) -> str | None:
+    """The submit_sm validity_period of the message's own validity (absolute, so the SMSC
+    stops retrying when this gateway would), or None for the channel's (sooner, or its only)."""
+    if not msg.valid_until:
+        return None
+    if channel.validity_seconds and now_ms() + channel.validity_seconds * 1000 < msg.valid_until:
+        return None
+    return times.absolute(msg.valid_until)
+
+
 def _receipt_wait_ms(channel: Channel) -> int:
     """How long a submitted message waits for its receipt before it is unknown."""
     if not channel.registered_delivery & 0x03:
@@ -682,14 +710,10 @@ def _submit_template(channel: Channel) -> pdu.SubmitTemplate:
         source_addr=channel.source_addr, source_addr_ton=channel.source_ton,
         source_addr_npi=channel.source_npi, dest_addr_ton=channel.dest_ton,
         dest_addr_npi=channel.dest_npi, registered_delivery=channel.registered_delivery,
-        validity_period=_validity(channel.validity_seconds)))
+        validity_period=times.relative(channel.validity_seconds)))
 
 
-def _validity(seconds: int) -> str:
-    """SMPP relative time format (YYMMDDhhmmss000R) for a validity period in seconds."""
-    if not seconds:
-        return ""
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"0000{days:02d}{hours:02d}{minutes:02d}{secs:02d}000R"
+def _source_head(template: pdu.SubmitTemplate, sender: str, channel: Channel) -> bytes:
+    """The submit_sm head of a message with its own sender, its TON/NPI by its kind."""
+    a = address(sender, channel.source_addr, channel.source_ton, channel.source_npi)
+    return template.source(a.addr, a.ton, a.npi)

@@ -34,6 +34,7 @@ __all__ = [
     "analyse",
     "decode_text",
     "parse_udh",
+    "read_udh",
     "split",
 ]
 
@@ -219,11 +220,22 @@ def parse_udh(short_message: bytes) -> tuple[Concat | None, bytes]:
     references; a malformed header yields ``(None, short_message)``, an unknown or invalid
     concatenation element ``(None, body)``. Never raises.
     """
+    read = read_udh(short_message)
+    if read is None:
+        return None, short_message
+    concat, body = read
+    return (concat if concat is not None and 1 <= concat.seq <= concat.total else None), body
+
+
+def read_udh(short_message: bytes) -> tuple[Concat | None, bytes] | None:
+    """The concatenation element of a UDH (the last one, whatever other elements stand before
+    or after it), not range-checked, and the octets after the header; None when the header
+    is malformed (its length runs past the message or past an element)."""
     if not short_message:
         return None, b""
     end = 1 + short_message[0]
     if end > len(short_message):
-        return None, short_message
+        return None
     header, body = short_message[1:end], short_message[end:]
     concat: Concat | None = None
     i = 0
@@ -231,7 +243,7 @@ def parse_udh(short_message: bytes) -> tuple[Concat | None, bytes]:
         iei, length = header[i], header[i + 1]
         value = header[i + 2:i + 2 + length]
         if len(value) < length:
-            return None, short_message
+            return None
         concat = _concat(iei, value) or concat
         i += 2 + length
     return concat, body
@@ -239,9 +251,7 @@ def parse_udh(short_message: bytes) -> tuple[Concat | None, bytes]:
 
 def _concat(iei: int, value: bytes) -> Concat | None:
     if iei == IEI_CONCAT_8 and len(value) == 3:
-        found = Concat(value[0], value[1], value[2], 8)
-    elif iei == IEI_CONCAT_16 and len(value) == 4:
-        found = Concat(int.from_bytes(value[:2], "big"), value[2], value[3], 16)
-    else:
-        return None
-    return found if 1 <= found.seq <= found.total else None
+        return Concat(value[0], value[1], value[2], 8)
+    if iei == IEI_CONCAT_16 and len(value) == 4:
+        return Concat(int.from_bytes(value[:2], "big"), value[2], value[3], 16)
+    return None

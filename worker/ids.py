@@ -48,6 +48,15 @@ def encode(ms: int, randomness: bytes) -> str:
     return "".join([_PAIRS[value >> shift & 1023] for shift in _SHIFTS])
 
 
+def message_of(text: str) -> str | None:
+    """The message id ``text`` names: an id we issued, or the id of one part of a message an
+    SMPP client concatenated itself (``{id}-{part}``); None when it is neither."""
+    head, dash, part = text.partition("-")
+    if dash and not (part.isdigit() and part.isascii() and len(part) <= 3):
+        return None
+    return head if is_id(head) else None
+
+
 def is_id(text: str) -> bool:
     """Whether ``text`` looks like an id we issued (cheap check before touching Redis)."""
     return len(text) == 26 and all(c in _ALPHABET for c in text)

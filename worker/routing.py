@@ -20,6 +20,8 @@ from typing import Literal
 
 import phonenumbers
 
+from worker.senders import Senders
+
 NumberCheck = Literal["length", "libphonenumber"]
 MINUTES_PER_DAY = 1440
 MINUTES_PER_WEEK = 7 * MINUTES_PER_DAY
@@ -83,12 +85,16 @@ class Route:
     prefixes: tuple[str, ...] = ()  # destination prefixes, E.164 digits
     countries: frozenset[str] = frozenset()  # ISO 3166 alpha-2 codes of the destination
     accounts: frozenset[str] = frozenset()  # the message's account or its parent account
+    # the message's sender (a message without one: no match)
+    senders: Senders = field(default_factory=Senders)
     window: Window | None = None
     # SMSC answers to a submit that move the message to its next channel (none: only a
     # channel with no bind up for the grace period moves it)
     failover_statuses: frozenset[int] = frozenset()
     passes: int = 1  # how many times a message may walk its chain
     number_check: NumberCheck | None = None  # None: the gateway's number_check
+    # Never chosen by :meth:`RouteTable.choose`: only for messages naming it ("route:NAME").
+    by_name: bool = False
 
     def order(self) -> tuple[str, ...]:
         """The route's channels, then its fallbacks, each once."""
@@ -131,10 +137,13 @@ class RouteTable:
     routes: tuple[Route, ...] = ()
     number_check: NumberCheck = "length"
     _compiled: tuple[_Compiled, ...] = field(default=(), repr=False, compare=False)
+    _automatic: tuple[_Compiled, ...] = field(default=(), repr=False, compare=False)  # not by_name
 
     @classmethod
     def build(cls, routes: Sequence[Route], number_check: NumberCheck = "length") -> RouteTable:
-        return cls(tuple(routes), number_check, tuple(_compile(r) for r in routes))
+        compiled = tuple(_compile(r) for r in routes)
+        return cls(tuple(routes), number_check, compiled,
+                   tuple(c for c in compiled if not c.route.by_name))
 
     def __bool__(self) -> bool:
         return bool(self.routes)
@@ -143,31 +152,37 @@ class RouteTable:
         return next((r for r in self.routes if r.name == name), None)
 
     def choose(self, to: str, account: str, parent: str = "", *, minute: int = 0,
-               rand: float = 0.0, allowed: Collection[str] | None = None) -> Routed | Unroutable:
-        """The first route matching the destination ``to`` (E.164 digits), the account (or
-        its ``parent``) and the ``minute`` of the week; its channel picked by weight with
-        ``rand`` in [0, 1). ``allowed``: the channels the API key may use (None: all)."""
+               rand: float = 0.0, allowed: Collection[str] | None = None,
+               sender: str = "") -> Routed | Unroutable:
+        """The first route (but those used only by name) matching the destination ``to``
+        (E.164 digits), the account (or its ``parent``), the ``sender`` ('' none) and the
+        ``minute`` of the week; its channel picked by weight with ``rand`` in [0, 1).
+        ``allowed``: the channels the API key may use (None: all)."""
         region: list[str] = []  # parsed at most once, and only if a route needs it
-        for c in self._compiled:
-            if _matches(c, to, account, parent, minute, region):
+        for c in self._automatic:
+            if _matches(c, to, account, parent, minute, region, sender):
                 return _pick(c, rand, allowed, c.route.number_check or self.number_check)
-        return Unroutable(f"no route sends to +{to} for account {account!r}")
+        return Unroutable(f"no route sends to +{to} for account {account!r}"
+                          + (f" from sender '{sender}'" if sender else ""))
 
     def choose_named(self, name: str, to: str, account: str, parent: str = "", *,
                      minute: int = 0, rand: float = 0.0,
-                     allowed: Collection[str] | None = None) -> Routed | Unroutable:
-        """:meth:`choose` by the route called ``name`` alone (a message naming its route):
-        the routes before it are skipped, its own criteria still apply."""
+                     allowed: Collection[str] | None = None,
+                     sender: str = "") -> Routed | Unroutable:
+        """:meth:`choose` by the route called ``name`` alone (a message naming its route,
+        which may be one used only by name): the routes before it are skipped, its own
+        criteria still apply."""
         c = next((c for c in self._compiled if c.route.name == name), None)
         if c is None:
             return Unroutable(f"route {name!r} does not exist")
-        if not _matches(c, to, account, parent, minute, []):
-            return Unroutable(f"route {name!r} does not send to +{to} for account {account!r}")
+        if not _matches(c, to, account, parent, minute, [], sender):
+            return Unroutable(f"route {name!r} does not send to +{to} for account {account!r}"
+                              + (f" from sender '{sender}'" if sender else ""))
         return _pick(c, rand, allowed, c.route.number_check or self.number_check)
 
 
 def _matches(c: _Compiled, to: str, account: str, parent: str, minute: int,
-             region: list[str]) -> bool:
+             region: list[str], sender: str) -> bool:
     """Whether every criterion of the route matches (``region``: the memo of ``to``'s)."""
     r = c.route
     if c.prefixes and not to.startswith(c.prefixes):
@@ -176,6 +191,8 @@ def _matches(c: _Compiled, to: str, account: str, parent: str, minute: int,
             and not (to.startswith(c.shared_cc) and _region(to, region) in r.countries)):
         return False
     if r.accounts and account not in r.accounts and parent not in r.accounts:
+        return False
+    if r.senders and not (sender and r.senders.matches(sender)):
         return False
     return r.window is None or r.window.holds(minute)
 
@@ -273,7 +290,9 @@ def outages(since: Mapping[str, float], watched: Collection[str], up: Collection
 def check_routes(routes: Sequence[Route], channels: Collection[str]) -> None:
     """Raise :class:`RouteError` naming the route (``routes[i] 'name'``) and the problem: a
     channel that does not exist, a weight that is not positive, a country that is not one, or
-    a route no message can reach because an earlier one matches all it would."""
+    a route no message can reach because an earlier one matches all it would. A route used
+    only by name is reached by naming it, and is never chosen for a message that does not,
+    so it neither is unreachable nor makes a later route so."""
     seen: dict[str, int] = {}
     for i, r in enumerate(routes):
         where = f"routes[{i}] '{r.name}'"
@@ -282,7 +301,7 @@ def check_routes(routes: Sequence[Route], channels: Collection[str]) -> None:
         seen[r.name] = i
         _check_one(r, where, channels)
         for j, earlier in enumerate(routes[:i]):
-            if _covers(earlier, r):
+            if not r.by_name and not earlier.by_name and _covers(earlier, r):
                 raise RouteError(f"{where}: unreachable: routes[{j}] '{earlier.name}' before it "
                                  "matches every message it would (first match wins)")
 
@@ -323,5 +342,7 @@ def _covers(a: Route, b: Route) -> bool:
     if a.countries and not (b.countries and b.countries <= a.countries):
         return False
     if a.accounts and not (b.accounts and b.accounts <= a.accounts):
+        return False
+    if a.senders and not (b.senders and a.senders.covers(b.senders)):
         return False
     return a.window is None or a.window == b.window

@@ -308,8 +308,9 @@ class WebhookService:
         """Names this process to receivers (and logs) without naming its host."""
         return f"smsgw-webhooks ({hashlib.sha256(self._owner.encode()).hexdigest()[:8]})"
 
-    async def run(self) -> None:
-        """Serve until cancelled; on the way out, hand every shard over at once."""
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Serve until ``stop`` is set (or until cancelled); on the way out, hand every shard
+        over at once."""
         public_only = not self._settings.allow_private_networks
         resolver = PublicResolver(aiohttp.DefaultResolver()) if public_only else None
         # limit=0: accounts must not queue behind each other
@@ -322,13 +323,19 @@ class WebhookService:
                                              headers={"User-Agent": self.user_agent}) as session:
                 self._poster = Poster(session, self._settings.timeout_seconds,
                                       public_only=public_only)
+                # Supervised: an error reply or a bug must not stop lease renewal while the
+                # lanes go on (restarted well within a renewal period). Its own task, stopped
+                # by cancel_and_wait: one cancel can be swallowed by a Redis call under way,
+                # and the loop would then serve on after SIGTERM.
+                loop = asyncio.create_task(supervise(
+                    "webhook leases and reads", self._loop,
+                    Restart(low=0.05, high=self._settings.lease_seconds / 6)))
+                waits = {loop, asyncio.ensure_future((stop or asyncio.Event()).wait())}
                 try:
-                    # Supervised: an error reply or a bug must not stop lease renewal while
-                    # the lanes go on (restarted well within a renewal period).
-                    await supervise("webhook leases and reads", self._loop,
-                                    Restart(low=0.05, high=self._settings.lease_seconds / 6))
+                    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
                 finally:
                     accept_cancellation()  # cancelling is how we stop: hand over regardless
+                    await cancel_and_wait(waits)
                     await self._hand_over()
         finally:
             await cancel_and_wait([acker])
@@ -567,14 +574,13 @@ def run_webhooks(settings: Settings, owner: str) -> int:
 
 async def _serve(settings: Settings, owner: str) -> None:
     redis = redis_client(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
-    task = asyncio.create_task(WebhookService(redis, settings.webhooks, owner=owner).run())
+    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, task.cancel)
+        loop.add_signal_handler(sig, stop.set)
     log.info("webhooks %s started", owner)
     try:
-        await task
-    except asyncio.CancelledError:
+        await WebhookService(redis, settings.webhooks, owner=owner).run(stop)
         log.info("webhooks stopped")
     finally:
         await redis.aclose()

@@ -29,6 +29,16 @@ _STATES: dict[str, tuple[str, int, int]] = {
     "rejected": ("REJECTD", 8, 0),
     "failed": ("UNDELIV", 5, 0),
 }
+_UNKNOWN = ("UNKNOWN", 7, 0)
+
+
+def _state(fields: dict[str, str]) -> tuple[str, int, int]:
+    """The receipt's stat, message_state and delivered count: a message that failed as
+    Expired (its validity ended, or max age, before any submit was accepted) is EXPIRED."""
+    status = fields.get("status", "")
+    if status == "failed" and fields.get("code") == "Expired":
+        status = "expired"
+    return _STATES.get(status, _UNKNOWN)
 
 
 def _date(ms: str) -> str:
@@ -38,7 +48,7 @@ def _date(ms: str) -> str:
 
 def receipt_text(fields: dict[str, str]) -> str:
     """``id:... sub:001 dlvrd:001 submit date:... done date:... stat:DELIVRD err:000 text:...``"""
-    stat, _, delivered = _STATES.get(fields.get("status", ""), ("UNKNOWN", 7, 0))
+    stat, _, delivered = _state(fields)
     err = fields.get("err") or fields.get("code") or "0"
     err = err if err.isdigit() else "0"
     text = fields.get("text", "").encode("utf-8", "surrogateescape").decode(
@@ -51,7 +61,7 @@ def receipt_text(fields: dict[str, str]) -> str:
 
 def receipt_pdu_body(fields: dict[str, str]) -> bytes:
     """The deliver_sm body of a receipt: from the handset, to the client's source_addr."""
-    _, state, _ = _STATES.get(fields.get("status", ""), ("UNKNOWN", 7, 0))
+    _, state, _ = _state(fields)
     text = receipt_text(fields).encode("latin-1", "replace")
     return ShortMessage(
         source_addr=fields.get("to", ""), destination_addr=fields.get("src", ""),

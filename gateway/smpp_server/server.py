@@ -12,21 +12,22 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
+import redis.exceptions
 from aiohttp import web
 from redis.asyncio import Redis
 
 from gateway.metrics import GatewayMetrics, metrics_response
+from gateway.smpp_server import concat
 from gateway.smpp_server.router import ReceiptRouter
-from gateway.smpp_server.session import ClientSession
+from gateway.smpp_server.session import ClientSession, new_wake
 from gateway.validate import Rules
 from worker.batcher import Batcher
 from worker.config import Settings, SmppServerSettings
 from worker.ids import new_id
 from worker.jobs import worker_id
 from worker.redisconn import redis_client
-from worker.routing import RouteTable
 from worker.store import (
     REDIS_ERRORS,
     AcceptCall,
@@ -55,9 +56,15 @@ class ServerContext:
     accepts: Batcher[AcceptCall, list[AcceptResult] | LimitExceeded | Exception]
     router: ReceiptRouter
     idempotency_window_seconds: int
+    store: Store
     system_id: str = SERVER_SYSTEM_ID
     sessions: set[ClientSession] = field(default_factory=set)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)  # attaching receivers
+
+    @property
+    def concat_wait_ms(self) -> int:
+        """How long the parts of a message the client concatenated wait for the rest."""
+        return int(self.settings.concat_wait_seconds * 1000)
 
     @staticmethod
     def new_id() -> str:
@@ -104,14 +111,13 @@ class SmppServer:
         gw = settings.gateway
         self.ctx = ServerContext(
             settings=srv,
-            # Validated as an HTTP send is; an SMPP message is not routed (it takes the
-            # default channel: routing answers need a channel the submit can name).
-            rules=replace(Rules.from_settings(settings), routes=RouteTable()),
+            rules=Rules.from_settings(settings),  # validated and routed as an HTTP send is
             users=users,
             metrics=GatewayMetrics(),
             accepts=Batcher(store.accept_within_many, max_size=64),
             router=ReceiptRouter(users, srv, worker_id()),
             idempotency_window_seconds=gw.idempotency_window_seconds,
+            store=store,
         )
         self._server: asyncio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -138,6 +144,7 @@ class SmppServer:
             asyncio.create_task(supervise("smpp receipts", router.run)),
             asyncio.create_task(supervise("smpp receipt retries", router.retry)),
             asyncio.create_task(supervise("smpp bind leases", self._renew_leases)),
+            asyncio.create_task(supervise("smpp concatenated parts", self._sweep_parts)),
         ]
 
     async def stop(self) -> None:
@@ -199,6 +206,25 @@ class SmppServer:
                 await self.ctx.users.renew_binds(binds, lease_ms)
             except REDIS_ERRORS as exc:
                 log.warning("renewing bind leases failed (%s)", exc)
+
+
+    async def _sweep_parts(self) -> None:
+        """Send the messages whose parts stopped coming (every process sweeps; each message
+        is made once), a few times per ``concat_wait_seconds``."""
+        ctx = self.ctx
+        period = min(max(ctx.settings.concat_wait_seconds / 4, 0.05), 5.0)
+        while True:
+            await asyncio.sleep(period)
+            try:
+                while True:
+                    sent = await concat.sweep(ctx.store, ctx.rules, ctx.concat_wait_ms,
+                                              new_wake)
+                    for channel in sent:
+                        ctx.metrics.accepted(channel, "smpp").inc()
+                    if len(sent) < concat.SWEEP_BATCH:
+                        break
+            except (redis.exceptions.RedisError, *REDIS_ERRORS) as exc:  # a script error too
+                log.warning("sweeping concatenated parts failed (%s)", exc)
 
 
 @contextlib.asynccontextmanager

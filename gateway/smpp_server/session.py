@@ -4,6 +4,8 @@ A submit_sm is answered only once its message is stored (the same accept script 
 send, batched with the other submits of this process); submits of one bind run concurrently,
 so a client's window is honoured. Idempotency is by the client's sequence number within this
 bind only: a submit_sm sent again with the same sequence and body gets the first answer.
+A part of a message the client concatenated itself (UDH or SAR) is stored with its message's
+other parts (concat.py) and answered with its own message_id, ``{apiMessageId}-{part}``.
 """
 
 from __future__ import annotations
@@ -14,9 +16,13 @@ import logging
 import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from gateway.smpp_server.submit import Refused, to_message
+import redis.exceptions
+
+from gateway.smpp_server import concat
+from gateway.smpp_server.submit import ESME_RINVDCS, ESME_RINVESMCLASS, Refused, to_message
 from gateway.smpp_server.users import SmppUser, password_matches, user_of
 from worker.jobs import wake_job
 from worker.smpp.pdu import (
@@ -52,7 +58,16 @@ from worker.smpp.pdu import (
     encode_pdu,
     is_response,
 )
-from worker.store import REDIS_ERRORS, AcceptCall, LimitExceeded, NotReplicated, now_ms
+from worker.store import (
+    REDIS_ERRORS,
+    AcceptCall,
+    AcceptResult,
+    LimitExceeded,
+    NewPart,
+    NotReplicated,
+    Wake,
+    now_ms,
+)
 
 if TYPE_CHECKING:
     from gateway.smpp_server.server import ServerContext
@@ -65,6 +80,15 @@ _MAX_SEQ = 0x7FFFFFFF
 _READ_SIZE = 65536
 _CAN_SUBMIT = {BIND_TRANSMITTER: True, BIND_RECEIVER: False, BIND_TRANSCEIVER: True}
 _LIMIT_STATUS = {"rate": ESME_RTHROTTLED, "burst": ESME_RTHROTTLED, "quota": ESME_RMSGQFUL}
+# a part that contradicts its message's earlier parts (store_part.lua's reasons)
+_CONTRADICTION_STATUS = {"total": ESME_RINVESMCLASS, "seq": ESME_RINVESMCLASS,
+                         "dcs": ESME_RINVDCS}
+
+
+def new_wake() -> Wake:
+    """The wake-up job a message accepted now is enqueued with."""
+    job_id, payload = wake_job(now_ms())
+    return Wake(job_id, payload, JOB_EXPIRY_SECONDS)
 
 
 def auth_delay(failures: int, free: int, most: float) -> float:
@@ -211,6 +235,9 @@ class ClientSession:
         user = user_of(fields)
         if not user.enabled or (user.expires_at_ms and user.expires_at_ms <= now_ms()):
             return ESME_RBINDFAIL, None
+        if ctx.rules.routes:  # routes may match the account's parent, as for an API key
+            account = await ctx.store.account(user.account)
+            user = replace(user, parent=account.parent if account else "")
         lease_ms = int(ctx.settings.bind_lease_seconds * 1000)
         if not await ctx.users.acquire_bind(user.system_id, self.bind_id, lease_ms,
                                             user.max_binds):
@@ -255,10 +282,12 @@ class ClientSession:
             self._nack(pdu.seq, ESME_RINVCMDLEN, f"malformed submit_sm ({exc})")
             return ESME_RINVCMDLEN, b""
         msg = to_message(sm, api_id=ctx.new_id(), account=user.account, rules=ctx.rules,
-                         channels=user.channels)
+                         channels=user.channels, senders=user.senders, parent=user.parent)
         if isinstance(msg, Refused):
             log.info("smpp submit_sm of %s refused: %s", user.system_id, msg.reason)
             return msg.status, b""
+        if isinstance(msg, NewPart):
+            return await self._submit_part(replace(msg, limits=user.limits), user)
         job_id, payload = wake_job(now_ms())
         call = AcceptCall(user.limits, [msg], ctx.idempotency_window_seconds, job_id, payload,
                           JOB_EXPIRY_SECONDS)
@@ -275,6 +304,33 @@ class ClientSession:
             log.warning("smpp submit_sm of %s not stored: %s", user.system_id, result)
             return ESME_RSYSERR, b""
         return ESME_ROK, encode_c_string(result[0].api_id)
+
+    async def _submit_part(self, part: NewPart, user: SmppUser) -> tuple[int, bytes]:
+        """A part of a message the client concatenated itself: stored (its message made with
+        the last part) before it is answered; its message_id is the message's id and its
+        part number."""
+        ctx = self._ctx
+        try:
+            answer = await concat.take(ctx.store, part, ctx.rules, ctx.concat_wait_ms,
+                                       new_wake())
+        except (redis.exceptions.RedisError, *REDIS_ERRORS) as exc:  # a script error too
+            log.warning("smpp part of %s not stored: %s", user.system_id, exc)
+            return ESME_RSYSERR, b""
+        if isinstance(answer, Refused):
+            log.info("smpp part of %s refused: %s", user.system_id, answer.reason)
+            return answer.status, b""
+        if answer.kind == "limited":
+            return _LIMIT_STATUS[answer.reason], b""
+        if answer.kind == "refused":
+            log.info("smpp part %d/%d of %s refused: its %s contradicts the earlier parts'",
+                     part.seq, part.total, user.system_id, answer.reason)
+            return _CONTRADICTION_STATUS[answer.reason], b""
+        if answer.kind not in ("stored", "again", "sent"):
+            log.warning("smpp part of %s not stored: %s", user.system_id, answer.kind)
+            return ESME_RSYSERR, b""
+        if answer.kind == "sent":
+            ctx.metrics.count_accept([part.message], [AcceptResult(api_id=answer.api_id)])
+        return ESME_ROK, encode_c_string(f"{answer.api_id}-{part.seq}")
 
     async def _settle_submits(self) -> None:
         if self._tasks:

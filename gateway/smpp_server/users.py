@@ -14,9 +14,10 @@ import re
 import secrets
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from gateway.auth import InvalidKey, KeySpec, check_spec, iso
+from worker.senders import Senders, parse_stored, stored
 from worker.store import KeyLimits, now_ms
 from worker.store.smpp_server import SmppServerStore
 
@@ -40,6 +41,7 @@ class SmppUserSpec:
     daily_quota: int = 0
     expires_at_ms: int = 0
     max_binds: int = DEFAULT_MAX_BINDS
+    senders: Senders = field(default_factory=Senders)  # source_addr it may use (none: none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,8 @@ class SmppUser:
     created_at_ms: int
     rotated_at_ms: int
     password_hash: str = ""
+    senders: Senders = field(default_factory=Senders)
+    parent: str = ""  # its account's parent (Partner) account, read at bind: routes match it
 
     @property
     def limits(self) -> KeyLimits:
@@ -74,7 +78,7 @@ class SmppUser:
             "rate": self.rate, "burst": self.burst, "dailyQuota": self.daily_quota,
             "maxBinds": self.max_binds, "enabled": self.enabled,
             "expiresAt": iso(self.expires_at_ms), "createdAt": iso(self.created_at_ms),
-            "rotatedAt": iso(self.rotated_at_ms),
+            "rotatedAt": iso(self.rotated_at_ms), "senders": list(self.senders.entries),
         }
 
 
@@ -111,9 +115,10 @@ def check_user_spec(spec: SmppUserSpec, now: int) -> SmppUserSpec:
         raise InvalidKey("maxBinds", "'maxBinds' must be between 1 and 1000")
     key = check_spec(KeySpec(name=spec.system_id, account=spec.account, roles=spec.roles,
                              channels=spec.channels, rate=spec.rate, burst=spec.burst,
-                             daily_quota=spec.daily_quota, expires_at_ms=spec.expires_at_ms),
+                             daily_quota=spec.daily_quota, expires_at_ms=spec.expires_at_ms,
+                             senders=spec.senders),
                      now)
-    return replace(spec, burst=key.burst)
+    return replace(spec, burst=key.burst, senders=key.senders)
 
 
 def check_password(password: str) -> str:
@@ -134,6 +139,7 @@ def user_fields(spec: SmppUserSpec, password_hash: str, now: int) -> dict[str, s
         "rate": str(spec.rate), "burst": str(spec.burst), "quota": str(spec.daily_quota),
         "max_binds": str(spec.max_binds), "enabled": "1",
         "expires_at": str(spec.expires_at_ms), "created_at": str(now),
+        **({"senders": stored(spec.senders)} if spec.senders else {}),
     }
 
 
@@ -151,6 +157,7 @@ def user_of(fields: Mapping[str, str]) -> SmppUser:
         expires_at_ms=num("expires_at"), max_binds=num("max_binds") or DEFAULT_MAX_BINDS,
         enabled=fields.get("enabled") == "1", created_at_ms=num("created_at"),
         rotated_at_ms=num("rotated_at"), password_hash=fields.get("pw", ""),
+        senders=parse_stored(fields.get("senders")),
     )
 
 

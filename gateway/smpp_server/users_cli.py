@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Awaitable
 
 from gateway.auth import InvalidKey, parse_expiry
-from gateway.keys_cli import parse_channels, parse_roles
+from gateway.keys_cli import SENDERS_HELP, parse_channels, parse_roles, parse_senders, set_senders
 from gateway.smpp_server.users import (
     DEFAULT_MAX_BINDS,
     SmppUserSpec,
@@ -43,6 +44,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     create.add_argument("--expires", default="", help="ISO date/time (UTC) or span (30d, 12h)")
     create.add_argument("--max-binds", type=int, default=DEFAULT_MAX_BINDS,
                         help="binds at once, over every smpp-server process")
+    create.add_argument("--senders", default="", help=SENDERS_HELP.replace(
+        "its messages may choose", "source_addr values it may submit with"))
+    senders = usub.add_parser("set-senders", help="replace the source_addr values it may use")
+    senders.add_argument("system_id")
+    senders.add_argument("senders", nargs="*", help="as for create (none: only an empty one)")
     listing = usub.add_parser("list", help="list SMPP users (never their passwords)")
     listing.add_argument("--account", default="")
     listing.add_argument("--json", action="store_true")
@@ -62,6 +68,12 @@ async def run_smpp_users(args: argparse.Namespace, settings: Settings) -> int:
             return await _create(store, args)
         if command == "list":
             return await _list(store, args)
+        if command == "set-senders":
+            def change(value: str) -> Awaitable[bool]:
+                return store.change_user(args.system_id, "senders", value)
+
+            done = await set_senders(change, args.system_id, args.senders)
+            return 0 if done else _unknown(args.system_id)
         if command == "rotate":
             password = await rotate_password(store, args.system_id)
             if password is None:
@@ -86,7 +98,7 @@ async def _create(store: SmppServerStore, args: argparse.Namespace) -> int:
         system_id=args.system_id, account=args.account, roles=parse_roles(args.roles),
         channels=parse_channels(args.channels), rate=args.rate, burst=args.burst,
         daily_quota=args.quota, expires_at_ms=parse_expiry(args.expires, now_ms()),
-        max_binds=args.max_binds,
+        max_binds=args.max_binds, senders=parse_senders(args.senders),
     )
     password, user = await create_user(store, spec, args.password)
     print(password)

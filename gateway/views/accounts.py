@@ -18,7 +18,7 @@ from gateway.context import GATEWAY
 from gateway.dto import AccountInfo, AccountResponse, GetAccount, UpdateAccount
 from gateway.errors import BadRequest, UnknownAccount
 from gateway.respond import respond
-from gateway.views.admin import _manager
+from gateway.views.granting import manager
 from gateway.views.params import add_predefined, body_dto, query
 from gateway.views.webhooks import may_manage_account
 from worker.store import AccountRow
@@ -60,7 +60,7 @@ def to_dto(row: AccountRow) -> AccountInfo:
 
 async def _account(request: web.Request, model: type[wire.Model]
                    ) -> tuple[Principal, str, wire.Model]:
-    principal = await _manager(request)
+    principal = await manager(request)
     dto = await body_dto(request, model)
     account = (request.match_info.get("account") or query(request, "account")
                or getattr(dto, "account", None) or "")

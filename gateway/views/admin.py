@@ -13,6 +13,7 @@ refused with 403 naming the field.
     POST   /admin/keys/{id}/disable     DisableApiKey
     POST   /admin/keys/{id}/enable      EnableApiKey
     POST   /admin/keys/{id}/rotate      RotateApiKey    new key in the response, once
+    PUT    /admin/keys/{id}/senders     SetApiKeySenders  the senders its messages may choose
     DELETE /admin/keys/{id}             DeleteApiKey
 
 and each DTO on the predefined routes /api/{Dto}, /json/reply/{Dto}, /xml/reply/{Dto}.
@@ -24,13 +25,12 @@ from aiohttp import web
 
 from gateway import wire
 from gateway.auth import (
-    MANAGE_ROLES,
     KeyInfo,
     KeyRefused,
     KeySpec,
     Principal,
     all_keys,
-    authenticate,
+    checked_senders,
     find_key,
     issue_key,
     parse_expiry,
@@ -48,27 +48,27 @@ from gateway.dto import (
     GetApiKey,
     GetApiKeys,
     RotateApiKey,
+    SetApiKeySenders,
 )
 from gateway.errors import BadRequest, Forbidden, NotFound
 from gateway.respond import respond
-from gateway.views.granting import may_grant, within_creator
+from gateway.views.granting import (
+    manager,
+    may_grant,
+    may_manage,
+    may_set_senders,
+    within_creator,
+)
 from gateway.views.params import Handler, add_predefined, body_dto, query
+from worker.senders import stored
 from worker.store import KeyOp, now_ms
 
 ADMIN_PATH = "/admin/keys"
 
 
-def may_manage(principal: Principal, key: KeyInfo) -> bool:
-    """Admin: every key. Partner: Client keys of the accounts it owns. Client: none."""
-    if "Admin" in principal.roles:
-        return True
-    return ("Partner" in principal.roles and key.roles == {"Client"}
-            and key.account in principal.children)
-
-
 async def list_keys(request: web.Request) -> web.Response:
     """GetApiKeys: every key the caller may manage (optionally of one account)."""
-    principal = await _manager(request)
+    principal = await manager(request)
     account = query(request, "account") or (await body_dto(request, GetApiKeys)).account
     keys = [k for k in await all_keys(request.app[GATEWAY].store)
             if may_manage(principal, k) and (not account or k.account == account)]
@@ -77,14 +77,14 @@ async def list_keys(request: web.Request) -> web.Response:
 
 async def create(request: web.Request) -> web.Response:
     """CreateApiKey: the new key is in the response, and nowhere else, ever."""
-    principal = await _manager(request)
+    principal = await manager(request)
     dto = await body_dto(request, CreateApiKey)
     spec = _spec(dto)
     owner = "" if "Admin" in principal.roles else principal.account
     if owner:
         _partner_may_create(principal, spec)
         spec = within_creator(principal, spec, channels_given=dto.channels is not None,
-                              noun="a key")
+                              senders_given=dto.senders is not None, noun="a key")
     try:
         secret, info = await issue_key(request.app[GATEWAY].store, spec, owner=owner)
     except KeyRefused as exc:
@@ -107,6 +107,18 @@ async def rotate(request: web.Request) -> web.Response:
         raise _not_found(key.key_id)
     fresh = await find_key(request.app[GATEWAY].store, key.key_id)
     return respond(request, ApiKeyResponse(key=secret, apiKey=to_dto(fresh or key)))
+
+
+async def set_senders(request: web.Request) -> web.Response:
+    """SetApiKeySenders: replace the senders the key's messages may choose."""
+    principal, key = await _managed(request, SetApiKeySenders)
+    senders = checked_senders((await body_dto(request, SetApiKeySenders)).senders or [])
+    may_set_senders(principal, senders, "a key")
+    store = request.app[GATEWAY].store
+    if not await store.change_api_key(key.key_id, "senders", stored(senders)):
+        raise _not_found(key.key_id)
+    return respond(request, ApiKeyResponse(apiKey=to_dto(await find_key(store, key.key_id)
+                                                          or key)))
 
 
 def _change(op: KeyOp, model: type[wire.Model]) -> Handler:
@@ -138,10 +150,11 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_delete(ADMIN_PATH + "/{id}", delete)
     for action, handler in (("enable", enable), ("disable", disable), ("rotate", rotate)):
         router.add_post(f"{ADMIN_PATH}/{{id}}/{action}", handler)
+    router.add_put(ADMIN_PATH + "/{id}/senders", set_senders)
     add_predefined(
         router, (GetApiKeys, list_keys), (CreateApiKey, create), (GetApiKey, show),
         (EnableApiKey, enable), (DisableApiKey, disable), (RotateApiKey, rotate),
-        (DeleteApiKey, delete),
+        (DeleteApiKey, delete), (SetApiKeySenders, set_senders),
     )
 
 
@@ -150,15 +163,9 @@ def to_dto(key: KeyInfo) -> ApiKeyInfo:
     return ApiKeyInfo.model_validate(key.as_dict())
 
 
-async def _manager(request: web.Request) -> Principal:
-    principal = await authenticate(request.app[GATEWAY].store, request.headers)
-    principal.require_any(MANAGE_ROLES)
-    return principal
-
-
 async def _managed(request: web.Request, model: type[wire.Model]) -> tuple[Principal, KeyInfo]:
     """The caller and the key the request names, if the caller may manage it; else 404."""
-    principal = await _manager(request)
+    principal = await manager(request)
     key_id = request.match_info.get("id") or query(request, "id") or str(
         getattr(await body_dto(request, model), "id", None) or "")
     key_id = key_id.removesuffix(".json").removesuffix(".xml")  # a format suffix on the path
@@ -185,7 +192,7 @@ def _spec(dto: CreateApiKey) -> KeySpec:
         channels=None if channels is None or channels == ["*"] else frozenset(channels),
         rate=dto.rate or 0, burst=dto.burst or 0, daily_quota=dto.dailyQuota or 0,
         expires_at_ms=parse_expiry(dto.expiresAt or "", now_ms()),
-        parent_account=dto.parentAccount or "",
+        parent_account=dto.parentAccount or "", senders=checked_senders(dto.senders or []),
     )
 
 

@@ -1,4 +1,4 @@
-"""What a Partner may hand out: keys and SMPP users never beyond the Partner's own key.
+"""Who may manage keys and SMPP users, and what a Partner may hand out: never beyond its own key.
 
 The rule itself is the pure :mod:`gateway.grants`; this applies it to what the admin views
 create and put back to work, for API keys and SMPP users alike (both carry the same rights).
@@ -9,9 +9,13 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Protocol, TypeVar
 
-from gateway.auth import Principal
+from aiohttp import web
+
+from gateway.auth import MANAGE_ROLES, Principal, authenticate
+from gateway.context import GATEWAY
 from gateway.errors import Forbidden
 from gateway.grants import Grant, exceeded_field, inherit
+from worker.senders import Senders
 
 
 class Granted(Protocol):
@@ -27,32 +31,69 @@ class Granted(Protocol):
     def daily_quota(self) -> int: ...
     @property
     def expires_at_ms(self) -> int: ...
+    @property
+    def senders(self) -> Senders: ...
+
+
+class Owned(Protocol):
+    """A stored key or SMPP user: whose it is and what roles it has."""
+
+    @property
+    def account(self) -> str: ...
+    @property
+    def roles(self) -> frozenset[str]: ...
 
 
 S = TypeVar("S", bound=Granted)
+
+
+async def manager(request: web.Request) -> Principal:
+    """The caller of an admin operation on keys or SMPP users (Admin or Partner)."""
+    principal = await authenticate(request.app[GATEWAY].store, request.headers)
+    principal.require_any(MANAGE_ROLES)
+    return principal
+
+
+def may_manage(principal: Principal, record: Owned) -> bool:
+    """Admin: every key or user. Partner: Client ones of the accounts it owns. Client: none."""
+    if "Admin" in principal.roles:
+        return True
+    return ("Partner" in principal.roles and record.roles == {"Client"}
+            and record.account in principal.children)
 
 
 def creator_grant(principal: Principal) -> Grant:
     """What the caller's own key may do."""
     lim = principal.limits
     return Grant(channels=principal.channels, rate=lim.rate, burst=lim.burst,
-                 daily_quota=lim.daily_quota, expires_at_ms=principal.expires_at_ms)
+                 daily_quota=lim.daily_quota, expires_at_ms=principal.expires_at_ms,
+                 senders=principal.senders)
 
 
 def grant_of(x: Granted) -> Grant:
     """What a key or SMPP user may do."""
     return Grant(channels=x.channels, rate=x.rate, burst=x.burst,
-                 daily_quota=x.daily_quota, expires_at_ms=x.expires_at_ms)
+                 daily_quota=x.daily_quota, expires_at_ms=x.expires_at_ms, senders=x.senders)
 
 
-def within_creator(principal: Principal, spec: S, *, channels_given: bool, noun: str) -> S:
+def within_creator(principal: Principal, spec: S, *, channels_given: bool, noun: str,
+                   senders_given: bool = False) -> S:
     """A Partner's new ``noun`` with its unset rights taken from the Partner's, or
     Forbidden naming the right it would exceed."""
-    grant = inherit(creator_grant(principal), grant_of(spec), channels_given=channels_given)
+    grant = inherit(creator_grant(principal), grant_of(spec), channels_given=channels_given,
+                    senders_given=senders_given)
     refuse_beyond(principal, grant, "create", noun)
     return replace(spec, channels=grant.channels, rate=grant.rate,  # type: ignore[type-var]
                    burst=grant.burst, daily_quota=grant.daily_quota,
-                   expires_at_ms=grant.expires_at_ms)
+                   expires_at_ms=grant.expires_at_ms, senders=grant.senders)
+
+
+def may_set_senders(principal: Principal, senders: Senders, noun: str) -> None:
+    """A Partner may not give a ``noun`` senders beyond its own key's."""
+    if "Admin" not in principal.roles and not principal.senders.covers(senders):
+        msg = (f"a Partner may not give {noun} senders beyond its own: 'senders' goes beyond "
+               "this API key's")
+        raise Forbidden(msg, field_errors=[("Forbidden", "senders", msg)])
 
 
 def may_grant(principal: Principal, record: Granted, noun: str) -> None:

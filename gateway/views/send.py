@@ -9,6 +9,8 @@ whose error answers stay those of every other operation.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -20,16 +22,26 @@ from gateway.dto import SendSMPPSmsRequest, SMPPMsgResponse
 from gateway.errors import BadRequest, Unavailable
 from gateway.metrics import METRICS
 from gateway.respond import request_format, respond_plain
-from gateway.validate import Invalid, Target, Valid, Validator
+from gateway.validate import (
+    BadSchedule,
+    BadValidity,
+    Invalid,
+    Rules,
+    Target,
+    Timing,
+    Valid,
+    Validator,
+)
 from worker.ids import new_ids
 from worker.jobs import wake_job
 from worker.store import AcceptResult, LimitExceeded, NewMessage, NotReplicated, now_ms
 
 JOB_EXPIRY_SECONDS = 3600  # a wake-up job: the messages themselves never expire this way
-CONFLICT = "clientMessageId was already used with a different content or channel"
+CONFLICT = "clientMessageId was already used with a different content, channel or sender"
 
 Plain = dict[str, Any]  # a DTO's members by name, in declared order, None left out
 _UNROUTED = (Target(),)  # each recipient of a message that named its channel
+_TIMING = ("scheduledAt", "validUntil")  # SMPPMessage's extension members, echoed as given
 
 
 def not_replicated(exc: NotReplicated) -> Unavailable:
@@ -55,8 +67,10 @@ async def send(request: web.Request) -> web.Response:
     if len(messages) > limit:
         msg = f"at most {limit} messages per request, got {len(messages)}"
         raise BadRequest(msg, code="TooMany", field_errors=[("TooMany", "Messages", msg)])
-    validator = Validator(gw.rules, principal.channels, principal.account, principal.parent)
-    checked: list[Valid | Invalid] = [_check(validator, m) for m in messages]
+    validator = Validator(gw.rules, principal.channels, principal.account, principal.parent,
+                          principal.senders)
+    now = now_ms()
+    checked: list[Valid | Invalid] = [_check(validator, m, gw.rules, now) for m in messages]
     invalid = sum(1 for c in checked if isinstance(c, Invalid))
     if invalid:
         request.app[METRICS].rejected("invalid").inc(invalid)
@@ -99,12 +113,40 @@ def _well_formed(messages: Any) -> list[Plain] | None:
     return messages
 
 
-def _check(validator: Validator, m: Plain) -> Valid | Invalid:
+def _check(validator: Validator, m: Plain, rules: Rules, now: int) -> Valid | Invalid:
     try:
-        return validator.check(m.get("channel"), m.get("to"), m.get("content"),
-                               m.get("clientMessageId"))
+        valid = validator.check(m.get("channel"), m.get("to"), m.get("content"),
+                                m.get("clientMessageId"), m.get("sender"))
+        if m.get("scheduledAt") is None and m.get("validUntil") is None:
+            return valid  # the usual message
+        return replace(valid, timing=_timing(m, rules, now))
     except Invalid as exc:
         return exc
+
+
+def _timing(m: Plain, rules: Rules, now: int) -> Timing:
+    """The message's scheduledAt and validUntil, read and checked (Invalid names the field)."""
+    at, until = _instant(m, "scheduledAt"), _instant(m, "validUntil")
+    try:
+        return rules.timing(at, until, now)
+    except BadSchedule as exc:
+        raise Invalid(f"'scheduledAt': {exc}") from None
+    except BadValidity as exc:
+        raise Invalid(f"'validUntil': {exc}") from None
+
+
+def _instant(m: Plain, name: str) -> int | None:
+    """An ISO 8601 time with its UTC offset (``Z`` for UTC), as epoch ms; None if absent."""
+    text = m.get(name)
+    if text is None:
+        return None
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise Invalid(f"'{name}' is not an ISO 8601 time: {text!r}") from None
+    if at.tzinfo is None:
+        raise Invalid(f"'{name}' must give its offset from UTC, e.g. 2026-01-31T10:00:00Z")
+    return round(at.timestamp() * 1000)
 
 
 async def _accept(
@@ -118,11 +160,13 @@ async def _accept(
     new = [
         NewMessage(api_id=next(ids), account=account, channel=c.channel, to=to,
                    content=c.content, encoding=c.encoding, segments=c.segments, cmid=c.cmid,
-                   fingerprint=c.fingerprint)
+                   fingerprint=c.fingerprint, sender=c.sender,
+                   scheduled_at=c.timing.scheduled_at, valid_until=c.timing.valid_until)
         if not c.targets else
         NewMessage(api_id=next(ids), account=account, channel=t.channel, to=to,
                    content=c.content, encoding=t.encoding, segments=t.segments, cmid=c.cmid,
-                   fingerprint=c.fingerprint, route=t.route, chain=t.chain)
+                   fingerprint=c.fingerprint, route=t.route, chain=t.chain, sender=c.sender,
+                   scheduled_at=c.timing.scheduled_at, valid_until=c.timing.valid_until)
         for c in checked if isinstance(c, Valid)
         for to, t in zip(c.recipients, c.targets or _UNROUTED * len(c.recipients), strict=True)
         if not t.refused
@@ -158,6 +202,11 @@ def answers(
                 del sent["channel"]
             if cmid is not None:
                 sent["clientMessageId"] = cmid
+            if c.sender:  # echoed only when given: the contract's output is unchanged
+                sent["sender"] = c.sender
+            for name in _TIMING:
+                if m.get(name) is not None:
+                    sent[name] = m[name]
             if t.refused:
                 out.append(_refused(to, t.refused, sent))
                 continue
@@ -177,5 +226,6 @@ def _refused(to: str | None, error: str, msg: Plain) -> Plain:
 
 def _message(m: Plain) -> Plain:
     """A message as received, in SMPPMessage's order (the request may have any order)."""
-    return {name: m[name] for name in ("channel", "to", "content", "clientMessageId")
+    return {name: m[name] for name in ("channel", "to", "content", "clientMessageId", "sender",
+                                       *_TIMING)
             if m.get(name) is not None}

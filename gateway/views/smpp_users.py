@@ -12,6 +12,7 @@ answered like an unknown one (404). The password is in the response of create an
     POST /admin/smpp-users/{systemId}/disable   DisableSmppUser
     POST /admin/smpp-users/{systemId}/enable    EnableSmppUser
     POST /admin/smpp-users/{systemId}/rotate    RotateSmppUser   new password, once
+    PUT  /admin/smpp-users/{systemId}/senders   SetSmppUserSenders  source_addr it may use
 
 and each DTO on the predefined routes /api/{Dto}, /json/reply/{Dto}, /xml/reply/{Dto}.
 """
@@ -21,7 +22,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway import wire
-from gateway.auth import MANAGE_ROLES, Principal, authenticate, parse_expiry
+from gateway.auth import Principal, checked_senders, parse_expiry
 from gateway.context import GATEWAY
 from gateway.dto import (
     CreateSmppUser,
@@ -30,6 +31,7 @@ from gateway.dto import (
     GetSmppUser,
     GetSmppUsers,
     RotateSmppUser,
+    SetSmppUserSenders,
     SmppUserInfo,
     SmppUserResponse,
     SmppUsersResponse,
@@ -45,25 +47,24 @@ from gateway.smpp_server.users import (
     rotate_password,
     user_of,
 )
-from gateway.views.granting import may_grant, within_creator
+from gateway.views.granting import (
+    manager,
+    may_grant,
+    may_manage,
+    may_set_senders,
+    within_creator,
+)
 from gateway.views.params import Handler, add_predefined, body_dto, query
+from worker.senders import stored
 from worker.store import now_ms
 from worker.store.smpp_server import SmppServerStore
 
 PATH = "/admin/smpp-users"
 
 
-def may_manage(principal: Principal, user: SmppUser) -> bool:
-    """Admin: every user. Partner: Client users of the accounts it owns. Client: none."""
-    if "Admin" in principal.roles:
-        return True
-    return ("Partner" in principal.roles and user.roles == {"Client"}
-            and user.account in principal.children)
-
-
 async def list_users(request: web.Request) -> web.Response:
     """GetSmppUsers: every user the caller may manage (optionally of one account)."""
-    principal = await _manager(request)
+    principal = await manager(request)
     account = query(request, "account") or (await body_dto(request, GetSmppUsers)).account
     users = [u for u in await all_users(_store(request), account or "")
              if may_manage(principal, u)]
@@ -72,11 +73,12 @@ async def list_users(request: web.Request) -> web.Response:
 
 async def create(request: web.Request) -> web.Response:
     """CreateSmppUser: the password is in the response, and nowhere else, ever."""
-    principal = await _manager(request)
+    principal = await manager(request)
     dto = await body_dto(request, CreateSmppUser)
     spec = _spec(dto)
     if "Admin" not in principal.roles:
-        spec = _within_partner(principal, spec, channels_given=dto.channels is not None)
+        spec = _within_partner(principal, spec, channels_given=dto.channels is not None,
+                               senders_given=dto.senders is not None)
     password, user = await create_user(_store(request), spec)
     return _respond(request, user, password)
 
@@ -95,6 +97,16 @@ async def rotate(request: web.Request) -> web.Response:
     if password is None:  # gone meanwhile
         raise _not_found(user.system_id)
     return _respond(request, await _fresh(request, user), password)
+
+
+async def set_senders(request: web.Request) -> web.Response:
+    """SetSmppUserSenders: replace the source_addr values the user may submit with."""
+    principal, user = await _managed(request, SetSmppUserSenders)
+    senders = checked_senders((await body_dto(request, SetSmppUserSenders)).senders or [])
+    may_set_senders(principal, senders, "an SMPP user")
+    if not await _store(request).change_user(user.system_id, "senders", stored(senders)):
+        raise _not_found(user.system_id)
+    return _respond(request, await _fresh(request, user))
 
 
 def _change(op: str, model: type[wire.Model]) -> Handler:
@@ -122,9 +134,11 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get(PATH + "/{systemId}", show)
     for action, handler in (("enable", enable), ("disable", disable), ("rotate", rotate)):
         router.add_post(f"{PATH}/{{systemId}}/{action}", handler)
+    router.add_put(PATH + "/{systemId}/senders", set_senders)
     add_predefined(
         router, (GetSmppUsers, list_users), (CreateSmppUser, create), (GetSmppUser, show),
         (EnableSmppUser, enable), (DisableSmppUser, disable), (RotateSmppUser, rotate),
+        (SetSmppUserSenders, set_senders),
     )
 
 
@@ -151,15 +165,9 @@ async def _fresh(request: web.Request, user: SmppUser) -> SmppUser:
     return user_of(fields) if fields else user
 
 
-async def _manager(request: web.Request) -> Principal:
-    principal = await authenticate(request.app[GATEWAY].store, request.headers)
-    principal.require_any(MANAGE_ROLES)
-    return principal
-
-
 async def _managed(request: web.Request, model: type[wire.Model]) -> tuple[Principal, SmppUser]:
     """The caller and the user the request names, if the caller may manage it; else 404."""
-    principal = await _manager(request)
+    principal = await manager(request)
     system_id = request.match_info.get("systemId") or query(request, "systemId") or str(
         getattr(await body_dto(request, model), "systemId", None) or "")
     system_id = system_id.removesuffix(".json").removesuffix(".xml")
@@ -182,11 +190,12 @@ def _spec(dto: CreateSmppUser) -> SmppUserSpec:
         rate=dto.rate or 0, burst=dto.burst or 0, daily_quota=dto.dailyQuota or 0,
         expires_at_ms=parse_expiry(dto.expiresAt or "", now_ms()),
         max_binds=DEFAULT_MAX_BINDS if dto.maxBinds is None else dto.maxBinds,
+        senders=checked_senders(dto.senders or []),
     )
 
 
 def _within_partner(principal: Principal, spec: SmppUserSpec, *,
-                    channels_given: bool) -> SmppUserSpec:
+                    channels_given: bool, senders_given: bool) -> SmppUserSpec:
     """A Partner's new user: a Client of an account it owns, its unset limits the Partner's
     own, never more (else Forbidden)."""
     if spec.roles != {"Client"}:
@@ -194,7 +203,8 @@ def _within_partner(principal: Principal, spec: SmppUserSpec, *,
     if spec.account not in principal.children:
         raise Forbidden(f"a Partner's SMPP users belong to accounts of '{principal.account}' "
                         "(create an API key for a new account first)")
-    return within_creator(principal, spec, channels_given=channels_given, noun="an SMPP user")
+    return within_creator(principal, spec, channels_given=channels_given,
+                          senders_given=senders_given, noun="an SMPP user")
 
 
 def _not_found(system_id: str) -> NotFound:

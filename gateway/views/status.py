@@ -20,7 +20,7 @@ from gateway.dto import (
 from gateway.errors import BadRequest, NotFound
 from gateway.respond import request_format, respond
 from gateway.views.params import query
-from worker.ids import is_id
+from worker.ids import message_of
 from worker.store import Record
 
 MAX_BATCH = 1000
@@ -44,7 +44,8 @@ async def by_api_id(request: web.Request) -> web.Response:
         request, GetSMPPSmsStatus, "apiMessageId")
     if wire.format_suffix(api_id):  # /sms/{id}.xml: the suffix picks the format, not the id
         api_id = api_id.rsplit(".", 1)[0]
-    (record,) = await request.app[GATEWAY].store.get([api_id]) if is_id(api_id) else [None]
+    message = message_of(api_id)  # a part id names its message
+    (record,) = await request.app[GATEWAY].store.get([message]) if message else [None]
     if record is None or not _visible(principal, record):
         raise NotFound(f"no message with apiMessageId '{api_id}'")
     return respond(request, SMPPStatusResponse(messages=[to_dto(record)]))
@@ -76,7 +77,8 @@ async def batch(request: web.Request) -> web.Response:
     if not ids or len(ids) > MAX_BATCH:
         msg = f"'apiMessageIds' must list 1 to {MAX_BATCH} ids"
         raise BadRequest(msg, field_errors=[("Length", "apiMessageIds", msg)])
-    records = await request.app[GATEWAY].store.get([i for i in ids if is_id(i)])
+    records = await request.app[GATEWAY].store.get(
+        list(dict.fromkeys(m for m in map(message_of, ids) if m)))
     visible = [r for r in records if r is not None and _visible(principal, r)]
     return respond(request, SMPPStatusResponse(messages=[to_dto(r) for r in visible]))
 
@@ -118,5 +120,8 @@ def to_dto(record: Record) -> SMPPMessageStatus:
             SMPPStatusTransition(status=s, at=_iso(str(at)), detail=d or None)
             for s, at, d in record.transitions()
         ],
-        door=f.get("door") or "http",
+        door=f.get("door") or "http", sender=f.get("sender") or None,
+        scheduledAt=_iso(f.get("sched_at")), validUntil=_iso(f.get("valid_until")),
+        partIds=f["parts"].split(",") if f.get("parts") else None,
+        partsArrived=f.get("concat") or None,
     )

@@ -45,7 +45,7 @@ from gateway.dto import (
 from gateway.errors import BadRequest, Forbidden, UnknownAccount
 from gateway.operations import ADMIN_OPERATIONS
 from gateway.respond import respond
-from gateway.views.admin import _manager
+from gateway.views.granting import manager
 from gateway.views.params import add_predefined, body_dto, list_limit, query
 from gateway.webhook_config import (
     Change,
@@ -115,7 +115,7 @@ async def delete_inbound(request: web.Request) -> web.Response:
 
 async def dead_letters(request: web.Request) -> web.Response:
     """GetDeadWebhooks: newest first, of one account or of every account the caller manages."""
-    principal = await _manager(request)
+    principal = await manager(request)
     dto = await body_dto(request, GetDeadWebhooks)
     account = query(request, "account") or getattr(dto, "account", None) or ""
     limit = list_limit(query(request, "limit") or getattr(dto, "limit", None))
@@ -201,7 +201,7 @@ async def _account_dto(request: web.Request, model: type[wire.Model]) -> tuple[s
 async def _caller_account_dto(
     request: web.Request, model: type[wire.Model]
 ) -> tuple[Principal, str, wire.Model]:
-    principal = await _manager(request)
+    principal = await manager(request)
     dto = await body_dto(request, model)
     account = (request.match_info.get("account") or query(request, "account")
                or getattr(dto, "account", None) or "")

@@ -11,11 +11,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import IO, Any
 
+import aiohttp
+from aiohttp import web
 from arq.worker import Worker
 from redis.asyncio import Redis
 
 from worker.cancel import cancel_and_wait
-from worker.config import Channel
+from worker.config import Channel, Settings
 from worker.dispatch import Dispatcher, DispatchSettings
 from worker.encoding import analyse
 from worker.ids import new_id
@@ -174,3 +176,27 @@ async def running_dispatcher(
     finally:
         await cancel_and_wait(background)
         await d.drain(2.0)
+
+
+@asynccontextmanager
+async def serving_gateway(settings: Settings) -> AsyncIterator[str]:
+    """The gateway app of ``settings`` on a free port of 127.0.0.1: its base URL."""
+    from gateway.app import create_app  # the worker's tests need no gateway
+
+    runner = web.AppRunner(create_app(settings))
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
+async def send_messages(base: str, key: str, *messages: dict[str, str]) -> list[dict[str, Any]]:
+    """POST ``messages`` to the send operation of the gateway at ``base`` with ``key``: the
+    answers, one per recipient (the request itself must succeed)."""
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as http, \
+            http.post(base + "/communication/message/smpp/sms",
+                      json={"Messages": list(messages)}) as resp:
+        assert resp.status == 200, await resp.text()
+        return list((await resp.json())["messages"])

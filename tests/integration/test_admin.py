@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from gateway.app import create_app
 from gateway.auth import KeySpec, hash_secret, issue_key
 from gateway.dto import DC_NS
+from tests.integration.support import serving_gateway
 from worker.config import ConfigError, Settings, settings_from_dict
 from worker.store import Store, api_key_key
 
@@ -61,14 +62,9 @@ class Api:
 
 @pytest.fixture
 async def api(redis_url: str, redis: Redis) -> AsyncIterator[Api]:
-    runner = web.AppRunner(create_app(_settings(redis_url, BOOTSTRAP)))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        async with aiohttp.ClientSession() as http:
-            yield Api(f"http://127.0.0.1:{runner.addresses[0][1]}", redis, http)
-    finally:
-        await runner.cleanup()
+    async with serving_gateway(_settings(redis_url, BOOTSTRAP)) as base, \
+            aiohttp.ClientSession() as http:
+        yield Api(base, redis, http)
 
 
 async def test_the_bootstrap_key_is_an_admin_key_created_once_at_start(

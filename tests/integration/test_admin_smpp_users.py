@@ -8,12 +8,11 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from aiohttp import web
 from redis.asyncio import Redis
 
-from gateway.app import create_app
 from gateway.smpp_server.server import SmppServer, running
 from tests.esme import Esme
+from tests.integration.support import serving_gateway
 from tests.integration.test_admin import BOOTSTRAP, Api, _settings
 from tests.integration.test_smpp_server import in_thread, smpp_settings
 
@@ -26,14 +25,9 @@ ESME_RBINDFAIL = 0x0D
 
 @pytest.fixture
 async def api(redis_url: str, redis: Redis) -> AsyncIterator[Api]:
-    runner = web.AppRunner(create_app(_settings(redis_url, BOOTSTRAP)))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        async with aiohttp.ClientSession() as http:
-            yield Api(f"http://127.0.0.1:{runner.addresses[0][1]}", redis, http)
-    finally:
-        await runner.cleanup()
+    async with serving_gateway(_settings(redis_url, BOOTSTRAP)) as base, \
+            aiohttp.ClientSession() as http:
+        yield Api(base, redis, http)
 
 
 @pytest.fixture

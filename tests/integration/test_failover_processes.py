@@ -10,18 +10,20 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp import web
 from redis.asyncio import Redis
 
-from gateway.app import create_app
 from gateway.keys_cli import create_key
-from tests.integration.support import running_simulator, start_worker, stop_all, wait_final
+from tests.integration.support import (
+    running_simulator,
+    serving_gateway,
+    start_worker,
+    stop_all,
+    wait_final,
+)
 from worker.config import load_settings
 from worker.store import Store
 
@@ -45,17 +47,6 @@ def _config(path: Path, redis_url: str, a_port: int, b_port: int) -> dict[str, s
         f"[channels.b]\nport = {b_port}\nregistered_delivery = 1\n{common}"
         '[[routes]]\nname = "za"\nprefixes = ["27"]\nchannels = ["a"]\nfallbacks = ["b"]\n')
     return {**os.environ, "SMSGW_CONFIG": str(path), "REDIS_URL": redis_url}
-
-
-@asynccontextmanager
-async def _gateway(env: dict[str, str]) -> AsyncIterator[str]:
-    runner = web.AppRunner(create_app(load_settings(env)))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
 
 
 async def _post_all(base: str, key: str) -> list[str]:
@@ -83,7 +74,7 @@ async def test_an_smsc_stopped_mid_run_leaves_every_message_sent_exactly_once_by
     async with running_simulator() as a, running_simulator() as b:
         env = _config(tmp_path / "smsgw.toml", redis_url, a.port, b.port)
         try:
-            async with _gateway(env) as base, asyncio.timeout(60):
+            async with serving_gateway(load_settings(env)) as base, asyncio.timeout(60):
                 workers += [await start_worker(env), await start_worker(env)]
                 ids = await _post_all(base, key)
                 await a.wait_for_submits(TOTAL // 5)

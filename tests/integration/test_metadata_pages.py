@@ -47,6 +47,7 @@ async def test_the_xml_page_of_send_shows_the_seed_samples_roles_and_route(
     assert "Client, Admin, Partner" in page
     assert "<td>POST</td><td>/communication/message/smpp/sms</td>" in page
     assert "export class SendSMPPSmsRequest {" in html.unescape(page)
+    # The seed's samples as they are: the extensions of the contract are left out of them
     assert _pre(page, "request")[5:] == _lines(SEED_REQUEST.decode())  # after the headers
     assert _pre(page, "response")[3:] == _lines(SEED_RESPONSE)
     assert _pre(page, "request")[:4:2] == ["POST /communication/message/smpp/sms HTTP/1.1",

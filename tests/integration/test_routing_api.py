@@ -14,6 +14,8 @@ from redis.asyncio import Redis
 
 from gateway.app import create_app
 from gateway.keys_cli import create_key
+from tests.integration.support import send_messages as _send
+from tests.integration.support import serving_gateway
 from worker.config import settings_from_dict
 from worker.store import Store
 
@@ -35,19 +37,9 @@ Client = Callable[..., AsyncIterator[aiohttp.ClientSession]]
 
 @pytest.fixture
 async def gateway(redis_url: str) -> AsyncIterator[str]:
-    runner = web.AppRunner(create_app(settings_from_dict(CONFIG, {"REDIS_URL": redis_url},
-                                                         source="test.toml")))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    await runner.cleanup()
-
-
-async def _send(base: str, key: str, *messages: dict[str, str]) -> list[dict[str, Any]]:
-    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as http, \
-            http.post(base + PATH, json={"Messages": list(messages)}) as resp:
-        assert resp.status == 200, await resp.text()
-        return list((await resp.json())["messages"])
+    settings = settings_from_dict(CONFIG, {"REDIS_URL": redis_url}, source="test.toml")
+    async with serving_gateway(settings) as base:
+        yield base
 
 
 async def _key(redis: Redis, account: str, channels: frozenset[str] | None = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -16,8 +17,9 @@ from gateway.app import create_app
 from gateway.keys_cli import create_key
 from gateway.operations import ADMIN_OPERATIONS
 from worker.config import settings_from_dict
+from worker.ids import new_id
 from worker.redisproc import RedisProcess
-from worker.store import Store, msg_key
+from worker.store import Joined, NewMessage, NewPart, Store, Wake, msg_key, pending_key
 
 pytestmark = pytest.mark.integration
 
@@ -37,6 +39,14 @@ class Api:
                                   data=data, headers=headers) as resp:
             text = await resp.text()
             return resp.status, _parse(resp.content_type, text), resp.content_type
+
+    async def post_xml(self, path: str, message: str) -> tuple[int, Any, str]:
+        """A send of one SMPPMessage (its child elements) in XML, answered in XML."""
+        body = (f'<SendSMPPSmsRequest xmlns:i="http://www.w3.org/2001/XMLSchema-instance" '
+                f'xmlns="{NS}"><Messages><SMPPMessage>{message}</SMPPMessage></Messages>'
+                "</SendSMPPSmsRequest>")
+        return await self.post(path, data=body, headers={
+            "Content-Type": "application/xml", "Accept": "application/xml"})
 
     async def get(self, path: str, **params: str) -> tuple[int, Any, str]:
         async with self.http.get(self.base + path, params=params) as resp:
@@ -97,12 +107,8 @@ async def test_api_route_reads_json_sent_as_text_plain(api: Api) -> None:
 
 @pytest.mark.parametrize("path", [PATH, PATH + ".xml", "/xml/reply/SendSMPPSmsRequest"])
 async def test_xml_routes_accept_the_seed_request_shape_and_answer_xml(api: Api, path: str) -> None:
-    body = (f'<SendSMPPSmsRequest xmlns:i="http://www.w3.org/2001/XMLSchema-instance" '
-            f'xmlns="{NS}"><Messages><SMPPMessage><to>0820000001</to>'
-            f"<content>Hi</content><channel>sim</channel></SMPPMessage></Messages>"
-            f"</SendSMPPSmsRequest>")
-    status, text, ctype = await api.post(path, data=body, headers={
-        "Content-Type": "application/xml", "Accept": "application/xml"})
+    status, text, ctype = await api.post_xml(
+        path, "<to>0820000001</to><content>Hi</content><channel>sim</channel>")
     assert status == 200 and ctype == "application/xml"
     assert "<accepted>true</accepted>" in text and "<to>27820000001</to>" in text
 
@@ -222,6 +228,76 @@ async def test_status_lookups_by_id_by_client_id_and_in_batch(api: Api) -> None:
     assert status == 404 and "ResponseStatus" in missing
 
 
+def _iso_z(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+
+
+async def test_a_scheduled_message_is_due_at_its_time_and_its_status_says_when(api: Api) -> None:
+    later = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+    until = later + timedelta(hours=2)
+    status, reply, _ = await api.post(PATH, _one(scheduledAt=_iso_z(later),
+                                                 validUntil=_iso_z(until)))
+    (answer,) = reply["messages"]
+    assert status == 200 and answer["accepted"] is True
+    assert (answer["msg"]["scheduledAt"], answer["msg"]["validUntil"]) == (
+        _iso_z(later), _iso_z(until))  # echoed as given
+    api_id = answer["apiMessageId"]
+    assert await api.redis.zscore(pending_key("sim"), api_id) == later.timestamp() * 1000
+    _, found, _ = await api.get(f"{PATH}/{api_id}")
+    (record,) = found["messages"]
+    assert record["status"] == "queued"
+    assert (record["scheduledAt"], record["validUntil"]) == (
+        later.isoformat(timespec="milliseconds"), until.isoformat(timespec="milliseconds"))
+    # XML: the extension elements in any order
+    status, text, _ = await api.post_xml(
+        PATH, f"<scheduledAt>{_iso_z(later)}</scheduledAt><to>0820000002</to><content>Hi</content>")
+    assert status == 200 and "<accepted>true</accepted>" in text
+    assert f"<scheduledAt>{_iso_z(later)}</scheduledAt>" in text and "validUntil" not in text
+
+
+async def test_a_bad_schedule_or_validity_is_refused_and_stores_nothing(api: Api) -> None:
+    now = datetime.now(UTC)
+    bad = [
+        {"scheduledAt": "tomorrow"},
+        {"scheduledAt": "2030-01-01T10:00:00"},  # no offset
+        {"scheduledAt": _iso_z(now + timedelta(days=31))},  # over 30 days ahead
+        {"validUntil": _iso_z(now - timedelta(minutes=1))},  # already ended
+        {"scheduledAt": _iso_z(now + timedelta(hours=2)),
+         "validUntil": _iso_z(now + timedelta(hours=1))},  # ends before its time
+        {"validUntil": _iso_z(now + timedelta(days=8))},  # longer than the retention
+    ]
+    errors = []
+    for request in (bad[:3], bad[3:]):  # at most 5 messages a request here
+        status, reply, _ = await api.post(PATH, {"Messages": [
+            {"to": "+27820000001", "content": "x", **b} for b in request]})
+        assert status == 200
+        assert [m["accepted"] for m in reply["messages"]] == [False] * len(request)
+        errors += [m["error"] for m in reply["messages"]]
+    assert "'scheduledAt' is not an ISO 8601 time" in errors[0]
+    assert "offset from UTC" in errors[1] and "at most 30 days ahead" in errors[2]
+    assert all(e.startswith("'validUntil'") for e in errors[3:]), errors
+    assert await api.redis.zcard(pending_key("sim")) == 0
+
+
+async def test_a_part_id_an_smpp_client_was_given_finds_its_message(api: Api) -> None:
+    store = Store(api.redis, 3600)
+    message = NewMessage(api_id=new_id(), account="acme", channel="sim", to="27820000001",
+                         content="", encoding="", segments=0, door="smpp", source="ACME")
+    wake = Wake("wake1", b"job", 60)
+    first, second = (NewPart(message=message, ref_bits=8, ref=1, total=2, seq=seq,
+                             data_coding=0, octets=text) for seq, text in ((1, b"he"), (2, b"y")))
+    assert (await store.store_part(first, None, wait_ms=60_000, wake=wake)).kind == "stored"
+    joined = Joined("hey", "gsm7", 1, [(1, b"he"), (2, b"y")])
+    assert (await store.store_part(second, joined, wait_ms=60_000, wake=wake)).kind == "sent"
+    status, one, _ = await api.get(f"{PATH}/{message.api_id}-2")
+    assert status == 200 and one["messages"][0]["apiMessageId"] == message.api_id
+    assert one["messages"][0]["partIds"] == [f"{message.api_id}-1", f"{message.api_id}-2"]
+    assert one["messages"][0]["partsArrived"] == "2/2"
+    status, batch, _ = await api.get(f"{PATH}/status",
+                                     apiMessageIds=f"{message.api_id}-1,{message.api_id}-2")
+    assert status == 200 and [m["apiMessageId"] for m in batch["messages"]] == [message.api_id]
+
+
 async def test_redis_down_gives_503_stores_nothing_and_recovers() -> None:
     server = RedisProcess(appendonly=True, fsync="always")
     url = await server.start()
@@ -257,8 +333,8 @@ async def test_openapi_document_covers_every_operation_and_its_schemas(api: Api)
             "GetSMPPSmsStatusBatch", "GetSMPPMoMessages"} <= ops
     assert set(ADMIN_OPERATIONS) <= ops  # every admin operation is documented
     schemas = doc["components"]["schemas"]
-    assert set(schemas["SMPPMessage"]["properties"]) == {"channel", "to", "content",
-                                                         "clientMessageId"}
+    assert set(schemas["SMPPMessage"]["properties"]) == {
+        "channel", "to", "content", "clientMessageId", "sender", "scheduledAt", "validUntil"}
     assert "ResponseStatus" in schemas
     async with api.http.get(api.base + "/docs") as resp:
         assert resp.status == 200 and "openapi.json" in await resp.text()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import struct
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
@@ -57,6 +58,18 @@ async def add_user(redis: Redis, system_id: str = "acme1", password: str | None 
 async def in_thread(fn: Any, *args: Any) -> Any:
     async with asyncio.timeout(60):
         return await asyncio.to_thread(fn, *args)
+
+
+@asynccontextmanager
+async def bound_esme(port: int, kind: str, password: str,
+                     system_id: str = "acme1") -> AsyncIterator[Esme]:
+    """A client connected and bound as ``kind`` (the bind must succeed), closed on exit."""
+    esme = Esme(port).connect()
+    try:
+        assert await in_thread(esme.bind, kind, system_id, password) == 0
+        yield esme
+    finally:
+        await in_thread(esme.close)
 
 
 async def test_a_submit_sm_is_stored_as_a_message_and_answered_with_its_api_message_id(

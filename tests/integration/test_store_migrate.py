@@ -10,10 +10,12 @@ from gateway.store_cli import run_store
 from worker.config import settings_from_dict
 from worker.store import (
     FAILURES,
+    PARTS_DUE,
     account_key,
     api_keys_index_key,
     held_key,
     msg_key,
+    parts_key,
     pending_key,
     stats_key,
     webhook_stream_key,
@@ -53,6 +55,20 @@ async def test_migrate_renames_old_keys_to_their_tagged_names_once(redis: Redis)
     assert sorted(await redis.keys("smsgw:[^{]*")) == [b"smsgw:w:worker1"]
     again = await migrate(redis)
     assert (again.renamed, again.conflicts) == (0, [])
+
+
+async def test_migrate_renames_waiting_concatenated_parts_and_their_due_entries(
+    redis: Redis,
+) -> None:
+    # The due index names its groups by key: the sweep must find them under the new names.
+    old_group = "smsgw:smpp:parts:acme:ACME:4470:8:7"
+    await redis.hset(old_group, mapping={"id": "01P", "total": "2"})
+    await redis.zadd("smsgw:smpp:parts:due", {old_group: 123})
+    done = await migrate(redis)
+    assert (done.renamed, done.conflicts) == (2, [])
+    group = parts_key("acme", "ACME", "4470", 8, 7)
+    assert await redis.hget(group, "id") == b"01P"
+    assert await redis.zrange(PARTS_DUE, 0, -1, withscores=True) == [(group.encode(), 123)]
 
 
 async def test_migrate_leaves_an_old_key_whose_new_name_is_taken_and_says_so(

@@ -11,14 +11,13 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from redis.asyncio import Redis
 
 from gateway.accounts_cli import run_accounts
-from gateway.app import create_app
 from gateway.cli import build_parser
 from gateway.keys_cli import run_keys
 from gateway.numbers_cli import run_numbers
+from tests.integration.support import serving_gateway
 from tests.integration.test_admin import BOOTSTRAP, Api
 from tests.integration.test_webhooks import waiting
 from worker.config import Settings, settings_from_dict
@@ -38,14 +37,8 @@ def _settings(redis_url: str) -> Settings:
 
 @pytest.fixture
 async def api(redis_url: str, redis: Redis) -> AsyncIterator[Api]:
-    runner = web.AppRunner(create_app(_settings(redis_url)))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        async with aiohttp.ClientSession() as http:
-            yield Api(f"http://127.0.0.1:{runner.addresses[0][1]}", redis, http)
-    finally:
-        await runner.cleanup()
+    async with serving_gateway(_settings(redis_url)) as base, aiohttp.ClientSession() as http:
+        yield Api(base, redis, http)
 
 
 # Expiries within the 10 years a key may run, whatever year the tests run in.

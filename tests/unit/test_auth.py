@@ -22,7 +22,7 @@ from gateway.auth import (
     parse_expiry,
 )
 from gateway.errors import BadRequest, Forbidden, RateLimited
-from gateway.views.admin import may_manage
+from gateway.views.granting import may_manage
 from worker.store import KeyLimits, LimitExceeded
 
 NOW = 1_800_000_000_000  # a fixed "now" in epoch ms

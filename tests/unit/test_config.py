@@ -149,6 +149,7 @@ OUT_OF_RANGE: list[tuple[str, str, Any, Any]] = [
     ("gateway", "max_messages_per_request", 0, 100_001),
     ("gateway", "max_body_bytes", 1023, 256 * 1024 * 1024 + 1),
     ("gateway", "idempotency_window_seconds", 0, 30 * 86400 + 1),
+    ("gateway", "max_schedule_seconds", -1, 366 * 86400 + 1),
     ("worker", "max_jobs", 0, 10_001),
     ("worker", "job_timeout_seconds", 0, 86401),
     ("worker", "health_port", None, 65536),

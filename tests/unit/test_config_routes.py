@@ -55,6 +55,29 @@ passes = 2
     assert za.prefixes == ("27",) and za.accounts == {"acme"} and za.passes == 2
 
 
+def test_a_route_reads_its_senders_and_by_name(tmp_path: Path) -> None:
+    _, env = _load(tmp_path, """
+[gateway]
+default_channel = "a"
+[[routes]]
+name = "brands"
+senders = ["Acme", "+4470*"]
+channels = ["b"]
+[[routes]]
+name = "premium"
+channels = ["c"]
+by_name = true
+""")
+    table = load_settings(env).routes
+    brands, premium, _ = table.routes
+    assert brands.senders.entries == ("Acme", "+4470*") and not brands.by_name
+    assert premium.by_name and not premium.senders
+    got = table.choose("27821234567", "x", sender="447012345678")
+    assert isinstance(got, Routed) and got.route == "brands"
+    got = table.choose("27821234567", "x")  # 'premium' is for messages naming it
+    assert isinstance(got, Routed) and got.route == "default"
+
+
 def test_default_channel_is_a_last_catch_all_route(tmp_path: Path) -> None:
     _, env = _load(tmp_path, """
 [gateway]
@@ -87,6 +110,12 @@ channels = ["a"]
     ('[[routes]]\nchannels = ["a"]\n', "routes[0].name: required"),
     ('[gateway]\ndefault_channel = "a"\n[[routes]]\nname = "all"\nchannels = ["b"]\n',
      "routes[1] 'default': unreachable: routes[0] 'all'"),
+    ('[[routes]]\nname = "x"\nchannels = ["a"]\nsenders = ["44*70"]\n',
+     "routes[0] 'x'.senders: sender '44*70' is not a sender"),
+    ('[[routes]]\nname = "x"\nchannels = ["a"]\nsenders = "Acme"\n',
+     "routes[0] 'x'.senders: must be a list of strings"),
+    ('[[routes]]\nname = "x"\nchannels = ["a"]\nby_name = "yes"\n',
+     "routes[0] 'x'.by_name: must be true or false"),
 ])
 def test_a_bad_route_stops_the_process_naming_file_route_and_problem(
     tmp_path: Path, toml: str, problem: str

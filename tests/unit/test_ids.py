@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 
-from worker.ids import encode, encode_many, is_id, new_id, new_ids
+from worker.ids import encode, encode_many, is_id, message_of, new_id, new_ids
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -45,3 +45,12 @@ def test_new_ids_are_distinct_ids_of_the_current_millisecond() -> None:
 
 def test_no_ids_asked_for_gives_none() -> None:
     assert new_ids(0) == []
+
+
+def test_a_part_id_names_its_message_and_nothing_else_does() -> None:
+    api_id = new_id()
+    assert message_of(api_id) == api_id
+    assert message_of(f"{api_id}-3") == message_of(f"{api_id}-255") == api_id
+    for other in (f"{api_id}-", f"{api_id}-x", f"{api_id}-1234", f"{api_id}-1-2", "x-1",
+                  f"{api_id}-\u0663", ""):
+        assert message_of(other) is None, other

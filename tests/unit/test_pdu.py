@@ -240,11 +240,31 @@ def test_submit_template_body_equals_the_short_message_encoding_for_generated_me
                 tlvs = dict(part.tlvs)
                 if rng.random() < 0.2:
                     tlvs[rng.randrange(0x10000)] = rng.randbytes(rng.randrange(10))
+                # A message's own validity_period (None: the channel's, the prototype's)
+                validity = rng.choice([None, "", "260102030405000+"])
                 expected = replace(prototype, destination_addr=to, esm_class=part.esm_class,
                                    data_coding=part.data_coding,
-                                   short_message=part.short_message, tlvs=tlvs).encode()
+                                   short_message=part.short_message, tlvs=tlvs,
+                                   validity_period=(prototype.validity_period
+                                                    if validity is None else validity)).encode()
                 assert template.body(to, part.esm_class, part.data_coding,
-                                     part.short_message, tlvs) == expected
+                                     part.short_message, tlvs,
+                                     validity_period=validity) == expected
+
+
+def test_submit_template_with_a_messages_own_source_equals_its_short_message_encoding() -> None:
+    rng = random.Random(14)
+    for _ in range(200):
+        prototype = _random_prototype(rng)
+        template = pdu.SubmitTemplate(prototype)
+        source = _random_prototype(rng)  # another source address, TON and NPI
+        head = template.source(source.source_addr, source.source_addr_ton,
+                               source.source_addr_npi)
+        expected = replace(prototype, source_addr=source.source_addr,
+                           source_addr_ton=source.source_addr_ton,
+                           source_addr_npi=source.source_addr_npi, destination_addr="27820000001",
+                           short_message=b"hi").encode()
+        assert template.body("27820000001", 0, 0, b"hi", {}, head=head) == expected
 
 
 def test_submit_template_refuses_a_short_message_over_254_bytes() -> None:

@@ -24,6 +24,14 @@ channels = { a = 3, b = 1 }
 fallbacks = ["c"]
 failover_statuses = [0x0B]
 [[routes]]
+name = "acme-brand"
+senders = ["Acme", "4470*"]
+channels = ["a"]
+[[routes]]
+name = "premium"
+by_name = true
+channels = ["b"]
+[[routes]]
 name = "france"
 countries = ["FR"]
 number_check = "libphonenumber"
@@ -44,7 +52,8 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_routes_list_shows_every_route_in_order(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["routes", "list"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [ln.split()[0] for ln in lines] == ["za-night", "za", "france", "default"]
+    assert [ln.split()[0] for ln in lines] == ["za-night", "za", "acme-brand", "premium", "france",
+                                                "default"]
     assert "-> a:75% b:25% then c failover-on=0x0000000B" in lines[1]
 
 
@@ -69,3 +78,38 @@ def test_routes_test_says_where_a_number_goes_and_why(
 ) -> None:
     assert main(["routes", "test", *argv, "--parent", ""]) == status
     assert text in capsys.readouterr().out
+
+
+def test_routes_list_shows_senders_and_routes_used_by_name(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["routes", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "senders=Acme,4470*" in lines[2]
+    assert lines[3].endswith("-> b:100% (by name only)")
+    assert main(["routes", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed[2]["senders"] == ["Acme", "4470*"] and listed[3]["byName"] is True
+
+
+@pytest.mark.parametrize(("argv", "status", "text"), [
+    (["+33612345678", "--sender", "Acme"], 0, "route 'acme-brand': a 100%"),
+    (["+33612345678", "--sender", "+447012345678"], 0, "route 'acme-brand': a 100%"),
+    (["+33612345678", "--sender", "Other"], 0, "route 'france': c 100%"),
+    (["+33612345678"], 0, "route 'france': c 100%"),
+    (["+33612345678", "--route", "premium"], 0, "route 'premium': b 100%"),
+    (["+33612345678", "--route", "acme-brand", "--sender", "Other"], 1,
+     "route 'acme-brand' does not send to +33612345678 for account '' from sender 'Other'"),
+])
+def test_routes_test_takes_the_sender_and_a_named_route(
+    capsys: pytest.CaptureFixture[str], argv: list[str], status: int, text: str
+) -> None:
+    assert main(["routes", "test", *argv, "--parent", ""]) == status
+    assert text in capsys.readouterr().out
+
+
+def test_routes_test_refuses_a_sender_that_cannot_be_one(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["routes", "test", "+33612345678", "--sender", "Acme,Inc", "--parent", ""]) == 2
+    assert "sender 'Acme,Inc' is not a sender" in capsys.readouterr().err

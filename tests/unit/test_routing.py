@@ -1,4 +1,5 @@
-"""Routing decisions, a pure function: prefixes, countries, accounts, windows and weights."""
+"""Routing decisions, a pure function: prefixes, countries, accounts, senders, windows, weights
+and routes used only by name."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from worker.routing import (
     number_problem,
     parse_window,
 )
+from worker.senders import Senders, check_entries
 
 MON, TUE, SUN = 0, 1, 6
 
@@ -171,3 +173,89 @@ def test_narrower_routes_before_wider_ones_are_all_reachable(routes: list[Route]
 def test_libphonenumber_check_names_why_a_number_is_invalid(to: str, problem: str) -> None:
     got = number_problem(to)
     assert (problem in got) if problem else got == ""
+
+
+def _senders(*entries: str) -> Senders:
+    return Senders.of(check_entries(entries))
+
+
+SENDER_TABLE = RouteTable.build([
+    Route("acme-brand", (("b", 1),), senders=_senders("Acme")),
+    Route("uk-longcodes", (("c", 1),), senders=_senders("4470*"), prefixes=("44",)),
+    Route("premium", (("c", 1),), by_name=True),
+    Route("default", (("a", 1),)),
+])
+
+
+@pytest.mark.parametrize(("to", "sender", "route"), [
+    ("27821234567", "Acme", "acme-brand"),
+    ("27821234567", "ACME", "default"),  # exact, case counts
+    ("27821234567", "Acme2", "default"),
+    ("447911123456", "+447012345678", "uk-longcodes"),  # a number matches with its '+'
+    ("447911123456", "447012345678", "uk-longcodes"),  # ... and without
+    ("447911123456", "447112345678", "default"),  # not the prefix
+    ("27821234567", "447012345678", "default"),  # the sender matches, the destination not
+    ("447911123456", "", "default"),  # no sender: only routes without senders match
+    ("27821234567", "", "default"),  # and 'premium' (by name only) is never chosen
+])
+def test_routes_match_on_the_sender(to: str, sender: str, route: str) -> None:
+    got = SENDER_TABLE.choose(to, "acme", sender=sender)
+    assert isinstance(got, Routed) and got.route == route
+
+
+def test_a_message_without_a_sender_is_unroutable_if_every_route_wants_one() -> None:
+    table = RouteTable.build([Route("acme", (("a", 1),), senders=_senders("*"))])
+    got = table.choose("27821234567", "acme")
+    assert isinstance(got, Unroutable) and got.reason == \
+        "no route sends to +27821234567 for account 'acme'"
+    assert isinstance(table.choose("27821234567", "acme", sender="Any"), Routed)
+
+
+def test_a_route_used_by_name_routes_only_messages_that_name_it() -> None:
+    table = RouteTable.build([Route("premium", (("c", 1),), by_name=True)])
+    assert isinstance(table.choose("27821234567", "acme"), Unroutable)
+    got = table.choose_named("premium", "27821234567", "acme")
+    assert isinstance(got, Routed) and (got.route, got.channel) == ("premium", "c")
+
+
+def test_a_named_route_still_matches_on_the_sender() -> None:
+    got = SENDER_TABLE.choose_named("acme-brand", "27821234567", "acme", sender="Other")
+    assert isinstance(got, Unroutable)
+    assert got.reason == ("route 'acme-brand' does not send to +27821234567 for account "
+                          "'acme' from sender 'Other'")
+
+
+@pytest.mark.parametrize(("routes", "problem"), [
+    ([Route("any", (("a", 1),), senders=_senders("*")),
+      Route("acme", (("b", 1),), senders=_senders("Acme"))],
+     "routes[1] 'acme': unreachable: routes[0] 'any'"),
+    ([Route("uk", (("a", 1),), senders=_senders("44*")),
+      Route("uk70", (("b", 1),), senders=_senders("+4470*", "447712345678"))],
+     "routes[1] 'uk70': unreachable: routes[0] 'uk'"),
+    ([Route("all", (("a", 1),)), Route("acme", (("b", 1),), senders=_senders("Acme"))],
+     "routes[1] 'acme': unreachable: routes[0] 'all'"),
+    ([Route("named", (("a", 1),), by_name=True), Route("all", (("a", 1),)),
+      Route("za", (("b", 1),), prefixes=("27",))],  # 'named' is no catch-all, 'all' is
+     "routes[2] 'za': unreachable: routes[1] 'all'"),
+])
+def test_an_unreachable_route_is_found_with_senders_and_by_name(
+    routes: list[Route], problem: str
+) -> None:
+    with pytest.raises(RouteError) as exc:
+        check_routes(routes, {"a", "b"})
+    assert problem in str(exc.value)
+
+
+@pytest.mark.parametrize("routes", [
+    # a route with senders matches fewer messages than one without: both reachable
+    [Route("acme", (("b", 1),), senders=_senders("Acme")), Route("all", (("a", 1),))],
+    [Route("acme", (("b", 1),), senders=_senders("Acme")),
+     Route("other", (("a", 1),), senders=_senders("Other"))],
+    [Route("uk70", (("b", 1),), senders=_senders("4470*")),
+     Route("uk", (("a", 1),), senders=_senders("44*"))],
+    # a route used by name is reached by naming it, and makes no later route unreachable
+    [Route("all", (("a", 1),)), Route("premium", (("b", 1),), by_name=True)],
+    [Route("named", (("a", 1),), by_name=True), Route("all", (("b", 1),))],
+])
+def test_routes_with_senders_or_by_name_are_reachable(routes: list[Route]) -> None:
+    check_routes(routes, {"a", "b"})

@@ -20,13 +20,16 @@ from gateway.dto import DC_NS, SendSMPPSmsRequest, SMPPMessage, SMPPMsgResponse,
 from gateway.validate import Invalid, Rules, Valid, Validator
 from gateway.views.send import CONFLICT, answers, read_messages
 from worker.ids import new_ids
+from worker.senders import Senders
 from worker.store import AcceptResult
 
-FIELDS = ("channel", "to", "content", "clientMessageId")
+FIELDS = ("channel", "to", "content", "clientMessageId", "sender", "scheduledAt", "validUntil")
+CHECKED = FIELDS[:5]  # what Validator.check reads (the send view reads the timing)
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 RULES = Rules(default_channel="sim", default_country_code="27", max_segments=3,
               channels={"sim": "udh8", "other": "udh16", "closed": "sar"})
 ALLOWED = frozenset({"sim", "other"})
+SENDERS = Senders.of(["Acme", "4470*"])
 # Text that exercises escaping in both formats: quotes, backslash, markup, controls, line
 # and paragraph separators, GSM extension characters, non-BMP.
 ODD = ['"', "\\", "/", "<", ">", "&", "'", "]]>", "\n", "\r", "\t", "\x00", "\x1f", "\x7f",
@@ -59,6 +62,11 @@ def _value(rng: random.Random, name: str) -> Any:
         return rng.choice(["sim", "other", "closed", "nope", " sim ", "", "SIM"])
     if name == "clientMessageId":
         return rng.choice(["", "a", "id-1", "id-2", "x" * 65, _text(rng)])
+    if name == "sender":  # mostly none, else allowed, not allowed or not a sender
+        return rng.choice(["", "", "", "", "Acme", "+447012345678", "Other", "bad,one"])
+    if name in ("scheduledAt", "validUntil"):
+        return rng.choice(["2026-01-31T10:00:00Z", "2099-01-01T00:00:00+02:00",
+                           "2026-01-31T10:00:00", "soon", "", _text(rng)])
     return _text(rng)
 
 
@@ -171,7 +179,8 @@ def _general_answers(
         for to in c.recipients:
             r = next(results)
             sent = SMPPMessage(channel=c.channel, to=to, content=m.content,
-                               clientMessageId=m.clientMessageId)
+                               clientMessageId=m.clientMessageId, sender=c.sender or None,
+                               scheduledAt=m.scheduledAt, validUntil=m.validUntil)
             if r.conflict:
                 out.append(SMPPResponseMsg(accepted=False, to=to, msg=sent, error=CONFLICT))
             else:
@@ -182,14 +191,16 @@ def _general_answers(
 
 def _check(validator: Validator, m: dict[str, Any]) -> Valid | Invalid:
     try:
-        return validator.check(*(m.get(name) for name in FIELDS))
+        return validator.check(*(m.get(name) for name in CHECKED))
     except Invalid as exc:
         return exc
 
 
 def _plain_message(rng: random.Random) -> dict[str, Any]:
     m = {}
-    for name in rng.sample(FIELDS, rng.randint(1, 4)):
+    names = rng.sample(CHECKED, rng.randint(1, len(CHECKED))) + [
+        n for n in FIELDS[len(CHECKED):] if rng.random() < 0.1]
+    for name in names:
         value = _value(rng, name)
         m[name] = value if value is None or isinstance(value, str) else _text(rng)
     return m
@@ -201,7 +212,7 @@ def test_plain_answers_render_byte_for_byte_as_the_response_dtos(fmt: wire.Fmt) 
     kinds = {"accepted": 0, "conflict": 0, "invalid": 0}
     for _ in range(1500):
         messages = [_plain_message(rng) for _ in range(rng.randint(1, 6))]
-        validator = Validator(RULES, rng.choice([ALLOWED, None]))
+        validator = Validator(RULES, rng.choice([ALLOWED, None]), senders=SENDERS)
         checked = [_check(validator, m) for m in messages]
         total = sum(len(c.recipients) for c in checked if isinstance(c, Valid))
         stored = [AcceptResult(api_id=i, duplicate=rng.random() < 0.2,
@@ -217,7 +228,8 @@ def test_plain_answers_render_byte_for_byte_as_the_response_dtos(fmt: wire.Fmt) 
 
 def _fresh(m: dict[str, Any], allowed: frozenset[str] | None) -> Valid | str:
     try:
-        return Validator(RULES, allowed).check(*(m.get(name) for name in FIELDS))
+        return Validator(RULES, allowed, senders=SENDERS).check(
+            *(m.get(name) for name in CHECKED))
     except Invalid as exc:
         return str(exc)
 
@@ -227,13 +239,13 @@ def test_one_validator_for_a_request_judges_each_message_as_a_fresh_one_does() -
     valid = 0
     for _ in range(500):
         allowed = rng.choice([ALLOWED, None])
-        shared = Validator(RULES, allowed)
+        shared = Validator(RULES, allowed, senders=SENDERS)
         # Few distinct values, so that the validator's remembered answers are used.
         pool = [_plain_message(rng) for _ in range(4)]
         for _ in range(12):
             m = {**rng.choice(pool), **rng.choice([{}, {"to": rng.choice(NUMBERS)}])}
             try:
-                got: Valid | str = shared.check(*(m.get(name) for name in FIELDS))
+                got: Valid | str = shared.check(*(m.get(name) for name in CHECKED))
             except Invalid as exc:
                 got = str(exc)
             assert got == _fresh(m, allowed), m

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.validate import Invalid, Rules, Validator
+from gateway.validate import BadSchedule, BadValidity, Invalid, Rules, Timing, Validator
 
 RULES = Rules(default_channel="u8", default_country_code="27", max_segments=2,
               channels={"u8": "udh8", "u16": "udh16", "pl": "payload"})
@@ -28,3 +28,35 @@ def test_a_payload_channel_counts_the_sms_the_smsc_makes_of_its_one_pdu() -> Non
     assert check("pl", TO, "a" * 306, None).segments == 2
     with pytest.raises(Invalid, match="needs 3 SMS segments"):
         check("pl", TO, "a" * 307, None)
+
+
+NOW = 1_767_225_600_000
+HOUR = 3_600_000
+
+
+@pytest.mark.parametrize(("scheduled", "valid", "expected"), [
+    (None, None, Timing()),
+    (NOW - HOUR, None, Timing()),  # in the past: now
+    (NOW + HOUR, None, Timing(NOW + HOUR)),
+    (NOW + 30 * 24 * HOUR, None, Timing(NOW + 30 * 24 * HOUR)),  # the bound itself
+    (None, NOW + HOUR, Timing(0, NOW + HOUR)),
+    (NOW + HOUR, NOW + HOUR + 1, Timing(NOW + HOUR, NOW + HOUR + 1)),
+    (NOW + HOUR, NOW + HOUR + 7 * 24 * HOUR, Timing(NOW + HOUR, NOW + HOUR + 7 * 24 * HOUR)),
+])
+def test_a_schedule_and_a_validity_within_bounds_are_taken(
+    scheduled: int | None, valid: int | None, expected: Timing,
+) -> None:
+    assert RULES.timing(scheduled, valid, NOW) == expected
+
+
+@pytest.mark.parametrize(("scheduled", "valid", "refusal", "reason"), [
+    (NOW + 30 * 24 * HOUR + 1, None, BadSchedule, "at most 30 days ahead"),
+    (None, NOW, BadValidity, "ends before"),  # ended already
+    (NOW + 2 * HOUR, NOW + HOUR, BadValidity, "ends before"),
+    (NOW + HOUR, NOW + HOUR + 7 * 24 * HOUR + 1, BadValidity, "at most 7 days"),
+])
+def test_a_schedule_or_validity_out_of_bounds_is_refused(
+    scheduled: int | None, valid: int | None, refusal: type[Invalid], reason: str,
+) -> None:
+    with pytest.raises(refusal, match=reason):
+        RULES.timing(scheduled, valid, NOW)

@@ -183,7 +183,8 @@ def test_status_response_renders_with_the_same_conventions() -> None:
     item = root.find(f"{{{DC}}}messages/{{{DC}}}SMPPMessageStatus")
     assert item is not None
     names = [child.tag.split("}")[1] for child in item]
-    assert names == sorted(SMPPMessageStatus.model_fields)
+    # every member, nil when null, but the extensions left out when null
+    assert names == sorted(set(SMPPMessageStatus.model_fields) - SMPPMessageStatus.xml_omit_null)
     ids = item.find(f"{{{DC}}}smscMessageIds")
     assert ids is not None and [(e.tag, e.text) for e in ids] == [(f"{{{ARRAYS}}}string", "s1")]
     assert b'<smscMessageIds xmlns:d4p1="' + ARRAYS.encode() + b'"><d4p1:string>s1<' in (
@@ -251,6 +252,23 @@ def test_children_are_accepted_in_any_order() -> None:
     )
     req = wire.parse(SendSMPPSmsRequest, body, "xml")
     assert req.Messages == [SMPPMessage(channel="c", to="+1", content="Hi", clientMessageId="k")]
+
+
+def test_the_schedule_extension_members_are_read_in_any_order() -> None:
+    body = _request(
+        "<Messages><SMPPMessage><validUntil>2026-01-02T00:00:00Z</validUntil><to>+1</to>"
+        "<scheduledAt>2026-01-01T00:00:00Z</scheduledAt></SMPPMessage></Messages>")
+    assert wire.parse(SendSMPPSmsRequest, body, "xml").Messages == [SMPPMessage(
+        to="+1", scheduledAt="2026-01-01T00:00:00Z", validUntil="2026-01-02T00:00:00Z")]
+
+
+def test_the_schedule_extension_members_are_written_only_when_set() -> None:
+    # [DataMember(EmitDefaultValue=false)]: a response without them is what it always was.
+    plain = _render(SMPPResponseMsg(msg=SMPPMessage(to="+1")))
+    assert b"scheduledAt" not in plain and b"validUntil" not in plain
+    assert b"<channel i:nil=\"true\" />" in plain  # the contract's own members stay nil
+    timed = _render(SMPPResponseMsg(msg=SMPPMessage(to="+1", validUntil="2026-01-02T00:00:00Z")))
+    assert b"<to>+1</to><validUntil>2026-01-02T00:00:00Z</validUntil>" in timed
 
 
 def test_element_names_are_case_sensitive() -> None:
@@ -400,3 +418,14 @@ def test_billion_laughs_is_refused_before_any_expansion() -> None:
     finally:
         tracemalloc.stop()
     assert peak < 256 * 1024
+
+
+def test_a_messages_sender_is_written_only_when_it_has_one() -> None:
+    without = _render(SMPPResponseMsg(msg=SMPPMessage(to="1", content="Hi")))
+    assert b"sender" not in without  # the contract's output, unchanged
+    given = _render(SMPPResponseMsg(msg=SMPPMessage(to="1", content="Hi", sender="Acme")))
+    assert b"<content>Hi</content><sender>Acme</sender><to>1</to>" in given
+    parsed = wire.parse(SendSMPPSmsRequest, _request(
+        "<Messages><SMPPMessage><sender>Acme</sender><to>1</to><content>Hi</content>"
+        "</SMPPMessage></Messages>"), "xml")
+    assert parsed.Messages == [SMPPMessage(to="1", content="Hi", sender="Acme")]

@@ -10,6 +10,7 @@ A package whose layout is the data model, one module per concern::
     channels    a channel's shared TPS token bucket and concatenation refs
     leases      bind slots and worker heartbeats
     mo          mobile-originated messages
+    parts       parts of messages SMPP clients concatenated, held until the last arrives
     status      worker snapshots, counters and queue depths (status page, metrics)
     apikeys     API keys: records, authentication, rotation, limits
     accounts    accounts' ownership and number assignments
@@ -43,6 +44,7 @@ from worker.store.keys import (
     EVENTS,
     FAILURES,
     MESSAGES,
+    PARTS_DUE,
     PREFIX,
     ROUTE_STAT,
     SNAPSHOTS,
@@ -67,6 +69,7 @@ from worker.store.keys import (
     mo_list_key,
     msg_key,
     numbers_key,
+    parts_key,
     pending_key,
     quota_key_prefix,
     ref_key,
@@ -81,6 +84,7 @@ from worker.store.keys import (
     webhook_stream_key,
     worker_key,
 )
+from worker.store.parts import Joined, NewPart, PartAnswer, Wake
 from worker.store.records import (
     AcceptCall,
     AcceptResult,
@@ -115,6 +119,7 @@ __all__ = [
     "FAILURES_KEPT",
     "HELD_QUEUE_MAX",
     "MESSAGES",
+    "PARTS_DUE",
     "PREFIX",
     "QUEUE_HORIZON_MS",
     "REDIS_ERRORS",
@@ -134,19 +139,23 @@ __all__ = [
     "DeadLetter",
     "Expiry",
     "FailedOver",
+    "Joined",
     "KeyLimits",
     "KeyOp",
     "KeyRow",
     "LimitExceeded",
     "MoPart",
     "NewMessage",
+    "NewPart",
     "NotReplicated",
     "Outcome",
     "Overview",
+    "PartAnswer",
     "ReceiptEvent",
     "Record",
     "ReplicaAcks",
     "Store",
+    "Wake",
     "WebhookEvent",
     "WebhookStore",
     "WebhookTargets",
@@ -169,6 +178,7 @@ __all__ = [
     "now_ms",
     "numbers_key",
     "parse_events",
+    "parts_key",
     "pending_key",
     "quota_key_prefix",
     "ref_key",

@@ -50,6 +50,7 @@ class ApiKeys(StoreBase):
         rows = await self._key_scripts.listing(args=[key_id])
         return [_pairs(row) for row in rows]
 
-    async def change_api_key(self, key_id: str, op: KeyOp, new_hash: str = "") -> bool:
-        """Enable, disable, delete, or rotate (to ``new_hash``) a key; False if unknown."""
-        return bool(await self._key_scripts.change(args=[op, key_id, new_hash, now_ms()]))
+    async def change_api_key(self, key_id: str, op: KeyOp, value: str = "") -> bool:
+        """Enable, disable, delete, rotate (to the new hash ``value``) a key, or set its
+        senders (``value``, stored form: '' none); False if unknown."""
+        return bool(await self._key_scripts.change(args=[op, key_id, value, now_ms()]))

@@ -88,6 +88,7 @@ class StoreBase:
         self._receipts = scripts.register(redis, "record_receipts")
         self._expire_queued = scripts.register(redis, "expire_queued")
         self._take_tokens = scripts.register(redis, "take_tokens")
+        self._store_part = scripts.register(redis, "store_part")
         self._alloc_ref = scripts.register(redis, "allocate_ref")
         self._acquire_lease = scripts.register(redis, "acquire_lease")
         self._mo = scripts.register(redis, "record_mo")

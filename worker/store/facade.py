@@ -8,12 +8,13 @@ from worker.store.channels import Channels
 from worker.store.leases import Leases
 from worker.store.messages import Messages
 from worker.store.mo import MobileOriginated
+from worker.store.parts import ConcatParts
 from worker.store.routing import Routing
 from worker.store.status import StatusPage
 
 
 class Store(Messages, Channels, Leases, MobileOriginated, StatusPage, ApiKeys, Accounts,
-            Routing):
+            Routing, ConcatParts):
     """Typed operations on the key schema (see :mod:`worker.store.keys`). Owns no connection:
     the caller passes one.
 

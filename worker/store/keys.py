@@ -10,7 +10,8 @@ their limits, numbers and SMPP users the configuration's (``CONFIG``, ``smsgw:{c
 channel's bind slots their channel's and kind's, an account's webhook leases their account's::
 
     on MESSAGES (smsgw:{m0}:): m:, c:, pending:, w:, ref:, dlr:, held:, heldq:, idform:,
-        stats:, failures, mo:*, wh:{account}[:{shard}], wh:dead:, smpp:rcpt:
+        stats:, failures, mo:*, wh:{account}[:{shard}], wh:dead:, smpp:rcpt:,
+        smpp:parts:
     on CONFIG (smsgw:{cfg}:): key:, keys, acct:, children:, bucket:, quota:, numbers:,
         inbound:, wh:accounts, smpp:user:, smpp:users, smpp:accounts
     own tags: bind:{channel:kind}:{slot}, wh:lease:{account}[:{shard}]
@@ -55,6 +56,8 @@ channel's bind slots their channel's and kind's, an account's webhook leases the
                                  detail, at_ms] as JSON (capped)
     snap:{worker}          str   a live worker's view of its binds (JSON), for the status page
     snaps                  zset  worker -> when its snapshot expires (listing without SCAN)
+    smpp:*                 the SMPP server's: see worker/store/smpp_server.py and, for the
+                           parts of messages its clients concatenate, worker/store/parts.py
 """
 
 from __future__ import annotations
@@ -311,6 +314,14 @@ def binds_key(system_id: str) -> str:
 def auth_failures_key(address: str) -> str:
     """Recent wrong passwords from a remote address."""
     return f"{PREFIX}smpp:authfail:{address}"
+
+
+PARTS_DUE = f"{MESSAGES}smpp:parts:due"  # concatenated parts' groups -> when their wait ends
+
+
+def parts_key(account: str, source: str, to: str, ref_bits: int, ref: int) -> str:
+    """The parts of one message an SMPP client concatenated itself (see store/parts.py)."""
+    return f"{MESSAGES}smpp:parts:{account}:{source}:{to}:{ref_bits}:{ref}"
 
 
 RECEIPTS_PREFIX = f"{MESSAGES}smpp:rcpt:"  # spelled in the store's transition Lua too

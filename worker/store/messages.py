@@ -118,8 +118,9 @@ class Messages(StoreBase):
                                       *ids])
         return [
             Claimed(api_id=i, channel=ch, to=to, content=c, attempts=int(a),
-                    accepted_at=int(at), reclaimed=bool(r), route=rt)
-            for i, ch, to, c, a, at, r, rt in json.loads(raw)
+                    accepted_at=int(at), reclaimed=bool(r), route=rt, scheduled_at=int(sa),
+                    valid_until=int(vu), sender=sender[0] if sender else "")
+            for i, ch, to, c, a, at, r, rt, sa, vu, *sender in json.loads(raw)
         ]
 
     async def record_outcomes(
@@ -167,14 +168,17 @@ class Messages(StoreBase):
         return list(json.loads(raw))
 
     async def expire_queued(
-        self, channel: str, *, max_age_ms: int, text: str, start: int, limit: int
+        self, channel: str, *, max_age_ms: int, text: str, start: int, limit: int,
+        validity_text: str = "validity period ended",
     ) -> Expiry:
         """One bounded pass of the expiry sweep over a channel with no bind up: of at most
         ``limit`` due entries of its index from rank ``start``, fail (``Expired``, ``text``)
-        the queued messages older than ``max_age_ms``. Atomic, so passes of several workers
-        and a claim at the same moment never act twice on a message."""
+        the queued messages older than ``max_age_ms`` (a scheduled one: counted from its
+        time), and (``Expired``, ``validity_text``) those whose validity has ended. Atomic, so
+        passes of several workers and a claim at the same moment never act twice on one."""
         failed, next_start = await self._durably(
-            self._expire_queued, args=[now_ms(), channel, max_age_ms, start, limit, text])
+            self._expire_queued,
+            args=[now_ms(), channel, max_age_ms, start, limit, text, validity_text])
         return Expiry(failed=[_text(i) for i in failed], next_start=int(next_start))
 
     async def due(self, channels: Sequence[str], limit: int) -> list[str]:
@@ -209,11 +213,18 @@ def _accept_request(call: AcceptCall) -> dict[str, Any]:
     """One request as the accept script reads it."""
     request: dict[str, Any] = {"w": call.window_seconds * 1000, "m": [
         _accept_message(m) for m in call.messages]}
-    lim = call.limits
-    if lim is not None and (lim.rate or lim.daily_quota):  # a key without limits checks none
-        request["lim"] = [bucket_key(lim.key_id), quota_key_prefix(lim.key_id), lim.rate,
-                          lim.burst, lim.daily_quota]
+    lim = limits_arg(call.limits)
+    if lim is not None:
+        request["lim"] = lim
     return request
+
+
+def limits_arg(lim: KeyLimits | None) -> list[Any] | None:
+    """A key's limits as the scripts read them (includes/limits.lua); None: none to check."""
+    if lim is None or not (lim.rate or lim.daily_quota):  # a key without limits checks none
+        return None
+    return [bucket_key(lim.key_id), quota_key_prefix(lim.key_id), lim.rate, lim.burst,
+            lim.daily_quota]
 
 
 def _accept_message(m: NewMessage) -> dict[str, Any]:
@@ -221,11 +232,24 @@ def _accept_message(m: NewMessage) -> dict[str, Any]:
         "id": m.api_id, "account": m.account, "cmid": m.cmid, "fp": m.fingerprint,
         "channel": m.channel, "to": m.to, "content": m.content, "enc": m.encoding,
         "seg": m.segments}
-    if m.route:  # the bulk carries neither route nor door fields
-        msg.update(rt=m.route, ch=m.chain)
-    if m.door:
+    if m.door:  # the bulk carries no door fields
         msg.update(door=m.door, notify=m.notify, src=m.source)
-    return msg
+    return msg | optional_fields(m)
+
+
+def optional_fields(m: NewMessage) -> dict[str, Any]:
+    """What only some messages have, as accept.lua (and store_part.lua) read it: none of it
+    is sent for a message without it."""
+    got: dict[str, Any] = {}
+    if m.route:
+        got.update(rt=m.route, ch=m.chain)
+    if m.sender:
+        got["snd"] = m.sender
+    if m.scheduled_at:
+        got["at"] = m.scheduled_at
+    if m.valid_until:
+        got["vu"] = m.valid_until
+    return got
 
 
 def _accept_answer(

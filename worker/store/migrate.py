@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from worker.store.keys import CONFIG, MESSAGES, PREFIX
+from worker.store.keys import CONFIG, MESSAGES, PARTS_DUE, PREFIX
 
 # What a key's name started with after the prefix, by where its kind lives now (a kind
 # without a trailing ':' is a whole name); the rest of the name is kept.
 _MESSAGE_KINDS = ("m:", "c:", "pending:", "ref:", "dlr:", "held:", "heldq:", "idform:",
-                  "stats:", "failures", "mo:", "wh:dead:", "smpp:rcpt:")
+                  "stats:", "failures", "mo:", "wh:dead:", "smpp:rcpt:", "smpp:parts:")
 _CONFIG_KINDS = ("key:", "keys", "acct:", "children:", "bucket:", "quota:", "numbers:",
                  "inbound:", "wh:accounts", "smpp:user:", "smpp:users", "smpp:accounts")
 _NOT_STREAMS = ("wh:lease:", "wh:procs", "wh:accounts", "wh:dead:")
@@ -73,4 +73,16 @@ async def migrate(redis: Redis, page: int = 1000) -> Migration:
             else:
                 done.conflicts.append(old)
     done.conflicts.sort()
+    await _rename_due_groups(redis)
     return done
+
+
+async def _rename_due_groups(redis: Redis) -> None:
+    """The parts' due index names its groups by key: give its members their new names too."""
+    due = await redis.zrange(PARTS_DUE, 0, -1, withscores=True)
+    renamed = {new: at for old, at in due if (new := new_name(old.decode())) is not None}
+    if renamed:
+        pipe = redis.pipeline(transaction=True)
+        pipe.zadd(PARTS_DUE, renamed)
+        pipe.zrem(PARTS_DUE, *(old for old, _ in due if new_name(old.decode())))
+        await pipe.execute()

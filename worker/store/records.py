@@ -32,6 +32,11 @@ class NewMessage:
     door: str = ""
     notify: str = ""
     source: str = ""
+    sender: str = ""  # its source address ('' the channel's source_addr)
+    # Epoch ms, 0 for none: not sent before ``scheduled_at``, and not submitted from
+    # ``valid_until`` on (it fails as Expired; a submit carries it as its validity_period).
+    scheduled_at: int = 0
+    valid_until: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +72,9 @@ class Claimed:
     accepted_at: int
     reclaimed: bool  # the previous holder died: its submit may have reached the SMSC
     route: str = ""  # the route that chose its channel ('' the message named it)
+    sender: str = ""  # its source address ('' the channel's source_addr)
+    scheduled_at: int = 0  # as NewMessage's: its max age counts from then
+    valid_until: int = 0  # as NewMessage's
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +167,7 @@ class Record:
         return [(str(s), int(at), str(d)) for s, at, d in json.loads(self.fields.get("tr", "[]"))]
 
 
-KeyOp = Literal["enable", "disable", "delete", "rotate"]
+KeyOp = Literal["enable", "disable", "delete", "rotate", "senders"]
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -71,7 +71,8 @@ return 1
 
 _CHANGE_USER = r"""
 -- KEYS: the user, the index, the accounts with users. ARGV: system_id, op (enable, disable,
--- delete, password), hash. Returns 1, or 0 when there is no such user.
+-- delete, password, senders), the password's hash or the senders ('' none). Returns 1, or 0
+-- when there is no such user.
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local op = ARGV[2]
 if op == 'delete' then
@@ -83,6 +84,12 @@ if op == 'delete' then
     if a == account then others = true break end
   end
   if account and not others then redis.call('SREM', KEYS[3], account) end
+elseif op == 'senders' then
+  if ARGV[3] == '' then
+    redis.call('HDEL', KEYS[1], 'senders')
+  else
+    redis.call('HSET', KEYS[1], 'senders', ARGV[3])
+  end
 elseif op == 'password' then
   local t = redis.call('TIME')
   redis.call('HSET', KEYS[1], 'pw', ARGV[3], 'rotated_at', t[1] * 1000 + math.floor(t[2] / 1000))
@@ -164,11 +171,12 @@ class SmppServerStore:
             pipe.hgetall(user_key(system_id))
         return [_decode(row) for row in await pipe.execute() if row]
 
-    async def change_user(self, system_id: str, op: str, password_hash: str = "") -> bool:
-        """enable, disable, delete, or (op "password") set a new password hash."""
+    async def change_user(self, system_id: str, op: str, value: str = "") -> bool:
+        """enable, disable, delete, or set a new password hash (op "password") or the
+        senders (op "senders", their stored form) to ``value``."""
         done = await self._change_user(keys=[user_key(system_id), users_index_key(),
                                              smpp_accounts_key()],
-                                       args=[system_id, op, password_hash])
+                                       args=[system_id, op, value])
         return bool(done)
 
     async def index_accounts(self) -> None:

@@ -73,6 +73,16 @@ async def test_change_key_rotates_disables_and_deletes(redis: Redis) -> None:
     assert await run(redis, "change_key", args=["enable", "k1", "", 9]) == 0
 
 
+async def test_change_key_sets_and_clears_a_keys_senders(redis: Redis) -> None:
+    await _create(redis, "h1", "k1", "acme")
+    assert await run(redis, "change_key", args=["senders", "k1", "Acme,4470*", 9]) == 1
+    assert await redis.hget(api_key_key("h1"), "senders") == b"Acme,4470*"
+    assert await run(redis, "change_key", args=["senders", "k1", "", 9]) == 1
+    assert not await redis.hexists(api_key_key("h1"), "senders")
+    assert await redis.hget(api_key_key("h1"), "enabled") == b"1"
+    assert await run(redis, "change_key", args=["senders", "nope", "Acme", 9]) == 0
+
+
 async def test_set_parent_moves_an_account_between_partners(redis: Redis) -> None:
     await _create(redis, "h1", "k1", "acme", parent="p1")
     await _create(redis, "h2", "k2", "p2")

@@ -102,10 +102,50 @@ async def test_claim_moves_a_due_message_to_sending_under_the_worker(redis: Redi
     await _accept(redis, now, [{"w": 60_000, "m": [_message("a1")]}])
     async with published(redis, EVENTS) as heard:
         claimed = await _claim(redis, now + 10, "a1")
-    assert claimed == [["a1", CH, "27820000001", "hi", 0, str(now), 0, ""]]
+    assert claimed == [["a1", CH, "27820000001", "hi", 0, str(now), 0, "", 0, 0]]
     assert await redis.hmget(msg_key("a1"), ["status", "worker"]) == [b"sending", b"w1"]
     assert await redis.zscore(pending_key(CH), "a1") == now + 10 + 30_000
     assert heard == ["a1 sending"]
+
+
+async def test_accept_stores_a_sender_only_when_given_and_claim_returns_it(
+    redis: Redis,
+) -> None:
+    now = now_ms()
+    await _accept(redis, now, [{"w": 60_000, "m": [{**_message("a1"), "snd": "Acme"},
+                                                    _message("a2")]}])
+    assert await redis.hget(msg_key("a1"), "sender") == b"Acme"
+    assert not await redis.hexists(msg_key("a2"), "sender")
+    assert await _claim(redis, now + 10, "a1", "a2") == [
+        ["a1", CH, "27820000001", "hi", 0, str(now), 0, "", 0, 0, "Acme"],
+        ["a2", CH, "27820000001", "hi", 0, str(now), 0, "", 0, 0]]
+
+
+async def test_accept_makes_a_scheduled_message_due_at_its_time(redis: Redis) -> None:
+    now = now_ms()
+    timed = {**_message("s1"), "at": now + 50_000, "vu": now + 90_000}
+    await _accept(redis, now, [{"w": 60_000, "m": [timed, _message("plain")]}])
+    assert await redis.zrange(pending_key(CH), 0, -1, withscores=True) == [
+        (b"plain", now + 5), (b"s1", now + 50_000)]
+    assert await redis.hmget(msg_key("s1"), ["status", "sched_at", "next_at", "valid_until"]) \
+        == [b"queued", str(now + 50_000).encode(), str(now + 50_000).encode(),
+            str(now + 90_000).encode()]
+    assert 100 < await redis.ttl(msg_key("s1")) <= 150  # retention after its time
+    # The common path writes no field for them.
+    assert await redis.hmget(msg_key("plain"), ["sched_at", "next_at", "valid_until"]) == [
+        None, None, None]
+
+
+async def test_claim_leaves_a_scheduled_message_until_its_time(redis: Redis) -> None:
+    now = now_ms()
+    timed = {**_message("s1"), "at": now + 50_000, "vu": now + 90_000}
+    await _accept(redis, now, [{"w": 60_000, "m": [timed]}])
+    assert await _claim(redis, now + 10, "s1") == []
+    # A worker not serving its channel leaves it due at its time, not now.
+    await run(redis, "claim", args=[now + 20, now + 30_000, "w2", json.dumps(["other"]), "s1"])
+    assert await redis.zscore(pending_key(CH), "s1") == now + 50_000
+    assert await _claim(redis, now + 50_000, "s1") == [
+        ["s1", CH, "27820000001", "hi", 0, str(now), 0, "", now + 50_000, now + 90_000]]
 
 
 async def test_claim_takes_over_a_dead_holders_message_as_reclaimed(redis: Redis) -> None:
@@ -113,7 +153,7 @@ async def test_claim_takes_over_a_dead_holders_message_as_reclaimed(redis: Redis
     await _accept(redis, now, [{"w": 60_000, "m": [_message("a1")]}])
     await _claim(redis, now + 10, "a1", worker="dead")
     assert await _claim(redis, now + 20, "a1", worker="alive") == [
-        ["a1", CH, "27820000001", "hi", 1, str(now), 1, ""]]
+        ["a1", CH, "27820000001", "hi", 1, str(now), 1, "", 0, 0]]
     await redis.set(worker_key("alive"), "1")
     assert await _claim(redis, now + 30, "a1", worker="other") == []
 
@@ -165,11 +205,29 @@ async def test_expire_queued_fails_the_old_queued_messages_of_a_channel(redis: R
     await _accept(redis, now - 10_000, [{"w": 60_000, "m": [_message("old")]}])
     await _accept(redis, now, [{"w": 60_000, "m": [_message("new")]}])
     failed, next_start = await run(redis, "expire_queued",
-                                   args=[now + 5, CH, 5000, 0, 10, "too old"])
+                                   args=[now + 5, CH, 5000, 0, 10, "too old", "ended"])
     assert (failed, next_start) == ([b"old"], 0)
     assert await redis.hmget(msg_key("old"), ["status", "err_code"]) == [b"failed", b"Expired"]
     assert await redis.hget(msg_key("new"), "status") == b"queued"
     assert await redis.zrange(pending_key(CH), 0, -1) == [b"new"]
+
+
+async def test_expire_queued_fails_a_message_at_its_validity_and_ages_one_from_its_schedule(
+    redis: Redis,
+) -> None:
+    now = now_ms()
+    await _accept(redis, now, [{"w": 60_000, "m": [{**_message("short"), "vu": now + 1000}]}])
+    # Accepted long ago for a time just passed: its max age counts from that time.
+    await _accept(redis, now - 10_000, [{"w": 60_000, "m": [{**_message("late"), "at": now}]}])
+    failed, next_start = await run(redis, "expire_queued",
+                                   args=[now + 1000, CH, 5000, 0, 10, "too old", "ended"])
+    assert (failed, next_start) == ([b"short"], 0)
+    assert await redis.hmget(msg_key("short"), ["status", "err_code", "err_text"]) == [
+        b"failed", b"Expired", b"ended"]
+    assert await redis.hget(msg_key("late"), "status") == b"queued"
+    failed, _ = await run(redis, "expire_queued",
+                          args=[now + 5001, CH, 5000, 0, 10, "too old", "ended"])
+    assert failed == [b"late"]
 
 
 async def test_fail_over_moves_a_queued_message_to_the_next_channel_of_its_chain(

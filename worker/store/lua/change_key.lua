@@ -1,9 +1,9 @@
 --[[
-  Enables, disables, deletes or rotates an API key.
+  Enables, disables, deletes or rotates an API key, or sets its senders.
     Input:
-      ARGV[1] op: enable, disable, delete or rotate
+      ARGV[1] op: enable, disable, delete, rotate or senders
       ARGV[2] key id
-      ARGV[3] the new secret's hash (rotate)
+      ARGV[3] the new secret's hash (rotate), or the senders, comma separated ('' none)
       ARGV[4] now (ms)
     Output:
       1, or 0 for an unknown key
@@ -26,6 +26,12 @@ elseif op == 'rotate' then
   redis.call('RENAME', kk, nk)
   redis.call('HSET', nk, 'rotated_at', ARGV[4])
   redis.call('HSET', C .. 'keys', id, ARGV[3])
+elseif op == 'senders' then
+  if ARGV[3] == '' then
+    redis.call('HDEL', kk, 'senders')
+  else
+    redis.call('HSET', kk, 'senders', ARGV[3])
+  end
 else
   redis.call('HSET', kk, 'enabled', op == 'enable' and '1' or '0')
 end

@@ -1,7 +1,8 @@
 --[[
   Claims messages for a worker: a message is claimed when it is queued and due, or sending
   under a holder that is dead (or under this worker, its lease passed: a lost reply). Messages
-  of channels this worker does not serve are made due now for a worker that does; a submitted
+  of channels this worker does not serve are made due for a worker that does (now, or at
+  their next_at: a scheduled message or a retry stays not due until then); a submitted
   message whose receipt wait has passed becomes unknown.
     Input:
       ARGV[1] now (ms)
@@ -11,7 +12,8 @@
       ARGV[5...] message ids
     Output:
       JSON list of claimed messages: [id, channel, to, content, attempts, accepted_at,
-      reclaimed (1: its previous holder died), route ('' the message named its channel)]
+      reclaimed (1: its previous holder died), route ('' the message named its channel),
+      sched_at, valid_until (ms, 0: none), and its sender only if it has one]
     Events:
       "{id} sending" / "{id} unknown" lines on the events channel (one PUBLISH), webhook
       entries and counters through move().
@@ -24,7 +26,8 @@ local out = {}
 for i = 5, #ARGV do
   local id = ARGV[i]
   local key = M .. 'm:' .. id
-  local f = fetch(key, 'worker', 'content', 'attempts', 'accepted_at', 'next_at', 'route')
+  local f = fetch(key, 'worker', 'content', 'attempts', 'accepted_at', 'next_at', 'route',
+                  'sched_at', 'valid_until', 'sender')
   local st, ch = f.status, f.channel
   if not st then
     -- Its record expired (retention) while still indexed: nothing is left to send.
@@ -50,7 +53,7 @@ for i = 5, #ARGV do
     if held then
       -- left as it is
     elseif not served[ch] then
-      redis.call('ZADD', pk, now, id)
+      redis.call('ZADD', pk, math.max(now, tonumber(f.next_at or '0')), id)
     elseif st == 'sending' or tonumber(f.next_at or '0') <= now then
       -- A claim spends no attempt: the outcome does, when its submit reached the SMSC. Only a
       -- dead holder's claim is counted here, as its submit may have gone out unrecorded.
@@ -60,7 +63,9 @@ for i = 5, #ARGV do
            ('attempt ' .. (attempts + 1)), {'worker', worker, 'attempts', attempts})
       redis.call('ZADD', pk, lease, id)
       out[#out + 1] = {id, ch, f.to, f.content, attempts, f.accepted_at,
-                       st == 'sending' and 1 or 0, f.route or ''}
+                       st == 'sending' and 1 or 0, f.route or '',
+                       tonumber(f.sched_at or '0'), tonumber(f.valid_until or '0'),
+                       f.sender or nil}
     end
   end
 end

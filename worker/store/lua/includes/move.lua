@@ -8,7 +8,7 @@
   account with a callback URL gets a 'status' entry on its message's webhook stream
   wh:{account}:{shard} (includes/webhooks.lua), and a
   message that came in over SMPP a 'receipt' entry on smpp:rcpt:{account} for the states its
-  client asked for.
+  client asked for (one per part id, field parts, when the client concatenated it itself).
 ]]
 --- @include "keys"
 --- @include "lifecycle"
@@ -48,11 +48,16 @@ local function smpp_notify(key, f, dst, at)
   elseif not (string.find(want, 'i', 1, true) and (dst == 'submitted' or dst == 'unknown')) then
     return
   end
-  local g = redis.call('HMGET', key, 'accepted_at', 'content', 'src', 'dlr_err', 'err_code')
-  redis.call('XADD', M .. 'smpp:rcpt:' .. f.account, 'MAXLEN', '~', WH_MAXLEN, '*',
-             'kind', 'receipt', 'id', string.sub(key, #M + 3), 'status', dst, 'to', f.to or '',
-             'src', g[3] or '', 'submitted', g[1] or '', 'at', at, 'err', g[4] or '',
-             'code', g[5] or '', 'text', string.sub(g[2] or '', 1, 80))
+  local g = redis.call('HMGET', key, 'accepted_at', 'content', 'src', 'dlr_err', 'err_code',
+                       'parts')
+  -- A message the client concatenated itself: one receipt per part id it was given.
+  local ids = g[6] or string.sub(key, #M + 3)
+  for id in string.gmatch(ids, '[^,]+') do
+    redis.call('XADD', M .. 'smpp:rcpt:' .. f.account, 'MAXLEN', '~', WH_MAXLEN, '*',
+               'kind', 'receipt', 'id', id, 'status', dst, 'to', f.to or '',
+               'src', g[3] or '', 'submitted', g[1] or '', 'at', at, 'err', g[4] or '',
+               'code', g[5] or '', 'text', string.sub(g[2] or '', 1, 80))
+  end
 end
 local function fetch(key, ...)
   -- The fields move() needs and the caller's own, in one HMGET, by name (false if absent).

@@ -1,0 +1,61 @@
+--[[
+  A new message: its record, its due entry and the wake-up job, as accept.lua and
+  store_part.lua write them.
+    admit(m, now, retention, grace)   stores m:{id} (m as accept.lua's ARGV[7] gives a message,
+                      plus optional parts, concat: a message joined from an SMPP client's
+                      parts) and notes its due entry at now + grace (a scheduled one's at
+                      its time); counts 'accepted'
+    admit_done(job_key, queue, now, job_id, payload, expiry_ms)   adds the due entries noted
+                      (one ZADD per channel and chunk) and, if any message is new, enqueues
+                      the wake-up job
+  Events: none published (accepting is not a transition).
+]]
+--- @include "keys"
+--- @include "stats"
+local fresh, due = 0, {}
+local queued_tr, queued_at = nil, nil  -- every record's first transition, built once per now
+local function admit(m, now, retention, grace)
+  if queued_at ~= now then
+    queued_tr, queued_at = '[["queued",' .. string.format('%d', now) .. ',""]]', now
+  end
+  local key = M .. 'm:' .. m.id
+  redis.call('HSET', key, 'id', m.id, 'account', m.account, 'cmid', m.cmid,
+    'channel', m.channel, 'to', m.to, 'content', m.content, 'enc', m.enc, 'seg', m.seg,
+    'status', 'queued', 'attempts', 0, 'accepted_at', now, 'tr', queued_tr,
+    'route', m.rt or '', 'chain', m.ch or '')
+  if m.door then
+    redis.call('HSET', key, 'door', m.door, 'notify', m.notify, 'src', m.src)
+  end
+  if m.parts then
+    redis.call('HSET', key, 'parts', m.parts, 'concat', m.concat)
+  end
+  if m.snd then
+    redis.call('HSET', key, 'sender', m.snd)
+  end
+  local at, keep = now + grace, retention
+  if m.at then  -- scheduled: due at its time, and kept for the retention after it
+    redis.call('HSET', key, 'sched_at', m.at, 'next_at', m.at)
+    at, keep = math.max(at, m.at), retention + math.max(0, math.ceil((m.at - now) / 1000))
+  end
+  if m.vu then redis.call('HSET', key, 'valid_until', m.vu) end
+  redis.call('EXPIRE', key, keep)
+  local d = due[m.channel]
+  if not d then d = {}; due[m.channel] = d end
+  d[#d + 1] = at
+  d[#d + 1] = m.id
+  fresh = fresh + 1
+  count(m.channel, 'accepted', now)
+  if m.rt and m.rt ~= '' then count(ROUTE_STAT .. m.rt, 'routed:' .. m.channel, now) end
+  return 'n'
+end
+local function admit_done(job_key, queue, now, job_id, payload, expiry_ms)
+  for channel, d in pairs(due) do
+    for i = 1, #d, 1000 do  -- unpack() has a limit on the number of values
+      redis.call('ZADD', M .. 'pending:' .. channel, unpack(d, i, math.min(i + 999, #d)))
+    end
+  end
+  if fresh > 0 then
+    redis.call('PSETEX', job_key, expiry_ms, payload)
+    redis.call('ZADD', queue, now, job_id)
+  end
+end
