@@ -74,6 +74,16 @@ class Timing:
     valid_until: int = 0
 
 
+def timed_fingerprint(fingerprint: str, scheduled_at: int | None, valid_until: int | None) -> str:
+    """A message's fingerprint (see Validator._fingerprint) with the schedule and validity its
+    client gave (as epoch ms, not as applied: a retry after the scheduled time still matches);
+    a message without them keeps its plain print."""
+    if not fingerprint:
+        return ""
+    text = f"{fingerprint}\x00{scheduled_at or ''}\x00{valid_until or ''}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
 def _span(ms: int) -> str:
     days, rest = divmod(ms // 1000, 86400)
     return f"{days} days" if not rest else f"{ms // 1000} seconds"

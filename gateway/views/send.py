@@ -31,13 +31,15 @@ from gateway.validate import (
     Timing,
     Valid,
     Validator,
+    timed_fingerprint,
 )
 from worker.ids import new_ids
 from worker.jobs import wake_job
 from worker.store import AcceptResult, LimitExceeded, NewMessage, NotReplicated, now_ms
 
 JOB_EXPIRY_SECONDS = 3600  # a wake-up job: the messages themselves never expire this way
-CONFLICT = "clientMessageId was already used with a different content, channel or sender"
+CONFLICT = ("clientMessageId was already used with a different content, channel, sender, "
+            "schedule or validity")
 
 Plain = dict[str, Any]  # a DTO's members by name, in declared order, None left out
 _UNROUTED = (Target(),)  # each recipient of a message that named its channel
@@ -119,14 +121,15 @@ def _check(validator: Validator, m: Plain, rules: Rules, now: int) -> Valid | In
                                 m.get("clientMessageId"), m.get("sender"))
         if m.get("scheduledAt") is None and m.get("validUntil") is None:
             return valid  # the usual message
-        return replace(valid, timing=_timing(m, rules, now))
+        at, until = _instant(m, "scheduledAt"), _instant(m, "validUntil")
+        return replace(valid, timing=_timing(at, until, rules, now),
+                       fingerprint=timed_fingerprint(valid.fingerprint, at, until))
     except Invalid as exc:
         return exc
 
 
-def _timing(m: Plain, rules: Rules, now: int) -> Timing:
-    """The message's scheduledAt and validUntil, read and checked (Invalid names the field)."""
-    at, until = _instant(m, "scheduledAt"), _instant(m, "validUntil")
+def _timing(at: int | None, until: int | None, rules: Rules, now: int) -> Timing:
+    """The message's scheduledAt and validUntil, checked (Invalid names the field)."""
     try:
         return rules.timing(at, until, now)
     except BadSchedule as exc:

@@ -255,6 +255,25 @@ async def test_a_scheduled_message_is_due_at_its_time_and_its_status_says_when(a
     assert f"<scheduledAt>{_iso_z(later)}</scheduledAt>" in text and "validUntil" not in text
 
 
+async def test_a_retry_must_repeat_the_schedule_and_validity_of_its_client_message_id(
+    api: Api,
+) -> None:
+    later = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+    first = _one(clientMessageId="promo-7", scheduledAt=_iso_z(later))
+    _, reply, _ = await api.post(PATH, first)
+    (sent,) = reply["messages"]
+    _, again, _ = await api.post(PATH, first)  # the same request: the same message
+    assert again["messages"][0]["apiMessageId"] == sent["apiMessageId"]
+    for changed in ({"scheduledAt": _iso_z(later + timedelta(minutes=5))},
+                    {"validUntil": _iso_z(later + timedelta(hours=1))},
+                    {"scheduledAt": None}):
+        retry = {"Messages": [{**first["Messages"][0], **changed}]}
+        _, other, _ = await api.post(PATH, retry)
+        (answer,) = other["messages"]
+        assert answer["accepted"] is False and "clientMessageId" in answer["error"], changed
+    assert await api.redis.zcard(pending_key("sim")) == 1
+
+
 async def test_a_bad_schedule_or_validity_is_refused_and_stores_nothing(api: Api) -> None:
     now = datetime.now(UTC)
     bad = [
