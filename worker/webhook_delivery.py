@@ -343,6 +343,9 @@ class WebhookService:
                 await resolver.close()
 
     async def _loop(self) -> None:
+        # The shards' copies of the callback settings, made current once per start: a change
+        # whose copy was lost to a crash reaches the workers now (worker/store/copies.py).
+        await self._patiently(self._store.reconcile_callbacks, "callback copies")
         next_refresh = next_renewal = 0.0
         while True:
             if time.monotonic() >= next_refresh:

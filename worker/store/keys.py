@@ -11,7 +11,7 @@ channel's bind slots their channel's and kind's, an account's webhook leases the
 
     on MESSAGES (smsgw:{m0}:): m:, c:, pending:, w:, ref:, dlr:, held:, heldq:, idform:,
         stats:, failures, mo:*, wh:{account}[:{shard}], wh:dead:, smpp:rcpt:,
-        smpp:parts:
+        smpp:parts:, cb: (copies of configuration the message scripts read)
     on CONFIG (smsgw:{cfg}:): key:, keys, acct:, children:, bucket:, quota:, numbers:,
         inbound:, wh:accounts, smpp:user:, smpp:users, smpp:accounts
     own tags: bind:{channel:kind}:{slot}, wh:lease:{account}[:{shard}]
@@ -227,9 +227,14 @@ def mo_list_key(channel: str) -> str:
 #   mo:in:{account}       list    newest MO ids the account owns (capped)
 #   acct:{account}        hash    fields cb_url, cb_secret, in:{channel} (URL per channel);
 #                                 cb_events (",delivered,failed,": the chosen statuses, absent:
-#                                 every one; read by capture() in move.lua, so a status not
-#                                 chosen is never written to the stream), cb_batch (events per
-#                                 POST, absent: 1), cb_batch_ms (linger, absent: the default)
+#                                 every one, so a status not chosen is never written to the
+#                                 stream), cb_batch (events per POST, absent: 1), cb_batch_ms
+#                                 (linger, absent: the default), cb_v (the version of cb_url
+#                                 and cb_events: bumped by every script that changes them)
+#   cb:{account}          hash    on each shard of messages: the copy of those settings that
+#                                 capture() in move.lua reads: v (the version copied), url
+#                                 ("1" when a callback URL is set), events (as cb_events);
+#                                 written after every change, and by a reconcile (copies.py)
 
 WEBHOOK_GROUP = "hooks"
 # One consumer name: a lease makes one process a stream's only deliverer, so a successor reads
@@ -256,6 +261,12 @@ def webhook_stream_key(account: str, shard: int | None) -> str:
 def dead_letter_key(account: str) -> str:
     """Events given up on for an account."""
     return f"{MESSAGES}wh:dead:{account}"
+
+
+def callback_copy_key(account: str) -> str:
+    """A shard's copy of an account's callback settings, which move() reads (the account's own
+    record is on the configuration's slot); written by copy_callback.lua, newest version wins."""
+    return f"{MESSAGES}cb:{account}"
 
 
 def webhook_accounts_key() -> str:

@@ -5,7 +5,8 @@ SCAN and RENAMENX (a key keeps its value and its TTL), a page of keys per round 
 run again: a tagged name is never renamed, and an old key whose new name exists is left as it
 is and reported. Run it with gateways, workers, webhooks and SMPP servers stopped (README,
 "Operations -> Upgrading"). Heartbeats and leases (w:, bind:, wh:lease:) are not renamed: they
-expire on their own.
+expire on their own. Then every account's callback settings are copied to the shards of
+messages (worker/store/copies.py): an old store has no copies, and move() reads only those.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from worker.store.copies import Copies
 from worker.store.keys import CONFIG, MESSAGES, PARTS_DUE, PREFIX
 
 # What a key's name started with after the prefix, by where its kind lives now (a kind
@@ -46,20 +48,24 @@ def new_name(old: str) -> str | None:
 
 @dataclass
 class Migration:
-    """What a run renamed, and the old keys it left because their new name was taken."""
+    """What a run renamed, the old keys it left because their new name was taken, and how
+    many accounts' callback settings it copied to the shards of messages."""
 
     renamed: int = 0
     conflicts: list[str] = field(default_factory=list)
+    copied: int = 0
 
 
 async def migrate(redis: Redis, page: int = 1000) -> Migration:
     """Rename every old key of the store to its tagged name (see the module's docstring)."""
     done = Migration()
+    accounts: set[str] = set()
     cursor = None
     while cursor != 0:
         cursor, raw = await redis.scan(cursor or 0, match=PREFIX + "*", count=page)
-        pairs = [(old, new) for old in (k.decode() for k in raw)
-                 if (new := new_name(old)) is not None]
+        names = [k.decode() for k in raw]
+        accounts.update(a for n in names if (a := _account(n)) is not None)
+        pairs = [(old, new) for old in names if (new := new_name(old)) is not None]
         if not pairs:
             continue
         pipe = redis.pipeline(transaction=False)
@@ -74,7 +80,16 @@ async def migrate(redis: Redis, page: int = 1000) -> Migration:
                 done.conflicts.append(old)
     done.conflicts.sort()
     await _rename_due_groups(redis)
+    done.copied = await Copies(redis).reconcile_callbacks(accounts)
     return done
+
+
+def _account(name: str) -> str | None:
+    """The account an account record (``acct:``, old or tagged name) is of."""
+    for prefix in (PREFIX + "acct:", CONFIG + "acct:"):
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return None
 
 
 async def _rename_due_groups(redis: Redis) -> None:
