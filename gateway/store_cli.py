@@ -28,7 +28,8 @@ async def run_store(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         await redis.aclose()
     print(f"smsgw store migrate: renamed {done.renamed} keys, copied the callback settings "
-          f"of {done.copied} accounts", file=sys.stderr)
+          f"of {done.copied} accounts and {done.copied_mo} entries of MO lookups",
+          file=sys.stderr)
     if done.conflicts:
         print("smsgw store migrate: left, their new name exists (compare them and delete "
               "one): " + " ".join(done.conflicts), file=sys.stderr)

@@ -21,8 +21,6 @@ _ADMITTING = (ARQ_JOB_PREFIX, ARQ_QUEUE, CONFIG + "bucket:", CONFIG + "quota:")
 ELSEWHERE: dict[str, tuple[str, ...]] = {
     "accept": _ADMITTING,
     "store_part": _ADMITTING,  # an SMPP client's concatenated part: admits like accept
-    # Who owns the number, and where the owner hears of MO.
-    "record_mo": (CONFIG + "numbers:", CONFIG + "inbound:", CONFIG + "smpp:accounts"),
 }
 
 

@@ -13,11 +13,13 @@ from worker.ids import new_id
 from worker.store import (
     FAILURES,
     PARTS_DUE,
+    MoPart,
     NewMessage,
     Store,
     account_key,
     api_keys_index_key,
     held_key,
+    mo_key,
     msg_key,
     now_ms,
     parts_key,
@@ -25,6 +27,7 @@ from worker.store import (
     stats_key,
     webhook_stream_key,
 )
+from worker.store.keys import receipts_key
 from worker.store.migrate import migrate
 
 pytestmark = pytest.mark.integration
@@ -80,6 +83,24 @@ async def test_callbacks_go_on_after_an_upgrade_once_migrated(redis: Redis) -> N
     assert [(f[b"id"].decode(), f[b"status"]) for f in await waiting(redis, "acme")] == [
         (msgs[0].api_id, b"failed")]
     assert await waiting(redis, "quiet") == []
+
+
+async def test_mo_messages_find_their_owner_after_an_upgrade_once_migrated(
+    redis: Redis,
+) -> None:
+    # A number assigned, an inbound URL and an SMPP user set before the tags: an MO message
+    # still goes to its owner, its inbound URL and its SMPP clients once the store is migrated.
+    await redis.hset("smsgw:numbers:sim", "4412", "acme")
+    await redis.hset("smsgw:inbound:sim", "acme", "https://in")
+    await redis.sadd("smsgw:smpp:accounts", "acme")
+    await migrate(redis)
+    store = Store(redis, retention_seconds=100)
+    mo_id = await store.record_mo(MoPart(api_id=new_id(), channel="sim", source="27820000001",
+                                         destination="+4412", body=b"hi",
+                                         default_account="fallback"))
+    assert await redis.hget(mo_key(mo_id), "account") == b"acme"
+    assert [f[b"kind"] for f in await waiting(redis, "acme")] == [b"mo"]
+    assert [f[b"kind"] for _, f in await redis.xrange(receipts_key("acme"))] == [b"mo"]
 
 
 async def test_migrate_renames_waiting_concatenated_parts_and_their_due_entries(

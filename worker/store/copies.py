@@ -1,5 +1,6 @@
 """Per-shard copies of the configuration that message scripts read.
 
+**Callbacks.**
 move() writes an account's status events when it has a callback URL, for the statuses it chose.
 Those settings live in the account's record, on the configuration's slot (``{cfg}``); a script
 on a shard of messages reads them from the shard's copy, ``cb:{account}``, so that it keeps to
@@ -8,6 +9,14 @@ its own slot (docs/cluster.md). Every script that changes them bumps the account
 copy, only where the shard's is older. A crash between the two leaves a copy behind: the
 webhooks process, at start, and ``smsgw store migrate`` copy every account's current settings
 again (:meth:`Copies.reconcile_callbacks`), which changes nothing where the copy is current.
+
+**MO lookups.** record_mo.lua finds an MO message's owner in the channel's ``numbers:``, and
+whether it hears of it by webhook (``inbound:``) or over SMPP (``smpp:accounts``): it reads the
+shard's copies, ``cp:numbers:{channel}``, ``cp:inbound:{channel}`` and ``cp:smpp:accounts``,
+entry by entry ``"{version}|{value}"``. Every script that changes an entry takes a new version
+from one counter (``copyv``) and the entry is copied with it (:meth:`Copies.copy_entries`), only
+over an older one; the reconcile (:meth:`Copies.reconcile_mo`) reads every entry and the
+counter in one transaction and copies them whole, marking absent what the source no longer has.
 """
 
 from __future__ import annotations
@@ -20,7 +29,16 @@ from redis.asyncio import Redis
 
 from worker.store import scripts
 from worker.store.base import _text
-from worker.store.keys import account_key, callback_copy_key, webhook_accounts_key
+from worker.store.keys import (
+    account_key,
+    callback_copy_key,
+    copy_of,
+    copy_version_key,
+    inbound_key,
+    numbers_key,
+    smpp_accounts_key,
+    webhook_accounts_key,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +62,7 @@ class Copies:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._copy = scripts.register(redis, "copy_callback")
+        self._entries = scripts.register(redis, "copy_entries")
 
     async def copy_callbacks(self, settings: Mapping[str, CallbackSettings]) -> int:
         """Each account's settings into every shard's copy (one round trip); how many copies
@@ -76,3 +95,37 @@ class Copies:
             if v is not None or url is not None
         }
         return await self.copy_callbacks(current)
+
+    async def copy_entries(self, config_key: str, version: int, entries: Mapping[str, str]
+                           ) -> int:
+        """Entries of ``config_key`` (field -> value, '' absent), as changed at ``version``,
+        into every shard's copy; how many were written (an entry copied at that version or a
+        newer one is left as it is)."""
+        return int(await self._entries(keys=[copy_of(config_key)], args=[
+            version, "some", *(x for pair in entries.items() for x in pair)]))
+
+    async def reconcile_mo(self, channels: Iterable[str]) -> int:
+        """Copy the whole of what record_mo.lua reads: the accounts with SMPP users, and each
+        channel's numbers and inbound URLs (two round trips; safe at any time, and
+        concurrently); how many entries were written."""
+        channels = sorted(set(channels))
+        read = self._redis.pipeline(transaction=True)  # one version for every entry read
+        read.get(copy_version_key())
+        read.smembers(smpp_accounts_key())
+        for channel in channels:
+            read.hgetall(numbers_key(channel))
+            read.hkeys(inbound_key(channel))
+        version, smpp, *rows = await read.execute()
+        sources: list[tuple[str, dict[str, str]]] = [
+            (smpp_accounts_key(), {_text(a): "1" for a in smpp})]
+        for i, channel in enumerate(channels):
+            numbers, inbound = rows[2 * i], rows[2 * i + 1]
+            sources.append((numbers_key(channel),
+                            {_text(k): _text(v) for k, v in numbers.items()}))
+            sources.append((inbound_key(channel), {_text(a): "1" for a in inbound}))
+        pipe = self._redis.pipeline(transaction=False)
+        for key, entries in sources:
+            await self._entries(keys=[copy_of(key)], args=[
+                int(version or 0), "all", *(x for pair in entries.items() for x in pair)],
+                client=pipe)
+        return sum(int(n) for n in await pipe.execute())

@@ -71,8 +71,11 @@ class WebhookStore:
             args=[fld, url, account, secret, "1" if rotate else "0"])
         if raw is None:
             return None
-        if len(raw) > 1:  # the callback changed: the shards' copies follow
+        # the shards' copies follow (worker/store/copies.py)
+        if index is None:
             await self._copies.copy_callbacks({account: CallbackSettings.from_reply(raw[1:])})
+        else:
+            await self._copies.copy_entries(index, int(raw[1]), {account: "1" if url else ""})
         return _text(raw[0])
 
     async def targets(self, account: str) -> WebhookTargets | None:
@@ -220,10 +223,12 @@ class WebhookStore:
         await self._copies.copy_callbacks({account: CallbackSettings.from_reply(raw)})
         return True
 
-    async def reconcile_callbacks(self) -> int:
-        """The shards' copies of every served account's callback settings made current (see
-        worker/store/copies.py); how many were written."""
-        return await self._copies.reconcile_callbacks()
+    async def reconcile_copies(self, channels: Sequence[str]) -> int:
+        """The shards' copies of every served account's callback settings, and of what the
+        MO script reads for ``channels``, made current (see worker/store/copies.py); how many
+        copies or entries were written."""
+        return (await self._copies.reconcile_callbacks()
+                + await self._copies.reconcile_mo(channels))
 
     async def acknowledge(
         self, acks: Mapping[tuple[str, int | None], Sequence[tuple[str, str]]]

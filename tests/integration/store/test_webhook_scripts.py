@@ -41,14 +41,15 @@ async def test_set_webhook_target_sets_the_secret_with_the_first_url(redis: Redi
     assert await run(redis, "set_webhook_target", keys=callback,
                      args=["cb_url", "", "acme", "s1", "0"]) == [b"", 2, b"0", b",failed,"]
     inbound = [account_key("acme"), webhook_accounts_key(), inbound_key("sim")]
+    # an inbound URL: the secret, and the version to copy the channel's entry with
     assert await run(redis, "set_webhook_target", keys=inbound,
-                     args=["in:sim", "https://in", "acme", "s2", "0"]) == [b""]
+                     args=["in:sim", "https://in", "acme", "s2", "0"]) == [b"", 1]
     assert await redis.hget(inbound_key("sim"), "acme") == b"https://in"
     assert await redis.smembers(webhook_accounts_key()) == {b"acme"}
     assert await run(redis, "set_webhook_target", keys=inbound,
-                     args=["in:sim", "", "acme", "s3", "0"]) == [b""]
+                     args=["in:sim", "", "acme", "s3", "0"]) == [b"", 2]
     assert not await redis.exists(inbound_key("sim"))
-    assert await redis.hget(account_key("acme"), "cb_v") == b"2"  # inbound URLs: no new one
+    assert await redis.hget(account_key("acme"), "cb_v") == b"2"  # not the callback's
 
 
 async def _events_by_shard(redis: Redis, account: str) -> dict[int | None, list[str]]:

@@ -11,12 +11,15 @@
       ARGV[4] new secret
       ARGV[5] rotate (1/0)
     Output:
-      false for an unknown account, else {the secret if it was set now, else ''}, and for
-      the callback, after it, its version, '1'/'0' (URL set) and chosen statuses or '' for
-      the shards' copies (includes/callback_version.lua; copy_callback.lua)
+      false for an unknown account, else {the secret if it was set now, else ''}, and after
+      it, for the callback, its version, '1'/'0' (URL set) and chosen statuses or '' for the
+      shards' copies (includes/callback_version.lua; copy_callback.lua), for an inbound URL
+      the version to copy the channel's entry of the account with to the shards'
+      cp:inbound:{channel} (includes/copy_version.lua; copy_entries.lua)
     Events: none.
 ]]
 --- @include "callback_version"
+--- @include "copy_version"
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local fld, url, acct = ARGV[1], ARGV[2], ARGV[3]
 local secret = ''
@@ -32,6 +35,6 @@ else
     secret = ARGV[4]
   end
 end
-if fld ~= 'cb_url' then return {secret} end
+if fld ~= 'cb_url' then return {secret, next_copy_version()} end
 local state = changed_callback(KEYS[1])
 return {secret, state[1], state[2], state[3]}
