@@ -27,7 +27,9 @@ async def run_store(args: argparse.Namespace, settings: Settings) -> int:
         done = await migrate(redis)
     finally:
         await redis.aclose()
-    print(f"smsgw store migrate: renamed {done.renamed} keys", file=sys.stderr)
+    print(f"smsgw store migrate: renamed {done.renamed} keys, copied the callback settings "
+          f"of {done.copied} accounts and {done.copied_mo} entries of MO lookups",
+          file=sys.stderr)
     if done.conflicts:
         print("smsgw store migrate: left, their new name exists (compare them and delete "
               "one): " + " ".join(done.conflicts), file=sys.stderr)

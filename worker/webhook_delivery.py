@@ -292,8 +292,9 @@ class WebhookService:
     """Delivers the events of every account shard whose lease it holds, until cancelled."""
 
     def __init__(self, redis: Redis, settings: WebhookSettings, *, owner: str,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, channels: Sequence[str] = ()) -> None:
         self._store = WebhookStore(redis)
+        self._channels = channels  # whose MO lookups' copies it makes current at start
         self._settings = settings
         self._owner = owner
         self._rng = rng or random.Random()
@@ -343,6 +344,11 @@ class WebhookService:
                 await resolver.close()
 
     async def _loop(self) -> None:
+        # The shards' copies of the callback settings and MO lookups, made current once per
+        # start: a change whose copy was lost to a crash reaches the workers now
+        # (worker/store/copies.py).
+        await self._patiently(functools.partial(self._store.reconcile_copies, self._channels),
+                              "configuration copies")
         next_refresh = next_renewal = 0.0
         while True:
             if time.monotonic() >= next_refresh:
@@ -580,7 +586,8 @@ async def _serve(settings: Settings, owner: str) -> None:
         loop.add_signal_handler(sig, stop.set)
     log.info("webhooks %s started", owner)
     try:
-        await WebhookService(redis, settings.webhooks, owner=owner).run(stop)
+        await WebhookService(redis, settings.webhooks, owner=owner,
+                             channels=list(settings.channels)).run(stop)
         log.info("webhooks stopped")
     finally:
         await redis.aclose()

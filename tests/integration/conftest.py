@@ -15,20 +15,12 @@ from worker.store import ARQ_JOB_PREFIX, ARQ_QUEUE, CONFIG
 
 # Keys a script still touches outside its slot, by script: what a later step moves onto the
 # script's tag (docs/cluster.md). Every other key of a run must hash to one slot.
-_CALLBACKS = (CONFIG + "acct:",)  # move() reads an account's callback URL and statuses
 # The wake-up job is arq's (its names are arq's), and the API key's limits are on the
 # configuration's tag.
 _ADMITTING = (ARQ_JOB_PREFIX, ARQ_QUEUE, CONFIG + "bucket:", CONFIG + "quota:")
 ELSEWHERE: dict[str, tuple[str, ...]] = {
     "accept": _ADMITTING,
     "store_part": _ADMITTING,  # an SMPP client's concatenated part: admits like accept
-    "claim": _CALLBACKS,
-    "record_outcomes": _CALLBACKS,
-    "record_receipts": _CALLBACKS,
-    "expire_queued": _CALLBACKS,
-    "fail_over": _CALLBACKS,
-    # Who owns the number, and where the owner hears of MO.
-    "record_mo": (CONFIG + "numbers:", CONFIG + "inbound:", CONFIG + "smpp:accounts"),
 }
 
 

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from gateway.smpp_server.server import SmppServer, running
 from tests.esme import Esme
 from tests.integration.test_smpp_server import add_user, in_thread, smpp_settings
-from worker.store import MoPart, Store, numbers_key
+from worker.store import Copies, MoPart, Store, numbers_key
 from worker.store.keys import receipts_key, smpp_accounts_key
 from worker.store.smpp_server import SmppServerStore
 
@@ -31,11 +31,17 @@ async def mo(redis: Redis, mo_id: str, text: str, to: str = "27830000001") -> No
         data_coding=coding)) == mo_id
 
 
+async def assigned(redis: Redis, numbers: dict[str, str]) -> None:
+    """Numbers of channel sim assigned, and copied to the shards as a process start does."""
+    await redis.hset(numbers_key("sim"), mapping=numbers)
+    await Copies(redis).reconcile_mo(["sim"])
+
+
 async def test_an_mo_message_queued_before_the_bind_reaches_the_receiver_as_a_deliver_sm(
     server: SmppServer, redis: Redis,
 ) -> None:
     password = await add_user(redis)
-    await redis.hset(numbers_key("sim"), "27830000001", "acme")
+    await assigned(redis, {"27830000001": "acme"})
     await mo(redis, "mo1", "reply STOP")
     await mo(redis, "mo2", "grüße €")
     esme = Esme(server.port).connect()
@@ -54,7 +60,7 @@ async def test_mo_messages_of_accounts_without_smpp_users_are_not_queued_for_smp
     redis: Redis,
 ) -> None:
     await add_user(redis)  # of account acme
-    await redis.hset(numbers_key("sim"), mapping={"27830000002": "other", "27830000001": "acme"})
+    await assigned(redis, {"27830000002": "other", "27830000001": "acme"})
     await mo(redis, "mo3", "hi", to="27830000002")
     await mo(redis, "mo4", "hi", to="27830000001")
     assert await redis.exists(receipts_key("other")) == 0

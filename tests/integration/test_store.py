@@ -19,6 +19,7 @@ from worker.store import (
     Outcome,
     ReceiptEvent,
     Store,
+    WebhookStore,
     account_key,
     held_key,
     msg_key,
@@ -35,6 +36,12 @@ pytestmark = pytest.mark.usefixtures("one_slot_per_script_run")
 def _msg(to: str = "27820000001", cmid: str = "", fp: str = "fp1", parts: int = 1) -> NewMessage:
     return NewMessage(api_id=new_id(), account="acme", channel="sim", to=to, content="hi",
                       encoding="gsm7", segments=parts, cmid=cmid, fingerprint=fp)
+
+
+async def _hooked(redis: Redis, account: str) -> None:
+    """An account with a callback URL, every status chosen."""
+    await redis.hset(account_key(account), "created_at", "1")
+    await WebhookStore(redis).set_callback(account, "https://hooks.example/x", new_secret="s")
 
 
 async def _accept(
@@ -395,7 +402,7 @@ async def test_expiry_fails_only_queued_messages_older_than_max_age(redis: Redis
     await store.heartbeat("w1", 10_000)
     # claimed by a live worker, due again (its lease has passed): it is the claim's to settle
     await store.claim([claimed], worker="w1", lease_ms=-MAX_AGE_MS, served=["sim"])
-    await redis.hset(account_key("acme"), "cb_url", "https://example.test/hook")
+    await _hooked(redis, "acme")
     assert await _expire(store) == (sorted(old), 0)  # 0: it read every due entry
     hooked = await waiting(redis, "acme")
     assert sorted((f[b"id"].decode(), f[b"status"], f[b"code"]) for f in hooked) == sorted(
@@ -439,7 +446,7 @@ async def test_an_expiry_pass_reads_a_bounded_batch_and_the_next_goes_past_what_
 
 async def test_a_status_event_says_through_which_door_its_message_came(redis: Redis) -> None:
     store = Store(redis, retention_seconds=100)
-    await redis.hset(account_key("acme"), "cb_url", "https://hooks.example/acme")
+    await _hooked(redis, "acme")
     smpp = NewMessage(api_id=new_id(), account="acme", channel="sim", to="27820000002",
                       content="hi", encoding="gsm7", segments=1, door="smpp", notify="f",
                       source="ACME")

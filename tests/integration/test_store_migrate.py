@@ -7,19 +7,27 @@ from redis.asyncio import Redis
 
 from gateway.cli import build_parser
 from gateway.store_cli import run_store
+from tests.integration.test_webhooks import waiting
 from worker.config import settings_from_dict
+from worker.ids import new_id
 from worker.store import (
     FAILURES,
     PARTS_DUE,
+    MoPart,
+    NewMessage,
+    Store,
     account_key,
     api_keys_index_key,
     held_key,
+    mo_key,
     msg_key,
+    now_ms,
     parts_key,
     pending_key,
     stats_key,
     webhook_stream_key,
 )
+from worker.store.keys import receipts_key
 from worker.store.migrate import migrate
 
 pytestmark = pytest.mark.integration
@@ -55,6 +63,44 @@ async def test_migrate_renames_old_keys_to_their_tagged_names_once(redis: Redis)
     assert sorted(await redis.keys("smsgw:[^{]*")) == [b"smsgw:w:worker1"]
     again = await migrate(redis)
     assert (again.renamed, again.conflicts) == (0, [])
+
+
+async def test_callbacks_go_on_after_an_upgrade_once_migrated(redis: Redis) -> None:
+    # An account with a callback URL (and chosen statuses) set before the tags: its messages'
+    # transitions still write its events once the store is migrated.
+    await redis.hset("smsgw:acct:acme", mapping={"cb_url": "https://x", "cb_secret": "s",
+                                                 "cb_events": ",failed,"})
+    await redis.hset("smsgw:acct:quiet", mapping={"cb_url": "https://y",
+                                                  "cb_events": ",delivered,"})
+    await redis.sadd("smsgw:wh:accounts", "acme", "quiet")
+    await migrate(redis)
+    store = Store(redis, retention_seconds=100)
+    msgs = [NewMessage(api_id=new_id(), account=a, channel="sim", to="27820000001",
+                       content="hi", encoding="gsm7", segments=1) for a in ("acme", "quiet")]
+    await store.accept(msgs, window_seconds=60, job_id=new_id(), job_payload=b"job",
+                       job_expiry_seconds=60, accepted_at=now_ms() - 120_000)
+    await store.expire_queued("sim", max_age_ms=60_000, text="old", start=0, limit=10)
+    assert [(f[b"id"].decode(), f[b"status"]) for f in await waiting(redis, "acme")] == [
+        (msgs[0].api_id, b"failed")]
+    assert await waiting(redis, "quiet") == []
+
+
+async def test_mo_messages_find_their_owner_after_an_upgrade_once_migrated(
+    redis: Redis,
+) -> None:
+    # A number assigned, an inbound URL and an SMPP user set before the tags: an MO message
+    # still goes to its owner, its inbound URL and its SMPP clients once the store is migrated.
+    await redis.hset("smsgw:numbers:sim", "4412", "acme")
+    await redis.hset("smsgw:inbound:sim", "acme", "https://in")
+    await redis.sadd("smsgw:smpp:accounts", "acme")
+    await migrate(redis)
+    store = Store(redis, retention_seconds=100)
+    mo_id = await store.record_mo(MoPart(api_id=new_id(), channel="sim", source="27820000001",
+                                         destination="+4412", body=b"hi",
+                                         default_account="fallback"))
+    assert await redis.hget(mo_key(mo_id), "account") == b"acme"
+    assert [f[b"kind"] for f in await waiting(redis, "acme")] == [b"mo"]
+    assert [f[b"kind"] for _, f in await redis.xrange(receipts_key("acme"))] == [b"mo"]
 
 
 async def test_migrate_renames_waiting_concatenated_parts_and_their_due_entries(

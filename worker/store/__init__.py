@@ -15,6 +15,7 @@ A package whose layout is the data model, one module per concern::
     apikeys     API keys: records, authentication, rotation, limits
     accounts    accounts' ownership and number assignments
     webhooks    WebhookStore: targets, event streams, dead letters, delivery leases
+    copies      the shards' copies of the configuration message scripts read (callbacks)
     events      the transitions channel, parsed
     facade      Store, composed of the parts above
 
@@ -35,6 +36,7 @@ from worker.store.bounds import (
     WEBHOOK_STATES,
     WEBHOOK_STREAM_MAXLEN,
 )
+from worker.store.copies import CallbackSettings, Copies
 from worker.store.events import parse_events, watch_transitions
 from worker.store.facade import Store
 from worker.store.keys import (
@@ -57,8 +59,11 @@ from worker.store.keys import (
     api_keys_index_key,
     bind_key,
     bucket_key,
+    callback_copy_key,
     children_key,
     cmid_key,
+    copy_of,
+    copy_version_key,
     dead_letter_key,
     dlr_key,
     held_key,
@@ -135,7 +140,9 @@ __all__ = [
     "AcceptCall",
     "AcceptResult",
     "AccountRow",
+    "CallbackSettings",
     "Claimed",
+    "Copies",
     "DeadLetter",
     "Expiry",
     "FailedOver",
@@ -164,8 +171,11 @@ __all__ = [
     "api_keys_index_key",
     "bind_key",
     "bucket_key",
+    "callback_copy_key",
     "children_key",
     "cmid_key",
+    "copy_of",
+    "copy_version_key",
     "dead_letter_key",
     "dlr_key",
     "held_key",

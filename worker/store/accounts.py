@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+
+from redis.commands.core import AsyncScript
+
+from worker.store import scripts
 from worker.store.base import StoreBase, _decode, _text
+from worker.store.copies import Copies
 from worker.store.keys import account_key, numbers_key
 from worker.store.records import AccountRow
 
@@ -27,12 +33,26 @@ class Accounts(StoreBase):
     async def assign_number(self, channel: str, number: str, account: str) -> bool:
         """Give ``account`` the channel's MO messages to ``number`` (without a leading '+');
         False if the account is unknown (no key was ever created for it)."""
-        return bool(await self._key_scripts.assign(
+        version = int(await self._key_scripts.assign(
             keys=[numbers_key(channel), account_key(account)], args=[number, account]))
+        if version:  # the shards' copies follow (worker/store/copies.py)
+            await self._copies.copy_entries(numbers_key(channel), version, {number: account})
+        return bool(version)
 
     async def unassign_number(self, channel: str, number: str) -> bool:
         """Take a number from its account; False if it was not assigned."""
-        return bool(await self._redis.hdel(numbers_key(channel), number))  # type: ignore[misc]
+        version = int(await self._unassign(keys=[numbers_key(channel)], args=[number]))
+        if version:
+            await self._copies.copy_entries(numbers_key(channel), version, {number: ""})
+        return bool(version)
+
+    @functools.cached_property
+    def _unassign(self) -> AsyncScript:
+        return scripts.register(self._redis, "unassign_number")
+
+    @functools.cached_property
+    def _copies(self) -> Copies:
+        return Copies(self._redis)
 
     async def numbers(self, channel: str) -> dict[str, str]:
         """A channel's assigned numbers: number -> account."""

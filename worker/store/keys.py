@@ -11,9 +11,9 @@ channel's bind slots their channel's and kind's, an account's webhook leases the
 
     on MESSAGES (smsgw:{m0}:): m:, c:, pending:, w:, ref:, dlr:, held:, heldq:, idform:,
         stats:, failures, mo:*, wh:{account}[:{shard}], wh:dead:, smpp:rcpt:,
-        smpp:parts:
+        smpp:parts:, cb:, cp:* (copies of configuration the message scripts read)
     on CONFIG (smsgw:{cfg}:): key:, keys, acct:, children:, bucket:, quota:, numbers:,
-        inbound:, wh:accounts, smpp:user:, smpp:users, smpp:accounts
+        inbound:, wh:accounts, smpp:user:, smpp:users, smpp:accounts, copyv
     own tags: bind:{channel:kind}:{slot}, wh:lease:{account}[:{shard}]
     untagged (no script touches two of them): tps:, snap:, snaps, wh:procs, smpp:binds:,
         smpp:authfail:, smpp:dead:, smpp:deadcount:
@@ -30,6 +30,12 @@ channel's bind slots their channel's and kind's, an account's webhook leases the
     mo:{id}                hash  a mobile-originated message (reassembled when concatenated)
     mo:list:{channel}      list  newest MO ids of a channel (capped)
     numbers:{channel}      hash  destination number (no leading '+') -> account that owns its MO
+    cp:numbers:{channel}, cp:inbound:{channel}, cp:smpp:accounts  hash  a shard's copies of
+                                 numbers:, inbound: and smpp:accounts, which record_mo.lua
+                                 reads: field -> "{version}|{value}" ('' value: absent; for
+                                 inbound: and smpp:accounts, "1": present)
+    copyv                  str   the version of the last change of those (INCR by every script
+                                 that changes them; see worker/store/copies.py)
     mo:parts:{channel}:{from}:{ref} hash  parts of a concatenated MO message, as received:
                                  seq -> "{data_coding}:{hex of the octets}"
     dlr:{smsc}:{smscid}    str   SMSC message id -> "{id}|{part}" (receipt correlation), where
@@ -227,9 +233,14 @@ def mo_list_key(channel: str) -> str:
 #   mo:in:{account}       list    newest MO ids the account owns (capped)
 #   acct:{account}        hash    fields cb_url, cb_secret, in:{channel} (URL per channel);
 #                                 cb_events (",delivered,failed,": the chosen statuses, absent:
-#                                 every one; read by capture() in move.lua, so a status not
-#                                 chosen is never written to the stream), cb_batch (events per
-#                                 POST, absent: 1), cb_batch_ms (linger, absent: the default)
+#                                 every one, so a status not chosen is never written to the
+#                                 stream), cb_batch (events per POST, absent: 1), cb_batch_ms
+#                                 (linger, absent: the default), cb_v (the version of cb_url
+#                                 and cb_events: bumped by every script that changes them)
+#   cb:{account}          hash    on each shard of messages: the copy of those settings that
+#                                 capture() in move.lua reads: v (the version copied), url
+#                                 ("1" when a callback URL is set), events (as cb_events);
+#                                 written after every change, and by a reconcile (copies.py)
 
 WEBHOOK_GROUP = "hooks"
 # One consumer name: a lease makes one process a stream's only deliverer, so a successor reads
@@ -256,6 +267,30 @@ def webhook_stream_key(account: str, shard: int | None) -> str:
 def dead_letter_key(account: str) -> str:
     """Events given up on for an account."""
     return f"{MESSAGES}wh:dead:{account}"
+
+
+def callback_copy_key(account: str) -> str:
+    """A shard's copy of an account's callback settings, which move() reads (the account's own
+    record is on the configuration's slot); written by copy_callback.lua, newest version wins."""
+    return f"{MESSAGES}cb:{account}"
+
+
+# What starts a shard's copy of a configuration hash or set the MO script reads (numbers:,
+# inbound:, smpp:accounts): "cp:" and the name of the copied key after CONFIG.
+COPY = "cp:"
+
+
+def copy_of(config_key: str) -> str:
+    """A shard's copy of ``config_key`` (a key on CONFIG): each entry "{version}|{value}" (an
+    empty value: absent), written by copy_entries.lua, newest version per entry wins."""
+    if not config_key.startswith(CONFIG):
+        raise ValueError(f"not a configuration key: {config_key}")
+    return MESSAGES + COPY + config_key[len(CONFIG):]
+
+
+def copy_version_key() -> str:
+    """The version of the last change of configuration copied entry by entry (copy_of())."""
+    return f"{CONFIG}copyv"
 
 
 def webhook_accounts_key() -> str:

@@ -5,7 +5,9 @@ SCAN and RENAMENX (a key keeps its value and its TTL), a page of keys per round 
 run again: a tagged name is never renamed, and an old key whose new name exists is left as it
 is and reported. Run it with gateways, workers, webhooks and SMPP servers stopped (README,
 "Operations -> Upgrading"). Heartbeats and leases (w:, bind:, wh:lease:) are not renamed: they
-expire on their own.
+expire on their own. Then every account's callback settings, and every channel's numbers and
+inbound URLs and the accounts with SMPP users, are copied to the shards of messages
+(worker/store/copies.py): an old store has no copies, and the message scripts read only those.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from worker.store.copies import Copies
 from worker.store.keys import CONFIG, MESSAGES, PARTS_DUE, PREFIX
 
 # What a key's name started with after the prefix, by where its kind lives now (a kind
@@ -46,20 +49,29 @@ def new_name(old: str) -> str | None:
 
 @dataclass
 class Migration:
-    """What a run renamed, and the old keys it left because their new name was taken."""
+    """What a run renamed, the old keys it left because their new name was taken, and how
+    many accounts' callback settings and MO lookups' entries it copied to the shards of
+    messages."""
 
     renamed: int = 0
     conflicts: list[str] = field(default_factory=list)
+    copied: int = 0
+    copied_mo: int = 0  # entries of the MO lookups' copies
 
 
 async def migrate(redis: Redis, page: int = 1000) -> Migration:
     """Rename every old key of the store to its tagged name (see the module's docstring)."""
     done = Migration()
+    accounts: set[str] = set()
+    channels: set[str] = set()
     cursor = None
     while cursor != 0:
         cursor, raw = await redis.scan(cursor or 0, match=PREFIX + "*", count=page)
-        pairs = [(old, new) for old in (k.decode() for k in raw)
-                 if (new := new_name(old)) is not None]
+        names = [k.decode() for k in raw]
+        accounts.update(a for n in names if (a := _named(n, "acct:")) is not None)
+        channels.update(c for n in names for kind in ("numbers:", "inbound:")
+                        if (c := _named(n, kind)) is not None)
+        pairs = [(old, new) for old in names if (new := new_name(old)) is not None]
         if not pairs:
             continue
         pipe = redis.pipeline(transaction=False)
@@ -74,7 +86,18 @@ async def migrate(redis: Redis, page: int = 1000) -> Migration:
                 done.conflicts.append(old)
     done.conflicts.sort()
     await _rename_due_groups(redis)
+    copies = Copies(redis)
+    done.copied = await copies.reconcile_callbacks(accounts)
+    done.copied_mo = await copies.reconcile_mo(channels)
     return done
+
+
+def _named(name: str, kind: str) -> str | None:
+    """What a key of ``kind`` (``acct:``, ``numbers:``, ..., old or tagged name) is of."""
+    for prefix in (PREFIX + kind, CONFIG + kind):
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return None
 
 
 async def _rename_due_groups(redis: Redis) -> None:

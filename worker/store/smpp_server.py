@@ -6,7 +6,8 @@ Its keys are spelled in worker/store/keys.py with the others. Key schema (prefix
                                  limits, max_binds, enabled, expiry (gateway/smpp_server/users.py)
     smpp:users             hash  index: system_id -> account (listing without SCAN)
     smpp:accounts          set   accounts with SMPP users: record_mo.lua queues their MO
-                                 messages on smpp:rcpt:{account} (kind 'mo') too
+                                 messages on smpp:rcpt:{account} (kind 'mo') too (it reads
+                                 the shard's copy, cp:smpp:accounts: worker/store/copies.py)
     smpp:binds:{system_id} zset  bind id -> when its lease ends: the user's live binds, on every
                                  smpp-server process (a killed process's binds lapse)
     smpp:authfail:{addr}   str   wrong passwords from a remote address lately (expires)
@@ -31,11 +32,13 @@ from redis.asyncio import Redis
 
 from worker.store.base import _decode, _text
 from worker.store.bounds import SMPP_DEAD_LETTERS_KEPT
+from worker.store.copies import Copies
 from worker.store.keys import (
     RECEIPT_GROUP,
     RECEIPTS_PREFIX,
     auth_failures_key,
     binds_key,
+    copy_version_key,
     dead_count_key,
     dead_key,
     receipts_key,
@@ -60,19 +63,21 @@ class StreamEntry:
 
 
 _CREATE_USER = r"""
--- KEYS: the user, the index, the accounts with users. ARGV: system_id, account, then
--- field/value pairs. Returns 1, or 0 when the system_id is taken.
+-- KEYS: the user, the index, the accounts with users, the copies' version counter (copyv).
+-- ARGV: system_id, account, then field/value pairs. Returns 0 when the system_id is taken,
+-- else the version to copy the account's entry of smpp:accounts with (worker/store/copies.py).
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('SADD', KEYS[3], ARGV[2])
-return 1
+return redis.call('INCR', KEYS[4])
 """
 
 _CHANGE_USER = r"""
--- KEYS: the user, the index, the accounts with users. ARGV: system_id, op (enable, disable,
--- delete, password, senders), the password's hash or the senders ('' none). Returns 1, or 0
--- when there is no such user.
+-- KEYS: the user, the index, the accounts with users, the copies' version counter (copyv).
+-- ARGV: system_id, op (enable, disable, delete, password, senders), the password's hash or
+-- the senders ('' none). Returns 1, or 0 when there is no such user; for delete, {version,
+-- account, '1' if it still has users else ''}: its entry of smpp:accounts, to copy.
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local op = ARGV[2]
 if op == 'delete' then
@@ -84,6 +89,8 @@ if op == 'delete' then
     if a == account then others = true break end
   end
   if account and not others then redis.call('SREM', KEYS[3], account) end
+  if not account then return 1 end
+  return {redis.call('INCR', KEYS[4]), account, others and '1' or ''}
 elseif op == 'senders' then
   if ARGV[3] == '' then
     redis.call('HDEL', KEYS[1], 'senders')
@@ -142,16 +149,24 @@ class SmppServerStore:
         self._acquire_bind = redis.register_script(_ACQUIRE_BIND)
         self._renew_binds = redis.register_script(_RENEW_BINDS)
         self._auth_failure = redis.register_script(_AUTH_FAILURE)
+        self._copies = Copies(redis)
 
     # --- users ---------------------------------------------------------------------------------
 
     async def create_user(self, system_id: str, fields: Mapping[str, str]) -> bool:
         """Store a new user; False if ``system_id`` is taken."""
         flat = [v for pair in fields.items() for v in pair]
-        done = await self._create_user(keys=[user_key(system_id), users_index_key(),
-                                             smpp_accounts_key()],
-                                       args=[system_id, fields["account"], *flat])
-        return bool(done)
+        version = int(await self._create_user(keys=[*self._user_keys(system_id)],
+                                              args=[system_id, fields["account"], *flat]))
+        if version:  # the shards' copies follow (worker/store/copies.py)
+            await self._copies.copy_entries(smpp_accounts_key(), version,
+                                            {fields["account"]: "1"})
+        return bool(version)
+
+    @staticmethod
+    def _user_keys(system_id: str) -> tuple[str, ...]:
+        return (user_key(system_id), users_index_key(), smpp_accounts_key(),
+                copy_version_key())
 
     async def user(self, system_id: str) -> dict[str, str] | None:
         """A user's record, or None."""
@@ -174,16 +189,24 @@ class SmppServerStore:
     async def change_user(self, system_id: str, op: str, value: str = "") -> bool:
         """enable, disable, delete, or set a new password hash (op "password") or the
         senders (op "senders", their stored form) to ``value``."""
-        done = await self._change_user(keys=[user_key(system_id), users_index_key(),
-                                             smpp_accounts_key()],
+        done = await self._change_user(keys=[*self._user_keys(system_id)],
                                        args=[system_id, op, value])
+        if isinstance(done, list):  # a user deleted: its account's entry, to copy
+            version, account, still = done
+            await self._copies.copy_entries(smpp_accounts_key(), int(version),
+                                            {_text(account): _text(still)})
         return bool(done)
 
     async def index_accounts(self) -> None:
-        """Mark every account with users as one (users made before that set existed)."""
+        """Mark every account with users as one (users made before that set existed), and
+        make the shards' copies of what the MO script reads of it current."""
         accounts = {_text(a) for a in await self._redis.hvals(users_index_key())}  # type: ignore[misc]
         if accounts:
-            await self._redis.sadd(smpp_accounts_key(), *accounts)  # type: ignore[misc]
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.sadd(smpp_accounts_key(), *accounts)
+            pipe.incr(copy_version_key())  # a change: the reconcile's version must be newer
+            await pipe.execute()
+        await self._copies.reconcile_mo(())
 
     # --- binds -------------------------------------------------------------------------------
 

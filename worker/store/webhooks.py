@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from worker.store import scripts
 from worker.store.base import _decode, _text, now_ms
+from worker.store.copies import CallbackSettings, Copies
 from worker.store.keys import (
     WEBHOOK_CONSUMER,
     WEBHOOK_GROUP,
@@ -45,6 +46,7 @@ class WebhookStore:
         self._release = scripts.register(redis, "release_lease")
         self._set_options = scripts.register(redis, "set_callback_options")
         self._ack_many = scripts.register(redis, "acknowledge_webhooks")
+        self._copies = Copies(redis)
 
     async def set_callback(
         self, account: str, url: str, *, new_secret: str, rotate: bool = False
@@ -67,7 +69,14 @@ class WebhookStore:
         raw = await self._set_target(
             keys=keys if index is None else [*keys, index],
             args=[fld, url, account, secret, "1" if rotate else "0"])
-        return None if raw is None else _text(raw)
+        if raw is None:
+            return None
+        # the shards' copies follow (worker/store/copies.py)
+        if index is None:
+            await self._copies.copy_callbacks({account: CallbackSettings.from_reply(raw[1:])})
+        else:
+            await self._copies.copy_entries(index, int(raw[1]), {account: "1" if url else ""})
+        return _text(raw[0])
 
     async def targets(self, account: str) -> WebhookTargets | None:
         """An account's URLs and secret; None if the account is unknown."""
@@ -200,13 +209,26 @@ class WebhookStore:
         """Choose the callback's statuses (``events``: None keeps them, ``()`` every status)
         and batches (None keeps a value); False if the account is unknown."""
         chosen = "" if events is None else "*" if not events else f",{','.join(events)},"
-        return bool(await self._set_options(keys=[account_key(account)], args=[
-            chosen, "" if max_batch is None else max_batch,
-            "" if max_batch_delay_ms is None else max_batch_delay_ms]))
+        return await self._options(account, chosen, "" if max_batch is None else max_batch,
+                                   "" if max_batch_delay_ms is None else max_batch_delay_ms)
 
     async def clear_callback_options(self, account: str) -> None:
         """Back to every status, one event per POST (the callback was cleared)."""
-        await self._redis.hdel(account_key(account), *_OPTION_FIELDS)  # type: ignore[misc]
+        await self._options(account, "*", "-", "-")
+
+    async def _options(self, account: str, *args: str | int) -> bool:
+        raw = await self._set_options(keys=[account_key(account)], args=args)
+        if not raw:
+            return False
+        await self._copies.copy_callbacks({account: CallbackSettings.from_reply(raw)})
+        return True
+
+    async def reconcile_copies(self, channels: Sequence[str]) -> int:
+        """The shards' copies of every served account's callback settings, and of what the
+        MO script reads for ``channels``, made current (see worker/store/copies.py); how many
+        copies or entries were written."""
+        return (await self._copies.reconcile_callbacks()
+                + await self._copies.reconcile_mo(channels))
 
     async def acknowledge(
         self, acks: Mapping[tuple[str, int | None], Sequence[tuple[str, str]]]
@@ -221,10 +243,6 @@ class WebhookStore:
                                      args=[account, *(x for pair in events for x in pair)],
                                      client=pipe)
         await pipe.execute()
-
-
-# The callback option fields of acct:{account} (see keys.py).
-_OPTION_FIELDS = ("cb_events", "cb_batch", "cb_batch_ms")
 
 
 def _targets(account: str, row: Mapping[Any, Any]) -> WebhookTargets | None:

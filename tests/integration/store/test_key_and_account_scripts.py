@@ -15,6 +15,7 @@ from worker.store import (
     api_keys_index_key,
     bucket_key,
     children_key,
+    copy_version_key,
     numbers_key,
 )
 
@@ -98,5 +99,17 @@ async def test_assign_number_needs_a_known_account(redis: Redis) -> None:
     keys = [numbers_key("sim"), account_key("acme")]
     assert await run(redis, "assign_number", keys=keys, args=["4412", "acme"]) == 0
     await _create(redis, "h1", "k1", "acme")
-    assert await run(redis, "assign_number", keys=keys, args=["4412", "acme"]) == 1
+    # the version to copy the entry with to the shards' copies: one counter for every change
+    await redis.set(copy_version_key(), 6)
+    assert await run(redis, "assign_number", keys=keys, args=["4412", "acme"]) == 7
     assert await redis.hget(numbers_key("sim"), "4412") == b"acme"
+
+
+async def test_unassign_number_takes_an_assigned_number_and_answers_a_new_version(
+    redis: Redis,
+) -> None:
+    await redis.hset(numbers_key("sim"), "4412", "acme")
+    assert await run(redis, "unassign_number", keys=[numbers_key("sim")], args=["4412"]) == 1
+    assert not await redis.hexists(numbers_key("sim"), "4412")
+    assert await run(redis, "unassign_number", keys=[numbers_key("sim")], args=["4412"]) == 0
+    assert await redis.get(copy_version_key()) == b"1"

@@ -14,6 +14,7 @@ from worker.store import (
     WEBHOOK_NOTIFY,
     WEBHOOK_SHARDS,
     account_key,
+    callback_copy_key,
     dead_letter_key,
     inbound_key,
     now_ms,
@@ -33,16 +34,22 @@ async def test_set_webhook_target_sets_the_secret_with_the_first_url(redis: Redi
     assert await run(redis, "set_webhook_target", keys=callback,
                      args=["cb_url", "https://x", "acme", "s1", "0"]) is None
     await redis.hset(account_key("acme"), "created_at", "1")
+    # the callback: the secret, and what the shards' copies must say, at a new version
     assert await run(redis, "set_webhook_target", keys=callback,
-                     args=["cb_url", "https://x", "acme", "s1", "0"]) == b"s1"
+                     args=["cb_url", "https://x", "acme", "s1", "0"]) == [b"s1", 1, b"1", b""]
+    await redis.hset(account_key("acme"), "cb_events", ",failed,")
+    assert await run(redis, "set_webhook_target", keys=callback,
+                     args=["cb_url", "", "acme", "s1", "0"]) == [b"", 2, b"0", b",failed,"]
     inbound = [account_key("acme"), webhook_accounts_key(), inbound_key("sim")]
+    # an inbound URL: the secret, and the version to copy the channel's entry with
     assert await run(redis, "set_webhook_target", keys=inbound,
-                     args=["in:sim", "https://in", "acme", "s2", "0"]) == b""
+                     args=["in:sim", "https://in", "acme", "s2", "0"]) == [b"", 1]
     assert await redis.hget(inbound_key("sim"), "acme") == b"https://in"
     assert await redis.smembers(webhook_accounts_key()) == {b"acme"}
     assert await run(redis, "set_webhook_target", keys=inbound,
-                     args=["in:sim", "", "acme", "s3", "0"]) == b""
+                     args=["in:sim", "", "acme", "s3", "0"]) == [b"", 2]
     assert not await redis.exists(inbound_key("sim"))
+    assert await redis.hget(account_key("acme"), "cb_v") == b"2"  # not the callback's
 
 
 async def _events_by_shard(redis: Redis, account: str) -> dict[int | None, list[str]]:
@@ -60,7 +67,7 @@ async def test_a_transition_writes_its_event_to_the_stream_of_its_messages_shard
 ) -> None:
     ids = [f"m{i}" for i in range(40)]
     now = now_ms()
-    await redis.hset(account_key("acme"), "cb_url", "https://x")
+    await run(redis, "copy_callback", keys=[callback_copy_key("acme")], args=[1, "1", ""])
     await _accept(redis, now, [{"w": 60_000, "m": [_message(i, cmid=i) for i in ids]}])
     await _claim(redis, now, *ids)
     for status in ("submitted", "unknown"):
@@ -135,11 +142,31 @@ async def test_set_callback_options_chooses_statuses_and_batches_of_a_known_acco
     key = account_key("acme")
     assert await run(redis, "set_callback_options", keys=[key], args=[",failed,", 5, 50]) == 0
     await redis.hset(key, "cb_url", "https://x")
-    assert await run(redis, "set_callback_options", keys=[key], args=[",failed,", 5, 50]) == 1
+    # the new settings at a new version, for the shards' copies
+    assert await run(redis, "set_callback_options", keys=[key],
+                     args=[",failed,", 5, 50]) == [1, b"1", b",failed,"]
     assert await redis.hmget(key, ["cb_events", "cb_batch", "cb_batch_ms"]) == [
         b",failed,", b"5", b"50"]
-    assert await run(redis, "set_callback_options", keys=[key], args=["*", "", ""]) == 1
+    assert await run(redis, "set_callback_options", keys=[key],
+                     args=["*", "", ""]) == [2, b"1", b""]
     assert await redis.hmget(key, ["cb_events", "cb_batch"]) == [None, b"5"]
+    assert await run(redis, "set_callback_options", keys=[key],
+                     args=["", "-", "-"]) == [3, b"1", b""]
+    assert await redis.hmget(key, ["cb_batch", "cb_batch_ms"]) == [None, None]
+
+
+async def test_copy_callback_writes_a_newer_version_only(redis: Redis) -> None:
+    copy = [callback_copy_key("acme")]
+    assert await run(redis, "copy_callback", keys=copy, args=[0, "1", ",failed,"]) == 1
+    assert await redis.hgetall(copy[0]) == {b"v": b"0", b"url": b"1", b"events": b",failed,"}
+    assert await run(redis, "copy_callback", keys=copy, args=[3, "0", ""]) == 1
+    assert await redis.hgetall(copy[0]) == {b"v": b"3"}
+    # an older copy arriving late, or the same one again, changes nothing
+    assert await run(redis, "copy_callback", keys=copy, args=[2, "1", ""]) == 0
+    assert await run(redis, "copy_callback", keys=copy, args=[3, "1", ""]) == 0
+    assert await redis.hgetall(copy[0]) == {b"v": b"3"}
+    assert await run(redis, "copy_callback", keys=copy, args=[4, "1", ""]) == 1
+    assert await redis.hgetall(copy[0]) == {b"v": b"4", b"url": b"1"}
 
 
 async def test_acknowledge_webhooks_acks_and_deletes_events_and_says_so_once(

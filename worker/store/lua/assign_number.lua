@@ -6,9 +6,11 @@
       ARGV[1] number (no leading '+')
       ARGV[2] account
     Output:
-      1, or 0 for an unknown account
+      0 for an unknown account, else the version to copy the entry with to the shards'
+      cp:numbers:{channel} (includes/copy_version.lua; copy_entries.lua)
     Events: none.
 ]]
+--- @include "copy_version"
 if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return 1
+return next_copy_version()

@@ -5,6 +5,8 @@
   that hex as ``joined`` and the text records it (unless the parts have changed meanwhile: the
   new join is the answer then). The owner is the account the destination is assigned to on
   the channel (numbers:{channel}), else the part's default account, else none (Admins only).
+  The configuration it reads is the shard's copy of it (cp:numbers:{channel},
+  cp:inbound:{channel}, cp:smpp:accounts; copy_entries.lua), on the messages' slot.
     Input:
       ARGV[1] now (ms)
       ARGV[2] retention (s)
@@ -17,11 +19,12 @@
     Events:
       "{id} mo" on the events channel; a 'mo' entry on the owner's webhook stream of the MO
       id's shard, wh:{owner}:{shard}, if the owner set an inbound URL for the channel, and on
-      its SMPP stream smpp:rcpt:{owner} if it has SMPP users (smpp:accounts).
+      its SMPP stream smpp:rcpt:{owner} if it has SMPP users.
 ]]
 --- @include "keys"
 --- @include "bounds"
 --- @include "webhooks"
+--- @include "copied"
 local now, retention, joined = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[4]
 local m = cjson.decode(ARGV[3])
 -- Run again after an unconfirmed write (see NotReplicated): recorded once, listed once.
@@ -47,7 +50,7 @@ local text = m.text
 -- One owner: the account the destination is assigned to on the channel, else the channel's
 -- default account, else none (kept for Admins only). Never every tenant of the channel.
 local number = string.gsub(m.destination, '^%+', '')
-local owner = redis.call('HGET', C .. 'numbers:' .. m.channel, number)
+local owner = copied(M .. 'cp:numbers:' .. m.channel, number)
 if not owner then owner = m.default_account or '' end
 local key = M .. 'mo:' .. m.id
 redis.call('HSET', key, 'id', m.id, 'channel', m.channel, 'from', m.source,
@@ -61,13 +64,13 @@ if owner ~= '' then
   -- channel) in the same script that records it
   redis.call('LPUSH', M .. 'mo:in:' .. owner, m.id)
   redis.call('LTRIM', M .. 'mo:in:' .. owner, 0, 9999)
-  if redis.call('HEXISTS', C .. 'inbound:' .. m.channel, owner) == 1 then
+  if copied(M .. 'cp:inbound:' .. m.channel, owner) then
     redis.call('XADD', webhook_stream(owner, m.id), 'MAXLEN', '~', WH_MAXLEN, '*', 'kind', 'mo',
                'id', m.id, 'channel', m.channel, 'from', m.source, 'to', m.destination,
                'text', text, 'parts', m.total, 'at', now)
   end
   -- for its SMPP clients' receiver binds (gateway/smpp_server/router.py), if it has any users
-  if redis.call('SISMEMBER', C .. 'smpp:accounts', owner) == 1 then
+  if copied(M .. 'cp:smpp:accounts', owner) then
     redis.call('XADD', M .. 'smpp:rcpt:' .. owner, 'MAXLEN', '~', WH_MAXLEN, '*', 'kind', 'mo',
                'id', m.id, 'from', m.source, 'to', m.destination, 'text', text, 'at', now)
   end

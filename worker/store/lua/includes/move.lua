@@ -19,11 +19,12 @@ local callbacks = {}  -- account -> {url, chosen statuses or false}: looked up o
 local function capture(key, account, dst, at, door)
   -- A webhook event is written by the script that makes the transition, so a crash can
   -- neither lose one nor invent one. Accounts without a callback cost one HMGET per run, and
-  -- a status the account did not choose (cb_events: ",delivered,failed,") costs no more.
+  -- a status the account did not choose (events: ",delivered,failed,") costs no more. The
+  -- settings are the shard's copy cb:{account} (copy_callback.lua), on the messages' slot.
   if not HOOKED[dst] or not account then return end
   local cb = callbacks[account]
   if cb == nil then
-    cb = redis.call('HMGET', C .. 'acct:' .. account, 'cb_url', 'cb_events')
+    cb = redis.call('HMGET', M .. 'cb:' .. account, 'url', 'events')
     callbacks[account] = cb
   end
   if not cb[1] then return end
