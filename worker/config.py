@@ -183,6 +183,9 @@ class WebhookSettings:
     # Tenants choose the URLs: only globally routable unicast addresses, unless this is on
     # (dev mode and tests, whose receivers listen on 127.0.0.1). See worker/netguard.py.
     allow_private_networks: bool = False
+    # how often the shards' copies of callback settings and MO lookups are made current again
+    # (worker/store/copies.py): a copy lost to a crash is behind for at most this long
+    reconcile_seconds: float = bounded(60.0, 0.1, DAY)
 
 
 @dataclass(frozen=True, slots=True)

@@ -344,13 +344,16 @@ class WebhookService:
                 await resolver.close()
 
     async def _loop(self) -> None:
-        # The shards' copies of the callback settings and MO lookups, made current once per
-        # start: a change whose copy was lost to a crash reaches the workers now
-        # (worker/store/copies.py).
-        await self._patiently(functools.partial(self._store.reconcile_copies, self._channels),
-                              "configuration copies")
-        next_refresh = next_renewal = 0.0
+        next_refresh = next_renewal = next_copies = 0.0
         while True:
+            if time.monotonic() >= next_copies:
+                # The shards' copies of the callback settings and MO lookups, made current at
+                # start and then every reconcile_seconds: a change whose copy was lost to a
+                # crash reaches the workers (worker/store/copies.py).
+                await self._patiently(
+                    functools.partial(self._store.reconcile_copies, self._channels),
+                    "configuration copies")
+                next_copies = time.monotonic() + self._settings.reconcile_seconds
             if time.monotonic() >= next_refresh:
                 renew = time.monotonic() >= next_renewal
                 await self._patiently(functools.partial(self._refresh, renew), "lease refresh")

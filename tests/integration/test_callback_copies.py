@@ -97,18 +97,22 @@ async def test_a_reconcile_makes_a_lost_copy_again_and_changes_nothing_current(
     assert await _heard(redis) == [found] and lost != found
 
 
-async def test_the_webhooks_process_makes_lost_copies_again_when_it_starts(
+async def test_the_webhooks_process_makes_lost_copies_again_at_start_and_then_periodically(
     redis: Redis, redis_url: str,
 ) -> None:
     store = await _accounts(redis, "acme")
     await set_callback(WebhookStore(redis), "acme", URL)
     await redis.delete(callback_copy_key("acme"))
-    await redis.config_set("notify-keyspace-events", "Kh")
-    settings = WebhookSettings(timeout_seconds=1, lease_seconds=2, backoff_min_seconds=0.05)
+    await redis.config_set("notify-keyspace-events", "Kgh")
+    settings = WebhookSettings(timeout_seconds=1, lease_seconds=2, backoff_min_seconds=0.05,
+                               reconcile_seconds=0.2)
     try:
         async with asyncio.timeout(20), subscribed(
                 redis, f"__keyspace@0__:{callback_copy_key('acme')}") as notices, \
                 _running(redis_url, settings, "starting"):
+            assert await anext(notices) == "hset"
+            await redis.delete(callback_copy_key("acme"))  # lost again: made again, later
+            assert await anext(notices) == "del"
             assert await anext(notices) == "hset"
     finally:
         await redis.config_set("notify-keyspace-events", "")

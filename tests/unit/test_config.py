@@ -163,6 +163,7 @@ OUT_OF_RANGE: list[tuple[str, str, Any, Any]] = [
     ("webhooks", "max_concurrency_per_account", 0, 1001),
     ("webhooks", "queue_per_account", 0, 100_001),
     ("webhooks", "lease_seconds", 0.0, 3601),
+    ("webhooks", "reconcile_seconds", 0.0, 86401),
     ("", "retention_seconds", 59, 366 * 86400 + 1),
     ("", "replica_acks", None, 101),
     ("", "replica_ack_timeout_ms", 0, 4001),
