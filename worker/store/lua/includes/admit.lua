@@ -5,14 +5,13 @@
                       plus optional parts, concat: a message joined from an SMPP client's
                       parts) and notes its due entry at now + grace (a scheduled one's at
                       its time); counts 'accepted'
-    admit_done(job_key, queue, now, job_id, payload, expiry_ms)   adds the due entries noted
-                      (one ZADD per channel and chunk) and, if any message is new, enqueues
-                      the wake-up job
+    admit_done(job_key, queue, now, job_id, payload, expiry_ms)   if any message is new,
+                      enqueues the wake-up job (flush_run() writes the due entries noted)
   Events: none published (accepting is not a transition).
 ]]
 --- @include "keys"
 --- @include "stats"
-local fresh, due = 0, {}
+local fresh = 0
 local queued_tr, queued_at = nil, nil  -- every record's first transition, built once per now
 local function admit(m, now, retention, grace)
   if queued_at ~= now then
@@ -39,21 +38,13 @@ local function admit(m, now, retention, grace)
   end
   if m.vu then redis.call('HSET', key, 'valid_until', m.vu) end
   redis.call('EXPIRE', key, keep)
-  local d = due[m.channel]
-  if not d then d = {}; due[m.channel] = d end
-  d[#d + 1] = at
-  d[#d + 1] = m.id
+  due_set(m.channel, m.id, at)
   fresh = fresh + 1
   count(m.channel, 'accepted', now)
   if m.rt and m.rt ~= '' then count(ROUTE_STAT .. m.rt, 'routed:' .. m.channel, now) end
   return 'n'
 end
 local function admit_done(job_key, queue, now, job_id, payload, expiry_ms)
-  for channel, d in pairs(due) do
-    for i = 1, #d, 1000 do  -- unpack() has a limit on the number of values
-      redis.call('ZADD', M .. 'pending:' .. channel, unpack(d, i, math.min(i + 999, #d)))
-    end
-  end
   if fresh > 0 then
     redis.call('PSETEX', job_key, expiry_ms, payload)
     redis.call('ZADD', queue, now, job_id)

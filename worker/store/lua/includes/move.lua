@@ -111,7 +111,7 @@ local function move(key, f, dst, at, detail, extra)
   end
   if FINAL[dst] or dst == 'unknown' then
     -- Settled: drop it from its channel's due index.
-    redis.call('ZREM', M .. 'pending:' .. f.channel, id)
+    due_drop(f.channel, id)
   end
   return true
 end

@@ -3,11 +3,13 @@
     failure(id, channel, status, detail, at)   pushes onto the capped failures list
     count(channel, what, at)      counts one transition, written by flush_run()
     events                        the run's "{id} {status}" lines, published by flush_run()
-    flush_run()                   writes the counts and publishes the events, once per run
+    flush_run()                   writes the counts and the run's due-index changes
+                                  (includes/due.lua) and publishes the events, once per run
   Events: flush_run() publishes on P .. 'events' ("{id} {status}" lines, one message).
 ]]
 --- @include "keys"
 --- @include "bounds"
+--- @include "due"
 local function failure(id, channel, status, detail, at)
   redis.call('LPUSH', M .. 'failures', cjson.encode({id, channel, status, detail, at}))
   redis.call('LTRIM', M .. 'failures', 0, FAILURES_KEPT - 1)
@@ -26,6 +28,7 @@ local function count(channel, what, at)
   c[fld] = (c[fld] or 0) + 1
 end
 local function flush_run()
+  flush_due()
   for k, c in pairs(counts) do
     for fld, n in pairs(c) do redis.call('HINCRBY', k, fld, n) end
     redis.call('EXPIRE', k, STATS_TTL_SECONDS)
