@@ -26,8 +26,7 @@ local out = {}
 for i = 5, #ARGV do
   local id = ARGV[i]
   local key = M .. 'm:' .. id
-  local f = fetch(key, 'worker', 'content', 'attempts', 'accepted_at', 'next_at', 'route',
-                  'sched_at', 'valid_until', 'sender')
+  local f = fetch_all(key)
   local st, ch = f.status, f.channel
   if not st then
     -- Its record expired (retention) while still indexed: nothing is left to send.
