@@ -97,6 +97,15 @@ async def test_accept_refuses_a_request_over_its_limits_and_stores_nothing(
     assert not await redis.exists(msg_key("a1")) and await redis.exists(msg_key("a3"))
 
 
+async def test_accept_answers_a_message_missing_a_field_with_an_error_and_stores_nothing(
+    redis: Redis,
+) -> None:
+    broken = {**_message("a1"), "door": "smpp", "src": "ACME"}  # no notify
+    answers = await _accept(redis, now_ms(), [{"w": 60_000, "m": [broken]}])
+    assert "notify" in answers[0]["err"]
+    assert not await redis.exists(msg_key("a1"))
+
+
 async def test_claim_moves_a_due_message_to_sending_under_the_worker(redis: Redis) -> None:
     now = now_ms()
     await _accept(redis, now, [{"w": 60_000, "m": [_message("a1")]}])
