@@ -43,8 +43,8 @@ for _, o in ipairs(cjson.decode(ARGV[3])) do
       for part, sid in ipairs(o.ids) do
         -- an empty id (the SMSC gave none we could read) must not catch other receipts
         if sid ~= '' then
-          redis.call('SET', M .. 'dlr:' .. o.smsc .. ':' .. sid, o.id .. '|' .. (part - 1),
-                     'EX', ttl)
+          redis.call('SET', M .. 'dlr:' .. o.smsc .. ':' .. sid, o.id .. '|' .. num(part - 1),
+                     'EX', num(ttl))
         end
       end
       -- Receipts that beat the response, once every part is mapped (one may prove the

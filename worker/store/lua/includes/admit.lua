@@ -11,6 +11,7 @@
 ]]
 --- @include "keys"
 --- @include "stats"
+--- @include "num"
 local fresh = 0
 local queued_tr, queued_at = nil, nil  -- every record's first transition, built once per now
 local function add(fields, ...)
@@ -33,15 +34,15 @@ local function admit(m, now, retention, grace)
   if m.snd then add(more, 'sender', m.snd) end
   local at, keep = now + grace, retention
   if m.at then  -- scheduled: due at its time, and kept for the retention after it
-    add(more, 'sched_at', m.at, 'next_at', m.at)
+    add(more, 'sched_at', text(m.at), 'next_at', text(m.at))
     at, keep = math.max(at, m.at), retention + math.max(0, math.ceil((m.at - now) / 1000))
   end
-  if m.vu then add(more, 'valid_until', m.vu) end
+  if m.vu then add(more, 'valid_until', text(m.vu)) end
   redis.call('HSET', key, 'id', m.id, 'account', m.account, 'cmid', m.cmid,
-    'channel', m.channel, 'to', m.to, 'content', m.content, 'enc', m.enc, 'seg', m.seg,
-    'status', 'queued', 'attempts', 0, 'accepted_at', now, 'tr', queued_tr,
+    'channel', m.channel, 'to', m.to, 'content', m.content, 'enc', m.enc, 'seg', text(m.seg),
+    'status', 'queued', 'attempts', '0', 'accepted_at', num(now), 'tr', queued_tr,
     'route', m.rt or '', 'chain', m.ch or '', unpack(more))
-  redis.call('EXPIRE', key, keep)
+  redis.call('EXPIRE', key, num(keep))
   due_set(m.channel, m.id, at)
   fresh = fresh + 1
   count(m.channel, 'accepted', now)

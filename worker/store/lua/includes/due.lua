@@ -9,6 +9,7 @@
     flush_due()                writes them (flush_run() calls it)
 ]]
 --- @include "keys"
+--- @include "num"
 local due_changes = {}  -- channel -> {id -> at, or false: dropped}
 local function due_of(channel)
   local c = due_changes[channel]
@@ -28,7 +29,7 @@ local function flush_due()
     local key, adds, drops = M .. 'pending:' .. channel, {}, {}
     for id, at in pairs(c) do
       if at then
-        adds[#adds + 1] = at
+        adds[#adds + 1] = text(at)
         adds[#adds + 1] = id
       else
         drops[#drops + 1] = id
