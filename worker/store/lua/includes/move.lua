@@ -18,10 +18,13 @@
 --- @include "stats"
 --- @include "webhooks"
 local callbacks = {}  -- account -> {url, chosen statuses or false}: looked up once per run
--- A webhook event's fields besides those fetch() reads for move() (channel, to, door); ALL
--- marks a record read whole (fetch_all()), which has them all.
+-- A webhook event's fields besides those fetch() reads for move() (channel, to, door): read
+-- by the first event of a run, and by fetch() with the rest of the record once a run has
+-- written one (its next messages are likely its account's too); ALL marks a record read
+-- whole (fetch_all()), which has them all.
 local EVENT_FIELDS = {'cmid', 'err_code', 'err_text', 'dlr_stat', 'dlr_err'}
 local ALL = {}
+local hooked = false  -- the run has written a webhook event
 local function event_fields(key, f)
   -- f with the event's fields: those neither read nor written yet are read now (a move
   -- writes err_code and err_text, a receipt dlr_stat and dlr_err, into f as into the record).
@@ -49,13 +52,14 @@ local function capture(key, f, dst, at)
   end
   if not cb[1] then return end
   if cb[2] and not string.find(cb[2], ',' .. dst .. ',', 1, true) then return end
+  hooked = true
   event_fields(key, f)
   local id = string.sub(key, #M + 3)
   redis.call('XADD', webhook_stream(account, id), 'MAXLEN', '~', WH_MAXLEN, '*', 'kind', 'status',
              'id', id, 'status', dst, 'cmid', f.cmid or '',
              'channel', f.channel or '', 'to', f.to or '', 'code', f.err_code or '',
              'text', f.err_text or '', 'stat', f.dlr_stat or '', 'err', f.dlr_err or '',
-             'at', at, 'door', f.door or 'http')
+             'at', text(at), 'door', f.door or 'http')
 end
 local function smpp_notify(key, f, dst, at)
   -- A message that came in over SMPP: its client hears of the states it asked for (its
@@ -76,15 +80,17 @@ local function smpp_notify(key, f, dst, at)
   for id in string.gmatch(ids, '[^,]+') do
     redis.call('XADD', M .. 'smpp:rcpt:' .. f.account, 'MAXLEN', '~', WH_MAXLEN, '*',
                'kind', 'receipt', 'id', id, 'status', dst, 'to', f.to or '',
-               'src', g[3] or '', 'submitted', g[1] or '', 'at', at, 'err', g[4] or '',
+               'src', g[3] or '', 'submitted', g[1] or '', 'at', text(at), 'err', g[4] or '',
                'code', g[5] or '', 'text', string.sub(g[2] or '', 1, 80))
   end
 end
 local function fetch(key, ...)
-  -- The fields move() needs and the caller's own, in one HMGET, by name (false if absent).
-  -- (Adding a webhook event's fields here, once a run has written an event, saved no
-  -- measurable time: each name costs every fetch ~0.25 us, about what the HMGET it saves does.)
+  -- The fields move() needs and the caller's own, in one HMGET, by name (false if absent),
+  -- and a webhook event's once the run has written one.
   local names = {'status', 'account', 'channel', 'tr', 'ref', 'to', 'door', 'notify', ...}
+  if hooked then
+    for _, name in ipairs(EVENT_FIELDS) do names[#names + 1] = name end
+  end
   local got = redis.call('HMGET', key, unpack(names))
   -- Built whole by one constructor (sized once) rather than grown a field at a time.
   local f = {status = got[1], account = got[2], channel = got[3], tr = got[4], ref = got[5],
