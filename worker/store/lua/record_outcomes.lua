@@ -51,7 +51,7 @@ for _, o in ipairs(cjson.decode(ARGV[3])) do
       -- convention and settle others); they re-read the record, so f is not used after this.
       for _, sid in ipairs(o.ids) do
         local held = sid ~= '' and redis.call('GET', M .. 'held:' .. o.smsc .. ':' .. sid)
-        if held then resume(o.smsc, held) end
+        if held then resume(o.smsc, held, sid) end
       end
     end
   elseif o.status == 'queued' then
