@@ -7,14 +7,23 @@ receipt to N single-part messages, in batches as the gateway and the worker send
 prints redis-server's own accounting (INFO commandstats): microseconds per message spent in
 each script, and how much of that the Redis commands inside it took (the rest is Lua).
 
-    .venv/bin/python bench/store_bench.py [--messages 4000] [--batch 50]
+With ``--instructions`` redis-server runs under valgrind's callgrind, which counts the
+instructions executed inside EVALSHA (the scripts and their commands): slow, but the same from
+run to run whatever else the machine is doing, so it tells a change of a few percent where
+the timings cannot. It needs ``valgrind`` and ``callgrind_control`` on PATH.
+
+    .venv/bin/python bench/store_bench.py [--messages 4000] [--batch 50] [--callback]
+    .venv/bin/python bench/store_bench.py --instructions --messages 2000
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
+import subprocess
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,8 +35,8 @@ import _stack as st  # a sibling module, not a package
 
 from worker.ids import new_id
 from worker.lifecycle import Status
-from worker.redisproc import RedisProcess
-from worker.store import NewMessage, Outcome, ReceiptEvent, Store
+from worker.redisproc import RedisProcess, find_redis_server
+from worker.store import NewMessage, Outcome, ReceiptEvent, Store, account_key
 
 Step = Callable[[Sequence[str]], Awaitable[Any]]
 
@@ -54,41 +63,87 @@ def _steps(store: Store, messages: dict[str, NewMessage]) -> list[tuple[str, Ste
     return [("accept", accept), ("claim", claim), ("outcome", outcomes), ("receipt", receipts)]
 
 
-async def _measure(redis: Redis, step: Step, ids: Sequence[str], batch: int) -> str:
+class Callgrind:
+    """redis-server under callgrind, counting the instructions inside EVALSHA only."""
+
+    def __init__(self, workdir: str) -> None:
+        self.dir = Path(workdir)
+        self.binary = self.dir / "redis-server"
+        self.binary.write_text(
+            "#!/bin/sh\nexec valgrind --tool=callgrind --collect-atstart=no "
+            f"--toggle-collect=evalShaCommand --callgrind-out-file={self.dir}/out.%p "
+            f'{find_redis_server()} "$@"\n')
+        self.binary.chmod(0o755)
+
+    def zero(self, pid: int) -> None:
+        self._control("-z", pid)
+
+    def counted(self, pid: int) -> int:
+        """The instructions since zero(), from a dump of them."""
+        self._control("-d", pid)
+        dump = max(self.dir.glob(f"out.{pid}.*"), key=lambda p: p.stat().st_mtime)
+        for line in dump.read_text().splitlines():
+            if line.startswith("totals:"):
+                return int(line.split()[1])
+        raise RuntimeError(f"no totals in {dump}")
+
+    @staticmethod
+    def _control(option: str, pid: int) -> None:
+        subprocess.run(["callgrind_control", option, str(pid)], check=True,
+                       capture_output=True, timeout=60)
+
+
+async def _measure(redis: Redis, step: Step, ids: Sequence[str], batch: int,
+                   grind: Callgrind | None) -> str:
     await step(ids[:1])  # loads the script, outside the measurement
     await redis.config_resetstat()
+    pid = int((await redis.info("server"))["process_id"])
+    if grind:
+        grind.zero(pid)
     rest = ids[1:]
     for at in range(0, len(rest), batch):
         await step(rest[at:at + batch])
-    stats = await redis.info("commandstats")
     n = len(rest)
+    if grind:
+        return f"{grind.counted(pid) / n / 1000:6.1f}k instructions per message in the script"
+    stats = await redis.info("commandstats")
     script = stats["cmdstat_evalsha"]["usec"] / n
     inner = {k.removeprefix("cmdstat_"): v["usec"] / n for k, v in stats.items()
-             if k not in ("cmdstat_evalsha", "cmdstat_config")}
+             if k not in ("cmdstat_evalsha", "cmdstat_config", "cmdstat_info")}
     top = ", ".join(f"{k} {v:.1f}" for k, v in sorted(inner.items(), key=lambda kv: -kv[1])
                     if v >= 0.5)
     return (f"{script:6.1f} us per message in the script; commands inside "
             f"{sum(inner.values()):5.1f} ({top})")
 
 
+async def _run(args: argparse.Namespace, redis: Redis, grind: Callgrind | None) -> None:
+    store = Store(redis, 3600)
+    await store.heartbeat("bench", 600_000)
+    if args.callback:  # every submitted and final status writes a webhook event
+        await redis.hset(account_key("acme"), "cb_url", "https://hooks.example/acme")
+    messages = {m.api_id: m for m in (
+        NewMessage(api_id=new_id(), account="acme", channel="sim", to=f"2782{n:07d}",
+                   content="Your code is 123456", encoding="gsm7", segments=1)
+        for n in range(args.messages))}
+    ids = list(messages)
+    what = ("instructions inside EVALSHA (callgrind)" if grind
+            else "redis-server's own time (INFO commandstats)")
+    print(f"{args.messages} messages, batches of {args.batch} (accept: of 100)"
+          f"{', a callback URL set' if args.callback else ''}, {what}:")
+    for name, step in _steps(store, messages):
+        batch = 100 if name == "accept" else args.batch
+        print(f"  {name:8s} {await _measure(redis, step, ids, batch, grind)}")
+
+
 async def main_async(args: argparse.Namespace) -> int:
-    async with RedisProcess() as url:
-        redis = Redis.from_url(url)
-        try:
-            store = Store(redis, 3600)
-            await store.heartbeat("bench", 600_000)
-            messages = {m.api_id: m for m in (
-                NewMessage(api_id=new_id(), account="acme", channel="sim", to=f"2782{n:07d}",
-                           content="Your code is 123456", encoding="gsm7", segments=1)
-                for n in range(args.messages))}
-            ids = list(messages)
-            print(f"{args.messages} messages, batches of {args.batch} (accept: of 100), "
-                  "redis-server's own time (INFO commandstats):")
-            for name, step in _steps(store, messages):
-                batch = 100 if name == "accept" else args.batch
-                print(f"  {name:8s} {await _measure(redis, step, ids, batch)}")
-        finally:
-            await redis.aclose()
+    with tempfile.TemporaryDirectory(prefix="smsgw-callgrind-") as workdir:
+        grind = Callgrind(workdir) if args.instructions else None
+        async with RedisProcess(binary=str(grind.binary) if grind else "") as url:
+            redis = Redis.from_url(url)
+            try:
+                await _run(args, redis, grind)
+            finally:
+                await redis.aclose()
     print(st.host_speed())
     return 0
 
@@ -97,9 +152,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--messages", type=int, default=4000)
     p.add_argument("--batch", type=int, default=50, help="messages per worker script run")
+    p.add_argument("--callback", action="store_true",
+                   help="give the account a callback URL: every webhook event is written")
+    p.add_argument("--instructions", action="store_true",
+                   help="count instructions under valgrind's callgrind instead of timing")
     args = p.parse_args(argv)
     if not 2 <= args.messages <= 200_000 or not 1 <= args.batch <= 1000:
         p.error("--messages must be within [2, 200000] and --batch within [1, 1000]")
+    if args.instructions and not (shutil.which("valgrind") and shutil.which("callgrind_control")):
+        p.error("--instructions needs valgrind and callgrind_control on PATH")
     return args
 
 

@@ -267,6 +267,7 @@ async def test_a_held_receipt_leaves_none_of_its_id_forms_behind(redis: Redis) -
     assert rec is not None and rec.status == "delivered"
     # a later message whose SMSC id is "26" must not be settled by this stale receipt
     assert [k async for k in redis.scan_iter(held_key("*", "*"))] == []
+    assert [k async for k in redis.scan_iter(MESSAGES + "heldq*")] == []
 
 
 def _hex_receipt(number: int, state: Status, stat: str, *, twice: bool = False
@@ -301,6 +302,27 @@ async def test_a_receipt_in_doubt_is_held_until_the_convention_is_learned(redis:
     assert await store.record_receipts([_hex_receipt(10, Status.DELIVERED, "DELIVRD")],
                                        held_ttl_seconds=100) == [ten]
     assert await _statuses(store, [ten, sixteen]) == ["delivered", "undelivered"]
+    assert [k async for k in redis.scan_iter(MESSAGES + "held*")] == []
+
+
+async def test_a_receipt_held_again_while_a_run_learns_the_convention_settles_a_later_part(
+    redis: Redis,
+) -> None:
+    # One outcomes run: 16's receipt proves the convention, which settles the queue of receipts
+    # held in doubt; 32's (its held keys expired, the queue outlived them) is held again under
+    # "32", mapped later in the same run, and must be found there.
+    store = Store(redis, retention_seconds=100)
+    sixteen, thirty_two = await _accept(store, [_msg(to="27820000016"), _msg(to="27820000032")])
+    await store.claim([sixteen, thirty_two], worker="w1", lease_ms=10_000, served=["sim"])
+    for n in (32, 16):  # receipts in hex; their messages' ids, not yet recorded, in decimal
+        assert await store.record_receipts([_hex_receipt(n, Status.DELIVERED, "DELIVRD")],
+                                           held_ttl_seconds=100) == ["held"]
+    for form in receipt_id_forms(format(32, "x"), "auto").values():
+        await redis.delete(held_key("sim", form))
+    await store.record_outcomes(
+        [Outcome(api_id=sixteen, channel="sim", smsc_ids=["16"]),
+         Outcome(api_id=thirty_two, channel="sim", smsc_ids=["32"])], dlr_ttl_seconds=100)
+    assert await _statuses(store, [sixteen, thirty_two]) == ["delivered", "delivered"]
     assert [k async for k in redis.scan_iter(MESSAGES + "held*")] == []
 
 
@@ -459,3 +481,47 @@ async def test_a_status_event_says_through_which_door_its_message_came(redis: Re
               for e in await redis.xrange(webhook_stream_key("acme", shard))]
     doors = {f[b"id"].decode(): f[b"door"].decode() for _, f in events}
     assert doors == {ids[0]: "http", ids[1]: "smpp"}
+
+
+async def test_status_events_carry_the_fields_each_move_leaves_first_and_later_in_a_run(
+    redis: Redis,
+) -> None:
+    # The first event of a run reads its fields, later messages' come with their record.
+    store = Store(redis, retention_seconds=100)
+    await _hooked(redis, "acme")
+    failed, delivered, bad, silent = await _accept(
+        store, [_msg(to=f"2782000000{n}", cmid=f"c{n}") for n in range(4)])
+    await store.heartbeat("w1", 10_000)
+    await store.claim([failed, delivered, bad, silent], worker="w1", lease_ms=10_000,
+                      served=["sim"])
+    await store.record_outcomes(
+        [Outcome(api_id=failed, channel="sim", status=Status.FAILED, error_code="0x0000000B",
+                 error_text="ESME_RINVDSTADR"),
+         Outcome(api_id=delivered, channel="sim", smsc_ids=["s1"]),
+         Outcome(api_id=bad, channel="sim", smsc_ids=["s2"], error_code="NoSmscId",
+                 error_text="no id"),
+         Outcome(api_id=silent, channel="sim", smsc_ids=["s3"], receipt_wait_ms=60_000)],
+        dlr_ttl_seconds=100)
+    await store.record_receipts(
+        [ReceiptEvent(channel="sim", forms={"same": "s1"}, state=Status.DELIVERED,
+                      stat="DELIVRD", err="000", at=5),
+         ReceiptEvent(channel="sim", forms={"same": "s2"}, state=Status.UNDELIVERED,
+                      stat="UNDELIV", err="001", at=6)], held_ttl_seconds=100)
+    await redis.zadd(pending_key("sim"), {silent: 0})  # its receipt wait has passed
+    assert await store.claim([silent], worker="w1", lease_ms=10_000, served=["sim"]) == []
+    events = [f for shard in range(WEBHOOK_SHARDS)
+              for _, f in await redis.xrange(webhook_stream_key("acme", shard))]
+    seen = {(f[b"id"].decode(), f[b"status"].decode()): tuple(
+        f[k].decode() for k in (b"cmid", b"channel", b"to", b"code", b"text", b"stat", b"err"))
+        for f in events}
+    assert seen == {
+        (failed, "failed"): ("c0", "sim", "27820000000", "0x0000000B", "ESME_RINVDSTADR", "", ""),
+        (delivered, "submitted"): ("c1", "sim", "27820000001", "", "", "", ""),
+        (bad, "submitted"): ("c2", "sim", "27820000002", "NoSmscId", "no id", "", ""),
+        (silent, "submitted"): ("c3", "sim", "27820000003", "", "", "", ""),
+        (delivered, "delivered"): ("c1", "sim", "27820000001", "", "", "DELIVRD", "000"),
+        (bad, "undelivered"): ("c2", "sim", "27820000002", "NoSmscId", "no id", "UNDELIV",
+                               "001"),
+        (silent, "unknown"): ("c3", "sim", "27820000003", "", "", "", ""),
+    }
+    assert len(events) == len(seen)

@@ -97,6 +97,15 @@ async def test_accept_refuses_a_request_over_its_limits_and_stores_nothing(
     assert not await redis.exists(msg_key("a1")) and await redis.exists(msg_key("a3"))
 
 
+async def test_accept_answers_a_message_missing_a_field_with_an_error_and_stores_nothing(
+    redis: Redis,
+) -> None:
+    broken = {**_message("a1"), "door": "smpp", "src": "ACME"}  # no notify
+    answers = await _accept(redis, now_ms(), [{"w": 60_000, "m": [broken]}])
+    assert "notify" in answers[0]["err"]
+    assert not await redis.exists(msg_key("a1"))
+
+
 async def test_claim_moves_a_due_message_to_sending_under_the_worker(redis: Redis) -> None:
     now = now_ms()
     await _accept(redis, now, [{"w": 60_000, "m": [_message("a1")]}])
@@ -158,6 +167,29 @@ async def test_claim_takes_over_a_dead_holders_message_as_reclaimed(redis: Redis
     assert await _claim(redis, now + 30, "a1", worker="other") == []
 
 
+async def test_claim_takes_a_message_named_twice_in_one_run_once(redis: Redis) -> None:
+    # Due entries are written when the run ends: the second mention must see the first's lease.
+    now = now_ms()
+    await _accept(redis, now, [{"w": 60_000, "m": [_message("a1")]}])
+    claimed = await _claim(redis, now + 10, "a1", "a1")
+    assert [c[0] for c in claimed] == ["a1"]
+    assert await redis.zscore(pending_key(CH), "a1") == now + 10 + 30_000
+
+
+async def test_claim_makes_due_messages_of_unserved_channels_in_one_write_per_channel(
+    redis: Redis,
+) -> None:
+    now = now_ms()
+    other = [{**_message(f"o{n}", to=f"2782000000{n}"), "channel": "other"} for n in range(3)]
+    await _accept(redis, now, [{"w": 60_000, "m": [_message("a1"), *other]}])
+    claimed = await _claim(redis, now + 10, "a1", "o0", "o1", "o2")
+    assert [c[0] for c in claimed] == ["a1"]
+    assert await redis.zrange(pending_key("other"), 0, -1, withscores=True) == [
+        (b"o0", now + 10), (b"o1", now + 10), (b"o2", now + 10)]
+    assert await redis.zrange(pending_key(CH), 0, -1, withscores=True) == [
+        (b"a1", now + 10 + 30_000)]
+
+
 async def test_record_outcomes_maps_the_smsc_ids_of_a_submitted_message(redis: Redis) -> None:
     now = now_ms()
     await _accept(redis, now, [{"w": 60_000, "m": [_message("a1"), _message("a2")]}])
@@ -198,6 +230,25 @@ async def test_record_receipts_settles_a_matched_receipt_and_holds_an_early_one(
     assert await redis.hmget(msg_key("a1"), ["status", "dlr_stat"]) == [b"delivered", b"DELIVRD"]
     assert await redis.exists(held_key("acct", "s9"))
     assert not await redis.exists(held_key("acct", "s8"))
+
+
+async def test_record_outcomes_leaves_no_due_entry_for_a_message_an_early_receipt_settles(
+    redis: Redis,
+) -> None:
+    # Its receipt wait is noted, then the held receipt settles it in the same run: the wait
+    # must not outlive it in the due index.
+    now = now_ms()
+    await _accept(redis, now, [{"w": 60_000, "m": [_message("a1"), _message("a2")]}])
+    await _claim(redis, now, "a1", "a2")
+    await run(redis, "record_receipts", args=[300, json.dumps([
+        {"smsc": "acct", "forms": {"same": "s1"}, "twice": False, "state": "delivered",
+         "stat": "DELIVRD", "err": "000", "at": now}])])
+    await run(redis, "record_outcomes", args=[now, 600, json.dumps([
+        {"id": i, "channel": CH, "smsc": "acct", "ids": [s], "status": "submitted", "code": "",
+         "text": "", "retry_at": 0, "attempted": True, "receipt_wait": 60_000}
+        for i, s in (("a1", "s1"), ("a2", "s2"))])])
+    assert await redis.hget(msg_key("a1"), "status") == b"delivered"
+    assert await redis.zrange(pending_key(CH), 0, -1, withscores=True) == [(b"a2", now + 60_000)]
 
 
 async def test_expire_queued_fails_the_old_queued_messages_of_a_channel(redis: Redis) -> None:

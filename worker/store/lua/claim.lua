@@ -26,34 +26,32 @@ local out = {}
 for i = 5, #ARGV do
   local id = ARGV[i]
   local key = M .. 'm:' .. id
-  local f = fetch(key, 'worker', 'content', 'attempts', 'accepted_at', 'next_at', 'route',
-                  'sched_at', 'valid_until', 'sender')
+  local f = fetch_all(key)
   local st, ch = f.status, f.channel
   if not st then
     -- Its record expired (retention) while still indexed: nothing is left to send.
-    for name in pairs(served) do redis.call('ZREM', M .. 'pending:' .. name, id) end
+    for name in pairs(served) do due_drop(name, id) end
   elseif st == 'submitted' then
     -- Due in the index only once its receipt wait has passed (a re-run job is not due).
-    local due = redis.call('ZSCORE', M .. 'pending:' .. ch, id)
+    local due = due_at(ch, id)
     if due and tonumber(due) <= now then
       move(key, f, 'unknown', now, 'no delivery receipt in time', {'done_at', now})
     end
   elseif st == 'queued' or st == 'sending' then
-    local pk = M .. 'pending:' .. ch
     local held = false  -- a claim still standing: by a live worker, or by us within the lease
     if st == 'sending' and f.worker == worker then
       -- Ours: a claim whose reply was lost to a dropped connection is ours to take back once
       -- its lease has passed (the caller passes only ids it has not got in flight; within the
       -- lease a concurrent claim of the same batch must not take it twice).
-      held = tonumber(redis.call('ZSCORE', pk, id) or '0') > now
+      held = tonumber(due_at(ch, id) or '0') > now
     elseif st == 'sending' then
       held = redis.call('EXISTS', M .. 'w:' .. (f.worker or '')) == 1
-      if held then redis.call('ZADD', pk, lease, id) end
+      if held then due_set(ch, id, lease) end
     end
     if held then
       -- left as it is
     elseif not served[ch] then
-      redis.call('ZADD', pk, math.max(now, tonumber(f.next_at or '0')), id)
+      due_set(ch, id, math.max(now, tonumber(f.next_at or '0')))
     elseif st == 'sending' or tonumber(f.next_at or '0') <= now then
       -- A claim spends no attempt: the outcome does, when its submit reached the SMSC. Only a
       -- dead holder's claim is counted here, as its submit may have gone out unrecorded.
@@ -61,7 +59,7 @@ for i = 5, #ARGV do
       if st == 'sending' and f.worker ~= worker then attempts = attempts + 1 end
       move(key, f, 'sending', now, st == 'sending' and 'reclaimed' or
            ('attempt ' .. (attempts + 1)), {'worker', worker, 'attempts', attempts})
-      redis.call('ZADD', pk, lease, id)
+      due_set(ch, id, lease)
       out[#out + 1] = {id, ch, f.to, f.content, attempts, f.accepted_at,
                        st == 'sending' and 1 or 0, f.route or '',
                        tonumber(f.sched_at or '0'), tonumber(f.valid_until or '0'),

@@ -36,29 +36,29 @@ for _, o in ipairs(cjson.decode(ARGV[3])) do
     if move(key, f, 'submitted', now, table.concat(o.ids, ','), extra) then
       applied = applied + 1
       if o.receipt_wait > 0 then  -- due again if no receipt settles it in time: unknown
-        redis.call('ZADD', M .. 'pending:' .. o.channel, now + o.receipt_wait, o.id)
+        due_set(o.channel, o.id, now + o.receipt_wait)
       else
-        redis.call('ZREM', M .. 'pending:' .. o.channel, o.id)
+        due_drop(o.channel, o.id)
       end
       for part, sid in ipairs(o.ids) do
         -- an empty id (the SMSC gave none we could read) must not catch other receipts
         if sid ~= '' then
-          redis.call('SET', M .. 'dlr:' .. o.smsc .. ':' .. sid, o.id .. '|' .. (part - 1),
-                     'EX', ttl)
+          redis.call('SET', M .. 'dlr:' .. o.smsc .. ':' .. sid, o.id .. '|' .. num(part - 1),
+                     'EX', num(ttl))
         end
       end
       -- Receipts that beat the response, once every part is mapped (one may prove the
       -- convention and settle others); they re-read the record, so f is not used after this.
       for _, sid in ipairs(o.ids) do
         local held = sid ~= '' and redis.call('GET', M .. 'held:' .. o.smsc .. ':' .. sid)
-        if held then resume(o.smsc, held) end
+        if held then resume(o.smsc, held, sid) end
       end
     end
   elseif o.status == 'queued' then
     if move(key, f, 'queued', now, o.code .. ' ' .. o.text,
             {'next_at', o.retry_at, 'err_code', o.code, 'err_text', o.text, unpack(spent)}) then
       applied = applied + 1
-      redis.call('ZADD', M .. 'pending:' .. o.channel, o.retry_at, o.id)
+      due_set(o.channel, o.id, o.retry_at)
     end
   else
     if move(key, f, o.status, now, o.code .. ' ' .. o.text,

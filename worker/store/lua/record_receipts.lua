@@ -14,8 +14,8 @@
 local held_ttl = tonumber(ARGV[1])
 local out = {}
 for i, r in ipairs(cjson.decode(ARGV[2])) do
-  out[i] = correlate(r.smsc, {forms = r.forms, twice = r.twice, state = r.state, stat = r.stat,
-                              err = r.err, at = r.at, ttl = held_ttl})
+  r.ttl = held_ttl  -- r is the receipt h correlate() takes (and holds: its smsc is kept too)
+  out[i] = correlate(r.smsc, r)
 end
 flush_run()
 return cjson.encode(out)

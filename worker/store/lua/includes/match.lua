@@ -1,7 +1,7 @@
 --[[
   Receipt correlation, shared by every channel of an SMSC account.
     correlate(smsc, h)   the id of the message receipt h settled, 'held' or 'ignored'
-    resume(smsc, raw)    settles a held receipt once one of its forms has been recorded
+    resume(smsc, raw, sid)   settles a receipt held under sid once sid has been recorded
   Keys (from the prefix): dlr:{smsc}:{form}, held:{smsc}:{form}, heldq:{smsc}, idform:{smsc}.
 ]]
 --- @include "bounds"
@@ -52,11 +52,17 @@ local function settle(target, h)
   end
   return id
 end
-local function unhold(smsc, h, raw)
+local function unhold(smsc, h, raw, known)
   -- Drop h's held keys; one another receipt of the same form has taken over since stays.
+  -- ``known``: a form whose key the caller has just read, holding raw (nil: none).
   for _, form in pairs(h.forms) do
     local k = M .. 'held:' .. smsc .. ':' .. form
-    if redis.call('GET', k) == raw then redis.call('DEL', k) end
+    if form == known then
+      redis.call('DEL', k)
+      known = nil  -- a form two conventions share is listed twice
+    elseif redis.call('GET', k) == raw then
+      redis.call('DEL', k)
+    end
   end
 end
 local correlate
@@ -98,11 +104,21 @@ correlate = function(smsc, h)
   if proves then learn(smsc, proves) end
   return id
 end
-local function resume(smsc, raw)
-  -- A held receipt, one of whose forms was just recorded: settled unless still in doubt.
+local function resume(smsc, raw, sid)
+  -- A receipt held under sid, just recorded as a part's SMSC id: settled unless still in doubt.
   local h = cjson.decode(raw)
   if pick(smsc, h) == nil then return end
-  unhold(smsc, h, raw)
-  redis.call('LREM', M .. 'heldq:' .. smsc, 1, raw)
+  unhold(smsc, h, raw, sid)
+  -- Only a receipt held in doubt is queued: two readings of its id while the account's
+  -- convention was unknown (learning it empties the queue, and nothing is queued after).
+  if not convention(smsc) then
+    local first = next(h.forms)
+    for _, form in pairs(h.forms) do
+      if form ~= h.forms[first] then
+        redis.call('LREM', M .. 'heldq:' .. smsc, 1, raw)
+        break
+      end
+    end
+  end
   correlate(smsc, h)
 end

@@ -3,11 +3,13 @@
     failure(id, channel, status, detail, at)   pushes onto the capped failures list
     count(channel, what, at)      counts one transition, written by flush_run()
     events                        the run's "{id} {status}" lines, published by flush_run()
-    flush_run()                   writes the counts and publishes the events, once per run
+    flush_run()                   writes the counts and the run's due-index changes
+                                  (includes/due.lua) and publishes the events, once per run
   Events: flush_run() publishes on P .. 'events' ("{id} {status}" lines, one message).
 ]]
 --- @include "keys"
 --- @include "bounds"
+--- @include "due"
 local function failure(id, channel, status, detail, at)
   redis.call('LPUSH', M .. 'failures', cjson.encode({id, channel, status, detail, at}))
   redis.call('LTRIM', M .. 'failures', 0, FAILURES_KEPT - 1)
@@ -16,18 +18,25 @@ end
 -- (flush_run): one HINCRBY per minute, channel and status, one EXPIRE per minute, instead
 -- of both per transition. Its transitions' events go out alike: one PUBLISH per run, a line
 -- per transition (each redis.call costs the script more than the command itself).
+-- Counted as minute -> channel -> what -> n: no string is built per transition, only per
+-- field written.
 local counts = {}
 local events = {}
 local function count(channel, what, at)
-  local k = M .. 'stats:' .. math.floor(at / 60000)
-  local c = counts[k]
-  if not c then c = {}; counts[k] = c end
-  local fld = channel .. '|' .. what
-  c[fld] = (c[fld] or 0) + 1
+  local minute = at - at % 60000
+  local m = counts[minute]
+  if not m then m = {}; counts[minute] = m end
+  local c = m[channel]
+  if not c then c = {}; m[channel] = c end
+  c[what] = (c[what] or 0) + 1
 end
 local function flush_run()
-  for k, c in pairs(counts) do
-    for fld, n in pairs(c) do redis.call('HINCRBY', k, fld, n) end
+  flush_due()
+  for minute, m in pairs(counts) do
+    local k = M .. 'stats:' .. string.format('%d', minute / 60000)
+    for channel, c in pairs(m) do
+      for what, n in pairs(c) do redis.call('HINCRBY', k, channel .. '|' .. what, n) end
+    end
     redis.call('EXPIRE', k, STATS_TTL_SECONDS)
   end
   counts = {}
