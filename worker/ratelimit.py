@@ -28,6 +28,9 @@ class SharedRate:
         """Wait for one token."""
         if self._tps <= 0:
             return
+        if self._local and not self._lock.locked():  # a token in hand: no lock, no coroutine
+            self._local -= 1
+            return
         async with self._lock:
             while self._local == 0:
                 granted, wait_ms = await self._store.take_tokens(

@@ -172,16 +172,13 @@ class ChannelPool:
 
     async def submit_body(self, body: bytes, wait_bind: float) -> SubmitResult:
         """:meth:`submit` of a submit_sm body already encoded (see ``pdu.SubmitTemplate``)."""
-        session = await self._pick(wait_bind)
-        return await session.submit_body(body)
-
-    async def _pick(self, wait_bind: float) -> Session:
+        # The pick is inline, not a coroutine of its own: it runs per submit_sm.
         if not self._ready.is_set() and not await self.wait_ready(wait_bind):
             raise SessionClosed(f"{self.channel.name}: no bind up", written=False)
         live = [s for s in self._tx if s.bound]
         if not live:
             raise SessionClosed(f"{self.channel.name}: no bind up", written=False)
-        return least_loaded(live, next(self._rr))
+        return await least_loaded(live, next(self._rr)).submit_body(body)
 
     async def stop(self, drain_seconds: float) -> None:
         """Drain in-flight responses (bounded), unbind every session, stop supervisors."""
