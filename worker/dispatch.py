@@ -32,11 +32,11 @@ from worker.senders import address
 from worker.smpp import pdu, times
 from worker.smpp.pool import ChannelPool
 from worker.smpp.receipts import (
-    final_state,
+    final_state_of,
+    ids_of,
     is_receipt,
     normalise_smsc_id,
-    parse_receipt,
-    receipt_ids,
+    receipt_core,
 )
 from worker.smpp.session import DeliverHandler, SessionClosed
 from worker.snapshot import worker_snapshot
@@ -56,6 +56,8 @@ PACE_IN_PLACE = 5  # paced resends of a first part before it yields its slot
 # A crashed reaper or sweeper starts again within seconds; a crashed heartbeat within about a
 # beat, so that one bad write does not cost the worker its claims.
 BACKGROUND_RESTART = Restart(low=0.1, high=5.0)
+# A receipt's final state by name: a dict lookup, not the enum's call, per receipt.
+_STATUSES = {s.value: s for s in Status}
 
 
 
@@ -376,7 +378,7 @@ class Dispatcher:
                     return
                 self.metrics.outcome(outcome)
                 _log_outcome(outcome)
-                await self._outcomes.put(outcome)
+                await self._outcomes.submit(outcome)
             finally:
                 slot.let_go()
                 self._sending.discard(msg.api_id)
@@ -598,21 +600,22 @@ class Dispatcher:
 
     def _receipt_event(self, channel: str, sm: pdu.ShortMessage) -> ReceiptEvent | None:
         text = sm.payload().decode("latin-1", errors="replace")
-        receipt = parse_receipt(text, sm.tlvs)
-        if receipt is None:
+        core = receipt_core(text, sm.tlvs)  # parse_receipt's fields, without its Receipt
+        if core is None:
             log.warning("unparseable receipt on %s: %r", channel, text[:80])
             return None
+        message_id, text_id, stat, err, message_state = core
         ch = self.channels[channel]
-        forms, twice = receipt_ids(receipt, ch.receipt_id_format)
+        forms, twice = ids_of(message_id, text_id, ch.receipt_id_format)
         if not forms:
             log.warning("receipt on %s with an id not valid for receipt_id_format %s: %r",
-                        channel, ch.receipt_id_format, receipt.message_id)
+                        channel, ch.receipt_id_format, message_id)
             return None
-        state = final_state(receipt)
+        state = final_state_of(stat, message_state)
         return ReceiptEvent(
             channel=channel, forms=forms, smsc=ch.smsc_account,
             spelled_twice=twice,
-            state=Status(state) if state else None, stat=receipt.stat, err=receipt.err,
+            state=_STATUSES[state] if state else None, stat=stat, err=err,
         )
 
     def _on_mo(self, channel: str, sm: pdu.ShortMessage) -> asyncio.Future[int]:
