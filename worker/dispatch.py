@@ -450,10 +450,13 @@ class Dispatcher:
         ``body``) was not accepted."""
         attempt = paced = 0
         while True:
-            await self._rates[msg.channel].acquire()
+            rate = self._rates[msg.channel]
+            if not rate.take_now():  # no coroutine per submit while a token is at hand
+                await rate.acquire()
             # Not on the wire: whoever holds the message next sends it in full. A later part
             # goes on regardless: deferring it would send its accepted parts again for sure.
-            if not in_place:
+            # (A bind up and the claims held: _may_submit would say None; asked inline.)
+            if not in_place and not (pool.any_bound and self._claims.holds()):
                 held = await self._may_submit(msg, channel, pool, slot, paced)
                 if held is not None:
                     return held
@@ -528,7 +531,7 @@ class Dispatcher:
         messages claimed when a bind is lost wait together and go back together (each window
         of them waiting in turn held the channel's claims, and the reaper behind them, for
         minutes: a failover of a lost SMSC's queue waited for them)."""
-        if not pool.bound:
+        if not pool.any_bound:
             slot.let_go()
             if not await pool.wait_ready(self.settings.wait_bind_seconds):
                 return await self._unsent(msg, channel, f"{msg.channel}: no bind up",
@@ -650,9 +653,9 @@ def _without_smsc_id(smsc_ids: Sequence[str]) -> tuple[str, str]:
     """(error code, text) of a submitted message whose SMSC answered ESME_ROK with no readable
     message_id for a part, else empty: accepted (re-sending would duplicate it), but no receipt
     can match it, so it ends ``unknown`` unless something else settles it."""
-    missing = [str(n) for n, sid in enumerate(smsc_ids, 1) if not sid]
-    if not missing:
+    if all(smsc_ids):
         return "", ""
+    missing = [str(n) for n, sid in enumerate(smsc_ids, 1) if not sid]
     which = "it" if len(smsc_ids) == 1 else "part " + ", ".join(missing)
     return ("NoSmscId",
             f"the SMSC accepted {which} without a readable message_id: no receipt can match")

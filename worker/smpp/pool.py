@@ -153,6 +153,14 @@ class ChannelPool:
         return sum(1 for s in self._tx if s.bound)
 
     @property
+    def any_bound(self) -> bool:
+        """``bound > 0``, asked per submit_sm: no generator."""
+        for s in self._tx:
+            if s.bound:
+                return True
+        return False
+
+    @property
     def serving(self) -> bool:
         """Whether this worker holds a transmitting bind slot of the channel."""
         return bool(self._tx_slots)

@@ -286,7 +286,9 @@ def ids_of(
     if text_id is None:
         return _wanted(forms, id_format), False
     text = normalise_smsc_id(text_id)
-    again = normalise_smsc_id(same)  # spelled_twice converts the id normalised twice
+    # spelled_twice converts the id normalised twice; that is the id again unless it begins
+    # with whitespace (" 12" of "0 12": every other step of normalise_smsc_id is idempotent)
+    again = normalise_smsc_id(same) if same[0].isspace() else same
     converted = forms if again == same else _every_form(again)
     twice = same != text and text in (converted["hex_to_dec"], converted["dec_to_hex"])
     return _wanted(forms, id_format), twice
