@@ -29,6 +29,7 @@ from worker.patience import PatientAnswers
 from worker.ratelimit import SharedRate
 from worker.routing import RouteTable, outages
 from worker.senders import address
+from worker.slots import Slots
 from worker.smpp import pdu, times
 from worker.smpp.pool import ChannelPool
 from worker.smpp.receipts import (
@@ -83,21 +84,22 @@ class DispatchSettings:
 class _Slot:
     """A message's hold on one of its channel's unrecorded slots (see Dispatcher._send_one)."""
 
-    __slots__ = ("_held", "_sem")
+    __slots__ = ("_held", "_slots")
 
-    def __init__(self, sem: asyncio.Semaphore) -> None:
-        self._sem = sem
+    def __init__(self, slots: Slots) -> None:
+        self._slots = slots
         self._held = False
 
     async def take(self) -> None:
-        await self._sem.acquire()
+        if not self._slots.take_now():
+            await self._slots.take()
         self._held = True
 
     def let_go(self) -> None:
         """Release the slot if this message holds it (a cancelled take() holds nothing)."""
         if self._held:
             self._held = False
-            self._sem.release()
+            self._slots.give()
 
 
 class Dispatcher:
@@ -127,7 +129,7 @@ class Dispatcher:
         self._sending: set[str] = set()  # ids claimed by this process and not yet recorded
         self._rng = random.Random()
         self._unrecorded = {
-            name: asyncio.Semaphore(ch.binds * ch.window) for name, ch in channels.items()
+            name: Slots(ch.binds * ch.window) for name, ch in channels.items()
         }
         self._rates = {name: SharedRate(store, name, ch.tps) for name, ch in channels.items()}
         # Derived once, not per message: they depend on the channel only.
