@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from worker.slots import Slots
 
 WAIT = 5.0  # bound on every wait of these tests
@@ -58,37 +60,23 @@ async def test_waiters_get_slots_in_the_order_they_asked_and_none_overtakes_them
     assert slots.free == 1
 
 
-async def test_a_waiter_cancelled_while_waiting_holds_no_slot_and_loses_none() -> None:
+@pytest.mark.parametrize("handed", [False, True], ids=["while-waiting", "handed-a-slot"])
+async def test_a_cancelled_waiter_holds_no_slot_and_loses_none(handed: bool) -> None:
     slots = Slots(1)
     await slots.take()
     order: list[str] = []
-    gone = asyncio.create_task(_waiting(slots, order, "gone"))
-    after = asyncio.create_task(_waiting(slots, order, "after"))
+    first = asyncio.create_task(_waiting(slots, order, "first"))
+    second = asyncio.create_task(_waiting(slots, order, "second"))
     await _until_waiting(slots, 2)
-    gone.cancel()
+    if handed:
+        slots.give()  # first's future has the slot, but first has not run yet: it passes it on
+    first.cancel()
     async with asyncio.timeout(WAIT):
-        await asyncio.gather(gone, return_exceptions=True)
-    slots.give()
-    async with asyncio.timeout(WAIT):
-        await after
-    assert order == ["after"]
-    slots.give()
-    assert slots.free == 1
-
-
-async def test_a_waiter_handed_a_slot_and_cancelled_before_it_ran_passes_the_slot_on() -> None:
-    slots = Slots(1)
-    await slots.take()
-    order: list[str] = []
-    handed = asyncio.create_task(_waiting(slots, order, "handed"))
-    next_one = asyncio.create_task(_waiting(slots, order, "next"))
-    await _until_waiting(slots, 2)
-    slots.give()  # handed's future has its slot, but handed has not run yet
-    handed.cancel()
-    async with asyncio.timeout(WAIT):
-        await asyncio.gather(handed, return_exceptions=True)
-        await next_one
-    assert handed.cancelled() and order == ["next"]
+        await asyncio.gather(first, return_exceptions=True)
+        if not handed:
+            slots.give()
+        await second
+    assert first.cancelled() and order == ["second"]
     slots.give()
     assert slots.free == 1
 
