@@ -29,14 +29,15 @@ from worker.patience import PatientAnswers
 from worker.ratelimit import SharedRate
 from worker.routing import RouteTable, outages
 from worker.senders import address
+from worker.slots import Slots
 from worker.smpp import pdu, times
 from worker.smpp.pool import ChannelPool
 from worker.smpp.receipts import (
-    final_state,
+    final_state_of,
+    ids_of,
     is_receipt,
     normalise_smsc_id,
-    parse_receipt,
-    receipt_ids,
+    receipt_core,
 )
 from worker.smpp.session import DeliverHandler, SessionClosed
 from worker.snapshot import worker_snapshot
@@ -56,6 +57,8 @@ PACE_IN_PLACE = 5  # paced resends of a first part before it yields its slot
 # A crashed reaper or sweeper starts again within seconds; a crashed heartbeat within about a
 # beat, so that one bad write does not cost the worker its claims.
 BACKGROUND_RESTART = Restart(low=0.1, high=5.0)
+# A receipt's final state by name: a dict lookup, not the enum's call, per receipt.
+_STATUSES = {s.value: s for s in Status}
 
 
 
@@ -81,21 +84,22 @@ class DispatchSettings:
 class _Slot:
     """A message's hold on one of its channel's unrecorded slots (see Dispatcher._send_one)."""
 
-    __slots__ = ("_held", "_sem")
+    __slots__ = ("_held", "_slots")
 
-    def __init__(self, sem: asyncio.Semaphore) -> None:
-        self._sem = sem
+    def __init__(self, slots: Slots) -> None:
+        self._slots = slots
         self._held = False
 
     async def take(self) -> None:
-        await self._sem.acquire()
+        if not self._slots.take_now():
+            await self._slots.take()
         self._held = True
 
     def let_go(self) -> None:
         """Release the slot if this message holds it (a cancelled take() holds nothing)."""
         if self._held:
             self._held = False
-            self._sem.release()
+            self._slots.give()
 
 
 class Dispatcher:
@@ -125,7 +129,7 @@ class Dispatcher:
         self._sending: set[str] = set()  # ids claimed by this process and not yet recorded
         self._rng = random.Random()
         self._unrecorded = {
-            name: asyncio.Semaphore(ch.binds * ch.window) for name, ch in channels.items()
+            name: Slots(ch.binds * ch.window) for name, ch in channels.items()
         }
         self._rates = {name: SharedRate(store, name, ch.tps) for name, ch in channels.items()}
         # Derived once, not per message: they depend on the channel only.
@@ -376,7 +380,7 @@ class Dispatcher:
                     return
                 self.metrics.outcome(outcome)
                 _log_outcome(outcome)
-                await self._outcomes.put(outcome)
+                await self._outcomes.submit(outcome)
             finally:
                 slot.let_go()
                 self._sending.discard(msg.api_id)
@@ -448,10 +452,13 @@ class Dispatcher:
         ``body``) was not accepted."""
         attempt = paced = 0
         while True:
-            await self._rates[msg.channel].acquire()
+            rate = self._rates[msg.channel]
+            if not rate.take_now():  # no coroutine per submit while a token is at hand
+                await rate.acquire()
             # Not on the wire: whoever holds the message next sends it in full. A later part
             # goes on regardless: deferring it would send its accepted parts again for sure.
-            if not in_place:
+            # (A bind up and the claims held: _may_submit would say None; asked inline.)
+            if not in_place and not (pool.any_bound and self._claims.holds()):
                 held = await self._may_submit(msg, channel, pool, slot, paced)
                 if held is not None:
                     return held
@@ -526,7 +533,7 @@ class Dispatcher:
         messages claimed when a bind is lost wait together and go back together (each window
         of them waiting in turn held the channel's claims, and the reaper behind them, for
         minutes: a failover of a lost SMSC's queue waited for them)."""
-        if not pool.bound:
+        if not pool.any_bound:
             slot.let_go()
             if not await pool.wait_ready(self.settings.wait_bind_seconds):
                 return await self._unsent(msg, channel, f"{msg.channel}: no bind up",
@@ -598,21 +605,22 @@ class Dispatcher:
 
     def _receipt_event(self, channel: str, sm: pdu.ShortMessage) -> ReceiptEvent | None:
         text = sm.payload().decode("latin-1", errors="replace")
-        receipt = parse_receipt(text, sm.tlvs)
-        if receipt is None:
+        core = receipt_core(text, sm.tlvs)  # parse_receipt's fields, without its Receipt
+        if core is None:
             log.warning("unparseable receipt on %s: %r", channel, text[:80])
             return None
+        message_id, text_id, stat, err, message_state = core
         ch = self.channels[channel]
-        forms, twice = receipt_ids(receipt, ch.receipt_id_format)
+        forms, twice = ids_of(message_id, text_id, ch.receipt_id_format)
         if not forms:
             log.warning("receipt on %s with an id not valid for receipt_id_format %s: %r",
-                        channel, ch.receipt_id_format, receipt.message_id)
+                        channel, ch.receipt_id_format, message_id)
             return None
-        state = final_state(receipt)
+        state = final_state_of(stat, message_state)
         return ReceiptEvent(
             channel=channel, forms=forms, smsc=ch.smsc_account,
             spelled_twice=twice,
-            state=Status(state) if state else None, stat=receipt.stat, err=receipt.err,
+            state=_STATUSES[state] if state else None, stat=stat, err=err,
         )
 
     def _on_mo(self, channel: str, sm: pdu.ShortMessage) -> asyncio.Future[int]:
@@ -647,9 +655,9 @@ def _without_smsc_id(smsc_ids: Sequence[str]) -> tuple[str, str]:
     """(error code, text) of a submitted message whose SMSC answered ESME_ROK with no readable
     message_id for a part, else empty: accepted (re-sending would duplicate it), but no receipt
     can match it, so it ends ``unknown`` unless something else settles it."""
-    missing = [str(n) for n, sid in enumerate(smsc_ids, 1) if not sid]
-    if not missing:
+    if all(smsc_ids):
         return "", ""
+    missing = [str(n) for n, sid in enumerate(smsc_ids, 1) if not sid]
     which = "it" if len(smsc_ids) == 1 else "part " + ", ".join(missing)
     return ("NoSmscId",
             f"the SMSC accepted {which} without a readable message_id: no receipt can match")

@@ -37,6 +37,9 @@ class PatientAnswers:
         self._waiting: deque[tuple[float, asyncio.Future[int], str]] = deque()
         self._retries: set[asyncio.Task[None]] = set()
         self._rng = random.Random()
+        # The first answer's loop, asked once: in Python 3.11 every get_running_loop() call is a
+        # getpid() system call, and answer() runs per receipt.
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def answer(
         self, first: asyncio.Future[R], again: Callable[[], Awaitable[R]],
@@ -46,7 +49,9 @@ class PatientAnswers:
         when it, or a retry by ``again()``, succeeds (``recorded`` is told the result first);
         ESME_RSYSERR when Redis stays unavailable for the patience. Any other error of the
         write is the answer's exception."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
         answer: asyncio.Future[int] = loop.create_future()
         deadline = loop.time() + self.patience
         self._waiting.append((deadline, answer, what))

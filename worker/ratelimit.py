@@ -24,9 +24,19 @@ class SharedRate:
         self._local = 0
         self._lock = asyncio.Lock()
 
+    def take_now(self) -> bool:
+        """Take one token if that needs no wait (no limit, or one in hand): the hot path,
+        without a coroutine. False: :meth:`acquire` one."""
+        if self._tps <= 0:
+            return True
+        if self._local and not self._lock.locked():
+            self._local -= 1
+            return True
+        return False
+
     async def acquire(self) -> None:
         """Wait for one token."""
-        if self._tps <= 0:
+        if self.take_now():
             return
         async with self._lock:
             while self._local == 0:

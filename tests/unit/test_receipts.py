@@ -410,3 +410,34 @@ def test_receipt_ids_are_the_forms_and_spelled_twice_of_a_receipt() -> None:
         for id_format in ("auto", "same", "hex_to_dec", "dec_to_hex"):
             expected = (receipt_id_forms(receipt.message_id, id_format), spelled_twice(receipt))
             assert receipt_ids(receipt, id_format) == expected, (receipt, id_format)
+
+
+def core_of(receipt: Receipt | None) -> receipts.ReceiptCore | None:
+    if receipt is None:
+        return None
+    return (receipt.message_id, receipt.text_id, receipt.stat, receipt.err,
+            receipt.message_state)
+
+
+def test_receipt_core_is_the_fields_parse_receipt_reads() -> None:
+    rng = random.Random(17)
+    texts = [STANDARD, "", "stat:DELIVRD", "ID:5 STAT:delivered Err:1", *VARIANTS]
+    texts += [mutated(rng) for _ in range(3000)]
+    texts += [rng.randbytes(rng.randrange(0, 120)).decode("latin-1") for _ in range(500)]
+    for text in texts:
+        for tlvs in TLV_CHOICES:
+            assert receipts.receipt_core(text, tlvs) == core_of(parse_receipt(text, tlvs)), text
+
+
+def test_final_state_of_and_ids_of_read_as_final_state_and_receipt_ids() -> None:
+    rng = random.Random(19)
+    for _ in range(2000):
+        text, tlvs = mutated(rng), rng.choice(TLV_CHOICES)
+        receipt = parse_receipt(text, tlvs)
+        if receipt is None:
+            continue
+        assert receipts.final_state_of(receipt.stat, receipt.message_state) == \
+            final_state(receipt)
+        for id_format in ("auto", "same", "hex_to_dec", "dec_to_hex"):
+            assert receipts.ids_of(receipt.message_id, receipt.text_id, id_format) == \
+                receipt_ids(receipt, id_format)

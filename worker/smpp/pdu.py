@@ -248,7 +248,10 @@ def decode_message_id(body: bytes) -> str:
     if not body:
         # Error responses commonly carry no body at all.
         return ""
-    return _read_c_string(body, 0, "message_id")[0]
+    end = body.find(0)  # _read_c_string inline: once per submit_sm_resp
+    if end < 0:
+        raise PduError("truncated body: message_id has no NUL terminator")
+    return body[:end].decode("latin-1")
 
 
 def encode_tlv(tag: int, value: bytes) -> bytes:

@@ -153,6 +153,14 @@ class ChannelPool:
         return sum(1 for s in self._tx if s.bound)
 
     @property
+    def any_bound(self) -> bool:
+        """``bound > 0``, asked per submit_sm: no generator."""
+        for s in self._tx:
+            if s.bound:
+                return True
+        return False
+
+    @property
     def serving(self) -> bool:
         """Whether this worker holds a transmitting bind slot of the channel."""
         return bool(self._tx_slots)
@@ -172,16 +180,13 @@ class ChannelPool:
 
     async def submit_body(self, body: bytes, wait_bind: float) -> SubmitResult:
         """:meth:`submit` of a submit_sm body already encoded (see ``pdu.SubmitTemplate``)."""
-        session = await self._pick(wait_bind)
-        return await session.submit_body(body)
-
-    async def _pick(self, wait_bind: float) -> Session:
+        # The pick is inline, not a coroutine of its own: it runs per submit_sm.
         if not self._ready.is_set() and not await self.wait_ready(wait_bind):
             raise SessionClosed(f"{self.channel.name}: no bind up", written=False)
         live = [s for s in self._tx if s.bound]
         if not live:
             raise SessionClosed(f"{self.channel.name}: no bind up", written=False)
-        return least_loaded(live, next(self._rr))
+        return await least_loaded(live, next(self._rr)).submit_body(body)
 
     async def stop(self, drain_seconds: float) -> None:
         """Drain in-flight responses (bounded), unbind every session, stop supervisors."""
