@@ -144,7 +144,7 @@ async def test_a_retry_with_another_sender_is_a_conflict(gateway: str, redis: Re
     (other,) = await _send(gateway, key, {"to": "+27820000001", "content": "hi",
                                           "sender": "Other", "clientMessageId": "c1"})
     assert same["apiMessageId"] == first["apiMessageId"]
-    assert other["accepted"] is False and "different content, channel or sender" in other["error"]
+    assert other["accepted"] is False and "different content, channel, sender" in other["error"]
 
 
 async def _admin(base: str, key: str, method: str, path: str,
