@@ -48,9 +48,7 @@ def respond_plain(request: web.Request, model_cls: type[BaseModel],
                   data: dict[str, Any]) -> web.Response:
     """:func:`respond` for ``data`` shaped like a ``model_cls`` (see wire.render_plain)."""
     body, content_type = wire.render_plain(model_cls, data, response_format(request))
-    resp = web.Response(body=body)
-    resp.headers["Content-Type"] = content_type
-    return resp
+    return web.Response(body=body, headers={"Content-Type": content_type})
 
 
 def render_error(request: web.Request, exc: ApiError) -> web.Response:

@@ -71,19 +71,30 @@ async def send(request: web.Request) -> web.Response:
                           principal.senders)
     now = now_ms()
     checked: list[Valid | Invalid] = [_check(validator, m, gw.rules, now) for m in messages]
-    invalid = sum(1 for c in checked if isinstance(c, Invalid))
+    invalid, unroutable, total = _tally(checked)
     if invalid:
         request.app[METRICS].rejected("invalid").inc(invalid)
-    unroutable = sum(1 for c in checked if isinstance(c, Valid)
-                     for t in c.targets if t.refused)
     if unroutable:
         request.app[METRICS].rejected("unroutable").inc(unroutable)
-    total = sum(len(c.recipients) for c in checked if isinstance(c, Valid)) - unroutable
     if total > limit:
         msg = f"at most {limit} recipients per request, got {total}"
         raise BadRequest(msg, code="TooMany", field_errors=[("TooMany", "Messages", msg)])
     responses = await _accept(gw, principal, messages, checked, total)
     return respond_plain(request, SMPPMsgResponse, {"messages": responses})
+
+
+def _tally(checked: list[Valid | Invalid]) -> tuple[int, int, int]:
+    """(invalid messages, unroutable recipients, recipients to store), in one pass."""
+    invalid = unroutable = total = 0
+    for c in checked:
+        if isinstance(c, Invalid):
+            invalid += 1
+            continue
+        total += len(c.recipients)
+        for t in c.targets:
+            if t.refused:
+                unroutable += 1
+    return invalid, unroutable, total - unroutable
 
 
 def read_messages(body: bytes, fmt: wire.Fmt) -> list[Plain]:
