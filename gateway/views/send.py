@@ -21,7 +21,7 @@ from gateway.context import GATEWAY, Gateway
 from gateway.dto import SendSMPPSmsRequest, SMPPMsgResponse
 from gateway.errors import BadRequest, Unavailable
 from gateway.metrics import METRICS
-from gateway.respond import request_format, respond_plain
+from gateway.respond import read_body, request_format, respond_plain
 from gateway.validate import (
     BadSchedule,
     BadValidity,
@@ -59,7 +59,7 @@ async def send(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     principal = await authenticate(gw.store, request.headers)
     principal.require_any(SEND_ROLES)
-    messages = read_messages(await request.read(), request_format(request))
+    messages = read_messages(await read_body(request), request_format(request))
     if not messages:
         msg = "'Messages' must not be empty."
         raise BadRequest(msg, code="NotEmpty", field_errors=[("NotEmpty", "Messages", msg)])
