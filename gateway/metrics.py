@@ -76,6 +76,12 @@ class GatewayMetrics:
         if isinstance(result, LimitExceeded):
             self.rejected(result.reason).inc(len(messages))
             return
+        if len(result) == 1 and not (result[0].conflict or result[0].duplicate):
+            message = messages[0]  # the usual request: one message, accepted
+            self.accepted(message.channel, message.door or "http").inc()
+            if message.route:
+                self.routed(message.route, message.channel).inc()
+            return
         # Tallied first: one increment per channel and kind, not one per message.
         conflicts = 0
         accepted: dict[tuple[str, str], int] = {}
