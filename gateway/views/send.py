@@ -79,7 +79,7 @@ async def send(request: web.Request) -> web.Response:
     if total > limit:
         msg = f"at most {limit} recipients per request, got {total}"
         raise BadRequest(msg, code="TooMany", field_errors=[("TooMany", "Messages", msg)])
-    responses = await _accept(gw, principal, messages, checked, total)
+    responses = await _accept(gw, principal, messages, checked, total, now)
     return respond_plain(request, SMPPMsgResponse, {"messages": responses})
 
 
@@ -162,7 +162,7 @@ def _instant(m: Plain, name: str) -> int | None:
 
 async def _accept(
     gw: Gateway, principal: Principal, messages: list[Plain], checked: list[Valid | Invalid],
-    total: int,
+    total: int, now: int,
 ) -> list[Plain]:
     """One store call for the whole request, behind the key's limits; ids are returned only
     once it has committed."""
@@ -182,7 +182,7 @@ async def _accept(
         for to, t in zip(c.recipients, c.targets or _UNROUTED * len(c.recipients), strict=True)
         if not t.refused
     ]
-    job_id, payload = wake_job(now_ms())
+    job_id, payload = wake_job(now)
     try:
         stored = await gw.store.accept_within(
             principal.limits, new, window_seconds=gw.settings.gateway.idempotency_window_seconds,
