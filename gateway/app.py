@@ -10,7 +10,7 @@ from aiohttp import web
 from gateway import openapi
 from gateway.auth import ensure_bootstrap_admin
 from gateway.context import GATEWAY, Gateway
-from gateway.errors import error_middleware
+from gateway.errors import error_answer
 from gateway.keycache import GatewayStore
 from gateway.metrics import (
     METRICS,
@@ -50,7 +50,7 @@ def create_app(settings: Settings) -> web.Application:
     """A gateway application for ``settings``; Redis is opened and closed with the app."""
     metrics = GatewayMetrics()
     app = web.Application(
-        middlewares=[metrics_middleware(metrics), error_middleware(render_error)],
+        middlewares=[metrics_middleware(metrics, error_answer(render_error))],
         client_max_size=settings.gateway.max_body_bytes,
         handler_args={"max_line_size": MAX_REQUEST_LINE},
     )

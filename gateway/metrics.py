@@ -18,7 +18,6 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
-    Histogram,
     PlatformCollector,
     ProcessCollector,
     generate_latest,
@@ -26,8 +25,8 @@ from prometheus_client import (
 from redis.asyncio import Redis
 
 from gateway.context import GATEWAY
-from gateway.errors import Unauthorized
-from worker.metrics import Children
+from gateway.errors import ErrorAnswer, Unauthorized
+from worker.metrics import Buckets, Children, Tally
 from worker.store import AcceptResult, LimitExceeded, NewMessage, Store
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
@@ -45,11 +44,12 @@ class GatewayMetrics:
         r = self.registry
         ProcessCollector(registry=r)
         PlatformCollector(registry=r)
-        self.requests = Children(Counter("smsgw_http_requests", "HTTP requests answered",
-                                         ["route", "method", "status"], registry=r))
-        self.latency = Children(Histogram("smsgw_http_request_duration_seconds",
-                                          "Time to answer an HTTP request", ["route", "method"],
-                                          buckets=LATENCY_BUCKETS, registry=r))
+        # Once per request: plain numbers read when scraped, no lock or child lookup per call.
+        self.requests = Tally(r, "smsgw_http_requests", "HTTP requests answered",
+                              ["route", "method", "status"])
+        self.latency = Buckets(r, "smsgw_http_request_duration_seconds",
+                               "Time to answer an HTTP request", ["route", "method"],
+                               LATENCY_BUCKETS)
         self.accepted = Children(Counter("smsgw_messages_accepted",
                                          "Messages (one per recipient) stored and queued; "
                                          "door: http (the send API) or smpp (smpp-server)",
@@ -75,6 +75,12 @@ class GatewayMetrics:
         """Count what the store did with ``messages``."""
         if isinstance(result, LimitExceeded):
             self.rejected(result.reason).inc(len(messages))
+            return
+        if len(result) == 1 and not (result[0].conflict or result[0].duplicate):
+            message = messages[0]  # the usual request: one message, accepted
+            self.accepted(message.channel, message.door or "http").inc()
+            if message.route:
+                self.routed(message.route, message.channel).inc()
             return
         # Tallied first: one increment per channel and kind, not one per message.
         conflicts = 0
@@ -104,8 +110,8 @@ class GatewayMetrics:
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one answered request."""
         method = method if method in METHODS else "OTHER"
-        self.requests(route, method, str(status)).inc()
-        self.latency(route, method).observe(seconds)
+        self.requests.add((route, method, str(status)))
+        self.latency.observe((route, method), seconds)
 
     def render(self) -> bytes:
         """The registry in Prometheus text format."""
@@ -129,15 +135,21 @@ def route_of(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
-def metrics_middleware(metrics: GatewayMetrics) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """Time and count every request; outermost, so it sees the status the client gets."""
+def metrics_middleware(
+    metrics: GatewayMetrics, answer_error: ErrorAnswer
+) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """The gateway's one middleware: map errors with ``answer_error`` (errors.error_answer),
+    then time and count every request with the status the client gets."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
         status = 500
         try:
-            response = await handler(request)
+            try:
+                response = await handler(request)
+            except Exception as exc:  # answer_error is the error boundary
+                response = answer_error(request, exc)
             status = response.status
             return response
         except web.HTTPException as exc:  # redirects and the like pass through untouched

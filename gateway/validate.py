@@ -196,7 +196,7 @@ class Validator:
         self._senders = senders or Senders()  # the senders the caller may choose (none: none)
         self._checked_senders: dict[str, str] = {}  # sender -> why not ('' it may be used)
         self._account, self._parent = account, parent
-        self._minute = minute_of_week(time.time())  # one clock reading per request
+        self._minute = -1  # the minute of the week routing reads, once per request
         # -> (name, "", its split mode) or ("", why, "udh8")
         self._channels: dict[str | None, tuple[str, str, SplitMode]] = {}
         self._texts: dict[tuple[str, SplitMode], TextInfo] = {}
@@ -274,6 +274,8 @@ class Validator:
 
     def _target(self, to: str, content: str, sender: str, route: str = "") -> Target:
         routes = self._rules.routes
+        if self._minute < 0:  # a message that names its channel needs no clock
+            self._minute = minute_of_week(time.time())
         got = (routes.choose_named(route, to, self._account, self._parent, minute=self._minute,
                                    rand=random.random(), allowed=self._allowed, sender=sender)
                if route else

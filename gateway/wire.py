@@ -16,6 +16,7 @@ Pure functions over plain values (path, query, header strings, bytes): no I/O, n
 
 from __future__ import annotations
 
+import codecs
 import functools
 import json
 import re
@@ -308,7 +309,9 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 def _read_json(cls: type[BaseModel], body: bytes) -> dict[str, Any]:
     try:
-        text = body.decode("utf-8-sig")  # .NET writers may prepend a BOM
+        # .NET writers may prepend a BOM: body.decode("utf-8-sig"), without that codec's
+        # Python-level wrapper
+        text = (body[3:] if body[:3] == codecs.BOM_UTF8 else body).decode()
     except UnicodeDecodeError:
         raise WireError("the body is not UTF-8") from None
     if not text or text.isspace():

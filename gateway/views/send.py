@@ -21,7 +21,7 @@ from gateway.context import GATEWAY, Gateway
 from gateway.dto import SendSMPPSmsRequest, SMPPMsgResponse
 from gateway.errors import BadRequest, Unavailable
 from gateway.metrics import METRICS
-from gateway.respond import request_format, respond_plain
+from gateway.respond import read_body, request_format, respond_plain
 from gateway.validate import (
     BadSchedule,
     BadValidity,
@@ -61,7 +61,7 @@ async def send(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     principal = await authenticate(gw.store, request.headers)
     principal.require_any(SEND_ROLES)
-    messages = read_messages(await request.read(), request_format(request))
+    messages = read_messages(await read_body(request), request_format(request))
     if not messages:
         msg = "'Messages' must not be empty."
         raise BadRequest(msg, code="NotEmpty", field_errors=[("NotEmpty", "Messages", msg)])
@@ -73,19 +73,30 @@ async def send(request: web.Request) -> web.Response:
                           principal.senders)
     now = now_ms()
     checked: list[Valid | Invalid] = [_check(validator, m, gw.rules, now) for m in messages]
-    invalid = sum(1 for c in checked if isinstance(c, Invalid))
+    invalid, unroutable, total = _tally(checked)
     if invalid:
         request.app[METRICS].rejected("invalid").inc(invalid)
-    unroutable = sum(1 for c in checked if isinstance(c, Valid)
-                     for t in c.targets if t.refused)
     if unroutable:
         request.app[METRICS].rejected("unroutable").inc(unroutable)
-    total = sum(len(c.recipients) for c in checked if isinstance(c, Valid)) - unroutable
     if total > limit:
         msg = f"at most {limit} recipients per request, got {total}"
         raise BadRequest(msg, code="TooMany", field_errors=[("TooMany", "Messages", msg)])
-    responses = await _accept(gw, principal, messages, checked, total)
+    responses = await _accept(gw, principal, messages, checked, total, now)
     return respond_plain(request, SMPPMsgResponse, {"messages": responses})
+
+
+def _tally(checked: list[Valid | Invalid]) -> tuple[int, int, int]:
+    """(invalid messages, unroutable recipients, recipients to store), in one pass."""
+    invalid = unroutable = total = 0
+    for c in checked:
+        if isinstance(c, Invalid):
+            invalid += 1
+            continue
+        total += len(c.recipients)
+        for t in c.targets:
+            if t.refused:
+                unroutable += 1
+    return invalid, unroutable, total - unroutable
 
 
 def read_messages(body: bytes, fmt: wire.Fmt) -> list[Plain]:
@@ -154,7 +165,7 @@ def _instant(m: Plain, name: str) -> int | None:
 
 async def _accept(
     gw: Gateway, principal: Principal, messages: list[Plain], checked: list[Valid | Invalid],
-    total: int,
+    total: int, now: int,
 ) -> list[Plain]:
     """One store call for the whole request, behind the key's limits; ids are returned only
     once it has committed."""
@@ -174,7 +185,7 @@ async def _accept(
         for to, t in zip(c.recipients, c.targets or _UNROUTED * len(c.recipients), strict=True)
         if not t.refused
     ]
-    job_id, payload = wake_job(now_ms())
+    job_id, payload = wake_job(now)
     try:
         stored = await gw.store.accept_within(
             principal.limits, new, window_seconds=gw.settings.gateway.idempotency_window_seconds,
