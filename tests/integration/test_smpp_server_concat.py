@@ -173,6 +173,20 @@ async def test_a_repeated_part_gets_its_first_id_and_is_sent_once(
     assert texts_at(smsc) == ["one two three"]
 
 
+async def test_a_new_message_reusing_a_sent_ones_ref_and_first_part_is_sent_whole(
+    redis_url: str, redis: Redis,
+) -> None:
+    # Within concat_wait_seconds of the first, the same ref and the same first part: the first
+    # part was taken as a repeat and the second message sent without it.
+    password = await add_user(redis)
+    async with gateway(redis_url) as (smsc, srv):
+        first = parts("udh8", [b"Your code is ", b"1234"])
+        second = parts("udh8", [b"Your code is ", b"5678"])
+        answers = await submitted(srv.port, "acme1", password, first + second)
+        await arrived(smsc, "Your code is 1234", "Your code is 5678")
+    assert [s for s, _ in answers] == [0] * 4
+
+
 async def test_two_clients_messages_with_the_same_ref_do_not_mix(
     redis_url: str, redis: Redis,
 ) -> None:

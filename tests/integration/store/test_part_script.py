@@ -106,6 +106,53 @@ async def test_store_part_answers_a_repeated_part_with_its_message_id(redis: Red
     assert await redis.hlen(GROUP) == 14 + 2  # the group's fields and one part's two
 
 
+async def test_store_part_makes_a_new_message_that_reuses_a_sent_ref_and_first_part_whole(
+    redis: Redis,
+) -> None:
+    # Within the wait after MSG1 was sent, MSG2 reuses its ref and its first part's text: that
+    # part is answered as a repeat, and kept aside until MSG2's next part shows it was MSG2's.
+    two = {1: b"Your code is ", 2: b"1234"}
+    assert await _store(redis, 1, two[1], total=2) == [b"stored", b"MSG1"]
+    assert (await _store(redis, 2, two[2], _built(two, "Your code is 1234"), total=2))[0] == (
+        b"sent")
+    assert await _store(redis, 1, two[1], total=2, id="MSG2") == [b"again", b"MSG1"]
+    other = {1: two[1], 2: b"5678"}
+    need = await _store(redis, 2, other[2], total=2, id="MSG2")
+    assert need == [b"need", b"MSG2", 2, 0, b"sim", b"27820000001", 1, other[1], 2, other[2]]
+    assert await _store(redis, 2, other[2], _built(other, "Your code is 5678"), total=2,
+                        id="MSG2") == [b"sent", b"MSG2"]
+    record = await redis.hgetall(msg_key("MSG2"))
+    assert record[b"content"] == b"Your code is 5678"
+    # each part keeps the id its client was answered with
+    assert record[b"parts"] == b"MSG1-1,MSG2-2" and record[b"concat"] == b"2/2"
+    assert await redis.zcard(pending_key("sim")) == 2
+
+
+async def test_store_part_replaces_a_part_kept_aside_that_was_a_repeat_after_all(
+    redis: Redis,
+) -> None:
+    # MSG1's first part is sent again (its answer was lost); then a new message reusing the
+    # ref arrives last part first: the repeat is no part of it, and its own first part wins.
+    two = {1: b"Your code is ", 2: b"1234"}
+    await _store(redis, 1, two[1], total=2)
+    await _store(redis, 2, two[2], _built(two, "Your code is 1234"), total=2)
+    assert await _store(redis, 1, two[1], total=2, id="MSG2") == [b"again", b"MSG1"]
+    new = {1: b"Hello ", 2: b"again"}
+    assert (await _store(redis, 2, new[2], _built({1: two[1], 2: new[2]}, "x"), total=2,
+                         id="MSG2"))[0] == b"sent"  # the part kept aside completed it
+    await redis.delete(msg_key("MSG2"))
+    await redis.delete(GROUP)
+    # the same again, but the wait has not made the message yet: the real first part replaces
+    await _store(redis, 1, two[1], total=3)
+    await _store(redis, 2, two[2], total=3)
+    await _store(redis, 3, b"!", _built({1: two[1], 2: two[2], 3: b"!"}, "x"), total=3)
+    assert await _store(redis, 1, two[1], total=3, id="MSG2") == [b"again", b"MSG1"]
+    assert await _store(redis, 3, b"?", total=3, id="MSG2") == [b"stored", b"MSG2"]
+    assert await _store(redis, 1, new[1], total=3, id="MSG2") == [b"stored", b"MSG2"]
+    assert await redis.hget(GROUP, "p:1") == new[1]
+    assert not await redis.hexists(GROUP, "t:1")
+
+
 async def test_store_part_refuses_parts_that_contradict_their_group(redis: Redis) -> None:
     assert await _store(redis, 1, TEXT[1]) == [b"stored", b"MSG1"]
     before = await redis.hgetall(GROUP)

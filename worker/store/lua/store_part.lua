@@ -7,8 +7,9 @@
     Input:
       KEYS[1] the group smpp:parts:{account}:{src}:{to}:{bits}:{ref} (hash: id, total, dc,
               first, account, channel, to, notify, src, snd, at, vu, rt, ch, done; p:{seq} the
-              octets and
-              d:{seq} their SHA-1 of each part stored)
+              octets and d:{seq} their SHA-1 of each part stored; t:{seq} the id a part was
+              answered with when it came kept aside; once sent, r:{seq} a part kept aside:
+              a repeat, or a new message's part that reuses the ref with the same octets)
       KEYS[2] the groups' due index smpp:parts:due (group key -> when its wait ends)
       KEYS[3] the wake-up job's key, KEYS[4] the arq queue
       ARGV[1] now (ms)  ARGV[2] retention (s)  ARGV[3] grace (ms)  ARGV[4] job id
@@ -43,9 +44,13 @@ local octets = ARGV[9]
 local built = ARGV[10] ~= '' and cjson.decode(ARGV[10]) or nil
 local group = KEYS[1]
 
+-- A new group that takes over a sent one's tombstone starts with the parts kept aside there
+-- (seq -> {octets, digest, the id their client was answered with}); see kept_aside().
+local seeds = {}
 local function stored()
-  -- The seqs stored, ascending.
+  -- The seqs stored (or seeded), ascending.
   local seqs = {}
+  for s in pairs(seeds) do seqs[#seqs + 1] = s end
   for _, f in ipairs(redis.call('HKEYS', group)) do
     if string.sub(f, 1, 2) == 'p:' then seqs[#seqs + 1] = tonumber(string.sub(f, 3)) end
   end
@@ -56,7 +61,8 @@ local function sum(seqs, seq, digest)
   -- What the caller's message must have been built from: these parts (seq's digest given).
   local out = {}
   for i, s in ipairs(seqs) do
-    local d = s == seq and digest or redis.call('HGET', group, 'd:' .. s)
+    local d = s == seq and digest or (seeds[s] and seeds[s][2])
+              or redis.call('HGET', group, 'd:' .. s)
     out[i] = s .. ':' .. d .. ','
   end
   return table.concat(out)
@@ -65,9 +71,22 @@ local function need(id, g, seqs, seq)
   local out = {'need', id, g[2], g[3], g[5], g[6]}
   for _, s in ipairs(seqs) do
     out[#out + 1] = s
-    out[#out + 1] = s == seq and octets or redis.call('HGET', group, 'p:' .. s)
+    out[#out + 1] = s == seq and octets or (seeds[s] and seeds[s][1])
+                    or redis.call('HGET', group, 'p:' .. s)
   end
   return out
+end
+local function kept_aside(sent_id, seq)
+  -- The parts a sent group kept aside (repeats of its parts, or a new message's that reuses
+  -- the ref with the same text), but seq's: this part, no repeat, is the new message's.
+  local got = redis.call('HGETALL', group)
+  for i = 1, #got, 2 do
+    local f = got[i]
+    if string.sub(f, 1, 2) == 'r:' then
+      local s = tonumber(string.sub(f, 3))
+      if s ~= seq then seeds[s] = {got[i + 1], redis.sha1hex(got[i + 1]), sent_id .. '-' .. s} end
+    end
+  end
 end
 local function send(id, seqs, total)
   -- The one message, from the group's parts; the group stays as a tombstone for the wait,
@@ -75,7 +94,9 @@ local function send(id, seqs, total)
   local m = redis.call('HMGET', group, 'account', 'channel', 'to', 'notify', 'src', 'snd', 'at',
                        'vu', 'rt', 'ch')
   local ids = {}
-  for i, s in ipairs(seqs) do ids[i] = id .. '-' .. s end
+  for i, s in ipairs(seqs) do  -- a part kept aside keeps the id its client was answered with
+    ids[i] = redis.call('HGET', group, 't:' .. s) or (id .. '-' .. s)
+  end
   admit({id = id, account = m[1], cmid = '', channel = m[2], to = m[3], content = built.content,
          enc = built.enc, seg = built.seg, door = 'smpp', notify = m[4], src = m[5],
          snd = m[6] ~= '' and m[6] or nil, at = tonumber(m[7] or ''), vu = tonumber(m[8] or ''),
@@ -106,25 +127,37 @@ if part.seq == 0 then  -- the sweep
 end
 
 local seq, digest = part.seq, redis.sha1hex(octets)
+local renewed = false  -- a sent group's tombstone gives way to a new message's group
 if g[1] then
   local earlier = redis.call('HGET', group, 'd:' .. seq)
-  if earlier == digest then return {'again', g[1]} end
+  if earlier == digest then
+    if g[4] == '1' then
+      -- Sent: a repeat, or the first part of a new message that reuses the ref with the same
+      -- text. Kept aside until a part that is no repeat shows which (kept_aside()).
+      redis.call('HSET', group, 'r:' .. seq, octets)
+    end
+    return {'again', g[1]}
+  end
   if g[4] == '1' then  -- sent, and this is no repeat: a new message that reuses the ref
-    redis.call('DEL', group)
-    g = {}
+    if tonumber(g[2]) == part.total and tonumber(g[3]) == part.dc then kept_aside(g[1], seq) end
+    renewed, g = true, {}
   elseif tonumber(g[2]) ~= part.total then
     return {'refused', 'total'}
   elseif tonumber(g[3]) ~= part.dc then
     return {'refused', 'dcs'}
-  elseif earlier then
+  elseif earlier and not redis.call('HGET', group, 't:' .. seq) then
     return {'refused', 'seq'}
   end
+  -- (a seq whose part was kept aside, and differs now: that one was a repeat after all, and
+  -- this one replaces it)
 end
 local id = g[1] or part.id
 local seqs = stored()
-local complete = #seqs + 1 == part.total
+local replacing = false  -- seq is a part kept aside that this one replaces
+for _, s in ipairs(seqs) do replacing = replacing or s == seq end
+local complete = #seqs + (replacing and 0 or 1) == part.total
 if complete then
-  seqs[#seqs + 1] = seq
+  if not replacing then seqs[#seqs + 1] = seq end
   table.sort(seqs)
   if not built or built.sum ~= sum(seqs, seq, digest) then
     if not g[1] then g = {id, part.total, part.dc, false, part.channel, part.to} end
@@ -135,6 +168,7 @@ if part.lim then
   local refusal = limited(part.lim, 1)
   if refusal then return {'limited', refusal.limited, refusal.retry_ms} end
 end
+if renewed then redis.call('DEL', group) end
 if not g[1] then
   redis.call('HSET', group, 'id', id, 'total', part.total, 'dc', part.dc, 'first', now,
              'account', part.account, 'channel', part.channel, 'to', part.to,
@@ -142,7 +176,11 @@ if not g[1] then
              'at', part.at or '', 'vu', part.vu or '', 'rt', part.rt or '', 'ch', part.ch or '')
   redis.call('ZADD', KEYS[2], now + wait, group)
 end
+for s, kept in pairs(seeds) do
+  redis.call('HSET', group, 'p:' .. s, kept[1], 'd:' .. s, kept[2], 't:' .. s, kept[3])
+end
 redis.call('HSET', group, 'p:' .. seq, octets, 'd:' .. seq, digest)
+redis.call('HDEL', group, 't:' .. seq)
 redis.call('EXPIRE', group, retention)
 if complete then return send(id, seqs, part.total) end
 return {'stored', id}
