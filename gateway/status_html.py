@@ -81,6 +81,7 @@ function renderChannels(data) {
       el("td", {class: "n", "data-k": "window"}, c.inFlight + " / " + c.binds * c.window, " ",
          bar),
       el("td", {class: "n", "data-k": "queued"}, c.queued),
+      el("td", {class: "n", "data-k": "scheduled"}, c.scheduled),
       el("td", {class: "n", "data-k": "awaiting"}, c.awaitingReceipt),
       el("td", {class: "n", "data-k": "submitted"}, c.totals.submitted),
       el("td", {class: "n", "data-k": "delivered"}, c.totals.delivered),
@@ -218,7 +219,7 @@ BODY = """
   <h2>Channels</h2>
   <table>
     <thead><tr><th>channel</th><th class="n">binds up</th><th class="n">window in use</th>
-      <th class="n">queued</th><th class="n">awaiting receipt</th>
+      <th class="n">queued</th><th class="n">scheduled</th><th class="n">awaiting receipt</th>
       <th class="n">submitted</th><th class="n">delivered</th><th class="n">error rate</th>
       <th class="n">retries</th><th class="n">reconnects</th></tr></thead>
     <tbody id="channels"></tbody>

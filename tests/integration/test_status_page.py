@@ -150,7 +150,7 @@ async def test_status_data_shows_binds_window_counts_and_the_latest_failure(
     assert (totals["accepted"], totals["submitted"], totals["delivered"], totals["failed"]) == (
         before["totals"]["accepted"] + 8, before["totals"]["submitted"] + 7,
         before["totals"]["delivered"] + 7, before["totals"]["failed"] + 1)
-    assert sim["errorRate"] == pytest.approx(1 / 8) and sim["queued"] == 0
+    assert sim["errorRate"] == pytest.approx(1 / 8) and sim["queued"] == sim["scheduled"] == 0
     assert sum(sim["series"]["delivered"]) == totals["delivered"]
     assert len(sim["series"]["delivered"]) == len(body["minutes"]) == 15
     latest = body["failures"][0]

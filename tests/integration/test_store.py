@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 from redis.asyncio import Redis
@@ -525,3 +526,20 @@ async def test_status_events_carry_the_fields_each_move_leaves_first_and_later_i
         (silent, "unknown"): ("c3", "sim", "27820000003", "", "", "", ""),
     }
     assert len(events) == len(seen)
+
+
+async def test_the_overview_counts_messages_scheduled_ahead_apart_from_those_awaiting_receipts(
+    redis: Redis,
+) -> None:
+    store = Store(redis, retention_seconds=100)
+    hour = now_ms() + 3_600_000
+    later, sent = await _accept(store, [replace(_msg(), scheduled_at=hour),
+                                        _msg(to="27820000002")])
+    await store.heartbeat("w1", 10_000)
+    await store.claim([sent], worker="w1", lease_ms=10_000, served=["sim"])
+    await store.record_outcomes([Outcome(api_id=sent, channel="sim", smsc_ids=["s1"],
+                                         receipt_wait_ms=3_600_000)], dlr_ttl_seconds=100)
+    seen = await store.overview(["sim"], minutes=1, failures=1)
+    assert (seen.queued, seen.awaiting_receipt, seen.scheduled) == (
+        {"sim": 0}, {"sim": 1}, {"sim": 1})
+    assert later != sent

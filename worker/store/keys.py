@@ -9,7 +9,7 @@ their shard's tag (``MESSAGES``, ``smsgw:{m0}:``: one shard for now), accounts, 
 their limits, numbers and SMPP users the configuration's (``CONFIG``, ``smsgw:{cfg}:``), a
 channel's bind slots their channel's and kind's, an account's webhook leases their account's::
 
-    on MESSAGES (smsgw:{m0}:): m:, c:, pending:, w:, ref:, dlr:, held:, heldq:, idform:,
+    on MESSAGES (smsgw:{m0}:): m:, c:, pending:, sched:, w:, ref:, dlr:, held:, heldq:, idform:,
         stats:, failures, mo:*, wh:{account}[:{shard}], wh:dead:, smpp:rcpt:,
         smpp:parts:, cb:, cp:* (copies of configuration the message scripts read)
     on CONFIG (smsgw:{cfg}:): key:, keys, acct:, children:, bucket:, quota:, numbers:,
@@ -20,6 +20,8 @@ channel's bind slots their channel's and kind's, an account's webhook leases the
 
     m:{id}                 hash  the message record (fields below)
     c:{account}:{cmid}     hash  clientMessageId index: recipient -> id, plus _fp and _at
+    sched:{channel}        zset  id -> scheduledAt of a channel's scheduled messages (entries
+                                 whose time has passed are dropped by the next accept)
     pending:{channel}      zset  id -> when the message is due: first send, retry, or a check
                                  that its holder is still alive (crash recovery)
     w:{worker}             str   heartbeat of a live worker (expires when it dies)
@@ -95,6 +97,12 @@ ARQ_JOB_PREFIX = job_key_prefix  # arq's job records
 def pending_key(channel: str) -> str:
     """Due-time index of a channel's unfinished messages."""
     return f"{MESSAGES}pending:{channel}"
+
+
+def scheduled_key(channel: str) -> str:
+    """A channel's messages accepted with a scheduledAt (id -> its time), so the status page
+    can tell them from those awaiting a receipt in the due index."""
+    return f"{MESSAGES}sched:{channel}"
 
 
 def worker_key(worker: str) -> str:

@@ -145,6 +145,7 @@ class Overview:
     jobs: int  # arq jobs waiting
     queued: dict[str, int]  # per channel: waiting for a worker or in its hands
     awaiting_receipt: dict[str, int]  # per channel: submitted, receipt not yet in
+    scheduled: dict[str, int] = field(default_factory=dict)  # per channel: due later than that
 
 
 @dataclass(slots=True)

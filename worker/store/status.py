@@ -8,7 +8,15 @@ from typing import Any
 
 from worker.store.base import StoreBase, _text, now_ms
 from worker.store.bounds import QUEUE_HORIZON_MS
-from worker.store.keys import ARQ_QUEUE, FAILURES, SNAPSHOTS, pending_key, snapshot_key, stats_key
+from worker.store.keys import (
+    ARQ_QUEUE,
+    FAILURES,
+    SNAPSHOTS,
+    pending_key,
+    scheduled_key,
+    snapshot_key,
+    stats_key,
+)
 from worker.store.records import Overview
 
 
@@ -42,17 +50,22 @@ class StatusPage(StoreBase):
         for channel in channels:
             pipe.zcount(pending_key(channel), "-inf", now + QUEUE_HORIZON_MS)
             pipe.zcard(pending_key(channel))
+            pipe.zcount(scheduled_key(channel), f"({now + QUEUE_HORIZON_MS}", "+inf")
         snaps = await pipe.execute()
         depths = snaps[len(workers):]
+        queued = {ch: int(depths[3 * i]) for i, ch in enumerate(channels)}
+        later = {ch: int(depths[3 * i + 2]) for i, ch in enumerate(channels)}
         return Overview(
             now_ms=now,
             workers=[json.loads(s) for s in snaps[:len(workers)] if s],
             minutes=[(first + i, {_text(k): int(v) for k, v in row.items()})
                      for i, row in enumerate(counters)],
             failures=[json.loads(f) for f in latest], jobs=int(jobs),
-            queued={ch: int(depths[2 * i]) for i, ch in enumerate(channels)},
-            awaiting_receipt={ch: int(depths[2 * i + 1]) - int(depths[2 * i])
+            queued=queued,
+            # the due index's entries past the horizon: receipt waits, and scheduled messages
+            awaiting_receipt={ch: max(0, int(depths[3 * i + 1]) - queued[ch] - later[ch])
                               for i, ch in enumerate(channels)},
+            scheduled=later,
         )
 
     async def queue_depths(self, channels: Sequence[str]) -> tuple[int, dict[str, int]]:

@@ -6,13 +6,16 @@
                       parts) and notes its due entry at now + grace (a scheduled one's at
                       its time); counts 'accepted'
     admit_done(job_key, queue, now, job_id, payload, expiry_ms)   if any message is new,
-                      enqueues the wake-up job (flush_run() writes the due entries noted)
+                      enqueues the wake-up job (flush_run() writes the due entries noted);
+                      adds the scheduled ones to their channel's sched:{channel} (id -> its
+                      time, for the status page; entries whose time has passed are dropped)
   Events: none published (accepting is not a transition).
 ]]
 --- @include "keys"
 --- @include "stats"
 --- @include "num"
 local fresh = 0
+local scheduled = {}  -- channel -> {at, id, ...}: the run's scheduled messages
 local queued_tr, queued_at = nil, nil  -- every record's first transition, built once per now
 local function add(fields, ...)
   -- Appends name, value pairs; a value missing is an error, as it was as an HSET argument.
@@ -36,6 +39,9 @@ local function admit(m, now, retention, grace)
   if m.at then  -- scheduled: due at its time, and kept for the retention after it
     add(more, 'sched_at', text(m.at), 'next_at', text(m.at))
     at, keep = math.max(at, m.at), retention + math.max(0, math.ceil((m.at - now) / 1000))
+    local s = scheduled[m.channel]
+    if not s then s = {}; scheduled[m.channel] = s end
+    add(s, text(m.at), m.id)
   end
   if m.vu then add(more, 'valid_until', text(m.vu)) end
   redis.call('HSET', key, 'id', m.id, 'account', m.account, 'cmid', m.cmid,
@@ -50,6 +56,14 @@ local function admit(m, now, retention, grace)
   return 'n'
 end
 local function admit_done(job_key, queue, now, job_id, payload, expiry_ms)
+  for channel, s in pairs(scheduled) do
+    local key = M .. 'sched:' .. channel
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', text(now))
+    for i = 1, #s, 1000 do  -- unpack() has a limit on the number of values
+      redis.call('ZADD', key, unpack(s, i, math.min(i + 999, #s)))
+    end
+  end
+  scheduled = {}
   if fresh > 0 then
     redis.call('PSETEX', job_key, expiry_ms, payload)
     redis.call('ZADD', queue, now, job_id)
