@@ -20,11 +20,14 @@ import json
 import os
 import resource
 import subprocess
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _stack as st  # a sibling module, not a package
 
 HOME = Path(os.environ.get("PEERS_HOME", "/tmp/smsgw-peers"))
 RUN = HOME / "run"
-TICK = os.sysconf("SC_CLK_TCK")
 # pairs.sh's load.py arguments per scenario, and the processes ours.sh starts (by pid file).
 SCENARIOS = {
     "s1": ["-n", "10000", "-c", "50", "--dlr-sink", "18080"],
@@ -35,15 +38,14 @@ SCENARIOS = {
 PROCESSES = ("redis", "gateway", "worker1", "webhooks", "smsc")
 
 
-def _ticks(pid: int) -> int:
-    """CPU ticks of a process and of its children (a gateway's processes, say)."""
-    total = 0
+def _seconds(pid: int) -> float:
+    """CPU seconds of a process and of its children (a gateway's processes, say)."""
+    total = 0.0
     for p in [pid, *_children(pid)]:
         try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += st.cpu_seconds(p)
         except FileNotFoundError:
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
     return total
 
 
@@ -52,8 +54,8 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in out.split()]
 
 
-def _cpu() -> dict[str, int]:
-    return {name: _ticks(int((RUN / f"{name}.pid").read_text())) for name in PROCESSES}
+def _cpu() -> dict[str, float]:
+    return {name: _seconds(int((RUN / f"{name}.pid").read_text())) for name in PROCESSES}
 
 
 def main() -> None:
@@ -85,7 +87,7 @@ def _measure(peers: Path, scenario: str, out: Path) -> dict[str, object]:
     subprocess.run(load, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     after, done = _cpu(), resource.getrusage(resource.RUSAGE_CHILDREN)
     n = int(SCENARIOS[scenario][1])
-    per = {k: round((after[k] - before[k]) / TICK * 1e6 / n, 1) for k in PROCESSES}
+    per = {k: round((after[k] - before[k]) * 1e6 / n, 1) for k in PROCESSES}
     per["load generator"] = round(
         (done.ru_utime + done.ru_stime - own.ru_utime - own.ru_stime) * 1e6 / n, 1)
     result = json.loads(out.read_text().splitlines()[-1])

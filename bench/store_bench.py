@@ -33,10 +33,11 @@ from redis.asyncio import Redis
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _stack as st  # a sibling module, not a package
 
+from gateway.keys_cli import create_key
 from worker.ids import new_id
 from worker.lifecycle import Status
 from worker.redisproc import RedisProcess, find_redis_server
-from worker.store import NewMessage, Outcome, ReceiptEvent, Store, account_key
+from worker.store import NewMessage, Outcome, ReceiptEvent, Store, WebhookStore
 
 Step = Callable[[Sequence[str]], Awaitable[Any]]
 
@@ -120,7 +121,12 @@ async def _run(args: argparse.Namespace, redis: Redis, grind: Callgrind | None) 
     store = Store(redis, 3600)
     await store.heartbeat("bench", 600_000)
     if args.callback:  # every submitted and final status writes a webhook event
-        await redis.hset(account_key("acme"), "cb_url", "https://hooks.example/acme")
+        # Through the store: the scripts read the shard's copy of the URL (worker/store/copies.py),
+        # which the account's own record alone leaves empty.
+        await create_key(store, name="bench", account="acme", roles=frozenset({"Client"}),
+                         channels=None)
+        await WebhookStore(redis).set_callback("acme", "https://hooks.example/acme",
+                                               new_secret="bench")
     messages = {m.api_id: m for m in (
         NewMessage(api_id=new_id(), account="acme", channel="sim", to=f"2782{n:07d}",
                    content="Your code is 123456", encoding="gsm7", segments=1)
