@@ -76,7 +76,7 @@ def part_of(sm: ShortMessage) -> tuple[Concat | None, bytes] | Refused:
         concat, octets = Concat(16, int.from_bytes(ref, "big"), total[0], seq[0]), sm.payload()
     else:
         return None, sm.payload()
-    if concat is not None and not 1 <= concat.seq <= concat.total:
+    if not 1 <= concat.seq <= concat.total:
         return Refused(ESME_RINVESMCLASS, f"part {concat.seq} of {concat.total}")
     return concat, octets
 
