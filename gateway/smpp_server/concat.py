@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from gateway.validate import Invalid, Rules, TooLong, Validator
-from worker.encoding import MAX_SEGMENTS, decode_text, read_udh
+from worker.encoding import ESM_UDHI, MAX_SEGMENTS, decode_text, read_udh
 from worker.smpp.pdu import (
     ESME_RINVMSGLEN,
     SAR_MSG_REF_NUM,
@@ -30,7 +30,6 @@ log = logging.getLogger("smsgw.smpp_server")
 ESME_RINVESMCLASS = 0x00000043
 ESME_RINVPARLEN = 0x000000C2
 ESME_RINVSERTYP = 0x00000015
-UDHI = 0x40  # esm_class: the short message starts with a user data header
 _SAR = (SAR_MSG_REF_NUM, SAR_TOTAL_SEGMENTS, SAR_SEGMENT_SEQNUM)
 _TRIES = 3  # builds of one message when other parts keep arriving at the same moment
 SWEEP_BATCH = 100
@@ -58,7 +57,7 @@ def part_of(sm: ShortMessage) -> tuple[Concat | None, bytes] | Refused:
     """The part a submit_sm is (None: a whole message) and its text's octets (after any UDH),
     or why it is refused: a malformed UDH, or a part number outside 1..total."""
     sar = [tag in sm.tlvs for tag in _SAR]
-    if sm.esm_class & UDHI:
+    if sm.esm_class & ESM_UDHI:
         if any(sar):
             return Refused(ESME_RINVESMCLASS, "both a UDH and SAR TLVs")
         read = read_udh(sm.short_message)
@@ -77,7 +76,7 @@ def part_of(sm: ShortMessage) -> tuple[Concat | None, bytes] | Refused:
         concat, octets = Concat(16, int.from_bytes(ref, "big"), total[0], seq[0]), sm.payload()
     else:
         return None, sm.payload()
-    if concat is not None and not 1 <= concat.seq <= concat.total:
+    if not 1 <= concat.seq <= concat.total:
         return Refused(ESME_RINVESMCLASS, f"part {concat.seq} of {concat.total}")
     return concat, octets
 
