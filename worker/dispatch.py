@@ -20,7 +20,7 @@ from worker.batcher import Batcher
 from worker.bindcap import BindLeases
 from worker.claimguard import ClaimGuard
 from worker.config import Channel
-from worker.encoding import parse_udh, split
+from worker.encoding import ESM_UDHI, parse_udh, split
 from worker.ids import new_id
 from worker.lifecycle import Status
 from worker.logs import CONTENT_LOGGER, message_context
@@ -626,7 +626,7 @@ class Dispatcher:
     def _on_mo(self, channel: str, sm: pdu.ShortMessage) -> asyncio.Future[int]:
         """Record a mobile-originated message; acknowledged only once stored."""
         body, concat = sm.payload(), None
-        if sm.esm_class & 0x40:
+        if sm.esm_class & ESM_UDHI:
             concat, body = parse_udh(body)
         ref, total, seq = "", 1, 1
         if concat is not None:

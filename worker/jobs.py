@@ -26,6 +26,7 @@ log = logging.getLogger("smsgw.worker")
 SEND_FUNCTION = "send_messages"
 WAKE_FUNCTION = "wake"
 WAKE_BUCKET_MS = 20
+JOB_EXPIRY_SECONDS = 3600  # a wake-up job: the messages themselves never expire this way
 
 
 def wake_job(now: int) -> tuple[str, bytes]:

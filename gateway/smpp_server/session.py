@@ -24,7 +24,7 @@ import redis.exceptions
 from gateway.smpp_server import concat
 from gateway.smpp_server.submit import ESME_RINVDCS, ESME_RINVESMCLASS, Refused, to_message
 from gateway.smpp_server.users import SmppUser, password_matches, user_of
-from worker.jobs import wake_job
+from worker.jobs import JOB_EXPIRY_SECONDS, wake_job
 from worker.smpp.pdu import (
     BIND_RECEIVER,
     BIND_TRANSCEIVER,
@@ -74,7 +74,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("smsgw.smpp_server")
 
-JOB_EXPIRY_SECONDS = 3600
 SEQUENCES_REMEMBERED = 10_000  # per bind, for idempotency by sequence number
 _MAX_SEQ = 0x7FFFFFFF
 _READ_SIZE = 65536

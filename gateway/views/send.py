@@ -34,10 +34,9 @@ from gateway.validate import (
     timed_fingerprint,
 )
 from worker.ids import new_ids
-from worker.jobs import wake_job
+from worker.jobs import JOB_EXPIRY_SECONDS, wake_job
 from worker.store import AcceptResult, LimitExceeded, NewMessage, NotReplicated, now_ms
 
-JOB_EXPIRY_SECONDS = 3600  # a wake-up job: the messages themselves never expire this way
 CONFLICT = ("clientMessageId was already used with a different content, channel, sender, "
             "schedule or validity")
 
