@@ -77,7 +77,7 @@ class Copies:
 
     async def reconcile_callbacks(self, accounts: Iterable[str] = ()) -> int:
         """Copy the current settings of every account served webhooks (wh:accounts) and of
-        ``accounts`` that has any: two round trips; safe at any time, and concurrently. How
+        ``accounts`` that has any: three round trips; safe at any time, and concurrently. How
         many copies were written."""
         served = await self._redis.smembers(webhook_accounts_key())  # type: ignore[misc]
         every = sorted({_text(a) for a in served} | set(accounts))
