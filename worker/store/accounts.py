@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import functools
 
-from redis.commands.core import AsyncScript
-
-from worker.store import scripts
 from worker.store.base import StoreBase, _decode, _text
 from worker.store.copies import Copies
 from worker.store.keys import account_key, numbers_key
@@ -41,14 +38,10 @@ class Accounts(StoreBase):
 
     async def unassign_number(self, channel: str, number: str) -> bool:
         """Take a number from its account; False if it was not assigned."""
-        version = int(await self._unassign(keys=[numbers_key(channel)], args=[number]))
+        version = int(await self._key_scripts.unassign(keys=[numbers_key(channel)], args=[number]))
         if version:
             await self._copies.copy_entries(numbers_key(channel), version, {number: ""})
         return bool(version)
-
-    @functools.cached_property
-    def _unassign(self) -> AsyncScript:
-        return scripts.register(self._redis, "unassign_number")
 
     @functools.cached_property
     def _copies(self) -> Copies:

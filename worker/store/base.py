@@ -61,7 +61,7 @@ class ReplicaAcks:
 
 
 class _KeyScripts:
-    """The API key scripts, registered once per Store (on first use)."""
+    """The API key and account scripts, registered once per Store (on first use)."""
 
     def __init__(self, redis: Redis) -> None:
         self.auth = scripts.register(redis, "authenticate_key")
@@ -69,6 +69,7 @@ class _KeyScripts:
         self.listing = scripts.register(redis, "list_keys")
         self.change = scripts.register(redis, "change_key")
         self.assign = scripts.register(redis, "assign_number")
+        self.unassign = scripts.register(redis, "unassign_number")
         self.set_parent = scripts.register(redis, "set_parent")
 
 

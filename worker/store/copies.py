@@ -77,7 +77,7 @@ class Copies:
 
     async def reconcile_callbacks(self, accounts: Iterable[str] = ()) -> int:
         """Copy the current settings of every account served webhooks (wh:accounts) and of
-        ``accounts`` that has any: two round trips; safe at any time, and concurrently. How
+        ``accounts`` that has any: three round trips; safe at any time, and concurrently. How
         many copies were written."""
         served = await self._redis.smembers(webhook_accounts_key())  # type: ignore[misc]
         every = sorted({_text(a) for a in served} | set(accounts))
@@ -101,8 +101,13 @@ class Copies:
         """Entries of ``config_key`` (field -> value, '' absent), as changed at ``version``,
         into every shard's copy; how many were written (an entry copied at that version or a
         newer one is left as it is)."""
-        return int(await self._entries(keys=[copy_of(config_key)], args=[
-            version, "some", *(x for pair in entries.items() for x in pair)]))
+        return int(await self._write_entries(config_key, version, "some", entries))
+
+    async def _write_entries(self, config_key: str, version: int, mode: str,
+                             entries: Mapping[str, str], client: Any = None) -> Any:
+        """copy_entries.lua on ``config_key``'s copy (``mode``: 'some' or 'all')."""
+        return await self._entries(keys=[copy_of(config_key)], args=[
+            version, mode, *(x for pair in entries.items() for x in pair)], client=client)
 
     async def reconcile_mo(self, channels: Iterable[str]) -> int:
         """Copy the whole of what record_mo.lua reads: the accounts with SMPP users, and each
@@ -125,7 +130,5 @@ class Copies:
             sources.append((inbound_key(channel), {_text(a): "1" for a in inbound}))
         pipe = self._redis.pipeline(transaction=False)
         for key, entries in sources:
-            await self._entries(keys=[copy_of(key)], args=[
-                int(version or 0), "all", *(x for pair in entries.items() for x in pair)],
-                client=pipe)
+            await self._write_entries(key, int(version or 0), "all", entries, client=pipe)
         return sum(int(n) for n in await pipe.execute())

@@ -345,7 +345,7 @@ def users_index_key() -> str:
 
 def smpp_accounts_key() -> str:
     """The accounts that have SMPP users, whose MO messages go to smpp:rcpt:{account} too
-    (spelled in record_mo.lua as well)."""
+    (record_mo.lua reads the shard's copy of it, copy_of())."""
     return f"{CONFIG}smpp:accounts"
 
 

@@ -45,7 +45,7 @@ for i = 1, #got, 2 do
     end
   end
   if not f.status then
-    redis.call('ZREM', pk, id)  -- its record expired (retention) while still indexed
+    due_drop(ch, id)  -- its record expired (retention) while still indexed
   elseif why and move(key, f, 'failed', now, 'Expired ' .. why,
                       {'done_at', now, 'err_code', 'Expired', 'err_text', why}) then
     failed[#failed + 1] = id

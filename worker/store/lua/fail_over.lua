@@ -40,8 +40,8 @@ for i = 6, #ARGV do
       redis.call('HSET', key, 'status', 'queued', 'tr', tr, 'channel', nxt, 'hop', hop + 1,
                  'attempts', 0, 'next_at', 0, 'err_code', code, 'err_text', text)
       if f.ref then free_ref(key, f, from) end
-      redis.call('ZREM', M .. 'pending:' .. from, id)
-      redis.call('ZADD', M .. 'pending:' .. nxt, now, id)
+      due_drop(from, id)
+      due_set(nxt, id, now)
       count(from, 'failover', now)
       if f.route and f.route ~= '' then count(ROUTE_STAT .. f.route, 'failover', now) end
       moved[#moved + 1] = {id, nxt}
