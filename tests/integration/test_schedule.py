@@ -5,7 +5,6 @@ arrived), and the SMPP status of a time the gateway refuses."""
 from __future__ import annotations
 
 import asyncio
-import functools
 from dataclasses import replace
 from typing import Any
 
@@ -69,7 +68,7 @@ class RefusesBinds(Script):
 
 async def submit(esme: Esme, to: str, text: bytes, **extra: Any) -> tuple[int, str]:
     """One submit_sm (``extra``: its schedule or validity) and its answer: (status, id)."""
-    return await in_thread(functools.partial(esme.submit_one, to, text, **extra))
+    return await in_thread(esme.submit_one, to, text, **extra)
 
 
 async def test_a_scheduled_submit_reaches_the_smsc_at_its_time_carrying_its_validity(

@@ -17,8 +17,8 @@ from redis.asyncio import Redis
 from gateway.auth import KeySpec, issue_key
 from gateway.smpp_server.server import running
 from gateway.smpp_server.users import SmppUserSpec, create_user
-from tests.esme import Esme
 from tests.integration.support import serving_gateway, stop_in_process_worker
+from tests.integration.test_smpp_server import bound_esme, in_thread
 from tests.smsc_double import ScriptedSmsc
 from worker.config import Settings, settings_from_dict
 from worker.jobs import arq_settings
@@ -93,19 +93,10 @@ async def test_http_messages_reach_the_smsc_from_their_sender(
 
 
 async def _smpp_submit(port: int, password: str, source_addr: str) -> int:
-    def run() -> int:
-        esme = Esme(port).connect()
-        try:
-            assert esme.bind("transmitter", "acme1", password) == 0
-            seq = esme.submit("+27820000009", b"over smpp", source_addr=source_addr)
-            while seq not in esme.answers:
-                assert esme.read() is not None
-            return esme.answers[seq][0]
-        finally:
-            esme.close()
-
-    async with asyncio.timeout(60):
-        return await asyncio.to_thread(run)
+    async with bound_esme(port, "transmitter", password) as esme:
+        status, _ = await in_thread(esme.submit_one, "+27820000009", b"over smpp",
+                                    source_addr=source_addr)
+        return status
 
 
 async def test_an_smpp_clients_source_addr_reaches_the_smsc_and_an_unallowed_one_is_refused(
