@@ -44,15 +44,18 @@ class StampedSubmits(Script):
 
     def __init__(self) -> None:
         self.arrived: dict[bytes, int] = {}
-        self.arrivals: list[int] = []
 
     async def on_submit(self, conn: Conn, p: Pdu) -> None:
         self.arrived[ShortMessage.decode(p.body).short_message] = now_ms()
         await super().on_submit(conn, p)
 
 
-class QueueFull(StampedSubmits):
-    """An SMSC whose queue is always full: a temporary error, so the message is retried."""
+class QueueFull(Script):
+    """An SMSC whose queue is always full: a temporary error, so the message is retried. It
+    notes when (epoch ms) each submit_sm arrived."""
+
+    def __init__(self) -> None:
+        self.arrivals: list[int] = []
 
     async def on_submit(self, conn: Conn, p: Pdu) -> None:
         self.arrivals.append(now_ms())
