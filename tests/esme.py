@@ -108,11 +108,7 @@ class Esme:
 
     def submit_one(self, to: str, text: bytes, **extra: Any) -> tuple[int, str]:
         """One submit_sm (``extra``: more of its fields) and its answer: (status, id)."""
-        seq = self.submit(to, text, **extra)
-        while seq not in self.answers:
-            if self.read() is None:
-                raise ConnectionError("the server closed the connection")
-        return self.answers[seq]
+        return self.submit_each([(to, text, extra)], 1)[0]
 
     def read_receipts(self, count: int) -> list[Receipt]:
         """Read until ``count`` receipts in all have come."""

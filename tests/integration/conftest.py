@@ -40,5 +40,6 @@ async def one_slot_per_script_run(redis_url: str) -> AsyncIterator[None]:
             yield
     finally:
         await redis.aclose()
-    crossing = {r.script: strays(r) for r in runs if r.script != "?" and len(strays(r)) > 1}
+    crossing = {r.script: by_slot for r in runs
+                if r.script != "?" and len(by_slot := strays(r)) > 1}
     assert crossing == {}, "script runs touching keys of several cluster slots"

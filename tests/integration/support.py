@@ -200,3 +200,13 @@ async def send_messages(base: str, key: str, *messages: dict[str, str]) -> list[
                       json={"Messages": list(messages)}) as resp:
         assert resp.status == 200, await resp.text()
         return list((await resp.json())["messages"])
+
+
+async def message_status(base: str, key: str, api_id: str) -> dict[str, Any]:
+    """GET the status of the message ``api_id`` from the gateway at ``base`` with ``key``:
+    its one SMPPMessageStatus (the request itself must succeed)."""
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as http, \
+            http.get(f"{base}/communication/message/smpp/sms/{api_id}") as resp:
+        assert resp.status == 200, await resp.text()
+        (status,) = (await resp.json())["messages"]
+        return dict(status)

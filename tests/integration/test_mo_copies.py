@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from tests.integration.test_smpp_server import add_user
 from tests.integration.test_webhooks import subscribed, waiting
-from tests.integration.test_webhooks_recovery import _accounts
+from tests.integration.test_webhooks_recovery import _accounts, _running
 from worker.config import WebhookSettings
 from worker.ids import new_id
 from worker.store import (
@@ -23,7 +23,6 @@ from worker.store import (
 )
 from worker.store.keys import receipts_key
 from worker.store.smpp_server import SmppServerStore
-from worker.webhook_delivery import WebhookService
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("one_slot_per_script_run")]
 
@@ -92,18 +91,11 @@ async def test_the_webhooks_process_makes_lost_mo_copies_of_its_channels_when_it
     await redis.delete(copy_of(numbers_key("sim")))
     await redis.config_set("notify-keyspace-events", "Kh")
     settings = WebhookSettings(timeout_seconds=1, lease_seconds=2, backoff_min_seconds=0.05)
-    client = Redis.from_url(redis_url)
-    service = WebhookService(client, settings, owner="starting", channels=["sim"])
     try:
         async with asyncio.timeout(20), subscribed(
-                redis, f"__keyspace@0__:{copy_of(numbers_key('sim'))}") as notices:
-            task = asyncio.create_task(service.run())
-            try:
-                assert await anext(notices) == "hset"
-            finally:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+                redis, f"__keyspace@0__:{copy_of(numbers_key('sim'))}") as notices, \
+                _running(redis_url, settings, "starting", channels=["sim"]):
+            assert await anext(notices) == "hset"
     finally:
         await redis.config_set("notify-keyspace-events", "")
-        await client.aclose()
     assert await _owner(store) == "acme"

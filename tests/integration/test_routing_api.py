@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 
 from gateway.app import create_app
 from gateway.keys_cli import create_key
+from tests.integration.support import message_status as _status
 from tests.integration.support import send_messages as _send
 from tests.integration.support import serving_gateway
 from worker.config import settings_from_dict
@@ -60,14 +61,6 @@ async def test_a_message_naming_no_channel_goes_where_its_route_sends(
     assert record is not None
     assert (record.fields["channel"], record.fields["route"], record.fields["chain"]) == \
         ("a", "za", "a,b")
-
-
-async def _status(base: str, key: str, api_id: str) -> dict[str, Any]:
-    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as http, \
-            http.get(f"{base}{PATH}/{api_id}") as resp:
-        assert resp.status == 200, await resp.text()
-        (status,) = (await resp.json())["messages"]
-        return dict(status)
 
 
 async def test_the_status_of_a_routed_message_shows_its_route_chain_and_channel(

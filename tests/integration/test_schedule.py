@@ -5,7 +5,6 @@ arrived), and the SMPP status of a time the gateway refuses."""
 from __future__ import annotations
 
 import asyncio
-import functools
 from dataclasses import replace
 from typing import Any
 
@@ -45,15 +44,18 @@ class StampedSubmits(Script):
 
     def __init__(self) -> None:
         self.arrived: dict[bytes, int] = {}
-        self.arrivals: list[int] = []
 
     async def on_submit(self, conn: Conn, p: Pdu) -> None:
         self.arrived[ShortMessage.decode(p.body).short_message] = now_ms()
         await super().on_submit(conn, p)
 
 
-class QueueFull(StampedSubmits):
-    """An SMSC whose queue is always full: a temporary error, so the message is retried."""
+class QueueFull(Script):
+    """An SMSC whose queue is always full: a temporary error, so the message is retried. It
+    notes when (epoch ms) each submit_sm arrived."""
+
+    def __init__(self) -> None:
+        self.arrivals: list[int] = []
 
     async def on_submit(self, conn: Conn, p: Pdu) -> None:
         self.arrivals.append(now_ms())
@@ -69,7 +71,7 @@ class RefusesBinds(Script):
 
 async def submit(esme: Esme, to: str, text: bytes, **extra: Any) -> tuple[int, str]:
     """One submit_sm (``extra``: its schedule or validity) and its answer: (status, id)."""
-    return await in_thread(functools.partial(esme.submit_one, to, text, **extra))
+    return await in_thread(esme.submit_one, to, text, **extra)
 
 
 async def test_a_scheduled_submit_reaches_the_smsc_at_its_time_carrying_its_validity(

@@ -17,6 +17,7 @@ from gateway.auth import KeySpec, issue_key
 from gateway.cli import build_parser
 from gateway.keys_cli import run_keys
 from gateway.smpp_server.users_cli import run_smpp_users
+from tests.integration.support import message_status as _status
 from tests.integration.support import send_messages as _send
 from tests.integration.support import serving_gateway
 from worker.config import settings_from_dict
@@ -49,14 +50,6 @@ async def _key(redis: Redis, *senders: str, roles: str = "Client",
     secret, _ = await issue_key(Store(redis, 3600), KeySpec(
         name="t", account=account, roles=frozenset({roles}), senders=Senders.of(senders)))
     return secret
-
-
-async def _status(base: str, key: str, api_id: str) -> dict[str, Any]:
-    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as http, \
-            http.get(f"{base}{PATH}/{api_id}") as resp:
-        assert resp.status == 200, await resp.text()
-        body: dict[str, Any] = (await resp.json())["messages"][0]
-        return body
 
 
 async def test_an_allowed_sender_is_accepted_stored_shown_and_echoed(

@@ -9,7 +9,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import pytest
 from arq.worker import Worker
 from redis.asyncio import Redis
@@ -17,8 +16,8 @@ from redis.asyncio import Redis
 from gateway.auth import KeySpec, issue_key
 from gateway.smpp_server.server import running
 from gateway.smpp_server.users import SmppUserSpec, create_user
-from tests.esme import Esme
-from tests.integration.support import serving_gateway, stop_in_process_worker
+from tests.integration.support import send_messages, serving_gateway, stop_in_process_worker
+from tests.integration.test_smpp_server import bound_esme, in_thread
 from tests.smsc_double import ScriptedSmsc
 from worker.config import Settings, settings_from_dict
 from worker.jobs import arq_settings
@@ -29,7 +28,6 @@ from worker.store.smpp_server import SmppServerStore
 
 pytestmark = pytest.mark.integration
 
-PATH = "/communication/message/smpp/sms"
 ESME_RINVSRCADR = 0x0A
 
 
@@ -77,10 +75,8 @@ async def test_http_messages_reach_the_smsc_from_their_sender(
         {"to": "+27820000004", "content": "none"},
         {"to": "+27820000005", "content": "long " * 60, "sender": "Acme"},  # 2 parts
     ]
-    async with serving_gateway(_settings(redis_url, smsc.port)) as base, \
-            aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as http, \
-            http.post(base + PATH, json={"Messages": messages}) as resp:
-        answers = (await resp.json())["messages"]
+    async with serving_gateway(_settings(redis_url, smsc.port)) as base:
+        answers = await send_messages(base, key, *messages)
     assert [a["accepted"] for a in answers] == [True] * 5
     await smsc.wait_for(lambda: len(smsc.submits) >= 6, within=30)
     assert _sent_from(smsc) == {
@@ -93,19 +89,10 @@ async def test_http_messages_reach_the_smsc_from_their_sender(
 
 
 async def _smpp_submit(port: int, password: str, source_addr: str) -> int:
-    def run() -> int:
-        esme = Esme(port).connect()
-        try:
-            assert esme.bind("transmitter", "acme1", password) == 0
-            seq = esme.submit("+27820000009", b"over smpp", source_addr=source_addr)
-            while seq not in esme.answers:
-                assert esme.read() is not None
-            return esme.answers[seq][0]
-        finally:
-            esme.close()
-
-    async with asyncio.timeout(60):
-        return await asyncio.to_thread(run)
+    async with bound_esme(port, "transmitter", password) as esme:
+        status, _ = await in_thread(esme.submit_one, "+27820000009", b"over smpp",
+                                    source_addr=source_addr)
+        return status
 
 
 async def test_an_smpp_clients_source_addr_reaches_the_smsc_and_an_unallowed_one_is_refused(

@@ -55,9 +55,9 @@ async def add_user(redis: Redis, system_id: str = "acme1", password: str | None 
     return made
 
 
-async def in_thread(fn: Any, *args: Any) -> Any:
+async def in_thread(fn: Any, *args: Any, **kwargs: Any) -> Any:
     async with asyncio.timeout(60):
-        return await asyncio.to_thread(fn, *args)
+        return await asyncio.to_thread(fn, *args, **kwargs)
 
 
 @asynccontextmanager

@@ -18,7 +18,6 @@ from gateway.smpp_server import concat
 from gateway.smpp_server.server import SmppServer, running
 from gateway.smpp_server.users import SmppUserSpec, create_user
 from gateway.validate import Rules
-from tests.esme import Esme
 from tests.integration.support import (
     channel_env,
     running_simulator,
@@ -26,7 +25,12 @@ from tests.integration.support import (
     stop_all,
     stop_in_process_worker,
 )
-from tests.integration.test_smpp_server import add_user, in_thread, smpp_settings
+from tests.integration.test_smpp_server import (
+    add_user,
+    bound_esme,
+    in_thread,
+    smpp_settings,
+)
 from tests.smsc_double import ScriptedSmsc
 from worker.config import load_settings
 from worker.encoding import decode_text, parse_udh
@@ -103,12 +107,8 @@ async def submitted(port: int, system_id: str, password: str,
                     items: list[tuple[str, bytes, Extra]], window: int = 1,
                     kind: str = "transmitter") -> list[tuple[int, str]]:
     """Bind, submit each item (``window`` unanswered at most), close: the answers."""
-    esme = Esme(port).connect()
-    try:
-        assert await in_thread(esme.bind, kind, system_id, password) == 0
+    async with bound_esme(port, kind, password, system_id) as esme:
         return await in_thread(esme.submit_each, items, window)
-    finally:
-        await in_thread(esme.close)
 
 
 async def arrived(smsc: ScriptedSmsc, *texts: str) -> None:
@@ -254,14 +254,10 @@ async def test_every_part_id_gets_a_receipt_when_the_message_ends(
         try:
             worker = await start_worker(env)
             async with running(load_settings(env), "127.0.0.1", 0) as srv:
-                esme = Esme(srv.port).connect()
-                try:
-                    assert await in_thread(esme.bind, "transceiver", "acme1", password) == 0
+                async with bound_esme(srv.port, "transceiver", password) as esme:
                     answers = await in_thread(
                         esme.submit_each, parts("udh16", [b"receipt ", b"for ", b"all"]), 1)
                     receipts = await in_thread(esme.read_receipts, 3)
-                finally:
-                    await in_thread(esme.close)
         finally:
             await stop_all([worker])
     ids = [i for _, i in answers]

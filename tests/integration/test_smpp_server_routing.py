@@ -15,7 +15,7 @@ from tests.integration.test_routing_api import CONFIG as ROUTES
 from tests.integration.test_smpp_server import add_user, bound_esme, in_thread
 from worker.config import settings_from_dict
 from worker.smpp.pdu import ESME_RINVDSTADR
-from worker.store import Store
+from worker.store import Store, msg_key
 from worker.store.smpp_server import SmppServerStore
 
 pytestmark = pytest.mark.integration
@@ -59,4 +59,4 @@ async def test_a_destination_no_route_can_send_is_refused_and_nothing_is_stored(
     password = await add_user(redis, channels=frozenset({"a"}))
     [(status, _)] = await _submits(redis_url, password, "+33612345678")  # fr: only "b"
     assert status == ESME_RINVDSTADR
-    assert not await redis.keys("*:m:*")
+    assert not await redis.keys(msg_key("*"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from ipaddress import ip_address
 
 import pytest
@@ -52,10 +52,12 @@ async def sink() -> AsyncIterator[Sink]:
 
 
 @contextlib.asynccontextmanager
-async def _running(redis_url: str, settings: WebhookSettings, owner: str) -> AsyncIterator[None]:
+async def _running(redis_url: str, settings: WebhookSettings, owner: str,
+                   channels: Sequence[str] = ()) -> AsyncIterator[None]:
     """A webhooks service for the body's duration (cancelled on exit, as SIGTERM does)."""
     client = Redis.from_url(redis_url)
-    service = asyncio.create_task(WebhookService(client, settings, owner=owner).run())
+    service = asyncio.create_task(
+        WebhookService(client, settings, owner=owner, channels=channels).run())
     try:
         yield
     finally:

@@ -3,7 +3,6 @@ message made in the same run, repeats, contradictions, limits and the sweep."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -21,6 +20,7 @@ from worker.store import (
     pending_key,
     quota_key_prefix,
 )
+from worker.store.parts import parts_sum
 
 pytestmark = pytest.mark.integration
 
@@ -38,8 +38,8 @@ def _part(seq: int, **over: Any) -> str:
 
 
 def _built(parts: dict[int, bytes], content: str) -> str:
-    total = "".join(f"{s}:{hashlib.sha1(parts[s]).hexdigest()}," for s in sorted(parts))
-    return json.dumps({"content": content, "enc": "gsm7", "seg": 1, "sum": total})
+    return json.dumps({"content": content, "enc": "gsm7", "seg": 1,
+                       "sum": parts_sum(sorted(parts.items()))})
 
 
 async def _store(redis: Redis, seq: int, octets: bytes, built: str = "", now: int = T0,
